@@ -1,0 +1,63 @@
+# eventshop: `make run` starts the local stack, `make test` runs every test.
+# Both create .venv with Python 3.12 (the Lambda runtime) and install first.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAGE ?= dev
+ROLE ?= customer
+SUB ?= customer-1
+PYTEST_ARGS ?=
+
+# Python 3.12: the first that runs (a pyenv shim may not), on PATH or pyenv's. Chalice packages for the runtime of the
+# interpreter that runs it, so this choice is the Lambda runtime too.
+PYTHON312 ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 \
+  /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+  "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 \
+  && { command -v "$$p"; break; }; done)
+
+.PHONY: setup run test test-fast lint format bench token deploy clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@if [ ! -x $(PY) ]; then \
+	  if [ -z "$(PYTHON312)" ]; then echo "Python 3.12 is required (python3.12 on PATH or pyenv)"; exit 1; fi; \
+	  "$(PYTHON312)" -m venv $(VENV); \
+	fi
+	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 12), sys.version' \
+	  || { echo ".venv is not Python 3.12: remove it and run make again"; exit 1; }
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+run: setup
+	$(PY) -m devstack run
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest tests/unit tests/integration tests/functional $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/cfn-lint infra/resources.yaml
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(PY) bench/coldstart.py
+
+token: setup
+	@$(PY) -m devstack token --role $(ROLE) --sub $(SUB)
+
+deploy: setup
+	$(PY) -m devstack deploy --stage $(STAGE)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results

@@ -1,0 +1,1 @@
+"""The local stack: NOT deployed. Run it with ``python -m devstack run``."""

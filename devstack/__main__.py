@@ -1,0 +1,102 @@
+"""``python -m devstack COMMAND``: run the local stack and talk to it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start the local stack in the foreground")
+    run.add_argument("--project-dir", type=Path, default=Path.cwd())
+    run.add_argument("--template", type=Path, default=None)
+    run.add_argument("--stage", default="local")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--api-port", type=int, default=_env_int("API_PORT", 8000))
+    run.add_argument("--emulator-port", type=int, default=_env_int("EMULATOR_PORT", 4566))
+    run.add_argument("--control-port", type=int, default=_env_int("CONTROL_PORT", 4567))
+    run.add_argument("--visibility-timeout", type=int, default=2,
+                     help="seconds a failed SQS message stays hidden before its retry")
+    run.add_argument("--stream-max-retries", type=int, default=3)
+
+    emu = sub.add_parser("emulator", help="the serialized moto server alone")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=_env_int("EMULATOR_PORT", 4566))
+
+    api = sub.add_parser("api", help="the REST API alone (needs a provisioned emulator)")
+    api.add_argument("--project-dir", type=Path, default=Path.cwd())
+    api.add_argument("--stage", default="local")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=_env_int("API_PORT", 8000))
+
+    tok = sub.add_parser("token", help="print a JWT the local stage accepts")
+    tok.add_argument("--role", default="customer")
+    tok.add_argument("--sub", default="customer-1")
+    tok.add_argument("--stage", default="local")
+    tok.add_argument("--ttl", type=int, default=3600)
+    tok.add_argument("--project-dir", type=Path, default=Path.cwd())
+
+    drain = sub.add_parser("drain", help="wait until the running stack is idle")
+    drain.add_argument("--control", default=f"http://127.0.0.1:{_env_int('CONTROL_PORT', 4567)}")
+    drain.add_argument("--timeout", type=float, default=60)
+
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        from devstack.stack import Options, run as run_stack
+
+        return run_stack(Options(
+            project_dir=args.project_dir.resolve(), template=args.template, stage=args.stage,
+            host=args.host, api_port=args.api_port, emulator_port=args.emulator_port,
+            control_port=args.control_port, visibility_timeout=args.visibility_timeout,
+            stream_max_retries=args.stream_max_retries))
+    if args.command == "emulator":
+        import logging
+
+        import warnings
+
+        # Request lines and moto's "no CloudFormation support" notes for the
+        # types devstack.provision creates itself are noise here.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        logging.getLogger("moto").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"moto\.")
+        from devstack.emulator import serve
+
+        serve(args.host, args.port)
+        return 0
+    if args.command == "api":
+        from devstack.api import serve as serve_api
+
+        serve_api(args.project_dir.resolve(), args.stage, args.host, args.port)
+        return 0
+    if args.command == "token":
+        from chalicelib import auth
+
+        config = json.loads((args.project_dir / ".chalice" / "config.json").read_text())
+        stage_env = config["stages"][args.stage].get("environment_variables", {})
+        secret = stage_env.get("JWT_SECRET")
+        if not secret:
+            print(f"stage {args.stage!r} has no JWT_SECRET: only local and test stages do",
+                  file=sys.stderr)
+            return 2
+        print(auth.issue(args.sub, args.role, secret, ttl_seconds=args.ttl))
+        return 0
+    if args.command == "drain":
+        from devstack.client import StackControl
+
+        print(json.dumps(StackControl(args.control).drain(args.timeout)["byOutcome"]))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

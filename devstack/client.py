@@ -1,0 +1,46 @@
+"""Client for a running stack's control endpoint (tests, tools, CLI)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+class DrainTimedOut(AssertionError):
+    """The stack did not go idle in time: something is stuck or looping."""
+
+
+class StackControl:
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
+              timeout: float = 30) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    def drain(self, timeout: float = 30) -> dict[str, Any]:
+        status, body = self._call("POST", "/drain", {"timeout": timeout}, timeout=timeout + 10)
+        if status != 200:
+            raise DrainTimedOut(f"not idle after {timeout}s: {body.get('pending')}")
+        return dict(body)
+
+    def status(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/status")[1])
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/deliveries")[1]["items"])
+
+    def advance_clock(self, seconds: float) -> str:
+        return str(self._call("POST", "/clock/advance", {"seconds": seconds})[1]["clock"])
+
+    def set_faults(self, **faults: Any) -> dict[str, Any]:
+        return dict(self._call("POST", "/faults", faults)[1])

@@ -1,0 +1,70 @@
+"""The stack's control endpoint: drain, status, clock and faults, over HTTP
+on loopback, for tests and tools in other processes."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from devstack.eventsources import DrainTimeout, Emulator
+
+log = logging.getLogger("devstack.control")
+
+
+def serve(emulator: Emulator, host: str, port: int) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            log.debug(format, *args)
+
+        def _reply(self, status: int, body: Any) -> None:
+            data = json.dumps(body, default=str).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _body(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b"{}"
+            value = json.loads(raw or b"{}")
+            return value if isinstance(value, dict) else {}
+
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/status":
+                self._reply(200, emulator.status())
+            elif self.path.startswith("/deliveries"):
+                self._reply(200, {"items": [d.as_dict() for d in emulator.rt.deliveries]})
+            else:
+                self._reply(404, {"message": "not found"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            try:
+                body = self._body()
+            except ValueError:
+                self._reply(400, {"message": "body must be JSON"})
+                return
+            if self.path == "/drain":
+                try:
+                    self._reply(200, {"idle": True, **emulator.drain(float(body.get("timeout", 30)))})
+                except DrainTimeout as exc:
+                    self._reply(504, {"idle": False, "pending": exc.pending})
+            elif self.path == "/clock/advance":
+                emulator.rt.clock.advance(float(body.get("seconds", 0)))
+                emulator.kick()
+                self._reply(200, {"clock": emulator.rt.clock.now().isoformat()})
+            elif self.path == "/faults":
+                faults = emulator.rt.faults
+                if "duplicateDeliveries" in body:
+                    faults.duplicate_deliveries = bool(body["duplicateDeliveries"])
+                self._reply(200, faults.__dict__.copy())
+            else:
+                self._reply(404, {"message": "not found"})
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="control", daemon=True).start()
+    return server

@@ -1,0 +1,54 @@
+"""moto's server with every request serialized.
+
+moto is not thread-safe: two concurrent conditional writes on one DynamoDB item
+can both pass their condition. AWS applies each item write atomically, so the
+local stack must too, or an oversell test proves nothing. One lock around the
+whole WSGI call (body included) gives that; connections are still accepted
+concurrently, so a slow client cannot stall the listener.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+WSGIApp = Any
+
+
+def serialized(app: WSGIApp) -> WSGIApp:
+    lock = threading.Lock()
+
+    def call(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        with lock:
+            result = app(environ, start_response)
+            try:
+                body = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        return [body]
+
+    return call
+
+
+def create_server(host: str, port: int) -> BaseWSGIServer:
+    # Imported here: moto is heavy and only this process needs it.
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+
+    app = serialized(DomainDispatcherApplication(create_backend_app))
+    return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+
+
+def serve(host: str, port: int) -> None:
+    server = create_server(host, port)
+    # The parent reads this line to learn the port (port 0 picks a free one).
+    print(f"emulator listening on {host}:{server.server_port}", flush=True)
+    server.serve_forever()

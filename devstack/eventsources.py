@@ -1,0 +1,786 @@
+"""The event-source emulator: Lambda's pollers and pushers, for one machine.
+
+It reads the handlers the app registered (Chalice's own registry, blueprints
+included) and delivers Lambda-shaped events to them, in this process:
+
+- SQS: batch size, batching window, delete on success, ``batchItemFailures``
+  honoured (an invalid identifier fails the whole batch, as on AWS), an
+  exception retries the whole batch after the queue's visibility timeout, and
+  redrive to the DLQ follows the queue's own RedrivePolicy (the emulator's).
+- SNS and S3: an internal queue subscribed to the topic, or set as the bucket's
+  notification target with the handler's prefix/suffix/events, turned into the
+  SNS envelope or S3 record Lambda would pass. Like Lambda's asynchronous
+  invocation, a failing event is retried twice, then set aside in the internal
+  queue's DLQ and logged.
+- DynamoDB streams: shard iterators, batches of ``batch_size``, the batching
+  window, ``batchItemFailures`` (retry from the first failed record), and a
+  failing batch retried up to ``stream_max_retries`` times, then skipped and
+  reported: AWS would block the shard for a day, which locally is a hang.
+- Schedules: rate and cron expressions on a clock that tests can advance.
+
+``drain`` blocks until nothing has pending work and no handler runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote_plus, unquote_plus
+
+from devstack import schedule as sched
+
+log = logging.getLogger("devstack.events")
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+# SNS and S3 invoke Lambda asynchronously: one try plus two retries.
+ASYNC_ATTEMPTS = 3
+
+
+class DrainTimeout(RuntimeError):
+    def __init__(self, pending: list[str]) -> None:
+        super().__init__("event sources still busy: " + "; ".join(pending))
+        self.pending = pending
+
+
+class Clock:
+    """Wall-clock time plus an offset that tests advance to fire schedules."""
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            offset = self._offset
+        return datetime.now(UTC) + timedelta(seconds=offset)
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._offset += seconds
+
+
+@dataclass
+class Faults:
+    # Deliver every event twice, as at-least-once delivery may.
+    duplicate_deliveries: bool = False
+
+
+@dataclass
+class Delivery:
+    kind: str
+    handler: str
+    count: int
+    outcome: str  # ok | partial | error
+    failed: int
+    ms: float
+    at: float = field(default_factory=time.time)
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+class LambdaContext:
+    """The parts of Lambda's context object handlers commonly read."""
+
+    def __init__(self, function_name: str, timeout_ms: int = 60_000) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "devstack"
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self._deadline = time.monotonic() + timeout_ms / 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def to_lambda_json(value: Any) -> Any:
+    """boto3 parses what Lambda would pass as JSON: undo that."""
+    if isinstance(value, dict):
+        return {k: to_lambda_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_lambda_json(v) for v in value]
+    if isinstance(value, datetime):
+        return int(value.timestamp())
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    return value
+
+
+class Runtime:
+    """What every source shares: clients, clock, faults, the delivery log."""
+
+    def __init__(self, session: Any, app_name: str, stage: str) -> None:
+        from botocore.config import Config
+
+        self.session = session
+        self.app_name = app_name
+        self.stage = stage
+        self.region = session.region_name
+        config = Config(retries={"mode": "standard", "max_attempts": 3})
+        self.sqs = session.client("sqs", config=config)
+        self.sns = session.client("sns", config=config)
+        self.s3 = session.client("s3", config=config)
+        self.streams = session.client("dynamodbstreams", config=config)
+        self.account = session.client("sts").get_caller_identity()["Account"]
+        self.clock = Clock()
+        self.faults = Faults()
+        self.deliveries: deque[Delivery] = deque(maxlen=5000)
+        self.failures: deque[dict[str, Any]] = deque(maxlen=1000)
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+
+    def function_name(self, handler: str) -> str:
+        return f"{self.app_name}-{self.stage}-{handler}"
+
+    def invoke(self, kind: str, name: str, handler: Handler, event: dict[str, Any],
+               count: int) -> tuple[Any, BaseException | None]:
+        """Call the handler (twice under the duplicate fault); never raises."""
+        times = 2 if self.faults.duplicate_deliveries else 1
+        result: Any = None
+        error: BaseException | None = None
+        started = time.perf_counter()
+        for _ in range(times):
+            try:
+                # A JSON round trip: handlers get fresh, JSON-shaped data, as
+                # from Lambda, and cannot leak state between duplicates.
+                r = handler(json.loads(json.dumps(event)), LambdaContext(self.function_name(name)))
+                result = _merge_results(result, r)
+            except Exception as exc:  # noqa: BLE001 - a handler failure is data here
+                error = exc
+                log.error("%s %s raised:\n%s", kind, name, "".join(
+                    traceback.format_exception(exc)).rstrip())
+        ms = (time.perf_counter() - started) * 1000
+        failed = count if error else len(_failure_ids(result) or [])
+        outcome = "error" if error else ("partial" if failed else "ok")
+        self.record(Delivery(kind, name, count, outcome, failed, round(ms, 1)))
+        return result, error
+
+    def record(self, d: Delivery) -> None:
+        with self._lock:
+            self.deliveries.append(d)
+        level = logging.INFO if d.outcome == "ok" else logging.WARNING
+        log.log(level, "deliver %-8s %-28s count=%-3d outcome=%-7s failed=%d %.1fms",
+                d.kind, d.handler, d.count, d.outcome, d.failed, d.ms)
+
+    def fail(self, kind: str, name: str, why: str, detail: Any) -> None:
+        with self._lock:
+            self.failures.append({"kind": kind, "handler": name, "why": why,
+                                  "detail": detail, "at": time.time()})
+        log.error("%s %s: %s", kind, name, why)
+
+    def internal_queue(self, name: str) -> tuple[str, str]:
+        """A queue the emulator uses to receive SNS/S3 pushes; its DLQ keeps
+        what failed every asynchronous attempt."""
+        dlq = self.sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+        dlq_arn = self.queue_arn(dlq)
+        url = self.sqs.create_queue(QueueName=name, Attributes={
+            "VisibilityTimeout": "1",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
+                                         "maxReceiveCount": ASYNC_ATTEMPTS}),
+        })["QueueUrl"]
+        return url, self.queue_arn(url)
+
+    def queue_arn(self, url: str) -> str:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return str(attrs["Attributes"]["QueueArn"])
+
+    def queue_backlog(self, url: str) -> int:
+        attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        return sum(int(v) for v in attrs.values())
+
+
+def _failure_ids(result: Any) -> list[str] | None:
+    """The identifiers a handler reported failed; None means 'the whole batch'."""
+    if not isinstance(result, dict) or not result.get("batchItemFailures"):
+        return []
+    ids = []
+    for item in result["batchItemFailures"]:
+        ident = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not ident or not isinstance(ident, str):
+            return None
+        ids.append(ident)
+    return ids
+
+
+def _merge_results(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    fa, fb = _failure_ids(a), _failure_ids(b)
+    if fa is None or fb is None:
+        return {"batchItemFailures": [{"itemIdentifier": ""}]}
+    merged = sorted(set(fa) | set(fb))
+    return {"batchItemFailures": [{"itemIdentifier": i} for i in merged]}
+
+
+class Source:
+    kind = "?"
+
+    def __init__(self, rt: Runtime, name: str, handler: Handler) -> None:
+        self.rt = rt
+        self.name = name
+        self.handler = handler
+        # Maintained by the Emulator's poller thread.
+        self.cycles = 0
+        self.last_found = False
+        self.busy = False
+        self.errors = 0
+
+    def wire(self) -> None:
+        """Create what delivery needs (subscriptions, notifications, iterators)."""
+
+    def poll(self) -> bool:
+        """One cycle: deliver what is there. True if anything was delivered."""
+        raise NotImplementedError
+
+    def pending(self) -> str | None:
+        """Why this source is not idle, or None."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "handler": self.name, "cycles": self.cycles,
+                "busy": self.busy, "pollErrors": self.errors}
+
+    def _receive(self, url: str, limit: int) -> list[dict[str, Any]]:
+        # Short polls only: a long poll would hold the emulator's request lock.
+        response = self.rt.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=max(1, min(limit, 10)),
+            AttributeNames=["All"], MessageAttributeNames=["All"], WaitTimeSeconds=0)
+        return list(response.get("Messages", []))
+
+    def _delete(self, url: str, messages: list[dict[str, Any]]) -> None:
+        for i in range(0, len(messages), 10):
+            chunk = messages[i:i + 10]
+            self.rt.sqs.delete_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)])
+
+
+class SqsSource(Source):
+    kind = "sqs"
+
+    def __init__(self, rt: Runtime, name: str, handler: Handler, queue: str,
+                 batch_size: int, window_seconds: int) -> None:
+        super().__init__(rt, name, handler)
+        self.queue = queue
+        self.batch_size = batch_size
+        self.window = window_seconds
+        self.url = ""
+        self.arn = ""
+
+    def wire(self) -> None:
+        self.url = self.rt.sqs.get_queue_url(QueueName=self.queue)["QueueUrl"]
+        self.arn = self.rt.queue_arn(self.url)
+
+    def poll(self) -> bool:
+        messages = self._receive(self.url, self.batch_size)
+        if not messages:
+            return False
+        deadline = time.monotonic() + self.window
+        while len(messages) < self.batch_size and time.monotonic() < deadline:
+            more = self._receive(self.url, self.batch_size - len(messages))
+            if more:
+                messages.extend(more)
+            else:
+                self.rt.stopping.wait(0.05)  # inside the batching window
+        self.busy = True
+        try:
+            records = [self._record(m) for m in messages]
+            result, error = self.rt.invoke(self.kind, self.name, self.handler,
+                                           {"Records": records}, len(records))
+        finally:
+            self.busy = False
+        if error is not None:
+            return True  # nothing deleted: all of it returns after the timeout
+        failed = _failure_ids(result)
+        ids = {m["MessageId"] for m in messages}
+        if failed is None or not set(failed) <= ids:
+            log.warning("sqs %s: invalid batchItemFailures %r: the whole batch fails",
+                        self.name, result)
+            return True
+        self._delete(self.url, [m for m in messages if m["MessageId"] not in set(failed)])
+        return True
+
+    def _record(self, m: dict[str, Any]) -> dict[str, Any]:
+        attributes = {}
+        for key, attr in m.get("MessageAttributes", {}).items():
+            value: dict[str, Any] = {"dataType": attr["DataType"],
+                                     "stringListValues": [], "binaryListValues": []}
+            if "StringValue" in attr:
+                value["stringValue"] = attr["StringValue"]
+            if "BinaryValue" in attr:
+                value["binaryValue"] = base64.b64encode(attr["BinaryValue"]).decode()
+            attributes[key] = value
+        return {
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m.get("Attributes", {}),
+            "messageAttributes": attributes,
+            "md5OfBody": m.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.arn,
+            "awsRegion": self.rt.region,
+        }
+
+    def pending(self) -> str | None:
+        n = self.rt.queue_backlog(self.url)
+        return f"queue {self.queue} holds {n} message(s)" if n else None
+
+
+class _AsyncQueueSource(Source):
+    """SNS and S3 push to Lambda asynchronously; here through an internal queue."""
+
+    def __init__(self, rt: Runtime, name: str, handler: Handler) -> None:
+        super().__init__(rt, name, handler)
+        self.url = ""
+        self.arn = ""
+
+    def wire(self) -> None:
+        self.url, self.arn = self.rt.internal_queue(f"devstack-{self.kind}-{self.name}"[:80])
+
+    def events(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def poll(self) -> bool:
+        messages = self._receive(self.url, 10)
+        done = []
+        for m in messages:
+            receives = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            ok = True
+            for event in self.events(m):
+                self.busy = True
+                try:
+                    _, error = self.rt.invoke(self.kind, self.name, self.handler, event,
+                                              len(event["Records"]))
+                finally:
+                    self.busy = False
+                ok = ok and error is None
+            if ok:
+                done.append(m)
+            elif receives >= ASYNC_ATTEMPTS:
+                self.rt.fail(self.kind, self.name,
+                             f"failed {receives} attempts; set aside in {self.url}-dlq",
+                             m.get("Body", "")[:2000])
+        if done:
+            self._delete(self.url, done)
+        return bool(messages)
+
+    def pending(self) -> str | None:
+        n = self.rt.queue_backlog(self.url)
+        return f"{self.kind} events for {self.name}: {n}" if n else None
+
+
+class SnsSource(_AsyncQueueSource):
+    kind = "sns"
+
+    def __init__(self, rt: Runtime, name: str, handler: Handler, topic: str) -> None:
+        super().__init__(rt, name, handler)
+        self.topic = topic
+        self.topic_arn = ""
+        self.subscription_arn = ""
+
+    def wire(self) -> None:
+        super().wire()
+        arn = self.topic if self.topic.startswith("arn:") else (
+            f"arn:aws:sns:{self.rt.region}:{self.rt.account}:{self.topic}")
+        try:
+            self.rt.sns.get_topic_attributes(TopicArn=arn)
+        except Exception as exc:
+            raise RuntimeError(f"{self.name}: topic {self.topic!r} does not exist; "
+                               "define it in the resource template") from exc
+        self.topic_arn = arn
+        self.subscription_arn = self.rt.sns.subscribe(
+            TopicArn=arn, Protocol="sqs", Endpoint=self.arn, ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
+
+    def events(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        envelope = json.loads(message["Body"])
+        sns = {
+            "Type": envelope.get("Type", "Notification"),
+            "MessageId": envelope["MessageId"],
+            "TopicArn": envelope.get("TopicArn", self.topic_arn),
+            "Subject": envelope.get("Subject"),
+            "Message": envelope["Message"],
+            "Timestamp": envelope.get("Timestamp"),
+            "SignatureVersion": envelope.get("SignatureVersion", "1"),
+            "Signature": envelope.get("Signature", "EXAMPLE"),
+            "SigningCertUrl": envelope.get("SigningCertURL", ""),
+            "UnsubscribeUrl": envelope.get("UnsubscribeURL", ""),
+            "MessageAttributes": {
+                k: {"Type": v.get("Type"), "Value": v.get("Value")}
+                for k, v in (envelope.get("MessageAttributes") or {}).items()
+            },
+        }
+        return [{"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
+                              "EventSubscriptionArn": self.subscription_arn, "Sns": sns}]}]
+
+
+class S3Source(_AsyncQueueSource):
+    kind = "s3"
+
+    def __init__(self, rt: Runtime, name: str, handler: Handler, bucket: str,
+                 events: list[str], prefix: str | None, suffix: str | None) -> None:
+        super().__init__(rt, name, handler)
+        self.bucket = bucket
+        self.event_names = events
+        self.prefix = prefix
+        self.suffix = suffix
+        self._sequencer = int(time.time() * 1e6)
+        self._seq_lock = threading.Lock()
+
+    def wire(self) -> None:
+        super().wire()
+        config = self.rt.s3.get_bucket_notification_configuration(Bucket=self.bucket)
+        config.pop("ResponseMetadata", None)
+        config_id = f"devstack-{self.name}"
+        queues = [q for q in config.get("QueueConfigurations", []) if q.get("Id") != config_id]
+        entry: dict[str, Any] = {"Id": config_id, "QueueArn": self.arn, "Events": self.event_names}
+        rules = [{"Name": n, "Value": v} for n, v in (("prefix", self.prefix), ("suffix", self.suffix)) if v]
+        if rules:
+            entry["Filter"] = {"Key": {"FilterRules": rules}}
+        config["QueueConfigurations"] = [*queues, entry]
+        self.rt.s3.put_bucket_notification_configuration(
+            Bucket=self.bucket, NotificationConfiguration=config)
+        # The configuration call queues an s3:TestEvent; drop it now.
+        for m in self._receive(self.url, 10):
+            if "s3:TestEvent" in m["Body"]:
+                self._delete(self.url, [m])
+
+    def events(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        body = json.loads(message["Body"])
+        out = []
+        for record in body.get("Records", []):
+            record = dict(record)
+            s3 = dict(record.get("s3", {}))
+            obj = dict(s3.get("object", {}))
+            # AWS form-encodes keys but keeps '/': 'uploads/my photo.jpg' arrives
+            # as 'uploads/my+photo.jpg'. The emulator also encodes '/'.
+            obj["key"] = quote_plus(unquote_plus(obj.get("key", "")), safe="/")
+            with self._seq_lock:
+                self._sequencer += 1
+                obj.setdefault("sequencer", f"{self._sequencer:016X}")
+            s3["object"] = obj
+            bucket = dict(s3.get("bucket", {}))
+            bucket.setdefault("ownerIdentity", {"principalId": "DEVSTACK"})
+            s3["bucket"] = bucket
+            record["s3"] = s3
+            record.setdefault("userIdentity", {"principalId": "DEVSTACK"})
+            record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
+            record.setdefault("responseElements", {"x-amz-request-id": uuid.uuid4().hex[:16].upper()})
+            out.append({"Records": [record]})
+        return out
+
+
+@dataclass
+class _Shard:
+    shard_id: str
+    iterator: str | None
+    retry: list[dict[str, Any]] | None = None
+    attempts: int = 0
+
+
+class StreamSource(Source):
+    kind = "dynamodb"
+
+    def __init__(self, rt: Runtime, name: str, handler: Handler, stream_arn: str,
+                 batch_size: int, starting_position: str, window_seconds: int,
+                 max_retries: int) -> None:
+        super().__init__(rt, name, handler)
+        self.stream_arn = stream_arn
+        self.batch_size = batch_size
+        self.starting_position = starting_position
+        self.window = window_seconds
+        self.max_retries = max_retries
+        self.shards: list[_Shard] = []
+        self._has_more = False
+
+    def wire(self) -> None:
+        desc = self.rt.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+        kind = "TRIM_HORIZON" if self.starting_position == "TRIM_HORIZON" else "LATEST"
+        for shard in desc["Shards"]:
+            iterator = self.rt.streams.get_shard_iterator(
+                StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=kind,
+            )["ShardIterator"]
+            self.shards.append(_Shard(shard["ShardId"], iterator))
+
+    def _fetch(self, shard: _Shard, limit: int) -> list[dict[str, Any]]:
+        if shard.iterator is None:
+            return []
+        response = self.rt.streams.get_records(ShardIterator=shard.iterator, Limit=limit)
+        shard.iterator = response.get("NextShardIterator")
+        return list(response.get("Records", []))
+
+    def poll(self) -> bool:
+        found = False
+        self._has_more = False
+        for shard in self.shards:
+            records = shard.retry or self._fetch(shard, self.batch_size)
+            if not records:
+                continue
+            deadline = time.monotonic() + self.window
+            while shard.retry is None and len(records) < self.batch_size and time.monotonic() < deadline:
+                more = self._fetch(shard, self.batch_size - len(records))
+                records.extend(more)
+                if not more:
+                    self.rt.stopping.wait(0.05)  # inside the batching window
+            found = True
+            self._deliver(shard, records)
+            self._has_more = self._has_more or shard.retry is not None
+        return found
+
+    def _deliver(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
+        event_records = []
+        for r in records:
+            item = to_lambda_json(r)
+            item["eventSourceARN"] = self.stream_arn
+            item.setdefault("awsRegion", self.rt.region)
+            item.setdefault("eventSource", "aws:dynamodb")
+            event_records.append(item)
+        self.busy = True
+        try:
+            result, error = self.rt.invoke(self.kind, self.name, self.handler,
+                                           {"Records": event_records}, len(records))
+        finally:
+            self.busy = False
+        retry: list[dict[str, Any]] | None = None
+        if error is not None:
+            retry = records
+        else:
+            failed = _failure_ids(result)
+            seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
+            if failed is None or not set(failed) <= set(seqs):
+                retry = records
+            elif failed:
+                retry = records[min(seqs.index(f) for f in failed):]
+        if retry is None:
+            shard.retry, shard.attempts = None, 0
+            return
+        shard.attempts += 1
+        if shard.attempts > self.max_retries:
+            self.rt.fail(self.kind, self.name,
+                         f"batch failed {shard.attempts} times; skipped {len(retry)} record(s)",
+                         [r["dynamodb"]["SequenceNumber"] for r in retry])
+            shard.retry, shard.attempts = None, 0
+        else:
+            shard.retry = retry
+
+    def pending(self) -> str | None:
+        if self._has_more or any(s.retry for s in self.shards):
+            return f"stream {self.stream_arn.split('/')[1]} has records for {self.name}"
+        return None
+
+
+class ScheduleSource(Source):
+    kind = "schedule"
+    # A clock jump of a year must not fire a rate(1 minute) rule 500,000 times.
+    MAX_CATCH_UP = 100
+
+    def __init__(self, rt: Runtime, name: str, handler: Handler, expression: str) -> None:
+        super().__init__(rt, name, handler)
+        self.expression = expression
+        self.schedule: sched.Schedule | None = None
+        self.next_fire: datetime | None = None
+
+    def wire(self) -> None:
+        now = self.rt.clock.now()
+        self.schedule = sched.parse(self.expression, start=now)
+        self.next_fire = self.schedule.next_after(now)
+
+    def poll(self) -> bool:
+        assert self.schedule is not None and self.next_fire is not None
+        now = self.rt.clock.now()
+        fired = 0
+        while self.next_fire <= now and fired < self.MAX_CATCH_UP:
+            self._fire(self.next_fire)
+            fired += 1
+            self.next_fire = self.schedule.next_after(self.next_fire)
+        if self.next_fire <= now:
+            log.warning("schedule %s: skipped fires up to %s", self.name, now.isoformat())
+            self.next_fire = self.schedule.next_after(now)
+        return fired > 0
+
+    def _fire(self, at: datetime) -> None:
+        event = {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+            "source": "aws.events", "account": self.rt.account,
+            "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": self.rt.region,
+            "resources": [f"arn:aws:events:{self.rt.region}:{self.rt.account}:rule/"
+                          f"{self.rt.function_name(self.name)}-event"],
+            "detail": {},
+        }
+        for attempt in range(1, ASYNC_ATTEMPTS + 1):
+            self.busy = True
+            try:
+                _, error = self.rt.invoke(self.kind, self.name, self.handler, event, 1)
+            finally:
+                self.busy = False
+            if error is None:
+                return
+        self.rt.fail(self.kind, self.name, f"failed {ASYNC_ATTEMPTS} attempts", event["time"])
+
+    def pending(self) -> str | None:
+        if self.next_fire is not None and self.next_fire <= self.rt.clock.now():
+            return f"schedule {self.name} is due"
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d.update(expression=self.expression,
+                 nextFire=self.next_fire.isoformat() if self.next_fire else None)
+        return d
+
+
+def sources_for(app: Any, rt: Runtime, stream_max_retries: int = 3) -> list[Source]:
+    """Build a source per event handler the app registered with Chalice."""
+    from chalice import app as chalice_app
+
+    out: list[Source] = []
+    for config in app.event_sources:
+        handler = app.handler_map[config.name]
+        if isinstance(config, chalice_app.SQSEventConfig):
+            queue = config.queue or (config.queue_arn or "").rsplit(":", 1)[-1]
+            out.append(SqsSource(rt, config.name, handler, queue, config.batch_size,
+                                 config.maximum_batching_window_in_seconds or 0))
+        elif isinstance(config, chalice_app.SNSEventConfig):
+            out.append(SnsSource(rt, config.name, handler, config.topic))
+        elif isinstance(config, chalice_app.S3EventConfig):
+            out.append(S3Source(rt, config.name, handler, config.bucket,
+                                list(config.events), config.prefix, config.suffix))
+        elif isinstance(config, chalice_app.DynamoDBEventConfig):
+            out.append(StreamSource(rt, config.name, handler, config.stream_arn,
+                                    config.batch_size, config.starting_position,
+                                    config.maximum_batching_window_in_seconds or 0,
+                                    stream_max_retries))
+        elif isinstance(config, chalice_app.ScheduledEventConfig):
+            expression = config.schedule_expression
+            if not isinstance(expression, str):
+                expression = expression.to_string()
+            out.append(ScheduleSource(rt, config.name, handler, expression))
+        else:
+            log.warning("%s: %s is not emulated locally", config.name, type(config).__name__)
+    return out
+
+
+class Emulator:
+    """Runs one poller thread per source and answers ``drain``."""
+
+    IDLE_MIN, IDLE_MAX = 0.05, 0.25
+
+    def __init__(self, rt: Runtime, sources: list[Source]) -> None:
+        self.rt = rt
+        self.sources = sources
+        self._cond = threading.Condition()
+        self._generation = 0
+        self._stop = False
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for source in self.sources:
+            source.wire()
+            log.info("wired %s %s", source.kind, source.name)
+        for source in self.sources:
+            t = threading.Thread(target=self._run, args=(source,), name=f"poll-{source.name}",
+                                 daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self.rt.stopping.set()
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        for t in self._threads:
+            t.join(timeout=10)
+
+    def kick(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def _run(self, source: Source) -> None:
+        idle = self.IDLE_MIN
+        while True:
+            with self._cond:
+                if self._stop:
+                    return
+                seen = self._generation
+            try:
+                found = source.poll()
+            except Exception:  # noqa: BLE001 - keep polling; the emulator may be restarting
+                source.errors += 1
+                found = False
+                log.exception("poller %s failed", source.name)
+            with self._cond:
+                source.cycles += 1
+                source.last_found = found
+                self._cond.notify_all()
+                if found:
+                    idle = self.IDLE_MIN
+                    continue
+                self._cond.wait_for(lambda: self._stop or self._generation != seen,
+                                    timeout=idle + random.uniform(0, 0.01))
+                idle = min(idle * 2, self.IDLE_MAX)
+
+    def drain(self, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._cond:
+                mark = {id(s): s.cycles for s in self.sources}
+                self._generation += 1
+                self._cond.notify_all()
+                # Two more cycles each: the last one began after this mark.
+                done = self._cond.wait_for(
+                    lambda: all(s.cycles >= mark[id(s)] + 2 for s in self.sources),
+                    timeout=max(0.0, deadline - time.monotonic()))
+            if not done:
+                raise DrainTimeout(self.pending())
+            reasons = self.pending()
+            if not reasons:
+                return self.status()
+            if time.monotonic() >= deadline:
+                raise DrainTimeout(reasons)
+            with self._cond:
+                # Work is waiting on time (a visibility timeout): let it pass.
+                self._cond.wait(0.05)
+
+    def pending(self) -> list[str]:
+        reasons = []
+        for s in self.sources:
+            if s.busy or s.last_found:
+                reasons.append(f"{s.kind} {s.name} is delivering")
+                continue
+            try:
+                why = s.pending()
+            except Exception as exc:  # noqa: BLE001
+                why = f"{s.name}: cannot read its backlog ({exc})"
+            if why:
+                reasons.append(why)
+        return reasons
+
+    def status(self) -> dict[str, Any]:
+        deliveries = list(self.rt.deliveries)
+        return {
+            "sources": [s.describe() for s in self.sources],
+            "deliveries": len(deliveries),
+            "byOutcome": {o: sum(1 for d in deliveries if d.outcome == o)
+                          for o in ("ok", "partial", "error")},
+            "failures": list(self.rt.failures),
+            "faults": self.rt.faults.__dict__.copy(),
+            "clock": self.rt.clock.now().isoformat(),
+        }

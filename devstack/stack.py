@@ -1,0 +1,223 @@
+"""``python -m devstack run``: the whole app on one machine.
+
+1. the emulator (moto, serialized) in a child process;
+2. the resource template deployed to it (CloudFormation + what moto skips);
+3. the REST API (``chalice local`` semantics) in a child process;
+4. the event-source emulator and its control endpoint in this process,
+   calling the app's own handlers as Lambda would.
+
+Children run in their own sessions, so Ctrl-C reaches only this process, which
+stops them in order; if this process dies anyway, the kernel sends them
+SIGTERM (PR_SET_PDEATHSIG), so nothing outlives the stack.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+log = logging.getLogger("devstack")
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL_ENV = {
+    # Fixed fake credentials: the emulator accepts any, and real ones must
+    # never be picked up from a developer's profile by accident.
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+@dataclass
+class Options:
+    project_dir: Path = ROOT
+    template: Path | None = None
+    stage: str = "local"
+    host: str = "127.0.0.1"
+    api_port: int = 8000
+    emulator_port: int = 4566
+    control_port: int = 4567
+    visibility_timeout: int = 2
+    stream_max_retries: int = 3
+
+    @property
+    def template_path(self) -> Path:
+        return self.template or self.project_dir / "infra" / "resources.yaml"
+
+
+def _die_with_parent() -> None:
+    # Linux: SIGTERM this child when the process that started it dies.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+class Child:
+    """A child process whose output is echoed with a prefix."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.name = name
+        self.proc = subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            bufsize=1, start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
+        )
+        self._lines: list[str] = []
+        self._cond = threading.Condition()
+        threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True,
+                         name=f"out-{name}").start()
+
+    def _pump(self, stream: IO[str] | None) -> None:
+        assert stream is not None
+        for line in stream:
+            sys.stdout.write(f"[{self.name}] {line}")
+            sys.stdout.flush()
+            with self._cond:
+                self._lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        regex = re.compile(pattern)
+        found: list[re.Match[str]] = []
+
+        def check() -> bool:
+            for line in self._lines:
+                m = regex.search(line)
+                if m:
+                    found.append(m)
+                    return True
+            return self.proc.poll() is not None
+
+        with self._cond:
+            self._cond.wait_for(check, timeout=timeout)
+        if not found:
+            raise RuntimeError(f"{self.name} did not print {pattern!r} "
+                               f"(exit code {self.proc.poll()})")
+        return found[0]
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _template_parameters(template: dict[str, Any], opts: Options) -> dict[str, str]:
+    wanted = {"Stage": opts.stage, "QueueVisibilityTimeout": str(opts.visibility_timeout)}
+    declared = template.get("Parameters", {})
+    return {k: v for k, v in wanted.items() if k in declared}
+
+
+def _wait_http(url: str, stop: threading.Event, timeout: float = 60) -> None:
+    deadline = threading.Event()
+    timer = threading.Timer(timeout, deadline.set)
+    timer.start()
+    try:
+        while not (stop.is_set() or deadline.is_set()):
+            try:
+                urllib.request.urlopen(url, timeout=2).close()  # noqa: S310
+                return
+            except urllib.error.HTTPError:
+                return  # it answered
+            except OSError:
+                stop.wait(0.1)
+        raise RuntimeError(f"{url} did not answer within {timeout}s")
+    finally:
+        timer.cancel()
+
+
+def run(opts: Options) -> int:
+    import boto3
+
+    from devstack import api, control, provision
+    from devstack import template as tpl
+    from devstack.eventsources import Emulator, Runtime, sources_for
+
+    logging.basicConfig(stream=sys.stdout, level=logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+    children: list[Child] = []
+    emulator: Emulator | None = None
+    control_server = None
+    code = 0
+    try:
+        os.environ.update(LOCAL_ENV)
+        os.environ.pop("AWS_PROFILE", None)
+        emu = Child("emulator", [sys.executable, "-m", "devstack", "emulator",
+                                 "--host", opts.host, "--port", str(opts.emulator_port)],
+                    dict(os.environ))
+        children.append(emu)
+        emulator_port = int(emu.wait_for(r"emulator listening on [\d.]+:(\d+)").group(1))
+        emulator_url = f"http://{opts.host}:{emulator_port}"
+        os.environ["AWS_ENDPOINT_URL"] = emulator_url
+
+        session = boto3.session.Session()
+        template = tpl.load(opts.template_path)
+        stack = provision.deploy(session, opts.template_path, f"devstack-{opts.stage}",
+                                 _template_parameters(template, opts))
+        os.environ.update(stack.environment())
+        log.info("resources from %s: %d outputs", opts.template_path, len(stack.outputs))
+
+        api_child = Child("api", [sys.executable, "-m", "devstack", "api",
+                                  "--project-dir", str(opts.project_dir), "--stage", opts.stage,
+                                  "--host", opts.host, "--port", str(opts.api_port)],
+                          dict(os.environ))
+        children.append(api_child)
+
+        _, config = api.load_app(opts.project_dir, opts.stage)
+        app = config.chalice_app
+        rt = Runtime(session, app.app_name, opts.stage)
+        emulator = Emulator(rt, sources_for(app, rt, opts.stream_max_retries))
+        emulator.start()
+        control_server = control.serve(emulator, opts.host, opts.control_port)
+        control_url = f"http://{opts.host}:{control_server.server_address[1]}"
+
+        api_port = int(api_child.wait_for(r"api listening on [\d.]+:(\d+)").group(1))
+        api_url = f"http://{opts.host}:{api_port}"
+        _wait_http(api_url + "/", stop)
+        if not stop.is_set():
+            print(f"eventshop ready api={api_url} emulator={emulator_url} "
+                  f"control={control_url} sources={len(emulator.sources)}", flush=True)
+        while not stop.wait(0.5):
+            dead = [c for c in children if c.proc.poll() is not None]
+            if dead:
+                log.error("%s exited with %s; stopping", dead[0].name, dead[0].proc.returncode)
+                code = 1
+                break
+    except Exception:
+        log.exception("devstack failed")
+        code = 1
+    finally:
+        if emulator is not None:
+            emulator.stop()
+        if control_server is not None:
+            control_server.shutdown()
+        for child in reversed(children):
+            child.stop()
+        log.info("devstack stopped")
+    return code
