@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     drain.add_argument("--control", default=f"http://127.0.0.1:{_env_int('CONTROL_PORT', 4567)}")
     drain.add_argument("--timeout", type=float, default=60)
 
+    dep = sub.add_parser("deploy", help="deploy a stage to AWS: resources, secret, app")
+    dep.add_argument("--stage", required=True)
+
     args = parser.parse_args(argv)
     if args.command == "run":
         from devstack.stack import Options, run as run_stack
@@ -90,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(auth.issue(args.sub, args.role, secret, ttl_seconds=args.ttl))
         return 0
+    if args.command == "deploy":
+        from devstack.deploy import main as deploy_main
+
+        return deploy_main(args.stage)
     if args.command == "drain":
         from devstack.client import StackControl
 

@@ -285,19 +285,29 @@ class SqsSource(Source):
 
     def wire(self) -> None:
         self.url = self.rt.sqs.get_queue_url(QueueName=self.queue)["QueueUrl"]
-        self.arn = self.rt.queue_arn(self.url)
+        attrs = self.rt.sqs.get_queue_attributes(
+            QueueUrl=self.url, AttributeNames=["QueueArn", "VisibilityTimeout"])["Attributes"]
+        self.arn = attrs["QueueArn"]
+        if int(attrs["VisibilityTimeout"]) <= self.window:
+            # Messages held for the window reappear before they are handled.
+            log.warning("sqs %s: queue %s visibility timeout %ss should exceed the "
+                        "batching window %ss (AWS: 6x the function timeout plus the window)",
+                        self.name, self.queue, attrs["VisibilityTimeout"], self.window)
 
     def poll(self) -> bool:
         messages = self._receive(self.url, self.batch_size)
         if not messages:
             return False
         deadline = time.monotonic() + self.window
-        while len(messages) < self.batch_size and time.monotonic() < deadline:
-            more = self._receive(self.url, self.batch_size - len(messages))
-            if more:
-                messages.extend(more)
-            else:
+        by_id = {m["MessageId"]: m for m in messages}
+        while len(by_id) < self.batch_size and time.monotonic() < deadline:
+            more = self._receive(self.url, self.batch_size - len(by_id))
+            # A message whose visibility timeout ran out inside the window
+            # comes back: keep one copy, with the newest receipt handle.
+            by_id.update((m["MessageId"], m) for m in more)
+            if not more:
                 self.rt.stopping.wait(0.05)  # inside the batching window
+        messages = list(by_id.values())
         self.busy = True
         try:
             records = [self._record(m) for m in messages]

@@ -1,0 +1,402 @@
+"""Cold-start init cost of each Lambda function of the app, against a boto3 floor.
+
+Every function of a deployed Chalice app (the REST API, the built-in
+authorizer, each event handler, each pure Lambda function) imports the same
+``app.py``; then its first invocation creates the boto3 clients it uses. For
+each function, in a fresh interpreter, this measures
+
+- **init**: ``import app`` + ``chalicelib.aws.client(name)`` for its clients;
+- **floor**: ``import boto3`` + ``Session().client(name)`` for the same clients
+  (with the app's client config), i.e. what the function cannot avoid paying;
+
+repeats both ``--repeat`` times and compares the medians. Target: init/floor
+<= 1.3 for every function, and no function but image handling (a name
+containing "image") imports Pillow or exifread. The children get fake settings
+and credentials and an unused endpoint: creating a client makes no network
+call, and none is made.
+
+    .venv/bin/python bench/coldstart.py [--repeat 7] [--check]
+
+Prints a table and writes ``bench/results/coldstart.json``. Exit code 0 unless
+``--check`` is passed and a target is missed (1); 2 if a child process fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_PATH = ROOT / "bench" / "results" / "coldstart.json"
+
+API_FUNCTION = "api_handler"
+TARGET_RATIO = 1.3
+HEAVY_MODULES = ("PIL", "exifread")
+IMAGE_MARKER = "image"
+CHILD_TIMEOUT_S = 120.0
+
+# The boto3 clients each Lambda function creates, by function name (Chalice's
+# name: the decorated function's name; "api_handler" is the whole REST API).
+# Keep this in step with app.py: a registered function missing here is measured
+# with DEFAULT_CLIENTS and reported in the notes.
+FUNCTION_CLIENTS: dict[str, list[str]] = {
+    # products + orders tables; presigned S3 POST for image uploads.
+    API_FUNCTION: ["dynamodb", "s3"],
+    # Deployed stages read the JWT secret from SSM (local ones from the env).
+    "jwt_auth": ["ssm"],
+}
+DEFAULT_CLIENTS: list[str] = ["dynamodb", "sns", "sqs"]
+
+_REGION = "us-east-1"
+_ACCOUNT = "123456789012"
+_PREFIX = "eventshop-local"
+
+# Settings for ``chalicelib.settings.Settings`` plus fake credentials. The
+# endpoint is an unused port on loopback: nothing listens, nothing is called.
+FAKE_ENV: dict[str, str] = {
+    "STAGE": "local",
+    "AWS_REGION": _REGION,
+    "AWS_DEFAULT_REGION": _REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    # Lambda has no shared config files; do not read the developer's.
+    "AWS_CONFIG_FILE": str(ROOT / "bench" / "results" / "no-aws-config"),
+    "AWS_SHARED_CREDENTIALS_FILE": str(ROOT / "bench" / "results" / "no-aws-credentials"),
+    "ORDERS_TABLE_NAME": f"{_PREFIX}-orders",
+    "ORDERS_STREAM_ARN": (
+        f"arn:aws:dynamodb:{_REGION}:{_ACCOUNT}:table/{_PREFIX}-orders"
+        "/stream/2026-01-01T00:00:00.000"
+    ),
+    "PRODUCTS_TABLE_NAME": f"{_PREFIX}-products",
+    "PAYMENTS_TABLE_NAME": f"{_PREFIX}-payments",
+    "IMAGES_TABLE_NAME": f"{_PREFIX}-images",
+    "IMAGES_BUCKET_NAME": f"{_PREFIX}-images-{_ACCOUNT}",
+    "ORDER_EVENTS_TOPIC_ARN": f"arn:aws:sns:{_REGION}:{_ACCOUNT}:{_PREFIX}-order-events",
+    "CUSTOMER_NOTIFICATIONS_TOPIC_ARN": (
+        f"arn:aws:sns:{_REGION}:{_ACCOUNT}:{_PREFIX}-customer-notifications"
+    ),
+    "INVENTORY_ALERTS_TOPIC_ARN": f"arn:aws:sns:{_REGION}:{_ACCOUNT}:{_PREFIX}-inventory-alerts",
+    "IMAGE_EVENTS_TOPIC_ARN": f"arn:aws:sns:{_REGION}:{_ACCOUNT}:{_PREFIX}-image-events",
+    "INVENTORY_QUEUE_NAME": f"{_PREFIX}-inventory",
+    "PAYMENTS_QUEUE_NAME": f"{_PREFIX}-payments",
+    "SHIPPING_QUEUE_NAME": f"{_PREFIX}-shipping",
+    "NOTIFY_QUEUE_NAME": f"{_PREFIX}-notify",
+    "JWT_SECRET_PARAMETER": f"/{_PREFIX}/jwt-secret",
+    "JWT_SECRET": "bench-only-secret-0123456789abcdefghijklmnopqrstuvwxyz",
+    "JWT_LEEWAY_SECONDS": "30",
+    "LOG_LEVEL": "INFO",
+}
+
+# Children: json and sys are imported before the clock starts in both (botocore
+# imports json anyway), so the two measurements differ only in what they time.
+# Clients come in as argv; the result goes out as one JSON line on stdout.
+_APP_CHILD = """\
+import json, sys
+import time
+t0 = time.perf_counter()
+import app
+from chalicelib import aws
+for name in sys.argv[1:]:
+    aws.client(name)
+elapsed = time.perf_counter() - t0
+print(json.dumps({
+    "ms": elapsed * 1000.0,
+    "heavy": sorted(m for m in __HEAVY__ if m in sys.modules),
+    "modules": len(sys.modules),
+}))
+""".replace("__HEAVY__", repr(HEAVY_MODULES))
+
+_FLOOR_CHILD = """\
+import json, sys
+import time
+t0 = time.perf_counter()
+import boto3
+from botocore.config import Config
+session = boto3.session.Session()
+config_kw = json.loads(sys.argv[1])
+for name in sys.argv[2:]:
+    session.client(name, config=Config(**config_kw))
+elapsed = time.perf_counter() - t0
+print(json.dumps({"ms": elapsed * 1000.0, "heavy": [], "modules": len(sys.modules)}))
+"""
+
+_DISCOVER_CHILD = """\
+import json
+import app
+a = app.app
+names = [__API__] if a.routes else []
+names += [c.name for c in a.builtin_auth_handlers]
+names += [c.name for c in a.event_sources]
+names += [f.name for f in a.pure_lambda_functions]
+print(json.dumps(names))
+""".replace("__API__", repr(API_FUNCTION))
+
+
+class BenchError(RuntimeError):
+    """A child process failed; the message carries its stderr."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    ms: float
+    heavy: list[str]
+    modules: int
+
+
+@dataclass
+class FunctionResult:
+    function: str
+    clients: list[str]
+    init_ms: float
+    floor_ms: float
+    ratio: float
+    heavy_imported: list[str]
+    is_image: bool
+    verdict: str
+    passed: bool
+    init_samples_ms: list[float] = field(default_factory=list)
+    floor_samples_ms: list[float] = field(default_factory=list)
+    init_modules: int = 0
+    floor_modules: int = 0
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The benchmark's settings win over whatever the shell exported.
+    env.update(FAKE_ENV)
+    for key in ("PYTHONSTARTUP", "PYTHONPROFILEIMPORTTIME", "PYTHONINSPECT"):
+        env.pop(key, None)
+    return env
+
+
+def _run_child(code: str, args: Sequence[str], env: Mapping[str, str]) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise BenchError(f"child exited {proc.returncode}:\n{tail}")
+    lines = proc.stdout.strip().splitlines()
+    if not lines:
+        raise BenchError(f"child printed nothing; stderr:\n{proc.stderr.strip()}")
+    # The result is the last line: the app may log to stdout during import.
+    return lines[-1]
+
+
+def _sample(code: str, args: Sequence[str], env: Mapping[str, str]) -> Sample:
+    data: dict[str, Any] = json.loads(_run_child(code, args, env))
+    return Sample(ms=float(data["ms"]), heavy=list(data["heavy"]), modules=int(data["modules"]))
+
+
+def client_config_kwargs() -> dict[str, Any]:
+    """The app's botocore Config, so the floor builds the very same clients."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from chalicelib import aws
+
+    return dict(getattr(aws, "_CONFIG_KW", {}))
+
+
+def discover_functions(env: Mapping[str, str] | None = None) -> list[str]:
+    """The Lambda functions the app registers, read from Chalice's registry."""
+    names: list[str] = json.loads(
+        _run_child(_DISCOVER_CHILD, [], child_env() if env is None else env)
+    )
+    return names
+
+
+def clients_for(function: str) -> list[str]:
+    return list(FUNCTION_CLIENTS.get(function, DEFAULT_CLIENTS))
+
+
+def is_image_function(function: str) -> bool:
+    return IMAGE_MARKER in function.lower()
+
+
+def measure_function(
+    function: str,
+    clients: Sequence[str] | None = None,
+    repeat: int = 7,
+    env: Mapping[str, str] | None = None,
+    config_kwargs: Mapping[str, Any] | None = None,
+) -> FunctionResult:
+    """Median init and floor of one function over ``repeat`` fresh interpreters."""
+    if repeat < 1:
+        raise ValueError("repeat must be >= 1")
+    names = list(clients_for(function) if clients is None else clients)
+    env = child_env() if env is None else env
+    config_json = json.dumps(client_config_kwargs() if config_kwargs is None else config_kwargs)
+    init: list[Sample] = []
+    floor: list[Sample] = []
+    for _ in range(repeat):
+        # Interleaved, so drift in machine load hits both sides alike.
+        init.append(_sample(_APP_CHILD, names, env))
+        floor.append(_sample(_FLOOR_CHILD, [config_json, *names], env))
+    init_ms = statistics.median(s.ms for s in init)
+    floor_ms = statistics.median(s.ms for s in floor)
+    ratio = init_ms / floor_ms if floor_ms > 0 else float("inf")
+    heavy = sorted({m for s in init for m in s.heavy})
+    image = is_image_function(function)
+    verdict, passed = _verdict(ratio, heavy, image)
+    return FunctionResult(
+        function=function,
+        clients=names,
+        init_ms=round(init_ms, 1),
+        floor_ms=round(floor_ms, 1),
+        ratio=round(ratio, 2),
+        heavy_imported=heavy,
+        is_image=image,
+        verdict=verdict,
+        passed=passed,
+        init_samples_ms=[round(s.ms, 1) for s in init],
+        floor_samples_ms=[round(s.ms, 1) for s in floor],
+        init_modules=max(s.modules for s in init),
+        floor_modules=max(s.modules for s in floor),
+    )
+
+
+def _verdict(ratio: float, heavy: Sequence[str], image: bool) -> tuple[str, bool]:
+    if image:
+        # Image handling needs Pillow and exifread; its ratio is reported only.
+        return "PASS (image: exempt)", True
+    problems = []
+    if heavy:
+        problems.append(f"imports {'/'.join(heavy)}")
+    if ratio > TARGET_RATIO:
+        problems.append(f"ratio > {TARGET_RATIO}")
+    if problems:
+        return "FAIL: " + ", ".join(problems), False
+    return "PASS", True
+
+
+def format_table(results: Sequence[FunctionResult]) -> str:
+    headers = [
+        "function",
+        "clients",
+        "init ms (median)",
+        "floor ms (median)",
+        "ratio",
+        "PIL/exifread imported",
+        "verdict",
+    ]
+    rows = [
+        [
+            r.function,
+            ",".join(r.clients) or "-",
+            f"{r.init_ms:.1f}",
+            f"{r.floor_ms:.1f}",
+            f"{r.ratio:.2f}",
+            ", ".join(r.heavy_imported) if r.heavy_imported else "no",
+            r.verdict,
+        ]
+        for r in results
+    ]
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    numeric = {2, 3, 4}
+
+    def line(cells: Sequence[str]) -> str:
+        return " | ".join(
+            c.rjust(w) if i in numeric else c.ljust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    sep = "-+-".join("-" * w for w in widths)
+    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
+
+
+def run(repeat: int, warmup: int, output: Path) -> tuple[list[FunctionResult], list[str]]:
+    env = child_env()
+    notes: list[str] = []
+    functions = discover_functions(env)
+    if not functions:
+        raise BenchError("the app registers no Lambda function")
+    for name in functions:
+        if name not in FUNCTION_CLIENTS:
+            notes.append(
+                f"note: {name} is not in FUNCTION_CLIENTS; measured with default clients "
+                f"{','.join(DEFAULT_CLIENTS)}"
+            )
+    for name in sorted(set(FUNCTION_CLIENTS) - set(functions)):
+        notes.append(f"note: FUNCTION_CLIENTS lists {name}, which the app does not register")
+    config_kwargs = client_config_kwargs()
+    # Warm-up runs (not counted) compile .pyc files and fill the page cache,
+    # so the first measured sample is not an outlier.
+    every_client = sorted({c for f in functions for c in clients_for(f)})
+    for _ in range(warmup):
+        _sample(_APP_CHILD, every_client, env)
+        _sample(_FLOOR_CHILD, [json.dumps(config_kwargs), *every_client], env)
+    results = [
+        measure_function(name, repeat=repeat, env=env, config_kwargs=config_kwargs)
+        for name in functions
+    ]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report = {
+        "benchmark": "coldstart",
+        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "repeat": repeat,
+        "warmup": warmup,
+        "target_ratio": TARGET_RATIO,
+        "heavy_modules": list(HEAVY_MODULES),
+        "client_config": config_kwargs,
+        "all_passed": all(r.passed for r in results),
+        "notes": notes,
+        "results": [asdict(r) for r in results],
+    }
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    return results, notes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--repeat", type=int, default=7, help="fresh processes per side (7)")
+    parser.add_argument("--warmup", type=int, default=1, help="uncounted runs first (1)")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
+    parser.add_argument("--output", type=Path, default=RESULTS_PATH, help="JSON report path")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
+    try:
+        results, notes = run(args.repeat, max(args.warmup, 0), args.output)
+    except (BenchError, subprocess.TimeoutExpired) as exc:
+        print(f"coldstart: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"cold start: import app + first clients vs import boto3 + same clients "
+        f"(median of {args.repeat} fresh processes, Python {sys.version.split()[0]})"
+    )
+    print(format_table(results))
+    for note in notes:
+        print(note)
+    failed = [r.function for r in results if not r.passed]
+    print(
+        f"target: ratio <= {TARGET_RATIO} and no {'/'.join(HEAVY_MODULES)} outside image "
+        f"handling; {'missed by ' + ', '.join(failed) if failed else 'met'}"
+    )
+    print(f"wrote {args.output}")
+    return 1 if args.check and failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""Every kind of event source, delivered end to end through a running stack to
+the fixture app's handlers, which journal what they received."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from typing import Any
+
+import pytest
+
+from devstack.client import DrainTimedOut
+from devstack.testing import RunningStack
+
+STAGE = "local"
+
+
+def journal(stack: RunningStack, pk: str) -> list[dict[str, Any]]:
+    items = stack.client("dynamodb").query(
+        TableName=f"fixture-{STAGE}-journal", KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=True)["Items"]
+    return [json.loads(i["data"]["S"]) for i in items]
+
+
+def queue_url(stack: RunningStack, name: str) -> str:
+    return str(stack.client("sqs").get_queue_url(QueueName=f"fixture-{STAGE}-{name}")["QueueUrl"])
+
+
+def send_batch(stack: RunningStack, bodies: list[dict[str, Any]]) -> None:
+    stack.client("sqs").send_message_batch(QueueUrl=queue_url(stack, "work"), Entries=[
+        {"Id": str(i), "MessageBody": json.dumps(b),
+         "MessageAttributes": {"origin": {"DataType": "String", "StringValue": "test"}}}
+        for i, b in enumerate(bodies)])
+
+
+def uid() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+def test_sqs_batch_is_delivered_once_and_deleted(fixture_stack: RunningStack) -> None:
+    ids = [f"ok-{uid()}" for _ in range(7)]
+    send_batch(fixture_stack, [{"id": i} for i in ids])
+    fixture_stack.drain()
+    for i in ids:
+        (entry,) = journal(fixture_stack, f"sqs#{i}")
+        assert entry["receives"] == 1
+        assert entry["attributes"]["origin"] == {
+            "stringValue": "test", "dataType": "String",
+            "stringListValues": [], "binaryListValues": []}
+        assert entry["source"].endswith(f":fixture-{STAGE}-work")
+    # one receive, one batch: the batching window gathered all seven
+    assert journal(fixture_stack, f"sqs#{ids[0]}")[0]["batch"] == ids
+    attrs = fixture_stack.client("sqs").get_queue_attributes(
+        QueueUrl=queue_url(fixture_stack, "work"), AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0"
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_partial_batch_failure_redelivers_only_the_failed_record(
+        fixture_stack: RunningStack) -> None:
+    ids = [f"ok-{uid()}" for _ in range(9)]
+    flaky = f"flaky-{uid()}"
+    send_batch(fixture_stack, [{"id": i} for i in ids] + [{"id": flaky, "mode": "fail-once"}])
+    fixture_stack.drain()
+    first, second = sorted(journal(fixture_stack, f"sqs#{flaky}"), key=lambda e: e["receives"])
+    assert (first["receives"], second["receives"]) == (1, 2)
+    assert second["batch"] == [flaky]  # redelivered alone
+    for i in ids:
+        assert [e["receives"] for e in journal(fixture_stack, f"sqs#{i}")] == [1]
+
+
+def test_an_exception_retries_the_whole_batch(fixture_stack: RunningStack) -> None:
+    calm, boom = f"calm-{uid()}", f"boom-{uid()}"
+    send_batch(fixture_stack, [{"id": calm}, {"id": boom, "mode": "raise-once"}])
+    fixture_stack.drain()
+    assert sorted(e["receives"] for e in journal(fixture_stack, f"sqs#{calm}")) == [1, 2]
+    assert sorted(e["receives"] for e in journal(fixture_stack, f"sqs#{boom}")) == [1, 2]
+
+
+def test_poison_message_goes_to_the_dlq_after_max_receive_count(
+        fixture_stack: RunningStack) -> None:
+    poison = f"poison-{uid()}"
+    send_batch(fixture_stack, [{"id": poison, "mode": "poison"}])
+    fixture_stack.drain()
+    assert sorted(e["receives"] for e in journal(fixture_stack, f"sqs#{poison}")) == [1, 2, 3]
+    sqs = fixture_stack.client("sqs")
+    dlq = queue_url(fixture_stack, "work-dlq")
+    bodies = []
+    while True:
+        got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            break
+        for m in got:
+            bodies.append(json.loads(m["Body"]))
+            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=m["ReceiptHandle"])
+    assert {"id": poison, "mode": "poison"} in bodies
+
+
+def test_blueprint_handlers_are_wired(fixture_stack: RunningStack) -> None:
+    body = f"side-{uid()}"
+    fixture_stack.client("sqs").send_message(QueueUrl=queue_url(fixture_stack, "side"),
+                                             MessageBody=body)
+    fixture_stack.drain()
+    assert len(journal(fixture_stack, f"side#{body}")) == 1
+
+
+def test_sns_delivers_the_lambda_envelope(fixture_stack: RunningStack) -> None:
+    sns = fixture_stack.client("sns")
+    arn = f"arn:aws:sns:us-east-1:123456789012:fixture-{STAGE}-topic"
+    message = f"hello-{uid()}"
+    sns.publish(TopicArn=arn, Message=message, Subject="greeting",
+                MessageAttributes={"kind": {"DataType": "String", "StringValue": "test"}})
+    fixture_stack.drain()
+    (entry,) = journal(fixture_stack, f"sns#{message}")
+    assert entry == {"subject": "greeting", "type": "Notification",
+                     "attributes": {"kind": {"Type": "String", "Value": "test"}}}
+
+
+def test_failing_sns_event_is_tried_three_times_then_set_aside(
+        fixture_stack: RunningStack) -> None:
+    before = len(journal(fixture_stack, "sns#fail-always"))
+    fixture_stack.client("sns").publish(
+        TopicArn=f"arn:aws:sns:us-east-1:123456789012:fixture-{STAGE}-topic",
+        Message="fail-always")
+    fixture_stack.drain()
+    assert len(journal(fixture_stack, "sns#fail-always")) - before == 3
+    failures = fixture_stack.control.status()["failures"]
+    assert any(f["handler"] == "topic_message" for f in failures)
+
+
+def test_s3_notifications_encode_keys_as_aws_and_honour_filters(
+        fixture_stack: RunningStack) -> None:
+    s3 = fixture_stack.client("s3")
+    bucket = f"fixture-{STAGE}-bucket-123456789012"
+    name = f"my photo+{uid()}.txt"
+    s3.put_object(Bucket=bucket, Key=f"in/{name}", Body=b"x")
+    s3.put_object(Bucket=bucket, Key=f"other/{name}", Body=b"x")  # prefix filter
+    s3.put_object(Bucket=bucket, Key=f"in/{name}.jpg", Body=b"x")  # suffix filter
+    fixture_stack.drain()
+    (entry,) = journal(fixture_stack, f"s3#in/{name}")
+    assert entry["raw_key"] == "in/" + name.replace("+", "%2B").replace(" ", "+")
+    assert entry["name"] == "ObjectCreated:Put"
+    assert journal(fixture_stack, f"s3#other/{name}") == []
+    assert journal(fixture_stack, f"s3#in/{name}.jpg") == []
+    s3.delete_object(Bucket=bucket, Key=f"in/{name}")
+    fixture_stack.drain()
+    names = sorted(e["name"] for e in journal(fixture_stack, f"s3#in/{name}"))
+    assert names == ["ObjectCreated:Put", "ObjectRemoved:Delete"]
+
+
+def test_dynamodb_stream_delivers_new_and_old_images_in_order(
+        fixture_stack: RunningStack) -> None:
+    ddb = fixture_stack.client("dynamodb")
+    table, key = f"fixture-{STAGE}-items", uid()
+    ddb.put_item(TableName=table, Item={"id": {"S": key}, "n": {"N": "1"}})
+    ddb.update_item(TableName=table, Key={"id": {"S": key}}, UpdateExpression="SET n = :n",
+                    ExpressionAttributeValues={":n": {"N": "2"}})
+    ddb.delete_item(TableName=table, Key={"id": {"S": key}})
+    fixture_stack.drain()
+    entries = sorted(journal(fixture_stack, f"ddb#{key}"), key=lambda e: int(e["seq"]))
+    assert [e["name"] for e in entries] == ["INSERT", "MODIFY", "REMOVE"]
+    assert entries[0]["old"] is None and entries[0]["new"]["n"] == {"N": "1"}
+    assert entries[1]["old"]["n"] == {"N": "1"} and entries[1]["new"]["n"] == {"N": "2"}
+    assert entries[2]["old"]["n"] == {"N": "2"} and entries[2]["new"] is None
+
+
+def test_failing_stream_batch_is_retried_then_skipped_without_blocking_the_shard(
+        fixture_stack: RunningStack) -> None:
+    ddb = fixture_stack.client("dynamodb")
+    table, bad, good = f"fixture-{STAGE}-items", uid(), uid()
+    ddb.put_item(TableName=table, Item={"id": {"S": bad}, "poison": {"BOOL": True}})
+    fixture_stack.drain()
+    ddb.put_item(TableName=table, Item={"id": {"S": good}})
+    fixture_stack.drain()
+    assert len(journal(fixture_stack, f"ddb-poison#{bad}")) == 4  # 1 try + 3 retries
+    assert [e["name"] for e in journal(fixture_stack, f"ddb#{good}")] == ["INSERT"]
+    assert any(f["kind"] == "dynamodb" for f in fixture_stack.control.status()["failures"])
+
+
+def test_a_rate_schedule_fires_once_per_period_of_the_clock(
+        fixture_stack: RunningStack) -> None:
+    fixture_stack.drain()
+    before = len(journal(fixture_stack, "schedule#every_minute"))
+    fixture_stack.control.advance_clock(60)
+    fixture_stack.drain()
+    assert len(journal(fixture_stack, "schedule#every_minute")) - before == 1
+    fixture_stack.control.advance_clock(180)
+    fixture_stack.drain()
+    fires = journal(fixture_stack, "schedule#every_minute")
+    assert len(fires) - before == 4
+    times = sorted(f["time"] for f in fires)
+    assert len(set(times)) == len(times)  # each fire carries its own scheduled time
+
+
+def test_drain_times_out_loudly_while_work_is_pending(fixture_stack: RunningStack) -> None:
+    send_batch(fixture_stack, [{"id": f"poison-{uid()}", "mode": "poison"}])
+    with pytest.raises(DrainTimedOut, match="fixture-local-work"):
+        fixture_stack.drain(timeout=0.5)
+    fixture_stack.drain()
+
+
+def test_duplicate_delivery_fault_invokes_every_event_twice(
+        fixture_stack: RunningStack) -> None:
+    fixture_stack.control.set_faults(duplicateDeliveries=True)
+    try:
+        body = f"side-{uid()}"
+        fixture_stack.client("sqs").send_message(QueueUrl=queue_url(fixture_stack, "side"),
+                                                 MessageBody=body)
+        fixture_stack.drain()
+    finally:
+        fixture_stack.control.set_faults(duplicateDeliveries=False)
+    assert len(journal(fixture_stack, f"side#{body}")) == 2
+
+
+def test_every_delivery_is_logged_with_handler_count_and_outcome(
+        fixture_stack: RunningStack) -> None:
+    body = f"side-{uid()}"
+    fixture_stack.client("sqs").send_message(QueueUrl=queue_url(fixture_stack, "side"),
+                                             MessageBody=body)
+    fixture_stack.drain()
+    assert any(d["handler"] == "side_work" and d["count"] == 1 and d["outcome"] == "ok"
+               for d in fixture_stack.control.deliveries())
+    assert "deliver sqs      side_work" in fixture_stack.log_text()
+
+
+def test_emulator_serializes_conditional_writes(fixture_stack: RunningStack) -> None:
+    """16 threads race conditional decrements on one item: exactly `stock`
+    succeed and the value never goes below zero."""
+    ddb = fixture_stack.client("dynamodb")
+    table, key, stock = f"fixture-{STAGE}-items", f"race-{uid()}", 40
+    ddb.put_item(TableName=table, Item={"id": {"S": key}, "stock": {"N": str(stock)}})
+    wins: list[int] = []
+    lock = threading.Lock()
+
+    def racer() -> None:
+        client = fixture_stack.client("dynamodb")
+        for _ in range(10):
+            try:
+                client.update_item(
+                    TableName=table, Key={"id": {"S": key}},
+                    UpdateExpression="SET stock = stock - :one",
+                    ConditionExpression="stock >= :one",
+                    ExpressionAttributeValues={":one": {"N": "1"}})
+            except client.exceptions.ConditionalCheckFailedException:
+                continue
+            with lock:
+                wins.append(1)
+
+    threads = [threading.Thread(target=racer) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final = ddb.get_item(TableName=table, Key={"id": {"S": key}}, ConsistentRead=True)["Item"]
+    assert final["stock"] == {"N": "0"}
+    assert len(wins) == stock
+    fixture_stack.drain()
