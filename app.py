@@ -11,7 +11,8 @@ from typing import Any
 from chalice import AuthResponse, Chalice, Response
 from chalice.app import AuthRequest
 
-from chalicelib import auth, errors
+from chalicelib import auth, container, cursor, errors, saga
+from chalicelib.events import image, order_event_messages
 from chalicelib.settings import get_settings
 
 settings = get_settings()
@@ -90,3 +91,147 @@ def route(
 @route("/health")
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+# --- helpers ---------------------------------------------------------------
+
+
+def principal() -> auth.Principal:
+    return auth.require(current_principal())
+
+
+def json_body() -> Any:
+    request = app.current_request
+    try:
+        return request.json_body if request is not None else None
+    except Exception as exc:  # Chalice raises BadRequestError for bad JSON
+        raise errors.InvalidInput("the body is not valid JSON") from exc
+
+
+def query(name: str) -> str | None:
+    params = app.current_request.query_params if app.current_request else None
+    return (params or {}).get(name)
+
+
+def page_limit(default: int = 20) -> int:
+    raw = query("limit")
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+        raise errors.InvalidInput("limit must be an integer from 1 to 100",
+                                  [{"loc": ["query", "limit"], "msg": "1-100"}])
+    return int(raw)
+
+
+def cursor_secret() -> bytes:
+    import hashlib
+
+    return hashlib.sha256(b"cursor\0" + auth.secret(settings).encode()).digest()
+
+
+# --- catalog -----------------------------------------------------------------
+
+
+@route("/products")
+def list_products() -> dict[str, Any]:
+    start = cursor.decode(query("cursor"), cursor_secret(), "products")
+    page = container.inventory().list(page_limit(), start)
+    return {"items": [p.model_dump() for p in page.products],
+            "nextCursor": cursor.encode(page.last_key, cursor_secret(), "products")}
+
+
+@route("/products/{sku}")
+def get_product(sku: str) -> dict[str, Any]:
+    return container.inventory().get(sku).model_dump()
+
+
+@route("/products/{sku}", methods=("PUT",), roles=("admin",))
+def put_product(sku: str) -> dict[str, Any]:
+    return container.inventory().put_product(sku, json_body()).model_dump()
+
+
+@route("/products/{sku}/restock", methods=("POST",), roles=("admin",))
+def restock(sku: str) -> dict[str, Any]:
+    return container.inventory().restock(sku, json_body()).model_dump()
+
+
+# --- orders ------------------------------------------------------------------
+
+
+@route("/orders", methods=("POST",), roles=("customer",))
+def place_order() -> Response:
+    headers = app.current_request.headers if app.current_request else {}
+    order, created = container.orders().place(
+        principal().sub, json_body(), headers.get("idempotency-key"))
+    return Response(body=order.public(), status_code=201 if created else 200,
+                    headers={"Location": f"/orders/{order.orderId}"})
+
+
+@route("/orders", roles=("customer", "admin"))
+def list_orders() -> dict[str, Any]:
+    who = principal()
+    customer = query("customerId") or who.sub
+    scope = f"orders:{customer}"
+    start = cursor.decode(query("cursor"), cursor_secret(), scope)
+    page = container.orders().list(who, customer, page_limit(), start)
+    return {"items": [o.public() for o in page.orders],
+            "nextCursor": cursor.encode(page.last_key, cursor_secret(), scope)}
+
+
+@route("/orders/{orderId}", roles=("customer", "admin"))
+def get_order(orderId: str) -> dict[str, Any]:  # noqa: N803 - Chalice passes path names
+    return container.orders().get(orderId, principal()).public()
+
+
+@route("/orders/{orderId}/events", roles=("customer", "admin"))
+def order_events(orderId: str) -> dict[str, Any]:  # noqa: N803
+    events = container.orders().events(orderId, principal())
+    return {"items": [e.model_dump(mode="json") for e in events]}
+
+
+@route("/orders/{orderId}/cancel", methods=("POST",), roles=("customer", "admin"))
+def cancel_order(orderId: str) -> Response:  # noqa: N803
+    order = container.orders().cancel(orderId, principal())
+    return Response(body=order.public(), status_code=202)
+
+
+# --- the saga ----------------------------------------------------------------
+
+
+@app.on_dynamodb_record(stream_arn=settings.orders_stream_arn, batch_size=100,
+                        starting_position="TRIM_HORIZON")
+def relay_order_events(event: Any) -> None:
+    """The outbox relay: every appended order event goes to order-events."""
+    messages = order_event_messages(event.to_dict()["Records"])
+    if messages:
+        container.publisher().publish(settings.order_events_topic_arn, messages)
+
+
+@app.on_sqs_message(queue=settings.inventory_queue_name, batch_size=10)
+def inventory_step(event: Any) -> dict[str, Any]:
+    return saga.sqs_batch(event, lambda m: saga.reserve_or_release(
+        m, container.orders(), container.inventory()))
+
+
+@app.on_sqs_message(queue=settings.payments_queue_name, batch_size=10)
+def payments_step(event: Any) -> dict[str, Any]:
+    return saga.sqs_batch(event, lambda m: saga.take_payment(
+        m, container.orders(), container.payments()))
+
+
+@app.on_sqs_message(queue=settings.shipping_queue_name, batch_size=10)
+def shipping_step(event: Any) -> dict[str, Any]:
+    return saga.sqs_batch(event, lambda m: saga.ship(m, container.orders(), container.carrier()))
+
+
+@app.on_sqs_message(queue=settings.notify_queue_name, batch_size=10)
+def notify_step(event: Any) -> dict[str, Any]:
+    return saga.sqs_batch(event, lambda m: saga.notify(m, container.notifier()))
+
+
+@app.on_dynamodb_record(stream_arn=settings.products_stream_arn, batch_size=100,
+                        starting_position="TRIM_HORIZON")
+def low_stock_alerts(event: Any) -> None:
+    changes = [(image(r["dynamodb"].get("OldImage")), image(r["dynamodb"].get("NewImage")))
+               for r in event.to_dict()["Records"]]
+    container.inventory().alert_crossings(changes)

@@ -34,6 +34,7 @@ class Settings:
     orders_table_name: str
     orders_stream_arn: str
     products_table_name: str
+    products_stream_arn: str
     payments_table_name: str
     images_table_name: str
     images_bucket_name: str

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from devstack import deploy
@@ -20,6 +20,9 @@ from devstack import deploy
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "resources.yaml"
 REGION = "us-east-1"
+# moto's CloudFormation skips AWS::SNS::Subscription and AWS::SQS::QueuePolicy;
+# devstack.provision creates those locally, and AWS creates them on deploy.
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning")
 
 
 @pytest.fixture
@@ -104,9 +107,7 @@ def test_deploy_resources_treats_no_updates_as_success() -> None:
             "Parameters": [{"ParameterKey": "Stage", "ParameterValue": "dev"}],
         },
     )
-    stub.add_response(
-        "describe_stacks", _stack("UPDATE_COMPLETE", {"OrdersTableName": "t"}), name
-    )
+    stub.add_response("describe_stacks", _stack("UPDATE_COMPLETE", {"OrdersTableName": "t"}), name)
 
     with stub:
         outputs = deploy.deploy_resources(
@@ -129,7 +130,7 @@ def test_deploy_resources_explains_a_stack_that_never_got_created() -> None:
     client, stub = _stubbed("cloudformation")
     stub.add_response("describe_stacks", _stack("ROLLBACK_COMPLETE"))
 
-    with stub, pytest.raises(deploy.DeployError, match="ROLLBACK_COMPLETE.*delete-stack"):
+    with stub, pytest.raises(deploy.DeployError, match=r"ROLLBACK_COMPLETE.*delete-stack"):
         deploy.deploy_resources(_OneClientSession("cloudformation", client), "dev", TEMPLATE)
 
 
@@ -170,6 +171,29 @@ def test_ensure_jwt_secret_never_overwrites_an_existing_value(session: Any) -> N
 
     param = ssm.get_parameter(Name="/eventshop/prod/jwt-secret", WithDecryption=True)
     assert param["Parameter"]["Value"] == "operator-set"
+
+
+def test_ensure_jwt_secret_loses_a_race_gracefully() -> None:
+    # Another deploy created the parameter between our read and our write: the
+    # write must not overwrite it, and the race is not an error.
+    client, stub = _stubbed("ssm")
+    name = "/eventshop/dev/jwt-secret"
+    stub.add_client_error("get_parameter", "ParameterNotFound", expected_params={"Name": name})
+    stub.add_client_error(
+        "put_parameter",
+        "ParameterAlreadyExists",
+        expected_params={
+            "Name": name,
+            "Value": ANY,
+            "Type": "SecureString",
+            "Overwrite": False,
+            "Description": ANY,
+        },
+    )
+
+    with stub:
+        assert deploy.ensure_jwt_secret(_OneClientSession("ssm", client), name) is False
+        stub.assert_no_pending_responses()
 
 
 # --- stage environment -----------------------------------------------------------
@@ -404,9 +428,10 @@ def test_main_runs_every_step_in_order(session: Any, tmp_path: Path) -> None:
         (project_dir / ".chalice" / "deployed").mkdir()
         _deployed(project_dir / ".chalice" / "deployed" / f"{stage}.json", [mapping])
 
-    assert deploy.main(
-        "dev", session=session, project_dir=project, chalice_deploy=fake_chalice_deploy
-    ) == 0
+    assert (
+        deploy.main("dev", session=session, project_dir=project, chalice_deploy=fake_chalice_deploy)
+        == 0
+    )
 
     assert seen["stage"] == "dev"
     assert seen["env"]["ORDERS_TABLE_NAME"] == "eventshop-dev-orders"

@@ -1,0 +1,78 @@
+"""The composition root: services wired to their adapters, built lazily and
+once per container. Building them creates no AWS client; the first call does."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from chalicelib.events import Publisher, SnsPublisher, alert_message
+from chalicelib.inventory.repository import DynamoInventoryRepository
+from chalicelib.inventory.service import InventoryService
+from chalicelib.orders.notifications import CustomerNotifier
+from chalicelib.orders.repository import DynamoOrderRepository
+from chalicelib.orders.service import OrderService
+from chalicelib.payments.provider import PaymentProvider, SimulatedProvider
+from chalicelib.payments.service import DynamoPaymentRepository, PaymentService
+from chalicelib.settings import get_settings
+from chalicelib.shipping import Carrier, SimulatedCarrier
+
+
+@cache
+def publisher() -> Publisher:
+    return SnsPublisher()
+
+
+class _Alerts:
+    def alert(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
+        publisher().publish(get_settings().inventory_alerts_topic_arn,
+                            [alert_message(kind, subject, detail)])
+
+
+@cache
+def inventory() -> InventoryService:
+    return InventoryService(DynamoInventoryRepository(get_settings().products_table_name),
+                            _Alerts())
+
+
+@cache
+def order_repository() -> DynamoOrderRepository:
+    return DynamoOrderRepository(get_settings().orders_table_name)
+
+
+@cache
+def orders() -> OrderService:
+    return OrderService(order_repository(), inventory())
+
+
+@cache
+def payment_provider() -> PaymentProvider:
+    settings = get_settings()
+    if settings.stage == "prod":
+        # Production needs a real provider adapter behind PaymentProvider;
+        # none is chosen yet, and prod must never take simulated payments.
+        raise RuntimeError("no payment provider is configured for prod")
+    return SimulatedProvider(settings.payments_table_name)
+
+
+@cache
+def payments() -> PaymentService:
+    return PaymentService(DynamoPaymentRepository(get_settings().payments_table_name),
+                          payment_provider())
+
+
+@cache
+def carrier() -> Carrier:
+    return SimulatedCarrier()
+
+
+def _send_customer_notification(subject: str, body: str, attributes: dict[str, str]) -> None:
+    from chalicelib.events import Message
+
+    publisher().publish(get_settings().customer_notifications_topic_arn,
+                        [Message(body=body, attributes=attributes, subject=subject)])
+
+
+@cache
+def notifier() -> CustomerNotifier:
+    return CustomerNotifier(order_repository(), _send_customer_notification)

@@ -1,0 +1,190 @@
+"""The order: commands, state machine and event history. Standard library and
+pydantic only."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+SKU_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
+Sku = Annotated[str, Field(pattern=SKU_PATTERN)]
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+
+
+class OrderStatus(StrEnum):
+    PLACED = "PLACED"
+    RESERVED = "RESERVED"
+    PAID = "PAID"
+    SHIPPED = "SHIPPED"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({OrderStatus.COMPLETED, OrderStatus.REJECTED, OrderStatus.CANCELLED})
+CANCELLABLE = frozenset({OrderStatus.PLACED, OrderStatus.RESERVED, OrderStatus.PAID})
+
+
+class EventType(StrEnum):
+    ORDER_PLACED = "OrderPlaced"
+    STOCK_RESERVED = "StockReserved"
+    ORDER_REJECTED = "OrderRejected"
+    PAYMENT_CAPTURED = "PaymentCaptured"
+    PAYMENT_DECLINED = "PaymentDeclined"
+    STOCK_RELEASED = "StockReleased"
+    ORDER_SHIPPED = "OrderShipped"
+    ORDER_COMPLETED = "OrderCompleted"
+    ORDER_CANCELLED = "OrderCancelled"
+
+
+# event -> (statuses it may follow, status it leads to). StockReleased changes
+# no status: it records that a cancelled order's stock went back, once.
+TRANSITIONS: dict[EventType, tuple[frozenset[OrderStatus], OrderStatus | None]] = {
+    EventType.STOCK_RESERVED: (frozenset({OrderStatus.PLACED}), OrderStatus.RESERVED),
+    EventType.ORDER_REJECTED: (frozenset({OrderStatus.PLACED}), OrderStatus.REJECTED),
+    EventType.PAYMENT_CAPTURED: (frozenset({OrderStatus.RESERVED}), OrderStatus.PAID),
+    EventType.PAYMENT_DECLINED: (frozenset({OrderStatus.RESERVED}), OrderStatus.CANCELLED),
+    EventType.ORDER_SHIPPED: (frozenset({OrderStatus.PAID}), OrderStatus.SHIPPED),
+    EventType.ORDER_COMPLETED: (frozenset({OrderStatus.SHIPPED}), OrderStatus.COMPLETED),
+    EventType.ORDER_CANCELLED: (CANCELLABLE, OrderStatus.CANCELLED),
+    EventType.STOCK_RELEASED: (frozenset({OrderStatus.CANCELLED}), None),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class OrderLineInput(_Strict):
+    sku: Sku
+    quantity: int = Field(ge=1, le=1000, strict=True)
+
+
+class ShippingAddress(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    line1: str = Field(min_length=1, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(min_length=1, max_length=100)
+    postalCode: str = Field(min_length=1, max_length=20)  # noqa: N815 - API field
+    country: str
+
+    @field_validator("country")
+    @classmethod
+    def _alpha2(cls, value: str) -> str:
+        if not _COUNTRY.match(value):
+            raise ValueError("must be an ISO 3166 alpha-2 code such as 'DE'")
+        return value
+
+
+class PlaceOrder(_Strict):
+    items: list[OrderLineInput] = Field(min_length=1, max_length=50)
+    paymentToken: str = Field(min_length=1, max_length=200)  # noqa: N815
+    shippingAddress: ShippingAddress  # noqa: N815
+
+    @model_validator(mode="after")
+    def _distinct_skus(self) -> PlaceOrder:
+        seen: set[str] = set()
+        for line in self.items:
+            if line.sku in seen:
+                raise ValueError(f"sku {line.sku} appears more than once")
+            seen.add(line.sku)
+        return self
+
+
+class OrderLine(BaseModel):
+    sku: str
+    quantity: int
+    unitPriceCents: int  # noqa: N815
+    lineTotalCents: int  # noqa: N815
+
+
+class Order(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    orderId: str  # noqa: N815
+    customerId: str  # noqa: N815
+    status: OrderStatus
+    items: list[OrderLine]
+    totalCents: int  # noqa: N815
+    shippingAddress: ShippingAddress  # noqa: N815
+    reason: str | None = None
+    trackingNumber: str | None = None  # noqa: N815
+    createdAt: str  # noqa: N815
+    updatedAt: str  # noqa: N815
+    version: int
+    stockReleased: bool = False  # noqa: N815
+
+    def public(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude={"stockReleased"})
+
+
+class OrderEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    type: EventType
+    at: str
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class InvalidTransition(Exception):
+    def __init__(self, order: Order, event: EventType) -> None:
+        super().__init__(f"{event} cannot follow {order.status} (order {order.orderId})")
+        self.order = order
+        self.event = event
+
+
+def can_apply(order: Order, event: EventType) -> bool:
+    allowed, _ = TRANSITIONS[event]
+    if event is EventType.STOCK_RELEASED and order.stockReleased:
+        return False
+    return order.status in allowed
+
+
+def apply(order: Order, event: OrderEvent) -> Order:
+    """The state after ``event``: the one fold used for writes and replay."""
+    if event.version != order.version + 1:
+        raise ValueError(f"event version {event.version} does not follow {order.version}")
+    if not can_apply(order, event.type):
+        raise InvalidTransition(order, event.type)
+    _, target = TRANSITIONS[event.type]
+    changes: dict[str, Any] = {"version": event.version, "updatedAt": event.at}
+    if target is not None:
+        changes["status"] = target
+    if "reason" in event.data:
+        changes["reason"] = event.data["reason"]
+    if "trackingNumber" in event.data:
+        changes["trackingNumber"] = event.data["trackingNumber"]
+    if event.type is EventType.STOCK_RELEASED:
+        changes["stockReleased"] = True
+    return order.model_copy(update=changes)
+
+
+def initial(event: OrderEvent) -> Order:
+    """The order an ``OrderPlaced`` event creates."""
+    if event.type is not EventType.ORDER_PLACED or event.version != 1:
+        raise ValueError("an order's history starts with OrderPlaced, version 1")
+    d = event.data
+    return Order(
+        orderId=d["orderId"], customerId=d["customerId"], status=OrderStatus.PLACED,
+        items=[OrderLine(**line) for line in d["items"]], totalCents=d["totalCents"],
+        shippingAddress=ShippingAddress(**d["shippingAddress"]), createdAt=event.at,
+        updatedAt=event.at, version=1,
+    )
+
+
+def replay(events: list[OrderEvent]) -> Order:
+    ordered = sorted(events, key=lambda e: e.version)
+    if not ordered:
+        raise ValueError("no events")
+    order = initial(ordered[0])
+    for event in ordered[1:]:
+        order = apply(order, event)
+    return order

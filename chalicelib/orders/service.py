@@ -1,0 +1,212 @@
+"""Order use cases: place, read, list, cancel, record saga steps, replay.
+
+No boto3, no chalice: the repository and the price lookup come in as
+parameters, so the same code runs on DynamoDB and on in-memory fakes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chalicelib import errors
+from chalicelib.common import now_iso, parse
+from chalicelib.orders import model
+from chalicelib.orders.model import EventType, Order, OrderEvent, PlaceOrder
+from chalicelib.orders.repository import IdempotencyRecord, OrderRepository, Page
+
+MAX_IDEMPOTENCY_KEY = 255
+# How often a status change re-reads and retries when the order moved on
+# between the read and the conditional write.
+MAX_WRITE_ATTEMPTS = 5
+
+
+class PriceLookup(Protocol):
+    def prices(self, skus: list[str]) -> dict[str, int]:
+        """Unit prices in cents of the skus that exist (unknown ones absent)."""
+
+
+class Principal(Protocol):
+    @property
+    def sub(self) -> str: ...
+
+    @property
+    def is_admin(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    order_id: str
+    field: str
+    stored: Any
+    replayed: Any
+
+
+class OrderService:
+    def __init__(
+        self,
+        repo: OrderRepository,
+        catalog: PriceLookup,
+        clock: Callable[[], str] = now_iso,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self.repo = repo
+        self.catalog = catalog
+        self.clock = clock
+        self.new_id = new_id
+
+    # --- commands from the API -------------------------------------------
+    def place(self, customer_id: str, body: Any,
+              idempotency_key: str | None = None) -> tuple[Order, bool]:
+        """PlaceOrder. Returns the order and whether this call created it."""
+        cmd: PlaceOrder = parse(PlaceOrder, body)
+        idem: IdempotencyRecord | None = None
+        if idempotency_key is not None:
+            if not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY) or \
+                    not idempotency_key.isprintable():
+                raise errors.InvalidInput(
+                    f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters")
+            key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
+            request_hash = hashlib.sha256(
+                json.dumps(cmd.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+            replayed = self._replay_idempotent(customer_id, key_hash, request_hash)
+            if replayed is not None:
+                return replayed, False
+            idem = IdempotencyRecord(customer_id, key_hash, request_hash, self.new_id())
+
+        skus = [line.sku for line in cmd.items]
+        prices = self.catalog.prices(skus)
+        unknown = [(i, s) for i, s in enumerate(skus) if s not in prices]
+        if unknown:
+            raise errors.InvalidInput(
+                "unknown sku: " + ", ".join(s for _, s in unknown),
+                [{"loc": ["items", i, "sku"], "msg": f"unknown sku {s}"} for i, s in unknown])
+        lines = [{"sku": line.sku, "quantity": line.quantity,
+                  "unitPriceCents": prices[line.sku],
+                  "lineTotalCents": prices[line.sku] * line.quantity} for line in cmd.items]
+        order_id = idem.order_id if idem else self.new_id()
+        event = OrderEvent(version=1, type=EventType.ORDER_PLACED, at=self.clock(), data={
+            "orderId": order_id, "customerId": customer_id, "items": lines,
+            "totalCents": sum(int(line["lineTotalCents"]) for line in lines),
+            "shippingAddress": cmd.shippingAddress.model_dump(mode="json"),
+        })
+        order = model.initial(event)
+        try:
+            self.repo.create(order, event, cmd.paymentToken, idem)
+        except errors.Conflict:
+            if idem is None:
+                raise
+            # Another request with the same key won the race.
+            replayed = self._replay_idempotent(customer_id, idem.key_hash, idem.request_hash)
+            if replayed is None:
+                raise
+            return replayed, False
+        return order, True
+
+    def _replay_idempotent(self, customer_id: str, key_hash: str,
+                           request_hash: str) -> Order | None:
+        record = self.repo.find_idempotency(customer_id, key_hash)
+        if record is None:
+            return None
+        if record.request_hash != request_hash:
+            raise errors.Conflict("this Idempotency-Key was used with a different request body")
+        order = self.repo.get(record.order_id)
+        if order is None:  # pragma: no cover - written in one transaction
+            raise errors.Transient("idempotent order not readable yet")
+        return order
+
+    def get(self, order_id: str, principal: Principal) -> Order:
+        order = self.repo.get(order_id) if _plausible_id(order_id) else None
+        if order is None or not (principal.is_admin or order.customerId == principal.sub):
+            raise errors.NotFound(f"order {order_id} not found")
+        return order
+
+    def events(self, order_id: str, principal: Principal) -> list[OrderEvent]:
+        self.get(order_id, principal)
+        return sorted(self.repo.events(order_id), key=lambda e: e.version)
+
+    def list(self, principal: Principal, customer_id: str | None, limit: int,
+             start: dict[str, Any] | None) -> Page:
+        if customer_id is not None and customer_id != principal.sub and not principal.is_admin:
+            raise errors.Forbidden("only admins may list another customer's orders")
+        return self.repo.list_for_customer(customer_id or principal.sub, limit, start)
+
+    def cancel(self, order_id: str, principal: Principal) -> Order:
+        order = self.get(order_id, principal)
+        who = "an admin" if principal.is_admin and order.customerId != principal.sub \
+            else "the customer"
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            if order.status not in model.CANCELLABLE:
+                raise errors.Conflict(f"order {order_id} is {order.status} and cannot be cancelled")
+            after, applied = self.record(order, EventType.ORDER_CANCELLED,
+                                         {"reason": f"cancelled by {who}"})
+            if applied:
+                return after
+            order = after
+        raise errors.Transient("the order kept changing; try again")
+
+    # --- saga steps -----------------------------------------------------
+    def record(self, known: Order, event_type: EventType, data: dict[str, Any] | None = None,
+               payment_token: str | None = None) -> tuple[Order, bool]:
+        """Append ``event_type`` to the order last seen as ``known``.
+
+        Conditional on status and version: if the order moved on meanwhile,
+        re-read it and apply the event only if it still may follow. Returns
+        the current order and whether this call changed it, so a duplicate or
+        out-of-order delivery is a harmless no-op.
+        """
+        order = known
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            if not model.can_apply(order, event_type):
+                return order, False
+            event = OrderEvent(version=order.version + 1, type=event_type, at=self.clock(),
+                               data=data or {})
+            after = model.apply(order, event)
+            if self.repo.append(order, after, event, payment_token):
+                return after, True
+            current = self.repo.get(order.orderId)
+            if current is None:
+                raise errors.NotFound(f"order {order.orderId} not found")
+            order = current
+        raise errors.Transient(f"order {known.orderId} kept changing")
+
+    def current(self, order_id: str) -> Order:
+        order = self.repo.get(order_id)
+        if order is None:
+            raise errors.NotFound(f"order {order_id} not found")
+        return order
+
+    # --- replay -----------------------------------------------------------
+    def replay(self, order_id: str) -> list[Mismatch]:
+        """Rebuild the order from its history and compare with what is stored."""
+        stored = self.current(order_id)
+        try:
+            rebuilt = model.replay(self.repo.events(order_id))
+        except (ValueError, model.InvalidTransition) as exc:
+            return [Mismatch(order_id, "history", "valid", str(exc))]
+        a, b = stored.model_dump(mode="json"), rebuilt.model_dump(mode="json")
+        return [Mismatch(order_id, k, a[k], b.get(k)) for k in a if a[k] != b.get(k)]
+
+    def replay_all(self) -> tuple[int, list[Mismatch]]:
+        ids = self.repo.all_order_ids()
+        mismatches: list[Mismatch] = []
+        for order_id in ids:
+            mismatches.extend(self.replay(order_id))
+        return len(ids), mismatches
+
+
+def _plausible_id(order_id: str) -> bool:
+    return 0 < len(order_id) <= 64 and order_id.isalnum()
+
+
+def order_from_snapshot(snapshot: dict[str, Any]) -> tuple[Order, str | None]:
+    """The order as an event message carried it, and its payment token if any."""
+    data = dict(snapshot)
+    token = data.pop("paymentToken", None)
+    return Order.model_validate(data), token
+
+

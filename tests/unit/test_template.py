@@ -1,0 +1,150 @@
+"""``infra/resources.yaml`` and the IAM policies: valid, and consistent with the app."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint
+
+from chalicelib.settings import Settings, output_to_env
+from devstack import template as tpl
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "resources.yaml"
+# Settings that do not name a resource, so no stack output provides them.
+NOT_FROM_OUTPUTS = {"stage", "region", "jwt_secret", "jwt_leeway_seconds", "log_level"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return tpl.load(TEMPLATE)
+
+
+def _lint_errors(text: str) -> list[str]:
+    return [
+        f"{m.rule.id} line {m.linenumber}: {m.message}"
+        for m in lint(text)
+        if m.rule.id.startswith("E")
+    ]
+
+
+def test_cfn_lint_finds_no_errors() -> None:
+    assert _lint_errors(TEMPLATE.read_text()) == []
+
+
+def test_cfn_lint_would_catch_a_broken_template() -> None:
+    broken = TEMPLATE.read_text().replace("BillingMode: PAY_PER_REQUEST", "BillingMode: FREE", 1)
+    assert any(e.startswith("E3030 ") for e in _lint_errors(broken))
+
+
+def _queues(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: res.get("Properties", {})
+        for name, res in template["Resources"].items()
+        if res["Type"] == "AWS::SQS::Queue"
+    }
+
+
+def _dlq_names(template: dict[str, Any]) -> set[str]:
+    targets = set()
+    for props in _queues(template).values():
+        if "RedrivePolicy" in props:
+            target = props["RedrivePolicy"]["deadLetterTargetArn"]
+            assert target.get("Fn::GetAtt", [None, None])[1] == "Arn", target
+            targets.add(target["Fn::GetAtt"][0])
+    return targets
+
+
+def test_every_redrive_policy_uses_the_max_receive_count_parameter(
+    template: dict[str, Any],
+) -> None:
+    assert "MaxReceiveCount" in template["Parameters"]
+    redriven = {n: p for n, p in _queues(template).items() if "RedrivePolicy" in p}
+    assert redriven, "no queue has a RedrivePolicy"
+    for name, props in redriven.items():
+        assert props["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}, name
+
+
+def test_every_queue_that_is_not_a_dlq_has_one(template: dict[str, Any]) -> None:
+    queues = _queues(template)
+    dlqs = _dlq_names(template)
+    assert dlqs <= set(queues), "a RedrivePolicy targets something that is not a queue here"
+    for name, props in queues.items():
+        if name in dlqs:
+            assert "RedrivePolicy" not in props, f"{name} is a DLQ with a DLQ of its own"
+        else:
+            assert "RedrivePolicy" in props, f"{name} has no dead-letter queue"
+
+
+def test_every_output_is_a_setting_and_every_resource_setting_an_output(
+    template: dict[str, Any],
+) -> None:
+    from_outputs = {output_to_env(key).lower() for key in template["Outputs"]}
+    settings = {f.name for f in fields(Settings)}
+
+    assert from_outputs - settings == set(), "outputs no Settings field reads"
+    assert settings - NOT_FROM_OUTPUTS - from_outputs == set(), "settings no output provides"
+    assert from_outputs & NOT_FROM_OUTPUTS == set()
+
+
+# --- IAM policies ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_policy_is_least_privilege(stage: str) -> None:
+    policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["stages"][stage]["iam_policy_file"] == f"policy-{stage}.json"
+    assert config["autogen_policy"] is False
+
+    assert policy["Version"] == "2012-10-17"
+    for statement in policy["Statement"]:
+        assert statement["Effect"] == "Allow"
+        actions = _as_list(statement["Action"])
+        resources = _as_list(statement["Resource"])
+        assert not [a for a in actions if "*" in a], statement
+        if "*" in resources:
+            # X-Ray has no resource ARNs; nothing else may be unscoped.
+            assert resources == ["*"]
+            assert all(a.startswith("xray:") for a in actions), statement
+            continue
+        for arn in resources:
+            assert f"eventshop-{stage}" in arn or f"/eventshop/{stage}/" in arn, arn
+            other = "prod" if stage == "dev" else "dev"
+            assert f"eventshop-{other}" not in arn and f"/eventshop/{other}/" not in arn, arn
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_policy_covers_what_the_app_and_its_event_sources_need(stage: str) -> None:
+    policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text())
+    granted = {a for s in policy["Statement"] for a in _as_list(s["Action"])}
+    needed = {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:GetRecords",
+        "dynamodb:GetShardIterator",
+        "dynamodb:DescribeStream",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+        "sns:Publish",
+        "s3:GetObject",
+        "s3:PutObject",
+        "ssm:GetParameter",
+    }
+    assert needed - granted == set()
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
