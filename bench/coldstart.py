@@ -50,10 +50,17 @@ CHILD_TIMEOUT_S = 120.0
 # Keep this in step with app.py: a registered function missing here is measured
 # with DEFAULT_CLIENTS and reported in the notes.
 FUNCTION_CLIENTS: dict[str, list[str]] = {
-    # products + orders tables; presigned S3 POST for image uploads.
-    API_FUNCTION: ["dynamodb", "s3"],
+    # products + orders tables (presigned S3 POSTs join with the image routes).
+    API_FUNCTION: ["dynamodb"],
     # Deployed stages read the JWT secret from SSM (local ones from the env).
     "jwt_auth": ["ssm"],
+    # The saga: the stream relay publishes; each step writes and may publish.
+    "relay_order_events": ["sns"],
+    "inventory_step": ["dynamodb", "sns"],
+    "payments_step": ["dynamodb"],
+    "shipping_step": ["dynamodb"],
+    "notify_step": ["dynamodb", "sns"],
+    "low_stock_alerts": ["sns"],
 }
 DEFAULT_CLIENTS: list[str] = ["dynamodb", "sns", "sqs"]
 
@@ -75,30 +82,35 @@ FAKE_ENV: dict[str, str] = {
     # Lambda has no shared config files; do not read the developer's.
     "AWS_CONFIG_FILE": str(ROOT / "bench" / "results" / "no-aws-config"),
     "AWS_SHARED_CREDENTIALS_FILE": str(ROOT / "bench" / "results" / "no-aws-credentials"),
-    "ORDERS_TABLE_NAME": f"{_PREFIX}-orders",
-    "ORDERS_STREAM_ARN": (
-        f"arn:aws:dynamodb:{_REGION}:{_ACCOUNT}:table/{_PREFIX}-orders"
-        "/stream/2026-01-01T00:00:00.000"
-    ),
-    "PRODUCTS_TABLE_NAME": f"{_PREFIX}-products",
-    "PAYMENTS_TABLE_NAME": f"{_PREFIX}-payments",
-    "IMAGES_TABLE_NAME": f"{_PREFIX}-images",
-    "IMAGES_BUCKET_NAME": f"{_PREFIX}-images-{_ACCOUNT}",
-    "ORDER_EVENTS_TOPIC_ARN": f"arn:aws:sns:{_REGION}:{_ACCOUNT}:{_PREFIX}-order-events",
-    "CUSTOMER_NOTIFICATIONS_TOPIC_ARN": (
-        f"arn:aws:sns:{_REGION}:{_ACCOUNT}:{_PREFIX}-customer-notifications"
-    ),
-    "INVENTORY_ALERTS_TOPIC_ARN": f"arn:aws:sns:{_REGION}:{_ACCOUNT}:{_PREFIX}-inventory-alerts",
-    "IMAGE_EVENTS_TOPIC_ARN": f"arn:aws:sns:{_REGION}:{_ACCOUNT}:{_PREFIX}-image-events",
-    "INVENTORY_QUEUE_NAME": f"{_PREFIX}-inventory",
-    "PAYMENTS_QUEUE_NAME": f"{_PREFIX}-payments",
-    "SHIPPING_QUEUE_NAME": f"{_PREFIX}-shipping",
-    "NOTIFY_QUEUE_NAME": f"{_PREFIX}-notify",
-    "JWT_SECRET_PARAMETER": f"/{_PREFIX}/jwt-secret",
     "JWT_SECRET": "bench-only-secret-0123456789abcdefghijklmnopqrstuvwxyz",
     "JWT_LEEWAY_SECONDS": "30",
     "LOG_LEVEL": "INFO",
 }
+
+
+def _resource_env() -> dict[str, str]:
+    """A plausible value for every resource setting, derived from the Settings
+    fields so that a new resource needs no edit here."""
+    from dataclasses import fields
+
+    from chalicelib.settings import Settings
+
+    env: dict[str, str] = {}
+    for f in fields(Settings):
+        name = f.name
+        if name.endswith("_stream_arn"):
+            table = name.removesuffix("_stream_arn").replace("_", "-")
+            env[name.upper()] = (f"arn:aws:dynamodb:{_REGION}:{_ACCOUNT}:table/{_PREFIX}-{table}"
+                                 "/stream/2026-01-01T00:00:00.000")
+        elif name.endswith("_topic_arn"):
+            topic = name.removesuffix("_topic_arn").replace("_", "-")
+            env[name.upper()] = f"arn:aws:sns:{_REGION}:{_ACCOUNT}:{_PREFIX}-{topic}"
+        elif name.endswith(("_table_name", "_queue_name", "_bucket_name", "_parameter")):
+            env[name.upper()] = f"{_PREFIX}-{name.rsplit('_', 2)[0].replace('_', '-')}"
+    return env
+
+
+FAKE_ENV.update(_resource_env())
 
 # Children: json and sys are imported before the clock starts in both (botocore
 # imports json anyway), so the two measurements differ only in what they time.

@@ -64,9 +64,9 @@ def verify(token: str, secret: str, leeway: int = 30) -> Principal:
     sub, role = claims.get("sub"), claims.get("role")
     if not isinstance(sub, str) or not sub or len(sub) > 128:
         raise InvalidToken("claim 'sub' must be a non-empty string")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:
         raise InvalidToken(f"unknown role {role!r}")
-    return Principal(sub=sub, role=str(role))
+    return Principal(sub=sub, role=role)
 
 
 def issue(sub: str, role: str, secret: str, ttl_seconds: int = 3600) -> str:

@@ -28,16 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--visibility-timeout", type=int, default=2,
                      help="seconds a failed SQS message stays hidden before its retry")
     run.add_argument("--stream-max-retries", type=int, default=3)
+    run.add_argument("--aws-error-rate", type=float, default=0.0,
+                     help="fail this fraction of the app's AWS requests with a 503")
 
     emu = sub.add_parser("emulator", help="the serialized moto server alone")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=_env_int("EMULATOR_PORT", 4566))
-
-    api = sub.add_parser("api", help="the REST API alone (needs a provisioned emulator)")
-    api.add_argument("--project-dir", type=Path, default=Path.cwd())
-    api.add_argument("--stage", default="local")
-    api.add_argument("--host", default="127.0.0.1")
-    api.add_argument("--port", type=int, default=_env_int("API_PORT", 8000))
 
     tok = sub.add_parser("token", help="print a JWT the local stage accepts")
     tok.add_argument("--role", default="customer")
@@ -61,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             project_dir=args.project_dir.resolve(), template=args.template, stage=args.stage,
             host=args.host, api_port=args.api_port, emulator_port=args.emulator_port,
             control_port=args.control_port, visibility_timeout=args.visibility_timeout,
-            stream_max_retries=args.stream_max_retries))
+            stream_max_retries=args.stream_max_retries, aws_error_rate=args.aws_error_rate))
     if args.command == "emulator":
         import logging
 
@@ -75,11 +71,6 @@ def main(argv: list[str] | None = None) -> int:
         from devstack.emulator import serve
 
         serve(args.host, args.port)
-        return 0
-    if args.command == "api":
-        from devstack.api import serve as serve_api
-
-        serve_api(args.project_dir.resolve(), args.stage, args.host, args.port)
         return 0
     if args.command == "token":
         from chalicelib import auth

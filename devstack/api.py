@@ -1,4 +1,11 @@
-"""The REST API on ``chalice local``, with API Gateway's authorizer contract.
+"""The REST API on ``chalice local``'s server, made faithful to API Gateway.
+
+It runs in the stack's process, beside the event sources, so fault injection
+and request counting see every AWS call the app makes.
+
+``chalice local`` keeps ``app.current_request`` in one attribute shared by its
+request threads; on Lambda each request has its container to itself.
+``thread_local_requests`` gives each thread its own, as Lambda effectively does.
 
 API Gateway answers 401 when a token authorizer raises ``Exception("Unauthorized")``
 (and 500 for any other exception); ``chalice local`` and ``chalice.test`` let the
@@ -11,10 +18,30 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 _patched = False
+_local = threading.local()
+
+
+def thread_local_requests() -> None:
+    from chalice import app as chalice_app
+
+    def attr(name: str) -> property:
+        def get(self: Any) -> Any:
+            return getattr(_local, f"{name}-{id(self)}", None)
+
+        def set_(self: Any, value: Any) -> None:
+            setattr(_local, f"{name}-{id(self)}", value)
+
+        return property(get, set_)
+
+    # A data descriptor on the class wins over the instance attribute that
+    # Chalice assigns in __init__ and on every request.
+    chalice_app.Chalice.current_request = attr("current_request")  # type: ignore[assignment]
+    chalice_app.Chalice.lambda_context = attr("lambda_context")  # type: ignore[assignment]
 
 
 def patch_authorizer() -> None:
@@ -55,13 +82,11 @@ def load_app(project_dir: Path, stage: str) -> tuple[Any, Any]:
     return factory, config
 
 
-def serve(project_dir: Path, stage: str, host: str, port: int) -> None:
+def start_server(factory: Any, config: Any, host: str, port: int) -> Any:
+    """Serve the app's routes in a background thread; returns the server."""
     from chalice.deploy.validate import validate_routes
 
-    logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
-    patch_authorizer()
-    factory, config = load_app(project_dir, stage)
     validate_routes(config.chalice_app.routes)
     server = factory.create_local_server(config.chalice_app, config, host, port)
-    print(f"api listening on {host}:{server.server.server_address[1]}", flush=True)
-    server.server.serve_forever()
+    threading.Thread(target=server.server.serve_forever, name="api", daemon=True).start()
+    return server.server

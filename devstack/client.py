@@ -44,3 +44,9 @@ class StackControl:
 
     def set_faults(self, **faults: Any) -> dict[str, Any]:
         return dict(self._call("POST", "/faults", faults)[1])
+
+    def aws_calls(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/aws-calls")[1])
+
+    def reset_aws_calls(self) -> dict[str, Any]:
+        return dict(self._call("POST", "/aws-calls/reset", {})[1])

@@ -10,11 +10,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from devstack.eventsources import DrainTimeout, Emulator
+from devstack.faults import AwsCalls
 
 log = logging.getLogger("devstack.control")
 
 
-def serve(emulator: Emulator, host: str, port: int) -> ThreadingHTTPServer:
+def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.debug(format, *args)
@@ -36,6 +37,8 @@ def serve(emulator: Emulator, host: str, port: int) -> ThreadingHTTPServer:
         def do_GET(self) -> None:  # noqa: N802
             if self.path == "/status":
                 self._reply(200, emulator.status())
+            elif self.path == "/aws-calls":
+                self._reply(200, calls.snapshot())
             elif self.path.startswith("/deliveries"):
                 self._reply(200, {"items": [d.as_dict() for d in emulator.rt.deliveries]})
             else:
@@ -60,7 +63,12 @@ def serve(emulator: Emulator, host: str, port: int) -> ThreadingHTTPServer:
                 faults = emulator.rt.faults
                 if "duplicateDeliveries" in body:
                     faults.duplicate_deliveries = bool(body["duplicateDeliveries"])
-                self._reply(200, faults.__dict__.copy())
+                if "awsErrorRate" in body:
+                    calls.error_rate = min(1.0, max(0.0, float(body["awsErrorRate"])))
+                self._reply(200, {**faults.__dict__, "awsErrorRate": calls.error_rate})
+            elif self.path == "/aws-calls/reset":
+                calls.reset()
+                self._reply(200, calls.snapshot())
             else:
                 self._reply(404, {"message": "not found"})
 

@@ -241,6 +241,7 @@ class Source:
         self.last_found = False
         self.busy = False
         self.errors = 0
+        self.last_start = -1
 
     def wire(self) -> None:
         """Create what delivery needs (subscriptions, notifications, iterators)."""
@@ -697,6 +698,8 @@ class Emulator:
         self.sources = sources
         self._cond = threading.Condition()
         self._generation = 0
+        self._seq = 0
+        self._last_work = 0
         self._stop = False
         self._threads: list[threading.Thread] = []
 
@@ -730,6 +733,8 @@ class Emulator:
                 if self._stop:
                     return
                 seen = self._generation
+                self._seq += 1
+                started = self._seq
             try:
                 found = source.poll()
             except Exception:  # noqa: BLE001 - keep polling; the emulator may be restarting
@@ -739,6 +744,13 @@ class Emulator:
             with self._cond:
                 source.cycles += 1
                 source.last_found = found
+                source.last_start = started
+                if found:
+                    # Work may have fed other sources: wake every poller now
+                    # (lower latency down the chain) and make drain look again.
+                    self._seq += 1
+                    self._last_work = self._seq
+                    self._generation += 1
                 self._cond.notify_all()
                 if found:
                     idle = self.IDLE_MIN
@@ -747,27 +759,36 @@ class Emulator:
                                     timeout=idle + random.uniform(0, 0.01))
                 idle = min(idle * 2, self.IDLE_MAX)
 
+    def _quiet(self, since: int) -> bool:
+        """Every source finished an empty cycle that began after ``since`` and
+        after the last delivery anywhere: nothing can be in flight between them."""
+        floor = max(since, self._last_work)
+        return all(s.last_start > floor and not s.last_found for s in self.sources)
+
     def drain(self, timeout: float = 30.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
+        with self._cond:
+            since = self._seq
         while True:
             with self._cond:
-                mark = {id(s): s.cycles for s in self.sources}
                 self._generation += 1
                 self._cond.notify_all()
-                # Two more cycles each: the last one began after this mark.
-                done = self._cond.wait_for(
-                    lambda: all(s.cycles >= mark[id(s)] + 2 for s in self.sources),
-                    timeout=max(0.0, deadline - time.monotonic()))
-            if not done:
-                raise DrainTimeout(self.pending())
+                quiet = self._cond.wait_for(lambda: self._quiet(since),
+                                            timeout=max(0.0, deadline - time.monotonic()))
+                last_work = self._last_work
+            if not quiet:
+                raise DrainTimeout(self.pending() or ["deliveries kept happening"])
             reasons = self.pending()
-            if not reasons:
-                return self.status()
-            if time.monotonic() >= deadline:
-                raise DrainTimeout(reasons)
             with self._cond:
-                # Work is waiting on time (a visibility timeout): let it pass.
+                if not reasons and self._last_work == last_work and self._quiet(since):
+                    return self.status()
+            if time.monotonic() >= deadline:
+                raise DrainTimeout(reasons or ["deliveries kept happening"])
+            with self._cond:
+                # Work is waiting on time (a visibility timeout): let it pass,
+                # then look again from a new mark.
                 self._cond.wait(0.05)
+                since = self._seq
 
     def pending(self) -> list[str]:
         reasons = []

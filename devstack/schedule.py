@@ -49,11 +49,12 @@ def _field(text: str, lo: int, hi: int, names: dict[str, int] | None = None) -> 
     values: set[int] = set()
     for part in text.split(","):
         step = 1
-        if "/" in part:
+        stepped = "/" in part
+        if stepped:
             part, step_text = part.split("/", 1)
-            step = int(step_text)
-            if step < 1:
+            if not step_text.isdigit() or int(step_text) < 1:
                 raise ScheduleError(f"bad step in {text!r}")
+            step = int(step_text)
         if part in ("*", "?"):
             start, end = lo, hi
         elif "-" in part:
@@ -61,7 +62,7 @@ def _field(text: str, lo: int, hi: int, names: dict[str, int] | None = None) -> 
             start, end = _value(a, names), _value(b, names)
         else:
             start = _value(part, names)
-            end = hi if step > 1 else start
+            end = hi if stepped else start  # 'a/b': from a, every b, to the end
         if not (lo <= start <= hi and lo <= end <= hi) or start > end:
             raise ScheduleError(f"{text!r} is outside {lo}-{hi}")
         values.update(range(start, end + 1, step))
@@ -148,5 +149,20 @@ def parse(expression: str, start: datetime | None = None) -> Schedule:
         dow.upper(),
         _field(year, 1970, 2199),
     )
+    _check_day_of_week(schedule.dow)
     schedule._day_matches(start)  # surface unsupported wildcards at wiring time
     return schedule
+
+
+def _check_day_of_week(dow: str) -> None:
+    if dow == "?":
+        return
+    if "#" in dow:
+        day, nth = dow.split("#", 1)
+        if not nth.isdigit() or not 1 <= int(nth) <= 5:
+            raise ScheduleError(f"bad day-of-week {dow!r}: '#' takes 1-5")
+        _field(day, 1, 7, _DAYS)
+    elif dow.endswith("L"):
+        _field(dow[:-1] or "7", 1, 7, _DAYS)
+    else:
+        _field(dow, 1, 7, _DAYS)

@@ -2,9 +2,9 @@
 
 1. the emulator (moto, serialized) in a child process;
 2. the resource template deployed to it (CloudFormation + what moto skips);
-3. the REST API (``chalice local`` semantics) in a child process;
-4. the event-source emulator and its control endpoint in this process,
-   calling the app's own handlers as Lambda would.
+3. in this process: the REST API (``chalice local``'s server, with API
+   Gateway's authorizer contract) and the event-source emulator with its
+   control endpoint, both calling the app's own handlers as Lambda would.
 
 Children run in their own sessions, so Ctrl-C reaches only this process, which
 stops them in order; if this process dies anyway, the kernel sends them
@@ -55,6 +55,7 @@ class Options:
     control_port: int = 4567
     visibility_timeout: int = 2
     stream_max_retries: int = 3
+    aws_error_rate: float = 0.0
 
     @property
     def template_path(self) -> Path:
@@ -150,7 +151,9 @@ def _wait_http(url: str, stop: threading.Event, timeout: float = 60) -> None:
 def run(opts: Options) -> int:
     import boto3
 
+    from chalicelib import aws
     from devstack import api, control, provision
+    from devstack.faults import AwsCalls
     from devstack import template as tpl
     from devstack.eventsources import Emulator, Runtime, sources_for
 
@@ -164,6 +167,7 @@ def run(opts: Options) -> int:
     children: list[Child] = []
     emulator: Emulator | None = None
     control_server = None
+    api_server = None
     code = 0
     try:
         os.environ.update(LOCAL_ENV)
@@ -183,22 +187,21 @@ def run(opts: Options) -> int:
         os.environ.update(stack.environment())
         log.info("resources from %s: %d outputs", opts.template_path, len(stack.outputs))
 
-        api_child = Child("api", [sys.executable, "-m", "devstack", "api",
-                                  "--project-dir", str(opts.project_dir), "--stage", opts.stage,
-                                  "--host", opts.host, "--port", str(opts.api_port)],
-                          dict(os.environ))
-        children.append(api_child)
-
-        _, config = api.load_app(opts.project_dir, opts.stage)
+        # Hooks first: every client the app creates from now on carries them.
+        calls = AwsCalls(opts.aws_error_rate)
+        aws.register_hook("before-send", calls.before_send)
+        api.patch_authorizer()
+        api.thread_local_requests()
+        factory, config = api.load_app(opts.project_dir, opts.stage)
         app = config.chalice_app
         rt = Runtime(session, app.app_name, opts.stage)
         emulator = Emulator(rt, sources_for(app, rt, opts.stream_max_retries))
         emulator.start()
-        control_server = control.serve(emulator, opts.host, opts.control_port)
+        api_server = api.start_server(factory, config, opts.host, opts.api_port)
+        control_server = control.serve(emulator, calls, opts.host, opts.control_port)
         control_url = f"http://{opts.host}:{control_server.server_address[1]}"
 
-        api_port = int(api_child.wait_for(r"api listening on [\d.]+:(\d+)").group(1))
-        api_url = f"http://{opts.host}:{api_port}"
+        api_url = f"http://{opts.host}:{api_server.server_address[1]}"
         _wait_http(api_url + "/", stop)
         if not stop.is_set():
             print(f"eventshop ready api={api_url} emulator={emulator_url} "
@@ -217,6 +220,8 @@ def run(opts: Options) -> int:
             emulator.stop()
         if control_server is not None:
             control_server.shutdown()
+        if api_server is not None:
+            api_server.shutdown()
         for child in reversed(children):
             child.stop()
         log.info("devstack stopped")

@@ -86,4 +86,5 @@ class Resolver:
                 return self._get_att(logical, attr)
             return self._ref(name)
 
-        return re.sub(r"\$\{([^}!]+)\}", repl, text)
+        resolved = re.sub(r"\$\{([^}!]+)\}", repl, text)
+        return resolved.replace("${!", "${")  # '${!Literal}' stands for '${Literal}'
