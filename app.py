@@ -135,7 +135,7 @@ def cursor_secret() -> bytes:
 @route("/products")
 def list_products() -> dict[str, Any]:
     start = cursor.decode(query("cursor"), cursor_secret(), "products")
-    page = container.inventory().list(page_limit(), start)
+    page = container.inventory().list_products(page_limit(), start)
     return {"items": [p.model_dump() for p in page.products],
             "nextCursor": cursor.encode(page.last_key, cursor_secret(), "products")}
 
@@ -173,7 +173,7 @@ def list_orders() -> dict[str, Any]:
     customer = query("customerId") or who.sub
     scope = f"orders:{customer}"
     start = cursor.decode(query("cursor"), cursor_secret(), scope)
-    page = container.orders().list(who, customer, page_limit(), start)
+    page = container.orders().list_orders(who, customer, page_limit(), start)
     return {"items": [o.public() for o in page.orders],
             "nextCursor": cursor.encode(page.last_key, cursor_secret(), scope)}
 

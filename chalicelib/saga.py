@@ -36,6 +36,9 @@ def reserve_or_release(msg: OrderEventMessage, orders: OrderService,
         if outcome.status in ("RESERVED", "DUPLICATE"):
             orders.record(order, EventType.STOCK_RESERVED, {}, payment_token=token)
         elif outcome.status == "SHORT":
+            # A tombstone: a redelivered OrderPlaced after a restock must not
+            # take stock for an order that is already rejected.
+            inventory.release(order.orderId)
             reason = "insufficient stock: " + ", ".join(outcome.short_skus)
             _, rejected = orders.record(order, EventType.ORDER_REJECTED,
                                         {"reason": reason, "skus": outcome.short_skus})

@@ -49,6 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     dep = sub.add_parser("deploy", help="deploy a stage to AWS: resources, secret, app")
     dep.add_argument("--stage", required=True)
 
+    rep = sub.add_parser("replay-orders",
+                         help="rebuild orders from their events; report any that differ")
+    rep.add_argument("--stack", default="devstack-local",
+                     help="CloudFormation stack whose outputs name the orders table")
+    rep.add_argument("--endpoint", default=f"http://127.0.0.1:{_env_int('EMULATOR_PORT', 4566)}",
+                     help="AWS endpoint (the local emulator); '' for AWS itself")
+
     args = parser.parse_args(argv)
     if args.command == "run":
         from devstack.stack import Options, run as run_stack
@@ -88,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         from devstack.deploy import main as deploy_main
 
         return deploy_main(args.stage)
+    if args.command == "replay-orders":
+        from devstack.replay import main as replay
+
+        return replay(args.stack, args.endpoint or None)
     if args.command == "drain":
         from devstack.client import StackControl
 

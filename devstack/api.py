@@ -84,9 +84,13 @@ def load_app(project_dir: Path, stage: str) -> tuple[Any, Any]:
 
 def start_server(factory: Any, config: Any, host: str, port: int) -> Any:
     """Serve the app's routes in a background thread; returns the server."""
+    from chalice import local
     from chalice.deploy.validate import validate_routes
 
     validate_routes(config.chalice_app.routes)
+    # http.server writes headers and body in separate segments; with Nagle's
+    # algorithm and delayed ACKs every keep-alive response then waits ~40 ms.
+    local.ChaliceRequestHandler.disable_nagle_algorithm = True
     server = factory.create_local_server(config.chalice_app, config, host, port)
     threading.Thread(target=server.server.serve_forever, name="api", daemon=True).start()
     return server.server

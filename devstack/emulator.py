@@ -43,7 +43,13 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
         create_backend_app,
     )
 
+    from devstack.moto_patches import patch_transactions
+
+    patch_transactions()
     app = serialized(DomainDispatcherApplication(create_backend_app))
+    # Headers and body leave in separate writes: without TCP_NODELAY each
+    # keep-alive response can wait on a delayed ACK.
+    MotoRequestHandler.disable_nagle_algorithm = True
     return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 
 

@@ -746,11 +746,9 @@ class Emulator:
                 source.last_found = found
                 source.last_start = started
                 if found:
-                    # Work may have fed other sources: wake every poller now
-                    # (lower latency down the chain) and make drain look again.
+                    # Drain must see every source look again after this.
                     self._seq += 1
                     self._last_work = self._seq
-                    self._generation += 1
                 self._cond.notify_all()
                 if found:
                     idle = self.IDLE_MIN

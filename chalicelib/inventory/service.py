@@ -56,7 +56,7 @@ class InventoryService:
             raise errors.NotFound(f"product {sku} not found")
         return product
 
-    def list(self, limit: int, start: dict[str, Any] | None) -> ProductPage:
+    def list_products(self, limit: int, start: dict[str, Any] | None) -> ProductPage:
         return self.repo.list(limit, start)
 
     def prices(self, skus: list[str]) -> dict[str, int]:

@@ -129,7 +129,9 @@ class DynamoOrderRepository:
                     "orderId": idempotency.order_id,
                     "expiresAt": int(time.time()) + IDEMPOTENCY_TTL_SECONDS,
                 }),
-                "ConditionExpression": "attribute_not_exists(pk)",
+                # TTL deletes lazily: an expired record may still be there.
+                "ConditionExpression": "attribute_not_exists(pk) OR expiresAt < :now",
+                "ExpressionAttributeValues": {":now": {"N": str(int(time.time()))}},
             }})
         with aws.translate():
             self.ddb.transact_write_items(TransactItems=items)

@@ -129,7 +129,7 @@ class OrderService:
         self.get(order_id, principal)
         return sorted(self.repo.events(order_id), key=lambda e: e.version)
 
-    def list(self, principal: Principal, customer_id: str | None, limit: int,
+    def list_orders(self, principal: Principal, customer_id: str | None, limit: int,
              start: dict[str, Any] | None) -> Page:
         if customer_id is not None and customer_id != principal.sub and not principal.is_admin:
             raise errors.Forbidden("only admins may list another customer's orders")

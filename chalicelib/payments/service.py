@@ -102,9 +102,10 @@ class DynamoPaymentRepository:
 def _outcome(record: dict[str, Any]) -> PaymentOutcome | None:
     state = record.get("state")
     if state in ("CAPTURED", "DECLINED", "VOIDED", "REFUNDED"):
-        reason = record.get("reason")
+        charge_id, reason = record.get("chargeId"), record.get("reason")
         return PaymentOutcome("CAPTURED" if state == "REFUNDED" else str(state),
-                              record.get("chargeId"), None if reason == "-" else reason)
+                              None if charge_id in (None, "-") else charge_id,
+                              None if reason in (None, "-") else reason)
     return None
 
 
@@ -142,7 +143,9 @@ class PaymentService:
         state = existing.get("state")
         if state == "PENDING":
             raise errors.Transient(f"payment of {order_id} in flight; retry the cancellation")
-        if state == "CAPTURED" and self.repo.refunded(order_id):
+        if state == "CAPTURED":
+            # Refund first (idempotent per order), then record it: a failed
+            # refund leaves CAPTURED, so the retried cancellation tries again.
             self.provider.refund(order_id, str(existing.get("chargeId")))
-            return "REFUNDED"
+            return "REFUNDED" if self.repo.refunded(order_id) else "NOTHING"
         return "NOTHING"

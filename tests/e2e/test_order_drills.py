@@ -1,0 +1,152 @@
+"""Drills on the running local stack: each asserts exact numbers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from devstack.testing import RunningStack, running_stack
+from tests.e2e.shop import TERMINAL, Shop
+
+
+@pytest.fixture(scope="module")
+def shop(app_stack: RunningStack) -> Shop:
+    return Shop(app_stack)
+
+
+def test_happy_path_completes_with_five_events_and_a_tracking_number(shop: Shop) -> None:
+    sku = shop.product(stock=5)
+    order = shop.place("alice", [(sku, 2)])
+    assert order["status"] == "PLACED" and order["totalCents"] == 2000
+    shop.stack.drain()
+    final = shop.order(order["orderId"], "alice")
+    assert final["status"] == "COMPLETED"
+    assert final["trackingNumber"].startswith("TRK-") and len(final["trackingNumber"]) == 14
+    assert [e["type"] for e in shop.events(order["orderId"])] == [
+        "OrderPlaced", "StockReserved", "PaymentCaptured", "OrderShipped", "OrderCompleted"]
+    assert [e["version"] for e in shop.events(order["orderId"])] == [1, 2, 3, 4, 5]
+    assert shop.stock(sku) == 3
+
+
+def test_200_concurrent_orders_for_50_units_never_oversell(shop: Shop) -> None:
+    sku = shop.product(stock=50)
+
+    def buy(i: int) -> str:
+        return str(shop.place(f"racer-{i % 20}", [(sku, 1)])["orderId"])
+
+    with ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(buy, range(200)))
+    shop.stack.drain(timeout=240)
+    statuses = Counter(o["status"] for o in shop.orders(ids))
+    assert statuses == {"COMPLETED": 50, "REJECTED": 150}
+    assert shop.stock(sku) == 0
+    rejected = [o for o in shop.orders(ids) if o["status"] == "REJECTED"]
+    assert all(o["reason"] == f"insufficient stock: {sku}" for o in rejected)
+
+
+def test_every_message_delivered_twice_changes_nothing(shop: Shop) -> None:
+    sku = shop.product(stock=100)
+    listener = shop.listen("-customer-notifications")
+    shop.stack.control.set_faults(duplicateDeliveries=True)
+    try:
+        plan = [("tok_ok", "COMPLETED")] * 6 + [("tok_declined", "CANCELLED")] * 2 + \
+               [("tok_flaky", "COMPLETED")] * 2
+        placed = [(shop.place("twice", [(sku, 1)], token=t)["orderId"], want)
+                  for t, want in plan]
+        shop.stack.drain(timeout=120)
+    finally:
+        shop.stack.control.set_faults(duplicateDeliveries=False)
+    for order_id, want in placed:
+        assert shop.order(order_id)["status"] == want, order_id
+        assert shop.captures(order_id) == (1 if want == "COMPLETED" else 0)
+        types = [e["type"] for e in shop.events(order_id)]
+        assert len(types) == len(set(types)), types  # no event twice
+    assert shop.stock(sku) == 100 - 8  # the declined ones were given back
+    heard = Counter((m["body"]["orderId"], m["body"]["type"]) for m in shop.heard(listener))
+    assert heard and set(heard.values()) == {1}
+    completed = [o for o, want in placed if want == "COMPLETED"]
+    for order_id in completed:
+        assert {t for (o, t) in heard if o == order_id} == {
+            "OrderPlaced", "PaymentCaptured", "OrderShipped", "OrderCompleted"}
+
+
+def test_ten_percent_of_aws_calls_failing_loses_nothing() -> None:
+    with running_stack(extra_args=("--aws-error-rate", "0.1")) as stack:
+        shop = Shop(stack)
+        # Product setup retries on its own: the API's clients retry injected 503s.
+        sku = shop.product(stock=30)
+
+        def buy(i: int) -> str:
+            return str(shop.place(f"flaky-{i}", [(sku, 1)], key=f"k-{i}", attempts=3)["orderId"])
+
+        with ThreadPoolExecutor(8) as pool:
+            ids = list(pool.map(buy, range(40)))
+        assert len(set(ids)) == 40
+        stack.drain(timeout=240)
+        calls = stack.control.aws_calls()
+        assert sum(calls["injected"].values()) > 20  # the fault really was on
+        stack.control.set_faults(awsErrorRate=0)
+        orders = shop.orders(ids)
+        statuses = Counter(o["status"] for o in orders)
+        assert set(statuses) <= TERMINAL, statuses
+        assert statuses == {"COMPLETED": 30, "REJECTED": 10}
+        assert shop.stock(sku) == 0
+        replay = subprocess.run(
+            [sys.executable, "-m", "devstack", "replay-orders", "--endpoint", stack.emulator_url],
+            capture_output=True, text=True, timeout=120)
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        assert "replayed 40 orders: 40 consistent, 0 differ" in replay.stdout
+
+
+def test_poison_message_in_a_batch_of_ten(shop: Shop) -> None:
+    sqs = shop.stack.client("sqs")
+    queue = sqs.get_queue_url(QueueName="eventshop-local-notify")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="eventshop-local-notify-dlq")["QueueUrl"]
+    listener = shop.listen("-customer-notifications")
+    ids = [uuid.uuid4().hex for _ in range(9)]
+
+    def message(order_id: str) -> dict[str, Any]:
+        return {"type": "OrderPlaced", "orderId": order_id, "customerId": "poison-drill",
+                "version": 1, "at": "2026-01-01T00:00:00Z", "data": {},
+                "order": {"orderId": order_id, "customerId": "poison-drill",
+                          "status": "PLACED"}}
+
+    entries = [{"Id": str(i), "MessageBody": json.dumps(message(o))} for i, o in enumerate(ids)]
+    entries.insert(4, {"Id": "poison", "MessageBody": '{"type": "OrderPlaced", "orderId": '})
+    sqs.send_message_batch(QueueUrl=queue, Entries=entries)
+    shop.stack.drain(timeout=60)
+    heard = {m["body"]["orderId"] for m in shop.heard(listener)}
+    assert heard == set(ids)  # nine processed, each once
+    batches = [d for d in shop.stack.control.deliveries()
+               if d["handler"] == "notify_step" and d["count"] == 10]
+    assert batches and batches[-1]["failed"] == 1  # one batch of ten, one failure
+    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10,
+                               AttributeNames=["All"]).get("Messages", [])
+    assert [m["Body"] for m in dead] == ['{"type": "OrderPlaced", "orderId": ']
+    assert dead[0]["Attributes"]["ApproximateReceiveCount"] in ("3", "4")
+
+
+def test_customer_cancel_before_shipping_releases_stock_exactly_once(shop: Shop) -> None:
+    sku = shop.product(stock=3)
+    order = shop.place("carol", [(sku, 3)])
+    r = shop.http.post(f"{shop.api}/orders/{order['orderId']}/cancel",
+                       headers=shop.customer("carol"), timeout=30)
+    assert r.status_code == 202 and r.json()["status"] == "CANCELLED"
+    shop.stack.drain()
+    assert shop.stock(sku) == 3
+    types = [e["type"] for e in shop.events(order["orderId"])]
+    assert types.count("StockReleased") <= 1 and types[:1] == ["OrderPlaced"]
+    assert "OrderCancelled" in types
+    again = shop.http.post(f"{shop.api}/orders/{order['orderId']}/cancel",
+                           headers=shop.customer("carol"), timeout=30)
+    assert again.status_code == 409
+    other = shop.http.get(f"{shop.api}/orders/{order['orderId']}",
+                          headers=shop.customer("mallory"), timeout=30)
+    assert other.status_code == 404

@@ -1,0 +1,466 @@
+"""In-memory implementations of the ports, named for their technology.
+
+Each fake keeps the semantics of its DynamoDB twin (conditional writes,
+idempotency records, reservation tombstones, the payment record's states), so
+the service and saga tests exercise the real rules without AWS; the contract
+tests in ``tests/integration/test_repository_contracts.py`` hold both to the
+same behaviour. One lock per fake: the services may be driven from threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import errors
+from chalicelib.events import Message
+from chalicelib.inventory.model import Line, Product, ReservationOutcome
+from chalicelib.inventory.repository import ProductPage
+from chalicelib.orders.model import Order, OrderEvent, OrderStatus
+from chalicelib.orders.repository import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, Page
+from chalicelib.payments.provider import ChargeResult, ProviderUnavailable
+
+# As in DynamoOrderRepository: the token is kept only while payment is unsettled.
+_TOKEN_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.RESERVED})
+
+
+# --- orders ----------------------------------------------------------------------
+
+
+def _order_keys(order: Order) -> dict[str, str]:
+    return {
+        "pk": f"ORDER#{order.orderId}",
+        "sk": "ORDER",
+        "gsi1pk": f"CUSTOMER#{order.customerId}",
+        "gsi1sk": f"{order.createdAt}#{order.orderId}",
+    }
+
+
+class FakeOrderRepository:
+    """OrderRepository in memory. ``stream()`` is what the table's stream
+    would carry: every write, in order, as (eventName, plain item)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._lock = threading.RLock()
+        self._clock = clock
+        self._orders: dict[str, Order] = {}
+        self._tokens: dict[str, str] = {}
+        self._events: dict[str, dict[int, OrderEvent]] = {}
+        self._idempotency: dict[tuple[str, str], tuple[IdempotencyRecord, float]] = {}
+        self._notified: set[tuple[str, str]] = set()
+        self._stream: list[tuple[str, dict[str, Any]]] = []
+
+    # -- helpers that mirror the DynamoDB items, for the stream
+    def _order_item(self, order: Order) -> dict[str, Any]:
+        item = order.model_dump(mode="json") | _order_keys(order)
+        if order.orderId in self._tokens:
+            item["paymentToken"] = self._tokens[order.orderId]
+        return item
+
+    def _event_item(self, order: Order, event: OrderEvent, token: str | None) -> dict[str, Any]:
+        snapshot = order.model_dump(mode="json")
+        if token and order.status in _TOKEN_STATUSES:
+            snapshot["paymentToken"] = token
+        return {
+            "pk": f"ORDER#{order.orderId}",
+            "sk": f"EVENT#{event.version:04d}",
+            "orderId": order.orderId,
+            "customerId": order.customerId,
+            "version": event.version,
+            "type": str(event.type),
+            "at": event.at,
+            "data": dict(event.data),
+            "snapshot": snapshot,
+        }
+
+    def _keep_token(self, order: Order, token: str | None) -> None:
+        if token and order.status in _TOKEN_STATUSES:
+            self._tokens[order.orderId] = token
+        else:
+            self._tokens.pop(order.orderId, None)
+
+    def _live_idempotency(self, customer_id: str, key_hash: str) -> IdempotencyRecord | None:
+        found = self._idempotency.get((customer_id, key_hash))
+        if found is None:
+            return None
+        record, expires_at = found
+        # An expired record is no record, whether or not TTL has deleted it yet.
+        return record if expires_at >= self._clock() else None
+
+    # -- OrderRepository
+    def create(
+        self,
+        order: Order,
+        event: OrderEvent,
+        payment_token: str,
+        idempotency: IdempotencyRecord | None,
+    ) -> None:
+        with self._lock:
+            if order.orderId in self._orders or order.orderId in self._events:
+                raise errors.Conflict(f"order {order.orderId} exists")
+            if idempotency is not None and self._live_idempotency(
+                idempotency.customer_id, idempotency.key_hash
+            ):
+                raise errors.Conflict("idempotency key taken")
+            self._keep_token(order, payment_token)
+            self._orders[order.orderId] = order
+            self._events[order.orderId] = {event.version: event}
+            self._stream.append(("INSERT", self._order_item(order)))
+            self._stream.append(("INSERT", self._event_item(order, event, payment_token)))
+            if idempotency is not None:
+                expires_at = self._clock() + IDEMPOTENCY_TTL_SECONDS
+                key = (idempotency.customer_id, idempotency.key_hash)
+                self._idempotency[key] = (idempotency, expires_at)
+                self._stream.append(
+                    (
+                        "INSERT",
+                        {
+                            "pk": f"IDEMPOTENCY#{idempotency.customer_id}#{idempotency.key_hash}",
+                            "sk": "IDEMPOTENCY",
+                            "requestHash": idempotency.request_hash,
+                            "orderId": idempotency.order_id,
+                            "expiresAt": int(expires_at),
+                        },
+                    )
+                )
+
+    def find_idempotency(self, customer_id: str, key_hash: str) -> IdempotencyRecord | None:
+        with self._lock:
+            return self._live_idempotency(customer_id, key_hash)
+
+    def get(self, order_id: str) -> Order | None:
+        with self._lock:
+            return self._orders.get(order_id)
+
+    def payment_token(self, order_id: str) -> str | None:
+        with self._lock:
+            return self._tokens.get(order_id)
+
+    def events(self, order_id: str) -> list[OrderEvent]:
+        with self._lock:
+            history = self._events.get(order_id, {})
+            return [history[v] for v in sorted(history)]
+
+    def append(
+        self, before: Order, after: Order, event: OrderEvent, payment_token: str | None = None
+    ) -> bool:
+        with self._lock:
+            current = self._orders.get(before.orderId)
+            if current is None or (current.status, current.version) != (
+                before.status,
+                before.version,
+            ):
+                return False
+            history = self._events.setdefault(after.orderId, {})
+            if event.version in history:
+                return False
+            self._keep_token(after, payment_token)
+            self._orders[after.orderId] = after
+            history[event.version] = event
+            self._stream.append(("MODIFY", self._order_item(after)))
+            self._stream.append(("INSERT", self._event_item(after, event, payment_token)))
+            return True
+
+    def list_for_customer(self, customer_id: str, limit: int, start: dict[str, Any] | None) -> Page:
+        partition = f"CUSTOMER#{customer_id}"
+        with self._lock:
+            if start and start.get("gsi1pk") != partition:
+                raise errors.InvalidInput("cursor is not valid for this listing")
+            mine = sorted(
+                (o for o in self._orders.values() if o.customerId == customer_id),
+                key=lambda o: _order_keys(o)["gsi1sk"],
+                reverse=True,
+            )
+        if start:
+            mine = [o for o in mine if _order_keys(o)["gsi1sk"] < str(start.get("gsi1sk"))]
+        page, more = mine[:limit], len(mine) > limit
+        return Page(page, _order_keys(page[-1]) if more and page else None)
+
+    def all_order_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._orders)
+
+    def mark_notified(self, order_id: str, event_type: str) -> bool:
+        with self._lock:
+            if (order_id, event_type) in self._notified:
+                return False
+            self._notified.add((order_id, event_type))
+            return True
+
+    def unmark_notified(self, order_id: str, event_type: str) -> None:
+        with self._lock:
+            self._notified.discard((order_id, event_type))
+
+    # -- for tests only
+    def stream(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every write so far, as a NEW_AND_OLD_IMAGES stream would show it."""
+        with self._lock:
+            return list(self._stream)
+
+    def corrupt(self, order_id: str, **changes: Any) -> None:
+        """Overwrite the stored state without an event, as a bad write would."""
+        with self._lock:
+            self._orders[order_id] = self._orders[order_id].model_copy(update=changes)
+
+
+# --- inventory -------------------------------------------------------------------
+
+
+def _product_keys(sku: str) -> dict[str, str]:
+    return {"pk": f"PRODUCT#{sku}", "sk": "PRODUCT", "gsi1pk": "PRODUCT", "gsi1sk": sku}
+
+
+# ``FakeInventoryRepository.list`` shadows the builtin inside the class body.
+Lines = list[Line]
+
+
+@dataclass
+class _Reservation:
+    state: str  # RESERVED | RELEASED
+    lines: list[Line]
+    at: str
+
+
+class FakeInventoryRepository:
+    """InventoryRepository in memory: reserve is all-or-nothing, and the
+    reservation record makes reserve and release idempotent, including the
+    RELEASED tombstone a release leaves when it overtakes the reservation."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._products: dict[str, Product] = {}
+        self._reservations: dict[str, _Reservation] = {}
+
+    def put(self, product: Product) -> Product:
+        with self._lock:
+            self._products[product.sku] = product
+            return product
+
+    def get(self, sku: str) -> Product | None:
+        with self._lock:
+            return self._products.get(sku)
+
+    def get_many(self, skus: list[str]) -> dict[str, Product]:
+        with self._lock:
+            return {s: self._products[s] for s in dict.fromkeys(skus) if s in self._products}
+
+    def list(self, limit: int, start: dict[str, Any] | None) -> ProductPage:
+        if start and start.get("gsi1pk") != "PRODUCT":
+            raise errors.InvalidInput("cursor is not valid for this listing")
+        with self._lock:
+            skus = sorted(self._products)
+            if start:
+                skus = [s for s in skus if s > str(start.get("gsi1sk"))]
+            page = [self._products[s] for s in skus[:limit]]
+        more = len(skus) > limit
+        return ProductPage(page, _product_keys(page[-1].sku) if more and page else None)
+
+    def add_stock(self, sku: str, quantity: int, at: str) -> Product:
+        with self._lock:
+            product = self._products.get(sku)
+            if product is None:
+                raise errors.NotFound(f"product {sku} not found")
+            product = product.model_copy(
+                update={"stock": product.stock + quantity, "updatedAt": at}
+            )
+            self._products[sku] = product
+            return product
+
+    def reserve(self, order_id: str, lines: Lines, at: str) -> ReservationOutcome:
+        with self._lock:
+            existing = self._reservations.get(order_id)
+            if existing is not None:
+                status = "DUPLICATE" if existing.state == "RESERVED" else "RELEASED"
+                return ReservationOutcome(status=status)
+            short = [
+                line.sku
+                for line in lines
+                if line.sku not in self._products or self._products[line.sku].stock < line.quantity
+            ]
+            if short:
+                return ReservationOutcome(status="SHORT", short_skus=short)
+            for line in lines:
+                product = self._products[line.sku]
+                self._products[line.sku] = product.model_copy(
+                    update={"stock": product.stock - line.quantity, "updatedAt": at}
+                )
+            self._reservations[order_id] = _Reservation("RESERVED", [*lines], at)
+            return ReservationOutcome(status="RESERVED")
+
+    def release(self, order_id: str, at: str) -> Lines | None:
+        with self._lock:
+            existing = self._reservations.get(order_id)
+            if existing is None:
+                self._reservations[order_id] = _Reservation("RELEASED", [], at)
+                return None
+            if existing.state != "RESERVED":
+                return None
+            missing = [line.sku for line in existing.lines if line.sku not in self._products]
+            if missing:
+                # DynamoDB's transaction fails on attribute_exists(pk).
+                raise errors.Transient("release did not commit; retry")
+            for line in existing.lines:
+                product = self._products[line.sku]
+                self._products[line.sku] = product.model_copy(
+                    update={"stock": product.stock + line.quantity, "updatedAt": at}
+                )
+            existing.state = "RELEASED"
+            return [*existing.lines]
+
+    # -- for tests only
+    def reservation_state(self, order_id: str) -> str | None:
+        with self._lock:
+            found = self._reservations.get(order_id)
+            return found.state if found else None
+
+
+# --- payments --------------------------------------------------------------------
+
+
+class FakePaymentRepository:
+    """PaymentRepository in memory; records look like DynamoPaymentRepository's
+    items, with "-" standing for an absent charge id or reason."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._records: dict[str, dict[str, Any]] = {}
+
+    def _put_new(self, order_id: str, state: str, amount_cents: int) -> dict[str, Any] | None:
+        with self._lock:
+            if order_id in self._records:
+                return dict(self._records[order_id])
+            self._records[order_id] = {
+                "pk": f"PAYMENT#{order_id}",
+                "state": state,
+                "amountCents": amount_cents,
+            }
+            return None
+
+    def start(self, order_id: str, amount_cents: int) -> dict[str, Any] | None:
+        return self._put_new(order_id, "PENDING", amount_cents)
+
+    def finish(self, order_id: str, status: str, charge_id: str | None, reason: str | None) -> None:
+        with self._lock:
+            record = self._records.get(order_id)
+            if record is None or record["state"] != "PENDING":
+                raise errors.Conflict("The conditional request failed")
+            record.update(state=status, chargeId=charge_id or "-", reason=reason or "-")
+
+    def void_or_get(self, order_id: str) -> dict[str, Any] | None:
+        return self._put_new(order_id, "VOIDED", 0)
+
+    def refunded(self, order_id: str) -> bool:
+        with self._lock:
+            record = self._records.get(order_id)
+            if record is None or record["state"] != "CAPTURED":
+                return False
+            record["state"] = "REFUNDED"
+            return True
+
+    # -- for tests only
+    def record(self, order_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._records.get(order_id)
+            return dict(found) if found else None
+
+
+@dataclass
+class _Charge:
+    attempts: int = 0
+    result: ChargeResult | None = None
+    amount_cents: int = 0
+    refunds: int = 0
+
+
+class FakeProvider:
+    """PaymentProvider with SimulatedProvider's token rules: ``tok_ok``
+    approves, ``tok_declined`` declines, ``tok_flaky`` is unavailable twice per
+    key and then approves, anything else declines. Idempotent per key.
+
+    ``fail_refunds`` makes the next N refunds raise ProviderUnavailable."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._charges: dict[str, _Charge] = {}
+        self.charge_calls = 0
+        self.fail_refunds = 0
+
+    def charge(self, idempotency_key: str, amount_cents: int, token: str) -> ChargeResult:
+        with self._lock:
+            self.charge_calls += 1
+            entry = self._charges.setdefault(idempotency_key, _Charge())
+            entry.attempts += 1
+            if entry.result is not None:
+                return entry.result
+            if token == "tok_ok":
+                result = ChargeResult(True)
+            elif token == "tok_declined":
+                result = ChargeResult(False, reason="card declined")
+            elif token == "tok_flaky":
+                if entry.attempts <= 2:
+                    raise ProviderUnavailable("fake provider: temporarily unavailable")
+                result = ChargeResult(True)
+            else:
+                result = ChargeResult(False, reason="payment token not recognised")
+            if result.approved:
+                digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+                result = ChargeResult(True, charge_id="ch_" + digest)
+                entry.amount_cents = amount_cents
+            entry.result = result
+            return result
+
+    def refund(self, idempotency_key: str, charge_id: str) -> None:
+        with self._lock:
+            if self.fail_refunds > 0:
+                self.fail_refunds -= 1
+                raise ProviderUnavailable("fake provider: refund unavailable")
+            self._charges.setdefault(idempotency_key, _Charge()).refunds += 1
+
+    def captures(self, idempotency_key: str) -> int:
+        with self._lock:
+            entry = self._charges.get(idempotency_key)
+            return 1 if entry and entry.result and entry.result.approved else 0
+
+    def refunds(self, idempotency_key: str) -> int:
+        with self._lock:
+            entry = self._charges.get(idempotency_key)
+            return entry.refunds if entry else 0
+
+
+# --- publishing ------------------------------------------------------------------
+
+
+class FakePublisher:
+    """Publisher that records what went to which topic."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.published: list[tuple[str, Message]] = []
+
+    def publish(self, topic_arn: str, messages: list[Message]) -> None:
+        with self._lock:
+            self.published.extend((topic_arn, m) for m in messages)
+
+    def messages(self, topic_arn: str | None = None) -> list[Message]:
+        with self._lock:
+            return [m for t, m in self.published if topic_arn in (None, t)]
+
+
+class FakeAlerts:
+    """AlertPublisher that records every alert as (kind, subject, detail)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent: list[tuple[str, str, dict[str, Any]]] = []
+
+    def alert(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
+        with self._lock:
+            self.sent.append((kind, subject, dict(detail)))
+
+    def kinds(self) -> list[str]:
+        with self._lock:
+            return [kind for kind, _, _ in self.sent]

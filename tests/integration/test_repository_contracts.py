@@ -1,0 +1,754 @@
+"""One contract per repository role, run against the in-memory fake and against
+the DynamoDB implementation on moto (tables deployed from infra/resources.yaml),
+so the fakes the unit tests rely on behave like the real thing."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from chalicelib import dynamo, errors
+from chalicelib.inventory.model import Line, Product
+from chalicelib.inventory.repository import DynamoInventoryRepository
+from chalicelib.orders import model
+from chalicelib.orders import repository as order_repository
+from chalicelib.orders.model import EventType, Order, OrderEvent, OrderStatus
+from chalicelib.orders.repository import DynamoOrderRepository, IdempotencyRecord
+from chalicelib.payments.provider import ProviderUnavailable, SimulatedProvider
+from chalicelib.payments.service import DynamoPaymentRepository
+from tests.fakes import (
+    FakeInventoryRepository,
+    FakeOrderRepository,
+    FakePaymentRepository,
+    FakeProvider,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "infra" / "resources.yaml"
+REGION = "us-east-1"
+ADDRESS = {
+    "name": "Ada",
+    "line1": "1 Main St",
+    "city": "Berlin",
+    "postalCode": "10115",
+    "country": "DE",
+}
+DAY = 24 * 3600
+
+# moto's CloudFormation skips AWS::SNS::Subscription and AWS::SQS::QueuePolicy,
+# which these tests do not need.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Tried to parse AWS:UserWarning", "ignore:No Moto CloudFormation support:UserWarning"
+)
+
+
+@dataclass(frozen=True)
+class Stack:
+    outputs: dict[str, str]
+    ddb: Any
+
+
+@pytest.fixture(scope="module")
+def deployed() -> Iterator[Stack]:
+    """The stack, deployed once for this module: a deployment costs far more
+    than emptying its tables before each test."""
+    with pytest.MonkeyPatch.context() as mp:
+        # Clients resolve their endpoint when created: no override may leak in.
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+            mp.delenv(name, raising=False)
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
+        with mock_aws():
+            cfn = session.client("cloudformation")
+            cfn.create_stack(
+                StackName="eventshop-test",
+                TemplateBody=TEMPLATE.read_text(),
+                Parameters=[{"ParameterKey": "Stage", "ParameterValue": "test"}],
+            )
+            described = cfn.describe_stacks(StackName="eventshop-test")["Stacks"][0]
+            outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+            yield Stack(outputs, session.client("dynamodb"))
+
+
+def _empty(ddb: Any, table: str) -> None:
+    keys = [k["AttributeName"] for k in ddb.describe_table(TableName=table)["Table"]["KeySchema"]]
+    for page in ddb.get_paginator("scan").paginate(
+        TableName=table, ProjectionExpression=", ".join(keys)
+    ):
+        for item in page["Items"]:
+            ddb.delete_item(TableName=table, Key=item)
+
+
+def _forget_stream_records(table: str) -> None:
+    # moto deep-copies a table, its stream records included, on every
+    # transaction: records piling up over the module would slow each one down.
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    found = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables.get(table)
+    shard = getattr(found, "stream_shard", None)
+    if shard is not None:
+        shard.items.clear()
+
+
+@pytest.fixture
+def stack(deployed: Stack, fake_aws_env: None) -> Stack:
+    for name in ("OrdersTableName", "ProductsTableName", "PaymentsTableName"):
+        _empty(deployed.ddb, deployed.outputs[name])
+        _forget_stream_records(deployed.outputs[name])
+    return deployed
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+# ==================================================================== orders
+
+
+def placed(
+    order_id: str = "o1", customer: str = "ada", at: str = "2025-01-01T00:00:00.000Z"
+) -> tuple[Order, OrderEvent]:
+    event = OrderEvent(
+        version=1,
+        type=EventType.ORDER_PLACED,
+        at=at,
+        data={
+            "orderId": order_id,
+            "customerId": customer,
+            "items": [{"sku": "A", "quantity": 2, "unitPriceCents": 150, "lineTotalCents": 300}],
+            "totalCents": 300,
+            "shippingAddress": ADDRESS,
+        },
+    )
+    return model.initial(event), event
+
+
+def step(
+    order: Order,
+    type_: EventType,
+    data: dict[str, Any] | None = None,
+) -> tuple[Order, OrderEvent]:
+    event = OrderEvent(
+        version=order.version + 1,
+        type=type_,
+        at=f"2025-01-02T00:00:{order.version:02d}.000Z",
+        data=data or {},
+    )
+    return model.apply(order, event), event
+
+
+def idem(
+    order_id: str, customer: str = "ada", key: str = "key-1", body: str = "body"
+) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        customer,
+        hashlib.sha256(key.encode()).hexdigest(),
+        hashlib.sha256(body.encode()).hexdigest(),
+        order_id,
+    )
+
+
+class OrderRepositoryContract:
+    """Subclasses provide ``repo`` (on ``clock``) and ``snapshots(order_id)``:
+    the order snapshot each stored event carries, in version order."""
+
+    def create(
+        self,
+        repo: Any,
+        order_id: str = "o1",
+        customer: str = "ada",
+        at: str = "2025-01-01T00:00:00.000Z",
+        record: IdempotencyRecord | None = None,
+    ) -> Order:
+        order, event = placed(order_id, customer, at)
+        repo.create(order, event, "tok_ok", record)
+        return order
+
+    # -- create and read
+    def test_create_then_read(self, repo: Any) -> None:
+        order, event = placed()
+        repo.create(order, event, "tok_ok", None)
+
+        assert repo.get("o1") == order
+        assert repo.events("o1") == [event]
+        assert repo.payment_token("o1") == "tok_ok"
+
+    def test_unknown_orders_read_as_nothing(self, repo: Any) -> None:
+        assert repo.get("nope") is None
+        assert repo.events("nope") == []
+        assert repo.payment_token("nope") is None
+
+    def test_creating_an_existing_order_conflicts(self, repo: Any) -> None:
+        original = self.create(repo)
+        with pytest.raises(errors.Conflict):
+            self.create(repo, at="2025-06-01T00:00:00.000Z")
+        assert repo.get("o1") == original
+        assert len(repo.events("o1")) == 1
+
+    # -- idempotency
+    def test_an_idempotency_record_is_found_by_its_customer_only(self, repo: Any) -> None:
+        record = idem("o1")
+        self.create(repo, record=record)
+
+        assert repo.find_idempotency("ada", record.key_hash) == record
+        assert repo.find_idempotency("bob", record.key_hash) is None
+        assert repo.find_idempotency("ada", idem("x", key="other").key_hash) is None
+
+    def test_a_taken_idempotency_key_conflicts_and_writes_nothing(self, repo: Any) -> None:
+        self.create(repo, record=idem("o1"))
+
+        with pytest.raises(errors.Conflict):
+            self.create(repo, "o2", record=idem("o2"))
+
+        assert repo.get("o2") is None
+        assert repo.events("o2") == []
+        assert repo.all_order_ids() == ["o1"]
+
+    def test_the_same_key_for_another_customer_is_free(self, repo: Any) -> None:
+        self.create(repo, record=idem("o1"))
+        self.create(repo, "o2", customer="bob", record=idem("o2", customer="bob"))
+        assert repo.find_idempotency("bob", idem("o2").key_hash) == idem("o2", customer="bob")
+
+    def test_an_expired_idempotency_record_is_no_record(self, repo: Any, clock: Clock) -> None:
+        record = idem("o1")
+        self.create(repo, record=record)
+        clock.now += DAY - 60
+        assert repo.find_idempotency("ada", record.key_hash) == record
+
+        clock.now += 120
+        assert repo.find_idempotency("ada", record.key_hash) is None
+
+    def test_an_expired_idempotency_key_can_be_used_again(self, repo: Any, clock: Clock) -> None:
+        self.create(repo, record=idem("o1"))
+        clock.now += DAY + 60
+
+        # TTL deletes lazily; until then the old record must not block the key.
+        self.create(repo, "o2", record=idem("o2", body="another body"))
+
+        assert repo.find_idempotency("ada", idem("o2").key_hash) == idem("o2", body="another body")
+        assert repo.get("o2") is not None
+
+    # -- append
+    def test_append_writes_the_state_and_its_event(self, repo: Any) -> None:
+        order = self.create(repo)
+        reserved, event = step(order, EventType.STOCK_RESERVED)
+
+        assert repo.append(order, reserved, event, "tok_ok") is True
+        assert repo.get("o1") == reserved
+        assert [(e.version, e.type) for e in repo.events("o1")] == [
+            (1, EventType.ORDER_PLACED),
+            (2, EventType.STOCK_RESERVED),
+        ]
+
+    def test_append_keeps_event_data(self, repo: Any) -> None:
+        order = self.create(repo)
+        rejected, event = step(
+            order, EventType.ORDER_REJECTED, {"reason": "insufficient stock: A", "skus": ["A"]}
+        )
+        repo.append(order, rejected, event)
+
+        assert repo.get("o1").reason == "insufficient stock: A"
+        assert repo.events("o1")[-1].data == {"reason": "insufficient stock: A", "skus": ["A"]}
+
+    def test_append_from_a_stale_version_is_refused(self, repo: Any) -> None:
+        order = self.create(repo)
+        reserved, event = step(order, EventType.STOCK_RESERVED)
+        repo.append(order, reserved, event)
+
+        cancelled, late = step(order, EventType.ORDER_CANCELLED, {"reason": "late"})
+        assert repo.append(order, cancelled, late) is False
+        assert repo.get("o1") == reserved
+        assert [e.type for e in repo.events("o1")] == [
+            EventType.ORDER_PLACED,
+            EventType.STOCK_RESERVED,
+        ]
+
+    def test_append_from_another_status_is_refused(self, repo: Any) -> None:
+        order = self.create(repo)
+        pretend = order.model_copy(update={"status": OrderStatus.RESERVED})
+        paid, event = step(pretend, EventType.PAYMENT_CAPTURED)
+
+        assert repo.append(pretend, paid, event) is False
+        assert repo.get("o1") == order
+        assert len(repo.events("o1")) == 1
+
+    def test_append_to_a_missing_order_is_refused(self, repo: Any) -> None:
+        order, _ = placed("ghost")
+        reserved, event = step(order, EventType.STOCK_RESERVED)
+        assert repo.append(order, reserved, event) is False
+        assert repo.get("ghost") is None
+
+    def test_the_payment_token_is_kept_only_while_unsettled(self, repo: Any) -> None:
+        order = self.create(repo)
+        reserved, event = step(order, EventType.STOCK_RESERVED)
+        repo.append(order, reserved, event, "tok_ok")
+        assert repo.payment_token("o1") == "tok_ok"
+
+        paid, event = step(reserved, EventType.PAYMENT_CAPTURED, {"chargeId": "ch_1"})
+        repo.append(reserved, paid, event, "tok_ok")
+        assert repo.payment_token("o1") is None
+
+    def test_event_snapshots_carry_the_order_and_the_token_until_settled(
+        self, repo: Any, snapshots: Callable[[str], list[dict[str, Any]]]
+    ) -> None:
+        order = self.create(repo)
+        reserved, event = step(order, EventType.STOCK_RESERVED)
+        repo.append(order, reserved, event, "tok_ok")
+        paid, event = step(reserved, EventType.PAYMENT_CAPTURED, {"chargeId": "ch_1"})
+        repo.append(reserved, paid, event, "tok_ok")
+
+        taken = snapshots("o1")
+
+        assert [s.get("paymentToken") for s in taken] == ["tok_ok", "tok_ok", None]
+        for snapshot, expected in zip(taken, (order, reserved, paid), strict=True):
+            snapshot.pop("paymentToken", None)
+            assert Order.model_validate(snapshot) == expected
+
+    # -- listing
+    def test_list_is_newest_first_across_pages(self, repo: Any) -> None:
+        for n in range(5):
+            self.create(repo, f"o{n}", at=f"2025-01-0{n + 1}T00:00:00.000Z")
+        self.create(repo, "b1", customer="bob", at="2025-01-09T00:00:00.000Z")
+
+        first = repo.list_for_customer("ada", 2, None)
+        second = repo.list_for_customer("ada", 2, first.last_key)
+        third = repo.list_for_customer("ada", 2, second.last_key)
+
+        pages = [[o.orderId for o in p.orders] for p in (first, second, third)]
+        assert pages == [["o4", "o3"], ["o2", "o1"], ["o0"]]
+        assert first.last_key == {
+            "pk": "ORDER#o3",
+            "sk": "ORDER",
+            "gsi1pk": "CUSTOMER#ada",
+            "gsi1sk": "2025-01-04T00:00:00.000Z#o3",
+        }
+        assert third.last_key is None
+
+    def test_list_shows_the_current_state(self, repo: Any) -> None:
+        order = self.create(repo)
+        reserved, event = step(order, EventType.STOCK_RESERVED)
+        repo.append(order, reserved, event)
+        assert repo.list_for_customer("ada", 10, None).orders == [reserved]
+
+    def test_list_of_a_customer_without_orders_is_empty(self, repo: Any) -> None:
+        self.create(repo)
+        page = repo.list_for_customer("bob", 10, None)
+        assert (page.orders, page.last_key) == ([], None)
+
+    def test_list_rejects_another_customers_cursor(self, repo: Any) -> None:
+        for n in range(3):
+            self.create(repo, f"b{n}", customer="bob", at=f"2025-01-0{n + 1}T00:00:00.000Z")
+        bobs = repo.list_for_customer("bob", 1, None).last_key
+        with pytest.raises(errors.InvalidInput):
+            repo.list_for_customer("ada", 1, bobs)
+
+    def test_all_order_ids_lists_orders_only(self, repo: Any) -> None:
+        self.create(repo, "o1", record=idem("o1"))
+        self.create(repo, "o2", customer="bob")
+        repo.mark_notified("o1", "OrderPlaced")
+        assert sorted(repo.all_order_ids()) == ["o1", "o2"]
+
+    # -- notification markers
+    def test_a_notification_is_marked_once_per_type(self, repo: Any) -> None:
+        self.create(repo)
+        assert repo.mark_notified("o1", "OrderPlaced") is True
+        assert repo.mark_notified("o1", "OrderPlaced") is False
+        assert repo.mark_notified("o1", "OrderShipped") is True
+        assert repo.mark_notified("o2", "OrderPlaced") is True
+
+    def test_unmarking_allows_marking_again(self, repo: Any) -> None:
+        repo.mark_notified("o1", "OrderPlaced")
+        repo.unmark_notified("o1", "OrderPlaced")
+        repo.unmark_notified("o1", "never-marked")
+        assert repo.mark_notified("o1", "OrderPlaced") is True
+        assert repo.get("o1") is None  # markers are not orders
+
+
+class TestFakeOrderRepository(OrderRepositoryContract):
+    @pytest.fixture
+    def repo(self, clock: Clock) -> FakeOrderRepository:
+        return FakeOrderRepository(clock=clock)
+
+    @pytest.fixture
+    def snapshots(self, repo: FakeOrderRepository) -> Callable[[str], list[dict[str, Any]]]:
+        def read(order_id: str) -> list[dict[str, Any]]:
+            return [
+                dict(item["snapshot"])
+                for name, item in repo.stream()
+                if name == "INSERT"
+                and item["sk"].startswith("EVENT#")
+                and item["orderId"] == order_id
+            ]
+
+        return read
+
+
+class TestDynamoOrderRepository(OrderRepositoryContract):
+    @pytest.fixture
+    def repo(
+        self, stack: Stack, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    ) -> DynamoOrderRepository:
+        monkeypatch.setattr(order_repository, "time", SimpleNamespace(time=clock))
+        return DynamoOrderRepository(stack.outputs["OrdersTableName"], client=stack.ddb)
+
+    @pytest.fixture
+    def snapshots(self, stack: Stack) -> Callable[[str], list[dict[str, Any]]]:
+        def read(order_id: str) -> list[dict[str, Any]]:
+            items = stack.ddb.query(
+                TableName=stack.outputs["OrdersTableName"],
+                ConsistentRead=True,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
+                ExpressionAttributeValues={
+                    ":pk": {"S": f"ORDER#{order_id}"},
+                    ":ev": {"S": "EVENT#"},
+                },
+            )["Items"]
+            return [dynamo.from_item(i)["snapshot"] for i in items]
+
+        return read
+
+
+# ================================================================= inventory
+
+T0, T1, T2 = "2025-01-01T00:00:00.000Z", "2025-01-01T00:00:01.000Z", "2025-01-01T00:00:02.000Z"
+
+
+def product(sku: str, stock: int = 10, price: int = 100) -> Product:
+    return Product(
+        sku=sku,
+        name=f"Product {sku}",
+        priceCents=price,
+        stock=stock,
+        lowStockThreshold=2,
+        updatedAt=T0,
+    )
+
+
+class InventoryRepositoryContract:
+    """Subclasses provide ``repo``."""
+
+    def stocks(self, repo: Any, *skus: str) -> list[int]:
+        return [repo.get(s).stock for s in skus]
+
+    # -- catalog
+    def test_put_then_get_and_replace(self, repo: Any) -> None:
+        assert repo.put(product("A")) == product("A")
+        assert repo.get("A") == product("A")
+        repo.put(product("A", stock=3, price=250))
+        assert repo.get("A") == product("A", stock=3, price=250)
+        assert repo.get("B") is None
+
+    def test_get_many_returns_the_known_skus(self, repo: Any) -> None:
+        for sku in ("A", "B"):
+            repo.put(product(sku))
+        assert repo.get_many(["A", "Z", "B", "A"]) == {"A": product("A"), "B": product("B")}
+        assert repo.get_many([]) == {}
+
+    def test_get_many_beyond_one_batch(self, repo: Any) -> None:
+        skus = [f"P{n:03d}" for n in range(101)]
+        for sku in skus:
+            repo.put(product(sku))
+        assert sorted(repo.get_many(skus)) == skus
+
+    def test_list_pages_in_sku_order(self, repo: Any) -> None:
+        for sku in ("C", "A", "E", "B", "D"):
+            repo.put(product(sku))
+        repo.reserve("o1", [Line(sku="A", quantity=1)], T1)  # reservations are not products
+
+        first = repo.list(2, None)
+        second = repo.list(2, first.last_key)
+        third = repo.list(2, second.last_key)
+
+        pages = [[p.sku for p in page.products] for page in (first, second, third)]
+        assert pages == [["A", "B"], ["C", "D"], ["E"]]
+        assert first.last_key == {
+            "pk": "PRODUCT#B",
+            "sk": "PRODUCT",
+            "gsi1pk": "PRODUCT",
+            "gsi1sk": "B",
+        }
+        assert third.last_key is None
+
+    def test_list_rejects_a_foreign_cursor(self, repo: Any) -> None:
+        repo.put(product("A"))
+        with pytest.raises(errors.InvalidInput):
+            repo.list(1, {"pk": "ORDER#o1", "sk": "ORDER", "gsi1pk": "CUSTOMER#ada", "gsi1sk": "x"})
+
+    def test_add_stock(self, repo: Any) -> None:
+        repo.put(product("A", stock=1))
+        added = repo.add_stock("A", 4, T1)
+        assert (added.stock, added.updatedAt) == (5, T1)
+        assert repo.get("A") == added
+
+    def test_add_stock_to_an_unknown_product_is_not_found(self, repo: Any) -> None:
+        with pytest.raises(errors.NotFound):
+            repo.add_stock("NOPE", 1, T1)
+        assert repo.get("NOPE") is None
+
+    # -- reservations
+    def test_reserve_takes_every_line(self, repo: Any) -> None:
+        repo.put(product("A", stock=5))
+        repo.put(product("B", stock=2))
+
+        outcome = repo.reserve("o1", [Line(sku="A", quantity=5), Line(sku="B", quantity=1)], T1)
+
+        assert (outcome.status, outcome.short_skus) == ("RESERVED", [])
+        assert self.stocks(repo, "A", "B") == [0, 1]
+        assert repo.get("A").updatedAt == T1
+
+    def test_reserve_short_names_the_short_skus_and_takes_nothing(self, repo: Any) -> None:
+        repo.put(product("A", stock=5))
+        repo.put(product("B", stock=1))
+        repo.put(product("C", stock=3))
+        lines = [
+            Line(sku="A", quantity=2),
+            Line(sku="B", quantity=2),
+            Line(sku="C", quantity=3),
+            Line(sku="GONE", quantity=1),
+        ]
+
+        outcome = repo.reserve("o1", lines, T1)
+
+        assert (outcome.status, outcome.short_skus) == ("SHORT", ["B", "GONE"])
+        assert self.stocks(repo, "A", "B", "C") == [5, 1, 3]
+        assert repo.get("A").updatedAt == T0
+
+    def test_a_short_reservation_holds_nothing(self, repo: Any) -> None:
+        repo.put(product("A", stock=1))
+        assert repo.reserve("o1", [Line(sku="A", quantity=2)], T1).status == "SHORT"
+
+        repo.add_stock("A", 1, T1)
+
+        assert repo.reserve("o1", [Line(sku="A", quantity=2)], T2).status == "RESERVED"
+        assert self.stocks(repo, "A") == [0]
+
+    def test_a_second_reserve_is_a_duplicate(self, repo: Any) -> None:
+        repo.put(product("A", stock=5))
+        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
+
+        again = repo.reserve("o1", [Line(sku="A", quantity=2)], T2)
+
+        assert (again.status, again.short_skus) == ("DUPLICATE", [])
+        assert self.stocks(repo, "A") == [3]
+
+    def test_a_duplicate_is_reported_even_when_stock_ran_out(self, repo: Any) -> None:
+        repo.put(product("A", stock=2))
+        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
+        assert repo.reserve("o1", [Line(sku="A", quantity=2)], T2).status == "DUPLICATE"
+
+    def test_release_gives_the_lines_back_once(self, repo: Any) -> None:
+        repo.put(product("A", stock=5))
+        repo.put(product("B", stock=5))
+        lines = [Line(sku="A", quantity=2), Line(sku="B", quantity=5)]
+        repo.reserve("o1", lines, T1)
+
+        assert repo.release("o1", T2) == lines
+        assert self.stocks(repo, "A", "B") == [5, 5]
+        assert repo.get("B").updatedAt == T2
+        assert repo.release("o1", T2) is None
+        assert self.stocks(repo, "A", "B") == [5, 5]
+
+    def test_a_released_reservation_cannot_be_taken_again(self, repo: Any) -> None:
+        repo.put(product("A", stock=5))
+        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
+        repo.release("o1", T2)
+
+        again = repo.reserve("o1", [Line(sku="A", quantity=2)], T2)
+
+        assert again.status == "RELEASED"
+        assert self.stocks(repo, "A") == [5]
+
+    def test_a_release_before_the_reserve_leaves_a_tombstone(self, repo: Any) -> None:
+        repo.put(product("A", stock=5))
+
+        assert repo.release("o1", T1) is None
+        assert repo.reserve("o1", [Line(sku="A", quantity=2)], T2).status == "RELEASED"
+        assert repo.release("o1", T2) is None
+        assert self.stocks(repo, "A") == [5]
+
+    def test_reservations_of_different_orders_are_independent(self, repo: Any) -> None:
+        repo.put(product("A", stock=5))
+        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
+        repo.release("o2", T1)
+        assert repo.reserve("o3", [Line(sku="A", quantity=3)], T1).status == "RESERVED"
+        assert repo.reserve("o4", [Line(sku="A", quantity=1)], T1).short_skus == ["A"]
+        assert repo.release("o1", T2) == [Line(sku="A", quantity=2)]
+        assert self.stocks(repo, "A") == [2]
+
+
+class TestFakeInventoryRepository(InventoryRepositoryContract):
+    @pytest.fixture
+    def repo(self) -> FakeInventoryRepository:
+        return FakeInventoryRepository()
+
+
+class TestDynamoInventoryRepository(InventoryRepositoryContract):
+    @pytest.fixture
+    def repo(self, stack: Stack) -> DynamoInventoryRepository:
+        return DynamoInventoryRepository(stack.outputs["ProductsTableName"], client=stack.ddb)
+
+
+# ================================================================== payments
+
+
+class PaymentRepositoryContract:
+    """Subclasses provide ``repo``."""
+
+    def test_start_claims_the_payment_once(self, repo: Any) -> None:
+        assert repo.start("o1", 1299) is None
+        existing = repo.start("o1", 1299)
+        assert existing is not None
+        assert (existing["state"], existing["amountCents"]) == ("PENDING", 1299)
+
+    def test_finish_records_the_outcome(self, repo: Any) -> None:
+        repo.start("o1", 1299)
+        repo.finish("o1", "CAPTURED", "ch_1", None)
+
+        record = repo.start("o1", 1299)
+
+        assert record is not None
+        assert (record["state"], record["chargeId"], record["amountCents"]) == (
+            "CAPTURED",
+            "ch_1",
+            1299,
+        )
+        assert record["reason"] in (None, "-")
+
+    def test_finish_records_a_decline_reason(self, repo: Any) -> None:
+        repo.start("o1", 500)
+        repo.finish("o1", "DECLINED", None, "card declined")
+        record = repo.start("o1", 500)
+        assert record is not None
+        assert (record["state"], record["reason"]) == ("DECLINED", "card declined")
+
+    def test_finish_only_once_and_only_when_pending(self, repo: Any) -> None:
+        repo.start("o1", 500)
+        repo.finish("o1", "CAPTURED", "ch_1", None)
+        with pytest.raises(errors.Conflict):
+            repo.finish("o1", "DECLINED", None, "too late")
+        with pytest.raises(errors.Conflict):
+            repo.finish("missing", "CAPTURED", "ch_2", None)
+        assert repo.start("o1", 500)["state"] == "CAPTURED"
+
+    def test_void_before_any_charge(self, repo: Any) -> None:
+        assert repo.void_or_get("o1") is None
+        record = repo.start("o1", 500)
+        assert record is not None
+        assert (record["state"], record["amountCents"]) == ("VOIDED", 0)
+        assert repo.void_or_get("o1")["state"] == "VOIDED"
+
+    def test_void_or_get_returns_an_existing_record_untouched(self, repo: Any) -> None:
+        repo.start("o1", 500)
+        assert repo.void_or_get("o1")["state"] == "PENDING"
+        repo.finish("o1", "CAPTURED", "ch_1", None)
+        record = repo.void_or_get("o1")
+        assert (record["state"], record["chargeId"]) == ("CAPTURED", "ch_1")
+
+    def test_refunded_flips_a_capture_once(self, repo: Any) -> None:
+        repo.start("o1", 500)
+        repo.finish("o1", "CAPTURED", "ch_1", None)
+
+        assert repo.refunded("o1") is True
+        assert repo.refunded("o1") is False
+        assert repo.void_or_get("o1")["state"] == "REFUNDED"
+
+    def test_only_captures_are_refunded(self, repo: Any) -> None:
+        repo.start("pending", 1)
+        repo.start("declined", 1)
+        repo.finish("declined", "DECLINED", None, "no")
+        repo.void_or_get("voided")
+        assert [repo.refunded(o) for o in ("pending", "declined", "voided", "missing")] == [
+            False,
+            False,
+            False,
+            False,
+        ]
+        assert repo.start("pending", 1)["state"] == "PENDING"
+
+
+class TestFakePaymentRepository(PaymentRepositoryContract):
+    @pytest.fixture
+    def repo(self) -> FakePaymentRepository:
+        return FakePaymentRepository()
+
+
+class TestDynamoPaymentRepository(PaymentRepositoryContract):
+    @pytest.fixture
+    def repo(self, stack: Stack) -> DynamoPaymentRepository:
+        return DynamoPaymentRepository(stack.outputs["PaymentsTableName"], client=stack.ddb)
+
+
+# ================================================================== provider
+
+
+class PaymentProviderContract:
+    """The simulated provider's token rules (API.md). Subclasses provide ``provider``."""
+
+    def test_tok_ok_approves_once_per_key(self, provider: Any) -> None:
+        first = provider.charge("o1", 500, "tok_ok")
+        again = provider.charge("o1", 500, "tok_ok")
+
+        expected = "ch_" + hashlib.sha256(b"o1").hexdigest()[:16]
+        assert (first.approved, first.charge_id, first.reason) == (True, expected, None)
+        assert again == first
+        assert provider.captures("o1") == 1
+
+    @pytest.mark.parametrize(
+        ("token", "reason"),
+        [("tok_declined", "card declined"), ("tok_whatever", "payment token not recognised")],
+    )
+    def test_other_tokens_decline(self, provider: Any, token: str, reason: str) -> None:
+        first = provider.charge("o1", 500, token)
+        assert (first.approved, first.charge_id, first.reason) == (False, None, reason)
+        assert provider.charge("o1", 500, "tok_ok") == first  # the key's answer is final
+        assert provider.captures("o1") == 0
+
+    def test_tok_flaky_fails_twice_per_key_then_approves(self, provider: Any) -> None:
+        for _ in range(2):
+            with pytest.raises(ProviderUnavailable):
+                provider.charge("o1", 500, "tok_flaky")
+        with pytest.raises(ProviderUnavailable):
+            provider.charge("o2", 500, "tok_flaky")
+
+        approved = provider.charge("o1", 500, "tok_flaky")
+
+        assert approved.approved
+        assert provider.charge("o1", 500, "tok_flaky") == approved
+        assert (provider.captures("o1"), provider.captures("o2")) == (1, 0)
+
+    def test_a_refund_leaves_the_charge_answered(self, provider: Any) -> None:
+        charged = provider.charge("o1", 500, "tok_ok")
+        provider.refund("o1", charged.charge_id)
+        assert provider.charge("o1", 500, "tok_ok") == charged
+        assert provider.captures("o1") == 1
+
+
+class TestFakeProvider(PaymentProviderContract):
+    @pytest.fixture
+    def provider(self) -> FakeProvider:
+        return FakeProvider()
+
+
+class TestSimulatedProvider(PaymentProviderContract):
+    @pytest.fixture
+    def provider(self, stack: Stack) -> SimulatedProvider:
+        return SimulatedProvider(stack.outputs["PaymentsTableName"], client=stack.ddb)

@@ -1,0 +1,175 @@
+"""The order benchmark's arithmetic: percentiles, the reference model, the cost
+estimate and the flagging of unexplained requests. No stack is started."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import orders  # noqa: E402
+
+# What the counting phase measured for 1 line per order (12 orders).
+SAMPLE_COUNTS = {
+    "dynamodb.BatchGetItem": 12,
+    "dynamodb.TransactWriteItems": 72,
+    "dynamodb.PutItem": 60,
+    "dynamodb.UpdateItem": 36,
+    "sns.PublishBatch": 81,
+}
+
+
+# --- percentile -------------------------------------------------------------------
+def test_percentile_interpolates_between_closest_ranks() -> None:
+    values = [40.0, 10.0, 30.0, 20.0]  # unsorted on purpose
+    assert orders.percentile(values, 0) == 10
+    assert orders.percentile(values, 100) == 40
+    assert orders.percentile(values, 50) == pytest.approx(25)
+    assert orders.percentile(values, 95) == pytest.approx(38.5)
+    assert orders.percentile(list(range(1, 101)), 95) == pytest.approx(95.05)
+
+
+def test_percentile_of_one_value_and_bad_input() -> None:
+    assert orders.percentile([7.0], 95) == 7
+    with pytest.raises(ValueError, match="no values"):
+        orders.percentile([], 50)
+    with pytest.raises(ValueError, match="0-100"):
+        orders.percentile([1.0], 101)
+
+
+# --- requests per order and their reasons ---------------------------------------
+def test_per_order_divides_and_drops_zero_counts() -> None:
+    ops = orders.per_order({**SAMPLE_COUNTS, "dynamodb.GetItem": 0}, 12)
+    assert ops == {
+        "dynamodb.BatchGetItem": 1,
+        "dynamodb.PutItem": 5,
+        "dynamodb.TransactWriteItems": 6,
+        "dynamodb.UpdateItem": 3,
+        "sns.PublishBatch": 6.75,
+    }
+    assert orders.total(ops) == pytest.approx(21.75)
+    with pytest.raises(ValueError):
+        orders.per_order(SAMPLE_COUNTS, 0)
+
+
+def test_every_operation_without_a_reason_is_flagged() -> None:
+    counts = {
+        **SAMPLE_COUNTS,
+        "dynamodb.Scan": 3,
+        "sqs.SendMessage": 1,
+        "ssm.GetParameter": 2,
+        "dynamodb.GetItem": 0,
+    }
+    assert orders.unexplained(counts) == ["dynamodb.Scan", "sqs.SendMessage", "ssm.GetParameter"]
+    assert orders.unexplained(SAMPLE_COUNTS) == []
+    # An empty reason explains nothing.
+    assert orders.unexplained({"dynamodb.PutItem": 1}, {"dynamodb.PutItem": ""}) == [
+        "dynamodb.PutItem"
+    ]
+
+
+def test_the_reasons_name_the_counts_the_code_implies() -> None:
+    assert "= 6" in orders.REASONS["dynamodb.TransactWriteItems"]
+    assert "= 5" in orders.REASONS["dynamodb.PutItem"]
+    assert "= 3" in orders.REASONS["dynamodb.UpdateItem"]
+
+
+# --- the reference design ---------------------------------------------------------
+@pytest.mark.parametrize(("lines", "gets", "puts", "updates"), [(1, 1, 7, 5), (3, 3, 7, 7)])
+def test_reference_model_per_order(lines: int, gets: int, puts: int, updates: int) -> None:
+    ops = orders.reference_per_order(lines, {"sns.PublishBatch": 6.75})
+    assert ops == {
+        "dynamodb.GetItem": gets,
+        "dynamodb.PutItem": puts,
+        "dynamodb.UpdateItem": updates,
+        "sns.PublishBatch": 6.75,
+    }
+    # POST: a GetItem per line + the order; reserve: an update per line + status;
+    # payment: the charge + status; ship: 2 statuses; 5 history events.
+    assert orders.total(ops) - 6.75 == lines + 1 + lines + 1 + 2 + 2 + 5
+
+
+def test_reference_steps_scale_with_lines_only_where_described() -> None:
+    one = {step: n for step, _, n in orders.reference_steps(1)}
+    three = {step: n for step, _, n in orders.reference_steps(3)}
+    changed = {step for step in one if one[step] != three[step]}
+    assert changed == {"POST: price of each line", "reserve: stock of each line"}
+    with pytest.raises(ValueError):
+        orders.reference_steps(0)
+
+
+# --- cost -----------------------------------------------------------------------------
+def test_transaction_items_come_from_the_code() -> None:
+    # place 2 + reserve (lines + 1) + 4 transitions x 2, over 6 calls
+    assert orders.transact_items_per_call(1) == pytest.approx(12 / 6)
+    assert orders.transact_items_per_call(3) == pytest.approx(14 / 6)
+    assert orders.capacity_per_call("dynamodb.TransactWriteItems", 1) == (4, 0)
+    assert orders.capacity_per_call("dynamodb.BatchGetItem", 3) == (0, 3)
+    assert orders.capacity_per_call("dynamodb.PutItem", 3) == (1, 0)
+    assert orders.capacity_per_call("dynamodb.Scan", 1) is None
+
+
+def test_cost_of_our_measured_counts() -> None:
+    ops = orders.per_order(SAMPLE_COUNTS, 12)
+    cost = orders.cost_per_million(ops, lines=1, sns_messages=9)
+    # 6 transactions x 2 items x 2 WRU + 5 puts + 3 updates; 1 batch-get of 1 item
+    assert cost.wru == pytest.approx(24 + 5 + 3)
+    assert cost.rru == pytest.approx(1)
+    assert cost.dynamodb_usd == pytest.approx(32 * 0.625 + 1 * 0.125)
+    assert cost.sns_usd == pytest.approx(9 * 0.50)  # messages, not PublishBatch calls
+    assert cost.sqs_usd == 0
+    assert cost.total_usd == pytest.approx(20.125 + 4.5)
+    assert cost.unpriced == []
+
+
+def test_cost_of_the_reference_model_and_unpriced_operations() -> None:
+    ref = orders.reference_per_order(3, {"sns.PublishBatch": 7})
+    cost = orders.cost_per_million(
+        {**ref, "sqs.SendMessage": 2, "dynamodb.Scan": 1, "ssm.GetParameter": 1},
+        lines=3,
+        sns_messages=9,
+    )
+    assert cost.wru == pytest.approx(7 + 7)  # every put and update: 1 WRU
+    assert cost.rru == pytest.approx(3)
+    assert cost.sqs_requests == 2
+    assert cost.sqs_usd == pytest.approx(2 * 0.40)
+    assert cost.total_usd == pytest.approx(14 * 0.625 + 3 * 0.125 + 9 * 0.5 + 0.8)
+    assert cost.unpriced == ["dynamodb.Scan", "ssm.GetParameter"]
+
+
+def test_sns_messages_count_events_and_their_notifications() -> None:
+    milestones = ["OrderPlaced", "PaymentCaptured", "OrderShipped", "OrderCompleted"]
+    assert orders.sns_messages_per_order(orders.HAPPY_PATH_EVENTS, milestones) == 9
+
+
+# --- helpers --------------------------------------------------------------------------
+def test_item_size_follows_dynamodb_rules() -> None:
+    item = {
+        "pk": {"S": "ORDER#abc"},
+        "n": {"N": "12345"},
+        "ok": {"BOOL": True},
+        "m": {"M": {"a": {"S": "xy"}}},
+        "l": {"L": [{"S": "z"}]},
+    }
+    assert orders.item_size(item) == (2 + 9) + (1 + 4) + (2 + 1) + (1 + 3 + 1 + 2 + 1) + (
+        1 + 3 + 1 + 1
+    )
+
+
+def test_order_body_uses_distinct_skus_per_order() -> None:
+    body = orders.order_body(["a", "b", "c", "d"], 3, 3)
+    assert [i["sku"] for i in body["items"]] == ["d", "a", "b"]
+    assert body["paymentToken"] == "tok_ok"
+
+
+def test_table_formatting() -> None:
+    text = orders.format_table(["op", "n"], [["x", 1.5], ["longer", 10]], right=[1])
+    lines = text.splitlines()
+    assert lines[0] == "op     |   n"
+    assert lines[2] == "x      | 1.5"
+    assert len(lines) == 4

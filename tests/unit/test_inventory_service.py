@@ -1,0 +1,297 @@
+"""InventoryService over the in-memory repository: catalog, stock, alerts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib import errors
+from chalicelib.inventory.model import Line
+from chalicelib.inventory.service import InventoryService
+from tests.fakes import FakeAlerts, FakeInventoryRepository
+
+T0 = "2025-01-01T00:00:00.000Z"
+
+
+@pytest.fixture
+def alerts() -> FakeAlerts:
+    return FakeAlerts()
+
+
+@pytest.fixture
+def repo() -> FakeInventoryRepository:
+    return FakeInventoryRepository()
+
+
+@pytest.fixture
+def service(repo: FakeInventoryRepository, alerts: FakeAlerts) -> InventoryService:
+    return InventoryService(repo, alerts, clock=lambda: T0)
+
+
+def product(price: Any = 500, stock: Any = 10, threshold: Any = 3, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "Mug",
+        "priceCents": price,
+        "stock": stock,
+        "lowStockThreshold": threshold,
+        **extra,
+    }
+
+
+def stocks(service: InventoryService, *skus: str) -> list[int]:
+    return [service.get(s).stock for s in skus]
+
+
+# --- catalog -------------------------------------------------------------------------
+
+
+def test_put_creates_and_replaces(service: InventoryService) -> None:
+    created = service.put_product("MUG-1", product())
+    replaced = service.put_product("MUG-1", product(price=700, stock=2))
+
+    assert (created.sku, created.priceCents, created.stock, created.updatedAt) == (
+        "MUG-1",
+        500,
+        10,
+        T0,
+    )
+    assert service.get("MUG-1") == replaced
+    assert (replaced.priceCents, replaced.stock) == (700, 2)
+
+
+def test_threshold_defaults_to_zero(service: InventoryService) -> None:
+    assert (
+        service.put_product("A", {"name": "A", "priceCents": 1, "stock": 1}).lowStockThreshold == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (product(price=-1), "priceCents"),
+        (product(price="5"), "priceCents"),
+        (product(price=1.5), "priceCents"),
+        (product(stock=-1), "stock"),
+        (product(stock=1_000_000_001), "stock"),
+        (product(threshold=-1), "lowStockThreshold"),
+        (product(colour="red"), "colour"),
+        ({"priceCents": 1, "stock": 1}, "name"),
+        (product() | {"name": ""}, "name"),
+    ],
+)
+def test_put_validation_names_the_field(
+    service: InventoryService, repo: FakeInventoryRepository, payload: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(errors.InvalidInput) as caught:
+        service.put_product("MUG-1", payload)
+    assert caught.value.message.startswith(f"{field}: ")
+    assert repo.get("MUG-1") is None
+
+
+@pytest.mark.parametrize("sku", ["has space", "a/b", "", "x" * 65, "ü"])
+def test_put_rejects_bad_skus(service: InventoryService, sku: str) -> None:
+    with pytest.raises(errors.InvalidInput) as caught:
+        service.put_product(sku, product())
+    assert caught.value.errors == [{"loc": ["path", "sku"], "msg": "invalid sku"}]
+
+
+def test_restock_adds_stock(service: InventoryService) -> None:
+    service.put_product("A", product(stock=1))
+    assert service.restock("A", {"quantity": 4}).stock == 5
+    assert service.get("A").stock == 5
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"quantity": 0}, {"quantity": "4"}, {"quantity": -3}, {}, {"quantity": 1, "note": "x"}, [4]],
+)
+def test_restock_validation(service: InventoryService, payload: Any) -> None:
+    service.put_product("A", product(stock=1))
+    with pytest.raises(errors.InvalidInput):
+        service.restock("A", payload)
+    assert service.get("A").stock == 1
+
+
+def test_restock_of_an_unknown_product_is_not_found(service: InventoryService) -> None:
+    with pytest.raises(errors.NotFound):
+        service.restock("NOPE", {"quantity": 1})
+
+
+def test_get_unknown_is_not_found(service: InventoryService) -> None:
+    with pytest.raises(errors.NotFound):
+        service.get("NOPE")
+
+
+def test_prices_cover_known_skus_only(service: InventoryService) -> None:
+    service.put_product("A", product(price=150))
+    service.put_product("B", product(price=0))
+    assert service.prices(["A", "B", "C", "A"]) == {"A": 150, "B": 0}
+
+
+def test_list_pages_in_sku_order(service: InventoryService) -> None:
+    for sku in ("C", "A", "B"):
+        service.put_product(sku, product())
+    first = service.list_products(2, None)
+    second = service.list_products(2, first.last_key)
+
+    assert [p.sku for p in first.products + second.products] == ["A", "B", "C"]
+    assert second.last_key is None
+    with pytest.raises(errors.InvalidInput):
+        service.list_products(2, {"gsi1pk": "CUSTOMER#x", "gsi1sk": "A"})
+
+
+# --- stock ---------------------------------------------------------------------------
+
+
+def test_reserve_takes_every_line(service: InventoryService) -> None:
+    service.put_product("A", product(stock=5))
+    service.put_product("B", product(stock=2))
+
+    outcome = service.reserve("o1", [Line(sku="A", quantity=5), Line(sku="B", quantity=1)])
+
+    assert outcome.status == "RESERVED"
+    assert stocks(service, "A", "B") == [0, 1]
+
+
+def test_reserve_is_all_or_nothing_and_names_the_short_skus(service: InventoryService) -> None:
+    service.put_product("A", product(stock=5))
+    service.put_product("B", product(stock=1))
+    service.put_product("C", product(stock=0))
+
+    outcome = service.reserve(
+        "o1",
+        [
+            Line(sku="A", quantity=1),
+            Line(sku="B", quantity=2),
+            Line(sku="C", quantity=1),
+            Line(sku="Z", quantity=1),
+        ],
+    )
+
+    assert outcome.status == "SHORT"
+    assert outcome.short_skus == ["B", "C", "Z"]
+    assert stocks(service, "A", "B", "C") == [5, 1, 0]
+
+
+def test_a_second_reserve_is_a_duplicate_and_takes_nothing(service: InventoryService) -> None:
+    service.put_product("A", product(stock=5))
+    service.reserve("o1", [Line(sku="A", quantity=2)])
+
+    assert service.reserve("o1", [Line(sku="A", quantity=2)]).status == "DUPLICATE"
+    assert stocks(service, "A") == [3]
+
+
+def test_release_gives_stock_back_exactly_once(service: InventoryService) -> None:
+    service.put_product("A", product(stock=5))
+    service.put_product("B", product(stock=5))
+    lines = [Line(sku="A", quantity=2), Line(sku="B", quantity=3)]
+    service.reserve("o1", lines)
+
+    assert service.release("o1") == lines
+    assert service.release("o1") is None
+    assert stocks(service, "A", "B") == [5, 5]
+    assert service.reserve("o1", lines).status == "RELEASED"
+    assert stocks(service, "A", "B") == [5, 5]
+
+
+def test_a_release_before_the_reserve_leaves_a_tombstone(service: InventoryService) -> None:
+    service.put_product("A", product(stock=5))
+
+    assert service.release("o1") is None
+    assert service.reserve("o1", [Line(sku="A", quantity=2)]).status == "RELEASED"
+    assert stocks(service, "A") == [5]
+
+
+def test_alert_shortage(service: InventoryService, alerts: FakeAlerts) -> None:
+    service.alert_shortage("o1", ["A", "B"])
+    assert alerts.sent == [
+        (
+            "OrderRejectedForShortage",
+            "order o1 rejected: out of stock",
+            {"orderId": "o1", "skus": ["A", "B"]},
+        )
+    ]
+
+
+# --- low-stock alerts ----------------------------------------------------------------
+
+
+def image(sku: str = "A", stock: int = 5, threshold: int = 3, **extra: Any) -> dict[str, Any]:
+    return {
+        "pk": f"PRODUCT#{sku}",
+        "sk": "PRODUCT",
+        "sku": sku,
+        "stock": stock,
+        "lowStockThreshold": threshold,
+        **extra,
+    }
+
+
+def test_a_crossing_below_the_threshold_alerts(
+    service: InventoryService, alerts: FakeAlerts
+) -> None:
+    assert service.alert_crossings([(image(stock=3), image(stock=2))]) == 1
+    assert alerts.sent == [
+        ("LowStock", "A is low on stock (2 left)", {"sku": "A", "stock": 2, "lowStockThreshold": 3})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (5, 3),  # down to the threshold: not below it
+        (2, 1),  # already below
+        (2, 2),  # unchanged, below
+        (1, 4),  # restocked
+        (3, 3),  # at the threshold, unchanged
+    ],
+)
+def test_no_alert_without_a_crossing(
+    service: InventoryService, alerts: FakeAlerts, old: int, new: int
+) -> None:
+    assert service.alert_crossings([(image(stock=old), image(stock=new))]) == 0
+    assert alerts.sent == []
+
+
+def test_a_new_product_below_its_threshold_alerts(
+    service: InventoryService, alerts: FakeAlerts
+) -> None:
+    assert service.alert_crossings([(None, image(stock=1))]) == 1
+    assert service.alert_crossings([(None, image(sku="B", stock=3))]) == 0
+    assert alerts.kinds() == ["LowStock"]
+
+
+def test_each_crossing_alerts_once_per_batch(service: InventoryService, alerts: FakeAlerts) -> None:
+    changes = [
+        (image(stock=5), image(stock=4)),
+        (image(stock=4), image(stock=2)),  # crosses
+        (image(stock=2), image(stock=1)),
+        (image(stock=1), image(stock=6)),
+        (image(stock=6), image(stock=0)),  # crosses again after a restock
+        (image(sku="B", stock=9, threshold=9), image(sku="B", stock=8, threshold=9)),
+    ]
+    assert service.alert_crossings(changes) == 3
+    assert [d["sku"] for _, _, d in alerts.sent] == ["A", "A", "B"]
+
+
+def test_other_items_and_deletions_are_ignored(
+    service: InventoryService, alerts: FakeAlerts
+) -> None:
+    reservation = {
+        "pk": "RESERVATION#o1",
+        "sk": "RESERVATION",
+        "state": "RESERVED",
+        "stock": 0,
+        "lowStockThreshold": 5,
+        "sku": "X",
+    }
+    changes = [(None, reservation), (reservation, None), (image(stock=9), None)]
+    assert service.alert_crossings(changes) == 0
+    assert alerts.sent == []
+
+
+def test_zero_threshold_never_alerts(service: InventoryService, alerts: FakeAlerts) -> None:
+    assert (
+        service.alert_crossings([(image(stock=1, threshold=0), image(stock=0, threshold=0))]) == 0
+    )

@@ -1,0 +1,181 @@
+"""PaymentService over the in-memory repository and provider: at most one
+charge per order, whatever is redelivered."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib import errors
+from chalicelib.payments.provider import ProviderUnavailable
+from chalicelib.payments.service import PaymentOutcome, PaymentService
+from tests.fakes import FakePaymentRepository, FakeProvider
+
+
+@pytest.fixture
+def provider() -> FakeProvider:
+    return FakeProvider()
+
+
+@pytest.fixture
+def repo() -> FakePaymentRepository:
+    return FakePaymentRepository()
+
+
+@pytest.fixture
+def payments(repo: FakePaymentRepository, provider: FakeProvider) -> PaymentService:
+    return PaymentService(repo, provider)
+
+
+def state(repo: FakePaymentRepository, order_id: str) -> str | None:
+    record = repo.record(order_id)
+    return record["state"] if record else None
+
+
+def test_charge_captures_once_under_repeated_calls(
+    payments: PaymentService, provider: FakeProvider, repo: FakePaymentRepository
+) -> None:
+    outcomes = [payments.charge("o1", 1299, "tok_ok") for _ in range(4)]
+
+    assert outcomes[0].status == "CAPTURED"
+    assert outcomes[0].charge_id is not None
+    assert outcomes[0].charge_id.startswith("ch_")
+    assert outcomes[0].reason is None
+    assert all(o == outcomes[0] for o in outcomes)
+    assert provider.captures("o1") == 1
+    assert provider.charge_calls == 1
+    record = repo.record("o1")
+    assert record is not None
+    assert (record["state"], record["amountCents"]) == ("CAPTURED", 1299)
+
+
+def test_orders_are_charged_independently(payments: PaymentService, provider: FakeProvider) -> None:
+    first = payments.charge("o1", 100, "tok_ok")
+    second = payments.charge("o2", 100, "tok_ok")
+    assert first.charge_id != second.charge_id
+    assert (provider.captures("o1"), provider.captures("o2")) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        ("tok_declined", "card declined"),
+        ("tok_stolen", "payment token not recognised"),
+        (None, "no payment token"),
+        ("", "no payment token"),
+    ],
+)
+def test_decline(
+    payments: PaymentService,
+    provider: FakeProvider,
+    repo: FakePaymentRepository,
+    token: str | None,
+    reason: str,
+) -> None:
+    outcome = payments.charge("o1", 500, token)
+
+    assert outcome == PaymentOutcome("DECLINED", None, reason)
+    assert provider.captures("o1") == 0
+    assert state(repo, "o1") == "DECLINED"
+
+
+def test_a_repeated_declined_charge_returns_the_same_outcome(
+    payments: PaymentService, provider: FakeProvider
+) -> None:
+    first = payments.charge("o1", 500, "tok_declined")
+    again = payments.charge("o1", 500, "tok_declined")
+
+    # The stored record says chargeId "-" (no charge); the outcome must not
+    # turn that placeholder into a charge id.
+    assert again == first
+    assert again.charge_id is None
+    assert provider.charge_calls == 1
+
+
+def test_a_flaky_provider_is_retried_until_it_captures(
+    payments: PaymentService, provider: FakeProvider, repo: FakePaymentRepository
+) -> None:
+    for _ in range(2):
+        with pytest.raises(ProviderUnavailable):
+            payments.charge("o1", 700, "tok_flaky")
+        assert state(repo, "o1") == "PENDING"
+
+    outcome = payments.charge("o1", 700, "tok_flaky")
+
+    assert outcome.status == "CAPTURED"
+    assert provider.captures("o1") == 1
+    assert payments.charge("o1", 700, "tok_flaky") == outcome
+    assert provider.charge_calls == 3
+
+
+def test_provider_unavailable_is_transient() -> None:
+    # The SQS step retries Transient errors: the message is reported as failed.
+    assert issubclass(ProviderUnavailable, errors.Transient)
+
+
+def test_cancel_before_charge_voids_and_a_later_charge_takes_nothing(
+    payments: PaymentService, provider: FakeProvider, repo: FakePaymentRepository
+) -> None:
+    assert payments.cancel("o1") == "VOIDED"
+    outcome = payments.charge("o1", 500, "tok_ok")
+
+    assert outcome.status == "VOIDED"
+    assert provider.charge_calls == 0
+    assert state(repo, "o1") == "VOIDED"
+    assert payments.cancel("o1") == "NOTHING"
+
+
+def test_cancel_after_capture_refunds_once(
+    payments: PaymentService, provider: FakeProvider, repo: FakePaymentRepository
+) -> None:
+    payments.charge("o1", 500, "tok_ok")
+
+    assert payments.cancel("o1") == "REFUNDED"
+    assert payments.cancel("o1") == "NOTHING"
+    assert provider.refunds("o1") == 1
+    assert state(repo, "o1") == "REFUNDED"
+
+
+def test_a_charge_after_the_refund_charges_nothing_more(
+    payments: PaymentService, provider: FakeProvider
+) -> None:
+    captured = payments.charge("o1", 500, "tok_ok")
+    payments.cancel("o1")
+
+    again = payments.charge("o1", 500, "tok_ok")
+
+    assert again.charge_id == captured.charge_id
+    assert provider.charge_calls == 1
+    assert provider.captures("o1") == 1
+
+
+def test_cancel_after_decline_does_nothing(
+    payments: PaymentService, provider: FakeProvider
+) -> None:
+    payments.charge("o1", 500, "tok_declined")
+    assert payments.cancel("o1") == "NOTHING"
+    assert provider.refunds("o1") == 0
+
+
+def test_cancel_while_pending_is_transient(
+    payments: PaymentService, repo: FakePaymentRepository
+) -> None:
+    with pytest.raises(ProviderUnavailable):
+        payments.charge("o1", 500, "tok_flaky")
+
+    with pytest.raises(errors.Transient, match="in flight"):
+        payments.cancel("o1")
+    assert state(repo, "o1") == "PENDING"
+
+
+def test_a_refund_that_fails_is_retried_by_the_next_cancel(
+    payments: PaymentService, provider: FakeProvider
+) -> None:
+    payments.charge("o1", 500, "tok_ok")
+    provider.fail_refunds = 1
+
+    with pytest.raises(errors.Transient):
+        payments.cancel("o1")
+    # The message is redelivered: the customer must still get the money back.
+    payments.cancel("o1")
+
+    assert provider.refunds("o1") == 1

@@ -1,0 +1,605 @@
+"""The order saga end to end, in memory: the real services and steps over the
+fakes, with messages made the way the relay makes them (stream records in
+Lambda's JSON form -> ``order_event_messages``) and routed to the steps by the
+subscription filter policies of ``infra/resources.yaml``."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from boto3.dynamodb.types import TypeSerializer
+from chalice.app import SQSEvent
+
+from chalicelib import saga
+from chalicelib.events import Message, OrderEventMessage, order_event_messages
+from chalicelib.inventory.model import Product
+from chalicelib.inventory.service import InventoryService
+from chalicelib.orders.model import EventType, Order, OrderStatus
+from chalicelib.orders.notifications import MILESTONES, CustomerNotifier
+from chalicelib.orders.service import OrderService
+from chalicelib.payments.service import PaymentService
+from chalicelib.shipping import SimulatedCarrier
+from devstack import template
+from tests.fakes import (
+    FakeAlerts,
+    FakeInventoryRepository,
+    FakeOrderRepository,
+    FakePaymentRepository,
+    FakeProvider,
+    FakePublisher,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDER_EVENTS = "arn:aws:sns:us-east-1:123456789012:eventshop-test-order-events"
+NOTIFICATIONS = "arn:aws:sns:us-east-1:123456789012:eventshop-test-customer-notifications"
+ADDRESS = {
+    "name": "Ada",
+    "line1": "1 Main St",
+    "city": "Berlin",
+    "postalCode": "10115",
+    "country": "DE",
+}
+_ser = TypeSerializer()
+
+
+@dataclass(frozen=True)
+class Who:
+    sub: str
+    is_admin: bool = False
+
+
+def subscriptions() -> dict[str, frozenset[str]]:
+    """Queue logical id -> the event types its order-events subscription lets through."""
+    resources = template.load(ROOT / "infra" / "resources.yaml")["Resources"]
+    routes = {}
+    for res in resources.values():
+        props = res.get("Properties", {})
+        if res["Type"] != "AWS::SNS::Subscription" or props.get("TopicArn") != {
+            "Ref": "OrderEventsTopic"
+        }:
+            continue
+        queue = props["Endpoint"]["Fn::GetAtt"][0]
+        routes[queue] = frozenset(props["FilterPolicy"]["type"])
+    return routes
+
+
+ROUTES = subscriptions()
+
+
+def _storable(value: Any) -> Any:
+    # What dynamo.to_item stores: no None values, floats as Decimal.
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, float):
+        return Decimal(str(value))
+    return value
+
+
+def stream_record(event_name: str, item: dict[str, Any], seq: int) -> dict[str, Any]:
+    """One orders-table stream record as Lambda receives it."""
+    new_image = {k: _ser.serialize(v) for k, v in _storable(item).items()}
+    return {
+        "eventID": f"ev{seq}",
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": {"pk": new_image["pk"], "sk": new_image["sk"]},
+            "NewImage": new_image,
+            "SequenceNumber": str(seq),
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+        },
+    }
+
+
+def sqs_event(messages: list[Message]) -> SQSEvent:
+    records = [
+        {
+            "messageId": f"m{i}",
+            "receiptHandle": f"r{i}",
+            "body": m.body,
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+        }
+        for i, m in enumerate(messages)
+    ]
+    return SQSEvent({"Records": records}, context=None)
+
+
+class Shop:
+    """The whole saga wired over fakes; ``relay`` and ``deliver`` stand in for
+    the stream, SNS and SQS."""
+
+    def __init__(self, stock: dict[str, int]) -> None:
+        ticks = itertools.count()
+        self.clock = lambda: f"2025-01-01T00:00:{next(ticks):02d}.000Z"
+        self.order_repo = FakeOrderRepository()
+        self.inventory_repo = FakeInventoryRepository()
+        for sku, count in stock.items():
+            self.inventory_repo.put(
+                Product(
+                    sku=sku,
+                    name=sku,
+                    priceCents=250,
+                    stock=count,
+                    lowStockThreshold=0,
+                    updatedAt="t0",
+                )
+            )
+        self.alerts = FakeAlerts()
+        self.inventory = InventoryService(self.inventory_repo, self.alerts, clock=self.clock)
+        self.orders = OrderService(self.order_repo, self.inventory, clock=self.clock)
+        self.provider = FakeProvider()
+        self.payment_repo = FakePaymentRepository()
+        self.payments = PaymentService(self.payment_repo, self.provider)
+        self.publisher = FakePublisher()
+        self.notifier = CustomerNotifier(
+            self.order_repo,
+            lambda subject, body, attributes: self.publisher.publish(
+                NOTIFICATIONS, [Message(body=body, attributes=attributes, subject=subject)]
+            ),
+        )
+        self.steps: dict[str, Callable[[OrderEventMessage], None]] = {
+            "InventoryQueue": lambda m: saga.reserve_or_release(m, self.orders, self.inventory),
+            "PaymentsQueue": lambda m: saga.take_payment(m, self.orders, self.payments),
+            "ShippingQueue": lambda m: saga.ship(m, self.orders, SimulatedCarrier()),
+            "NotifyQueue": lambda m: saga.notify(m, self.notifier),
+        }
+        self._relayed = 0
+
+    # -- plumbing
+    def relay(self) -> list[Message]:
+        """The stream relay: new stream records -> messages on order-events."""
+        stream = self.order_repo.stream()
+        records = [
+            stream_record(name, item, seq)
+            for seq, (name, item) in enumerate(stream[self._relayed :], self._relayed)
+        ]
+        self._relayed = len(stream)
+        messages = order_event_messages(records)
+        self.publisher.publish(ORDER_EVENTS, messages)
+        return messages
+
+    def deliver(self, message: Message, times: int = 1, only: str | None = None) -> None:
+        """SNS fan-out by filter policy, then each queue's SQS handler."""
+        for queue, types in ROUTES.items():
+            if message.attributes["type"] in types and only in (None, queue):
+                for _ in range(times):
+                    result = saga.sqs_batch(sqs_event([message]), self.steps[queue])
+                    assert result == {"batchItemFailures": []}
+
+    def run(self, times: int = 1) -> list[str]:
+        """Relay and deliver until nothing new happens; the event types seen."""
+        seen = []
+        while messages := self.relay():
+            for message in messages:
+                seen.append(message.attributes["type"])
+                self.deliver(message, times)
+        return seen
+
+    # -- shortcuts
+    def place(self, token: str = "tok_ok", **lines: int) -> Order:  # noqa: S107 - simulated
+        items = [{"sku": sku, "quantity": q} for sku, q in lines.items()]
+        order, _ = self.orders.place(
+            "ada", {"items": items, "paymentToken": token, "shippingAddress": ADDRESS}
+        )
+        return order
+
+    def history(self, order_id: str) -> list[str]:
+        return [str(e.type) for e in self.order_repo.events(order_id)]
+
+    def stock(self, sku: str) -> int:
+        return self.inventory.get(sku).stock
+
+    def status(self, order_id: str) -> OrderStatus:
+        return self.orders.current(order_id).status
+
+    def notifications(self) -> list[str]:
+        return [json.loads(m.body)["type"] for m in self.publisher.messages(NOTIFICATIONS)]
+
+
+def types_of(messages: list[Message]) -> list[str]:
+    return [m.attributes["type"] for m in messages]
+
+
+# --- the relay ---------------------------------------------------------------------
+
+
+def test_the_relay_publishes_each_appended_event_with_its_snapshot() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(A=2)
+
+    messages = shop.relay()
+
+    assert types_of(messages) == ["OrderPlaced"]  # the order and stream items are skipped
+    assert messages[0].attributes == {"type": "OrderPlaced", "orderId": order.orderId}
+    msg = OrderEventMessage.model_validate_json(messages[0].body)
+    assert (msg.orderId, msg.customerId, msg.version) == (order.orderId, "ada", 1)
+    assert msg.order["paymentToken"] == "tok_ok"
+    assert msg.order["totalCents"] == 500
+    assert msg.data["items"][0]["lineTotalCents"] == 500
+    assert shop.relay() == []
+
+
+# --- the happy path --------------------------------------------------------------
+
+
+def test_a_whole_order_step_by_step() -> None:
+    shop = Shop({"A": 5, "B": 1})
+    order = shop.place(A=2, B=1)
+    oid = order.orderId
+
+    placed = shop.relay()
+    shop.deliver(placed[0], only="InventoryQueue")
+    assert shop.status(oid) is OrderStatus.RESERVED
+    assert (shop.stock("A"), shop.stock("B")) == (3, 0)
+
+    reserved = shop.relay()
+    assert types_of(reserved) == ["StockReserved"]
+    reserved_msg = OrderEventMessage.model_validate_json(reserved[0].body)
+    assert reserved_msg.order["paymentToken"] == "tok_ok"  # the payments step needs it
+    shop.deliver(reserved[0])
+    assert shop.status(oid) is OrderStatus.PAID
+    assert shop.provider.captures(oid) == 1
+    assert shop.order_repo.payment_token(oid) is None  # settled: the token is gone
+
+    captured = shop.relay()
+    assert types_of(captured) == ["PaymentCaptured"]
+    assert "paymentToken" not in OrderEventMessage.model_validate_json(captured[0].body).order
+    shop.deliver(captured[0])
+
+    assert types_of(shop.relay()) == ["OrderShipped", "OrderCompleted"]
+    done = shop.orders.current(oid)
+    assert done.status is OrderStatus.COMPLETED
+    assert done.trackingNumber == SimulatedCarrier().ship(oid)
+    assert shop.history(oid) == [
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentCaptured",
+        "OrderShipped",
+        "OrderCompleted",
+    ]
+    assert shop.orders.replay(oid) == []
+
+
+def test_the_whole_order_through_every_subscription() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(A=1)
+
+    seen = shop.run()
+
+    assert seen == [
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentCaptured",
+        "OrderShipped",
+        "OrderCompleted",
+    ]
+    assert shop.status(order.orderId) is OrderStatus.COMPLETED
+    assert shop.notifications() == [
+        "OrderPlaced",
+        "PaymentCaptured",
+        "OrderShipped",
+        "OrderCompleted",
+    ]
+
+
+def test_every_step_delivered_twice_gives_the_same_result() -> None:
+    once, twice = Shop({"A": 5}), Shop({"A": 5})
+    first, second = once.place(A=2), twice.place(A=2)
+
+    assert twice.run(times=2) == once.run(times=1)
+
+    assert twice.history(second.orderId) == once.history(first.orderId)
+    assert twice.stock("A") == once.stock("A") == 3
+    assert twice.provider.captures(second.orderId) == 1
+    assert twice.provider.charge_calls == 1
+    assert twice.notifications() == once.notifications()
+    assert twice.orders.current(second.orderId).trackingNumber == SimulatedCarrier().ship(
+        second.orderId
+    )
+
+
+def test_a_step_redelivered_after_the_saga_moved_on_changes_nothing() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(A=2)
+    shop.run()
+    for message in shop.publisher.messages(ORDER_EVENTS):
+        shop.deliver(message)
+
+    assert shop.relay() == []
+    assert len(shop.history(order.orderId)) == 5
+    assert shop.stock("A") == 3
+    assert shop.provider.captures(order.orderId) == 1
+
+
+# --- unhappy paths ---------------------------------------------------------------
+
+
+def test_a_declined_payment_releases_the_stock() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(token="tok_declined", A=2)
+
+    seen = shop.run(times=2)
+
+    assert seen == ["OrderPlaced", "StockReserved", "PaymentDeclined", "StockReleased"]
+    final = shop.orders.current(order.orderId)
+    assert final.status is OrderStatus.CANCELLED
+    assert final.reason == "payment declined: card declined"
+    assert final.stockReleased
+    assert shop.stock("A") == 5
+    assert shop.provider.captures(order.orderId) == 0
+    released = shop.order_repo.events(order.orderId)[-1]
+    assert released.data == {"lines": [{"sku": "A", "quantity": 2}]}
+
+
+def test_a_flaky_provider_is_retried_by_redelivery() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(token="tok_flaky", A=1)
+    shop.deliver(shop.relay()[0])
+    reserved = shop.relay()[0]
+
+    for _ in range(2):
+        result = saga.sqs_batch(sqs_event([reserved]), shop.steps["PaymentsQueue"])
+        assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    shop.deliver(reserved)
+
+    assert shop.status(order.orderId) is OrderStatus.PAID
+    assert shop.provider.captures(order.orderId) == 1
+
+
+def test_short_stock_rejects_and_alerts_once() -> None:
+    shop = Shop({"A": 5, "B": 1})
+    order = shop.place(A=1, B=2)
+
+    seen = shop.run(times=2)
+
+    assert seen == ["OrderPlaced", "OrderRejected"]
+    rejected = shop.orders.current(order.orderId)
+    assert (rejected.status, rejected.reason) == (OrderStatus.REJECTED, "insufficient stock: B")
+    assert (shop.stock("A"), shop.stock("B")) == (5, 1)
+    assert shop.alerts.sent == [
+        (
+            "OrderRejectedForShortage",
+            f"order {order.orderId} rejected: out of stock",
+            {"orderId": order.orderId, "skus": ["B"]},
+        )
+    ]
+    assert shop.notifications() == ["OrderPlaced", "OrderRejected"]
+
+
+def test_a_redelivered_order_placed_of_a_rejected_order_takes_no_stock() -> None:
+    shop = Shop({"A": 1})
+    order = shop.place(A=2)
+    placed = shop.relay()[0]
+    shop.deliver(placed, only="InventoryQueue")
+    assert shop.status(order.orderId) is OrderStatus.REJECTED
+
+    shop.inventory.restock("A", {"quantity": 10})
+    shop.deliver(placed, only="InventoryQueue")  # SQS delivers at least once
+
+    assert shop.status(order.orderId) is OrderStatus.REJECTED
+    assert shop.stock("A") == 11
+
+
+def test_customer_cancel_at_reserved_releases_once_and_refunds_a_late_charge() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(A=2)
+    shop.deliver(shop.relay()[0])
+    reserved = shop.relay()
+    assert types_of(reserved) == ["StockReserved"]
+
+    shop.orders.cancel(order.orderId, Who("ada"))
+    cancelled = shop.relay()
+    shop.deliver(cancelled[0], times=2, only="InventoryQueue")
+    # The payments step charges before it hears of the cancel: the charge
+    # cannot be recorded on the cancelled order, so it is given back.
+    shop.deliver(reserved[0], times=2)
+    shop.deliver(cancelled[0], times=2)
+    shop.run(times=2)
+
+    final = shop.orders.current(order.orderId)
+    assert (final.status, final.reason) == (OrderStatus.CANCELLED, "cancelled by the customer")
+    assert shop.stock("A") == 5
+    assert shop.history(order.orderId) == [
+        "OrderPlaced",
+        "StockReserved",
+        "OrderCancelled",
+        "StockReleased",
+    ]
+    assert shop.provider.captures(order.orderId) == shop.provider.refunds(order.orderId) == 1
+
+
+def test_customer_cancel_at_reserved_voids_a_charge_not_yet_taken() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(A=2)
+    shop.deliver(shop.relay()[0])
+    reserved = shop.relay()[0]
+    shop.orders.cancel(order.orderId, Who("ada"))
+    cancelled = OrderEventMessage.model_validate_json(shop.relay()[0].body)
+
+    # The payments step hears of the cancel before it charges.
+    saga.take_payment(cancelled, shop.orders, shop.payments)
+    shop.deliver(reserved, times=2)
+    saga.reserve_or_release(cancelled, shop.orders, shop.inventory)
+    saga.reserve_or_release(cancelled, shop.orders, shop.inventory)
+
+    assert shop.provider.charge_calls == 0
+    assert shop.payment_repo.record(order.orderId) == {
+        "pk": f"PAYMENT#{order.orderId}",
+        "state": "VOIDED",
+        "amountCents": 0,
+    }
+    assert shop.stock("A") == 5
+    assert shop.history(order.orderId).count("StockReleased") == 1
+
+
+def test_customer_cancel_when_paid_refunds_the_payment() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(A=2)
+    for _ in range(2):
+        for message in shop.relay():
+            shop.deliver(message, only="InventoryQueue")
+            shop.deliver(message, only="PaymentsQueue")
+    assert shop.status(order.orderId) is OrderStatus.PAID
+
+    shop.orders.cancel(order.orderId, Who("ada"))
+    shop.run(times=2)
+
+    assert shop.stock("A") == 5
+    assert shop.history(order.orderId)[-2:] == ["OrderCancelled", "StockReleased"]
+    assert shop.provider.refunds(order.orderId) == 1
+
+
+def test_the_payments_step_refunds_a_cancelled_order_it_is_told_about() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(A=1)
+    shop.deliver(shop.relay()[0], only="InventoryQueue")
+    shop.deliver(shop.relay()[0], only="PaymentsQueue")
+    shop.orders.cancel(order.orderId, Who("ada"))
+    cancelled = OrderEventMessage.model_validate_json(shop.relay()[-1].body)
+    assert cancelled.type == "OrderCancelled"
+
+    saga.take_payment(cancelled, shop.orders, shop.payments)
+    saga.take_payment(cancelled, shop.orders, shop.payments)
+
+    assert shop.provider.refunds(order.orderId) == 1
+
+
+def test_a_cancel_that_overtakes_the_reservation_takes_no_stock() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(A=3)
+    placed = shop.relay()
+    shop.orders.cancel(order.orderId, Who("ada"))
+    cancelled = shop.relay()
+    assert types_of(cancelled) == ["OrderCancelled"]
+
+    shop.deliver(cancelled[0], times=2)  # processed before OrderPlaced
+    shop.deliver(placed[0], times=2)
+    shop.run(times=2)
+
+    assert shop.stock("A") == 5
+    assert shop.inventory_repo.reservation_state(order.orderId) == "RELEASED"
+    assert shop.history(order.orderId) == ["OrderPlaced", "OrderCancelled", "StockReleased"]
+    assert shop.order_repo.events(order.orderId)[-1].data == {"lines": []}
+    assert shop.provider.charge_calls == 0
+
+
+def test_a_cancel_after_the_reservation_but_processed_first_still_returns_the_stock() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(A=3)
+    placed = shop.relay()
+    shop.orders.cancel(order.orderId, Who("ada"))
+    cancelled = shop.relay()
+
+    shop.deliver(placed[0], only="InventoryQueue")  # reserves, but cannot record it
+    assert shop.stock("A") == 2
+    shop.deliver(cancelled[0], only="InventoryQueue")
+
+    assert shop.stock("A") == 5
+    assert shop.history(order.orderId) == ["OrderPlaced", "OrderCancelled", "StockReleased"]
+
+
+# --- notifications ---------------------------------------------------------------
+
+
+def test_each_milestone_is_notified_once_to_its_customer() -> None:
+    shop = Shop({"A": 5})
+    shop.place(A=1)
+    shop.run(times=3)
+
+    sent = shop.publisher.messages(NOTIFICATIONS)
+    assert [m.attributes["type"] for m in sent] == [
+        "OrderPlaced",
+        "PaymentCaptured",
+        "OrderShipped",
+        "OrderCompleted",
+    ]
+    assert {m.attributes["customerId"] for m in sent} == {"ada"}
+    assert [m.subject for m in sent] == [MILESTONES[m.attributes["type"]] for m in sent]
+
+
+def test_a_failed_send_is_sent_again_on_redelivery() -> None:
+    shop = Shop({"A": 5})
+    shop.place(A=1)
+    placed = shop.relay()[0]
+    calls = []
+
+    def flaky_send(subject: str, body: str, attributes: dict[str, str]) -> None:
+        calls.append(subject)
+        if len(calls) == 1:
+            raise ConnectionError("SNS unavailable")
+
+    shop.notifier.send = flaky_send
+    failed = saga.sqs_batch(sqs_event([placed]), shop.steps["NotifyQueue"])
+    ok = saga.sqs_batch(sqs_event([placed]), shop.steps["NotifyQueue"])
+    saga.sqs_batch(sqs_event([placed]), shop.steps["NotifyQueue"])
+
+    assert failed == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert ok == {"batchItemFailures": []}
+    assert calls == [MILESTONES["OrderPlaced"]] * 2
+
+
+# --- sqs_batch -----------------------------------------------------------------------
+
+
+def test_sqs_batch_reports_only_the_failing_records() -> None:
+    shop = Shop({"A": 5})
+    for _ in range(3):
+        shop.place(A=1)
+    good = shop.relay()
+    assert len(good) == 3
+    boom = good[1].attributes["orderId"]
+    handled = []
+
+    def step(message: OrderEventMessage) -> None:
+        if message.orderId == boom:
+            raise RuntimeError("downstream exploded")
+        handled.append(message.orderId)
+
+    batch = [
+        good[0],
+        Message(body="{not json", attributes={}),
+        good[1],
+        Message(body=json.dumps({"type": "OrderPlaced"}), attributes={}),
+        good[2],
+    ]
+    result = saga.sqs_batch(sqs_event(batch), step)
+
+    assert result == {
+        "batchItemFailures": [
+            {"itemIdentifier": "m1"},
+            {"itemIdentifier": "m2"},
+            {"itemIdentifier": "m3"},
+        ]
+    }
+    assert handled == [good[0].attributes["orderId"], good[2].attributes["orderId"]]
+
+
+# Which event types each step acts on (it ignores the rest).
+HANDLED: dict[str, set[str]] = {
+    "InventoryQueue": {
+        EventType.ORDER_PLACED,
+        EventType.ORDER_CANCELLED,
+        EventType.PAYMENT_DECLINED,
+    },
+    "PaymentsQueue": {EventType.STOCK_RESERVED, EventType.ORDER_CANCELLED},
+    "ShippingQueue": {EventType.PAYMENT_CAPTURED},
+    "NotifyQueue": set(MILESTONES),
+}
+
+
+@pytest.mark.parametrize("queue", sorted(HANDLED))
+def test_each_step_is_subscribed_to_every_event_it_reacts_to(queue: str) -> None:
+    assert {str(t) for t in HANDLED[queue]} - ROUTES[queue] == set()
