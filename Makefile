@@ -44,6 +44,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_architecture.py
 	$(VENV)/bin/cfn-lint infra/resources.yaml
 
 format: setup

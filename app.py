@@ -8,8 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from chalice import AuthResponse, Chalice, Response
-from chalice.app import AuthRequest
+from chalice.app import AuthRequest, AuthResponse, Chalice, Response
 
 from chalicelib import auth, container, cursor, errors, saga
 from chalicelib.events import image, order_event_messages
@@ -35,9 +34,7 @@ def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
         # API Gateway answers 401 only for this exact message (any other
         # exception is a 500); the local stack emulates the same contract.
         raise Exception("Unauthorized") from None  # noqa: TRY002
-    return AuthResponse(
-        routes=["*"], principal_id=principal.sub, context={"role": principal.role}
-    )
+    return AuthResponse(routes=["*"], principal_id=principal.sub, context={"role": principal.role})
 
 
 def current_principal() -> auth.Principal | None:
@@ -109,8 +106,9 @@ def json_body() -> Any:
 
 
 def query(name: str) -> str | None:
-    params = app.current_request.query_params if app.current_request else None
-    return (params or {}).get(name)
+    params: Any = (app.current_request.query_params if app.current_request else None) or {}
+    value = params.get(name)
+    return None if value is None else str(value)
 
 
 def page_limit(default: int = 20) -> int:
@@ -118,8 +116,9 @@ def page_limit(default: int = 20) -> int:
     if raw is None:
         return default
     if not raw.isdigit() or not 1 <= int(raw) <= 100:
-        raise errors.InvalidInput("limit must be an integer from 1 to 100",
-                                  [{"loc": ["query", "limit"], "msg": "1-100"}])
+        raise errors.InvalidInput(
+            "limit must be an integer from 1 to 100", [{"loc": ["query", "limit"], "msg": "1-100"}]
+        )
     return int(raw)
 
 
@@ -136,8 +135,10 @@ def cursor_secret() -> bytes:
 def list_products() -> dict[str, Any]:
     start = cursor.decode(query("cursor"), cursor_secret(), "products")
     page = container.inventory().list_products(page_limit(), start)
-    return {"items": [p.model_dump() for p in page.products],
-            "nextCursor": cursor.encode(page.last_key, cursor_secret(), "products")}
+    return {
+        "items": [p.model_dump() for p in page.products],
+        "nextCursor": cursor.encode(page.last_key, cursor_secret(), "products"),
+    }
 
 
 @route("/products/{sku}")
@@ -162,9 +163,13 @@ def restock(sku: str) -> dict[str, Any]:
 def place_order() -> Response:
     headers = app.current_request.headers if app.current_request else {}
     order, created = container.orders().place(
-        principal().sub, json_body(), headers.get("idempotency-key"))
-    return Response(body=order.public(), status_code=201 if created else 200,
-                    headers={"Location": f"/orders/{order.orderId}"})
+        principal().sub, json_body(), headers.get("idempotency-key")
+    )
+    return Response(
+        body=order.public(),
+        status_code=201 if created else 200,
+        headers={"Location": f"/orders/{order.orderId}"},
+    )
 
 
 @route("/orders", roles=("customer", "admin"))
@@ -174,8 +179,10 @@ def list_orders() -> dict[str, Any]:
     scope = f"orders:{customer}"
     start = cursor.decode(query("cursor"), cursor_secret(), scope)
     page = container.orders().list_orders(who, customer, page_limit(), start)
-    return {"items": [o.public() for o in page.orders],
-            "nextCursor": cursor.encode(page.last_key, cursor_secret(), scope)}
+    return {
+        "items": [o.public() for o in page.orders],
+        "nextCursor": cursor.encode(page.last_key, cursor_secret(), scope),
+    }
 
 
 @route("/orders/{orderId}", roles=("customer", "admin"))
@@ -198,8 +205,9 @@ def cancel_order(orderId: str) -> Response:  # noqa: N803
 # --- the saga ----------------------------------------------------------------
 
 
-@app.on_dynamodb_record(stream_arn=settings.orders_stream_arn, batch_size=100,
-                        starting_position="TRIM_HORIZON")
+@app.on_dynamodb_record(
+    stream_arn=settings.orders_stream_arn, batch_size=100, starting_position="TRIM_HORIZON"
+)
 def relay_order_events(event: Any) -> None:
     """The outbox relay: every appended order event goes to order-events."""
     messages = order_event_messages(event.to_dict()["Records"])
@@ -209,14 +217,16 @@ def relay_order_events(event: Any) -> None:
 
 @app.on_sqs_message(queue=settings.inventory_queue_name, batch_size=10)
 def inventory_step(event: Any) -> dict[str, Any]:
-    return saga.sqs_batch(event, lambda m: saga.reserve_or_release(
-        m, container.orders(), container.inventory()))
+    return saga.sqs_batch(
+        event, lambda m: saga.reserve_or_release(m, container.orders(), container.inventory())
+    )
 
 
 @app.on_sqs_message(queue=settings.payments_queue_name, batch_size=10)
 def payments_step(event: Any) -> dict[str, Any]:
-    return saga.sqs_batch(event, lambda m: saga.take_payment(
-        m, container.orders(), container.payments()))
+    return saga.sqs_batch(
+        event, lambda m: saga.take_payment(m, container.orders(), container.payments())
+    )
 
 
 @app.on_sqs_message(queue=settings.shipping_queue_name, batch_size=10)
@@ -229,9 +239,12 @@ def notify_step(event: Any) -> dict[str, Any]:
     return saga.sqs_batch(event, lambda m: saga.notify(m, container.notifier()))
 
 
-@app.on_dynamodb_record(stream_arn=settings.products_stream_arn, batch_size=100,
-                        starting_position="TRIM_HORIZON")
+@app.on_dynamodb_record(
+    stream_arn=settings.products_stream_arn, batch_size=100, starting_position="TRIM_HORIZON"
+)
 def low_stock_alerts(event: Any) -> None:
-    changes = [(image(r["dynamodb"].get("OldImage")), image(r["dynamodb"].get("NewImage")))
-               for r in event.to_dict()["Records"]]
+    changes = [
+        (image(r["dynamodb"].get("OldImage")), image(r["dynamodb"].get("NewImage")))
+        for r in event.to_dict()["Records"]
+    ]
     container.inventory().alert_crossings(changes)

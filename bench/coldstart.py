@@ -100,8 +100,10 @@ def _resource_env() -> dict[str, str]:
         name = f.name
         if name.endswith("_stream_arn"):
             table = name.removesuffix("_stream_arn").replace("_", "-")
-            env[name.upper()] = (f"arn:aws:dynamodb:{_REGION}:{_ACCOUNT}:table/{_PREFIX}-{table}"
-                                 "/stream/2026-01-01T00:00:00.000")
+            env[name.upper()] = (
+                f"arn:aws:dynamodb:{_REGION}:{_ACCOUNT}:table/{_PREFIX}-{table}"
+                "/stream/2026-01-01T00:00:00.000"
+            )
         elif name.endswith("_topic_arn"):
             topic = name.removesuffix("_topic_arn").replace("_", "-")
             env[name.upper()] = f"arn:aws:sns:{_REGION}:{_ACCOUNT}:{_PREFIX}-{topic}"

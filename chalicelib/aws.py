@@ -70,14 +70,32 @@ def queue_url(name: str) -> str:
         return str(client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
 
 
-_NOT_FOUND = {"ResourceNotFoundException", "NoSuchKey", "NoSuchBucket", "404",
-              "ParameterNotFound", "AWS.SimpleQueueService.NonExistentQueue",
-              "QueueDoesNotExist", "NotFound"}
-_CONFLICT = {"ConditionalCheckFailedException", "TransactionCanceledException",
-             "TransactionConflictException", "IdempotentParameterMismatchException"}
-_TRANSIENT = {"ThrottlingException", "ProvisionedThroughputExceededException",
-              "RequestLimitExceeded", "InternalServerError", "ServiceUnavailable",
-              "InternalFailure", "SlowDown", "RequestTimeout"}
+_NOT_FOUND = {
+    "ResourceNotFoundException",
+    "NoSuchKey",
+    "NoSuchBucket",
+    "404",
+    "ParameterNotFound",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "NotFound",
+}
+_CONFLICT = {
+    "ConditionalCheckFailedException",
+    "TransactionCanceledException",
+    "TransactionConflictException",
+    "IdempotentParameterMismatchException",
+}
+_TRANSIENT = {
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "SlowDown",
+    "RequestTimeout",
+}
 
 
 def error_code(exc: BaseException) -> str:

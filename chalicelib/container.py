@@ -6,14 +6,17 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from chalicelib.events import Publisher, SnsPublisher, alert_message
+from chalicelib.events import Publisher, alert_message
 from chalicelib.inventory.repository import DynamoInventoryRepository
 from chalicelib.inventory.service import InventoryService
 from chalicelib.orders.notifications import CustomerNotifier
 from chalicelib.orders.repository import DynamoOrderRepository
 from chalicelib.orders.service import OrderService
-from chalicelib.payments.provider import PaymentProvider, SimulatedProvider
-from chalicelib.payments.service import DynamoPaymentRepository, PaymentService
+from chalicelib.payments.provider import PaymentProvider
+from chalicelib.payments.repository import DynamoPaymentRepository
+from chalicelib.payments.service import PaymentService
+from chalicelib.payments.simulated import SimulatedProvider
+from chalicelib.publishing import SnsPublisher
 from chalicelib.settings import get_settings
 from chalicelib.shipping import Carrier, SimulatedCarrier
 
@@ -25,14 +28,16 @@ def publisher() -> Publisher:
 
 class _Alerts:
     def alert(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
-        publisher().publish(get_settings().inventory_alerts_topic_arn,
-                            [alert_message(kind, subject, detail)])
+        publisher().publish(
+            get_settings().inventory_alerts_topic_arn, [alert_message(kind, subject, detail)]
+        )
 
 
 @cache
 def inventory() -> InventoryService:
-    return InventoryService(DynamoInventoryRepository(get_settings().products_table_name),
-                            _Alerts())
+    return InventoryService(
+        DynamoInventoryRepository(get_settings().products_table_name), _Alerts()
+    )
 
 
 @cache
@@ -57,8 +62,9 @@ def payment_provider() -> PaymentProvider:
 
 @cache
 def payments() -> PaymentService:
-    return PaymentService(DynamoPaymentRepository(get_settings().payments_table_name),
-                          payment_provider())
+    return PaymentService(
+        DynamoPaymentRepository(get_settings().payments_table_name), payment_provider()
+    )
 
 
 @cache
@@ -69,8 +75,10 @@ def carrier() -> Carrier:
 def _send_customer_notification(subject: str, body: str, attributes: dict[str, str]) -> None:
     from chalicelib.events import Message
 
-    publisher().publish(get_settings().customer_notifications_topic_arn,
-                        [Message(body=body, attributes=attributes, subject=subject)])
+    publisher().publish(
+        get_settings().customer_notifications_topic_arn,
+        [Message(body=body, attributes=attributes, subject=subject)],
+    )
 
 
 @cache

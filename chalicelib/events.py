@@ -13,8 +13,6 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from chalicelib import aws, errors
-
 
 class OrderEventMessage(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -39,34 +37,9 @@ class Publisher(Protocol):
     def publish(self, topic_arn: str, messages: list[Message]) -> None: ...
 
 
-class SnsPublisher:
-    """PublishBatch, ten at a time: one request for a stream batch's events."""
-
-    def publish(self, topic_arn: str, messages: list[Message]) -> None:
-        sns = aws.client("sns")
-        for start in range(0, len(messages), 10):
-            chunk = messages[start:start + 10]
-            entries = []
-            for i, m in enumerate(chunk):
-                entry: dict[str, Any] = {
-                    "Id": str(i), "Message": m.body,
-                    "MessageAttributes": {k: {"DataType": "String", "StringValue": v}
-                                          for k, v in m.attributes.items()},
-                }
-                if m.subject:
-                    entry["Subject"] = m.subject[:100]
-                entries.append(entry)
-            with aws.translate():
-                response = sns.publish_batch(TopicArn=topic_arn,
-                                             PublishBatchRequestEntries=entries)
-            if response.get("Failed"):
-                raise errors.Transient(f"SNS rejected {len(response['Failed'])} message(s): "
-                                       f"{response['Failed'][0].get('Message')}")
-
-
 def _plain(attr: dict[str, Any]) -> Any:
     """One DynamoDB stream attribute value (Lambda's JSON form) -> plain."""
-    (kind, value), = attr.items()
+    ((kind, value),) = attr.items()
     if kind == "S":
         return value
     if kind == "N":
@@ -99,14 +72,24 @@ def order_event_messages(records: list[dict[str, Any]]) -> list[Message]:
         if not new or not str(new.get("sk", "")).startswith("EVENT#"):
             continue
         message = OrderEventMessage(
-            type=new["type"], orderId=new["orderId"], customerId=new["customerId"],
-            version=new["version"], at=new["at"], data=new.get("data") or {},
-            order=new.get("snapshot") or {})
-        out.append(Message(body=message.model_dump_json(),
-                           attributes={"type": message.type, "orderId": message.orderId}))
+            type=new["type"],
+            orderId=new["orderId"],
+            customerId=new["customerId"],
+            version=new["version"],
+            at=new["at"],
+            data=new.get("data") or {},
+            order=new.get("snapshot") or {},
+        )
+        out.append(
+            Message(
+                body=message.model_dump_json(),
+                attributes={"type": message.type, "orderId": message.orderId},
+            )
+        )
     return out
 
 
 def alert_message(kind: str, subject: str, detail: dict[str, Any]) -> Message:
-    return Message(body=json.dumps({"type": kind, **detail}), attributes={"type": kind},
-                   subject=subject)
+    return Message(
+        body=json.dumps({"type": kind, **detail}), attributes={"type": kind}, subject=subject
+    )

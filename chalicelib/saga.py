@@ -27,12 +27,14 @@ from chalicelib.shipping import Carrier
 log = logging.getLogger("eventshop.saga")
 
 
-def reserve_or_release(msg: OrderEventMessage, orders: OrderService,
-                       inventory: InventoryService) -> None:
+def reserve_or_release(
+    msg: OrderEventMessage, orders: OrderService, inventory: InventoryService
+) -> None:
     order, token = order_from_snapshot(msg.order)
     if msg.type == EventType.ORDER_PLACED:
-        outcome = inventory.reserve(order.orderId, [Line(sku=i.sku, quantity=i.quantity)
-                                                    for i in order.items])
+        outcome = inventory.reserve(
+            order.orderId, [Line(sku=i.sku, quantity=i.quantity) for i in order.items]
+        )
         if outcome.status in ("RESERVED", "DUPLICATE"):
             orders.record(order, EventType.STOCK_RESERVED, {}, payment_token=token)
         elif outcome.status == "SHORT":
@@ -40,8 +42,9 @@ def reserve_or_release(msg: OrderEventMessage, orders: OrderService,
             # take stock for an order that is already rejected.
             inventory.release(order.orderId)
             reason = "insufficient stock: " + ", ".join(outcome.short_skus)
-            _, rejected = orders.record(order, EventType.ORDER_REJECTED,
-                                        {"reason": reason, "skus": outcome.short_skus})
+            _, rejected = orders.record(
+                order, EventType.ORDER_REJECTED, {"reason": reason, "skus": outcome.short_skus}
+            )
             if rejected:
                 inventory.alert_shortage(order.orderId, outcome.short_skus)
         # RELEASED: cancelled before its stock was taken; nothing to do.
@@ -50,12 +53,14 @@ def reserve_or_release(msg: OrderEventMessage, orders: OrderService,
         released = inventory.release(order.orderId)
         current = orders.current(order.orderId)
         if current.status == OrderStatus.CANCELLED and not current.stockReleased:
-            orders.record(current, EventType.STOCK_RELEASED,
-                          {"lines": [line.model_dump() for line in released or []]})
+            orders.record(
+                current,
+                EventType.STOCK_RELEASED,
+                {"lines": [line.model_dump() for line in released or []]},
+            )
 
 
-def take_payment(msg: OrderEventMessage, orders: OrderService,
-                 payments: PaymentService) -> None:
+def take_payment(msg: OrderEventMessage, orders: OrderService, payments: PaymentService) -> None:
     order, token = order_from_snapshot(msg.order)
     if msg.type == EventType.ORDER_CANCELLED:
         payments.cancel(order.orderId)
@@ -64,15 +69,18 @@ def take_payment(msg: OrderEventMessage, orders: OrderService,
         return
     outcome = payments.charge(order.orderId, order.totalCents, token)
     if outcome.status == "CAPTURED":
-        after, applied = orders.record(order, EventType.PAYMENT_CAPTURED,
-                                       {"chargeId": outcome.charge_id,
-                                        "amountCents": order.totalCents})
+        after, applied = orders.record(
+            order,
+            EventType.PAYMENT_CAPTURED,
+            {"chargeId": outcome.charge_id, "amountCents": order.totalCents},
+        )
         if not applied and after.status == OrderStatus.CANCELLED:
             # Cancelled while we were charging: give the money back.
             payments.cancel(order.orderId)
     elif outcome.status == "DECLINED":
-        orders.record(order, EventType.PAYMENT_DECLINED,
-                      {"reason": f"payment declined: {outcome.reason}"})
+        orders.record(
+            order, EventType.PAYMENT_DECLINED, {"reason": f"payment declined: {outcome.reason}"}
+        )
 
 
 def ship(msg: OrderEventMessage, orders: OrderService, carrier: Carrier) -> None:
@@ -89,8 +97,9 @@ def notify(msg: OrderEventMessage, notifier: CustomerNotifier) -> None:
     notifier.notify(msg.type, msg.order)
 
 
-def sqs_batch(records: Iterable[Any], step: Callable[[OrderEventMessage], None]
-              ) -> dict[str, list[dict[str, str]]]:
+def sqs_batch(
+    records: Iterable[Any], step: Callable[[OrderEventMessage], None]
+) -> dict[str, list[dict[str, str]]]:
     """Run ``step`` on each SQS record; report the ones that failed, so one
     poison message never retries its neighbours (needs ReportBatchItemFailures)."""
     failures = []
@@ -105,7 +114,11 @@ def sqs_batch(records: Iterable[Any], step: Callable[[OrderEventMessage], None]
         try:
             step(message)
         except Exception:
-            log.exception("%s for order %s failed (receive %s)", message.type, message.orderId,
-                          raw.get("attributes", {}).get("ApproximateReceiveCount"))
+            log.exception(
+                "%s for order %s failed (receive %s)",
+                message.type,
+                message.orderId,
+                raw.get("attributes", {}).get("ApproximateReceiveCount"),
+            )
             failures.append({"itemIdentifier": raw["messageId"]})
     return {"batchItemFailures": failures}

@@ -25,11 +25,19 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--api-port", type=int, default=_env_int("API_PORT", 8000))
     run.add_argument("--emulator-port", type=int, default=_env_int("EMULATOR_PORT", 4566))
     run.add_argument("--control-port", type=int, default=_env_int("CONTROL_PORT", 4567))
-    run.add_argument("--visibility-timeout", type=int, default=2,
-                     help="seconds a failed SQS message stays hidden before its retry")
+    run.add_argument(
+        "--visibility-timeout",
+        type=int,
+        default=2,
+        help="seconds a failed SQS message stays hidden before its retry",
+    )
     run.add_argument("--stream-max-retries", type=int, default=3)
-    run.add_argument("--aws-error-rate", type=float, default=0.0,
-                     help="fail this fraction of the app's AWS requests with a 503")
+    run.add_argument(
+        "--aws-error-rate",
+        type=float,
+        default=0.0,
+        help="fail this fraction of the app's AWS requests with a 503",
+    )
 
     emu = sub.add_parser("emulator", help="the serialized moto server alone")
     emu.add_argument("--host", default="127.0.0.1")
@@ -49,25 +57,41 @@ def main(argv: list[str] | None = None) -> int:
     dep = sub.add_parser("deploy", help="deploy a stage to AWS: resources, secret, app")
     dep.add_argument("--stage", required=True)
 
-    rep = sub.add_parser("replay-orders",
-                         help="rebuild orders from their events; report any that differ")
-    rep.add_argument("--stack", default="devstack-local",
-                     help="CloudFormation stack whose outputs name the orders table")
-    rep.add_argument("--endpoint", default=f"http://127.0.0.1:{_env_int('EMULATOR_PORT', 4566)}",
-                     help="AWS endpoint (the local emulator); '' for AWS itself")
+    rep = sub.add_parser(
+        "replay-orders", help="rebuild orders from their events; report any that differ"
+    )
+    rep.add_argument(
+        "--stack",
+        default="devstack-local",
+        help="CloudFormation stack whose outputs name the orders table",
+    )
+    rep.add_argument(
+        "--endpoint",
+        default=f"http://127.0.0.1:{_env_int('EMULATOR_PORT', 4566)}",
+        help="AWS endpoint (the local emulator); '' for AWS itself",
+    )
 
     args = parser.parse_args(argv)
     if args.command == "run":
-        from devstack.stack import Options, run as run_stack
+        from devstack.stack import Options
+        from devstack.stack import run as run_stack
 
-        return run_stack(Options(
-            project_dir=args.project_dir.resolve(), template=args.template, stage=args.stage,
-            host=args.host, api_port=args.api_port, emulator_port=args.emulator_port,
-            control_port=args.control_port, visibility_timeout=args.visibility_timeout,
-            stream_max_retries=args.stream_max_retries, aws_error_rate=args.aws_error_rate))
+        return run_stack(
+            Options(
+                project_dir=args.project_dir.resolve(),
+                template=args.template,
+                stage=args.stage,
+                host=args.host,
+                api_port=args.api_port,
+                emulator_port=args.emulator_port,
+                control_port=args.control_port,
+                visibility_timeout=args.visibility_timeout,
+                stream_max_retries=args.stream_max_retries,
+                aws_error_rate=args.aws_error_rate,
+            )
+        )
     if args.command == "emulator":
         import logging
-
         import warnings
 
         # Request lines and moto's "no CloudFormation support" notes for the
@@ -86,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         stage_env = config["stages"][args.stage].get("environment_variables", {})
         secret = stage_env.get("JWT_SECRET")
         if not secret:
-            print(f"stage {args.stage!r} has no JWT_SECRET: only local and test stages do",
-                  file=sys.stderr)
+            print(
+                f"stage {args.stage!r} has no JWT_SECRET: only local and test stages do",
+                file=sys.stderr,
+            )
             return 2
         print(auth.issue(args.sub, args.role, secret, ttl_seconds=args.ttl))
         return 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -62,13 +61,15 @@ def patch_authorizer() -> None:
             if str(exc) == "Unauthorized":
                 raise local.NotAuthorizedError(
                     {**headers, "x-amzn-ErrorType": "UnauthorizedException"},
-                    b'{"message":"Unauthorized"}') from None
+                    b'{"message":"Unauthorized"}',
+                ) from None
             logging.getLogger("devstack.api").exception("authorizer failed")
             raise local.InvalidAuthorizerError(
                 {**headers, "x-amzn-ErrorType": "AuthorizerConfigurationException"},
-                b'{"message":null}') from None
+                b'{"message":null}',
+            ) from None
 
-    local.LocalGatewayAuthorizer.authorize = authorize  # type: ignore[method-assign]
+    local.LocalGatewayAuthorizer.authorize = authorize  # type: ignore[method-assign,assignment]
     _patched = True
 
 

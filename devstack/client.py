@@ -16,11 +16,13 @@ class StackControl:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None,
-              timeout: float = 30) -> tuple[int, Any]:
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 30
+    ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(  # noqa: S310 - http to our own loopback
+            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
                 return response.status, json.loads(response.read())

@@ -17,7 +17,7 @@ log = logging.getLogger("devstack.control")
 
 def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug(format, *args)
 
         def _reply(self, status: int, body: Any) -> None:
@@ -34,7 +34,7 @@ def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> Threadin
             value = json.loads(raw or b"{}")
             return value if isinstance(value, dict) else {}
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path == "/status":
                 self._reply(200, emulator.status())
             elif self.path == "/aws-calls":
@@ -44,7 +44,7 @@ def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> Threadin
             else:
                 self._reply(404, {"message": "not found"})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             try:
                 body = self._body()
             except ValueError:
@@ -52,7 +52,9 @@ def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> Threadin
                 return
             if self.path == "/drain":
                 try:
-                    self._reply(200, {"idle": True, **emulator.drain(float(body.get("timeout", 30)))})
+                    self._reply(
+                        200, {"idle": True, **emulator.drain(float(body.get("timeout", 30)))}
+                    )
                 except DrainTimeout as exc:
                     self._reply(504, {"idle": False, "pending": exc.pending})
             elif self.path == "/clock/advance":

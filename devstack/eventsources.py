@@ -101,7 +101,9 @@ class LambdaContext:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "devstack"
-        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
+        )
         self._deadline = time.monotonic() + timeout_ms / 1000
 
     def get_remaining_time_in_millis(self) -> int:
@@ -147,8 +149,9 @@ class Runtime:
     def function_name(self, handler: str) -> str:
         return f"{self.app_name}-{self.stage}-{handler}"
 
-    def invoke(self, kind: str, name: str, handler: Handler, event: dict[str, Any],
-               count: int) -> tuple[Any, BaseException | None]:
+    def invoke(
+        self, kind: str, name: str, handler: Handler, event: dict[str, Any], count: int
+    ) -> tuple[Any, BaseException | None]:
         """Call the handler (twice under the duplicate fault); never raises."""
         times = 2 if self.faults.duplicate_deliveries else 1
         result: Any = None
@@ -162,8 +165,12 @@ class Runtime:
                 result = _merge_results(result, r)
             except Exception as exc:  # noqa: BLE001 - a handler failure is data here
                 error = exc
-                log.error("%s %s raised:\n%s", kind, name, "".join(
-                    traceback.format_exception(exc)).rstrip())
+                log.error(
+                    "%s %s raised:\n%s",
+                    kind,
+                    name,
+                    "".join(traceback.format_exception(exc)).rstrip(),
+                )
         ms = (time.perf_counter() - started) * 1000
         failed = count if error else len(_failure_ids(result) or [])
         outcome = "error" if error else ("partial" if failed else "ok")
@@ -174,13 +181,22 @@ class Runtime:
         with self._lock:
             self.deliveries.append(d)
         level = logging.INFO if d.outcome == "ok" else logging.WARNING
-        log.log(level, "deliver %-8s %-28s count=%-3d outcome=%-7s failed=%d %.1fms",
-                d.kind, d.handler, d.count, d.outcome, d.failed, d.ms)
+        log.log(
+            level,
+            "deliver %-8s %-28s count=%-3d outcome=%-7s failed=%d %.1fms",
+            d.kind,
+            d.handler,
+            d.count,
+            d.outcome,
+            d.failed,
+            d.ms,
+        )
 
     def fail(self, kind: str, name: str, why: str, detail: Any) -> None:
         with self._lock:
-            self.failures.append({"kind": kind, "handler": name, "why": why,
-                                  "detail": detail, "at": time.time()})
+            self.failures.append(
+                {"kind": kind, "handler": name, "why": why, "detail": detail, "at": time.time()}
+            )
         log.error("%s %s: %s", kind, name, why)
 
     def internal_queue(self, name: str) -> tuple[str, str]:
@@ -188,11 +204,15 @@ class Runtime:
         what failed every asynchronous attempt."""
         dlq = self.sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
         dlq_arn = self.queue_arn(dlq)
-        url = self.sqs.create_queue(QueueName=name, Attributes={
-            "VisibilityTimeout": "1",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
-                                         "maxReceiveCount": ASYNC_ATTEMPTS}),
-        })["QueueUrl"]
+        url = self.sqs.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": "1",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": ASYNC_ATTEMPTS}
+                ),
+            },
+        )["QueueUrl"]
         return url, self.queue_arn(url)
 
     def queue_arn(self, url: str) -> str:
@@ -200,9 +220,14 @@ class Runtime:
         return str(attrs["Attributes"]["QueueArn"])
 
     def queue_backlog(self, url: str) -> int:
-        attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
-            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+        attrs = self.sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        )["Attributes"]
         return sum(int(v) for v in attrs.values())
 
 
@@ -255,28 +280,48 @@ class Source:
         return None
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "handler": self.name, "cycles": self.cycles,
-                "busy": self.busy, "pollErrors": self.errors}
+        return {
+            "kind": self.kind,
+            "handler": self.name,
+            "cycles": self.cycles,
+            "busy": self.busy,
+            "pollErrors": self.errors,
+        }
 
     def _receive(self, url: str, limit: int) -> list[dict[str, Any]]:
         # Short polls only: a long poll would hold the emulator's request lock.
         response = self.rt.sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=max(1, min(limit, 10)),
-            AttributeNames=["All"], MessageAttributeNames=["All"], WaitTimeSeconds=0)
+            QueueUrl=url,
+            MaxNumberOfMessages=max(1, min(limit, 10)),
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        )
         return list(response.get("Messages", []))
 
     def _delete(self, url: str, messages: list[dict[str, Any]]) -> None:
         for i in range(0, len(messages), 10):
-            chunk = messages[i:i + 10]
-            self.rt.sqs.delete_message_batch(QueueUrl=url, Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)])
+            chunk = messages[i : i + 10]
+            self.rt.sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(chunk)
+                ],
+            )
 
 
 class SqsSource(Source):
     kind = "sqs"
 
-    def __init__(self, rt: Runtime, name: str, handler: Handler, queue: str,
-                 batch_size: int, window_seconds: int) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        name: str,
+        handler: Handler,
+        queue: str,
+        batch_size: int,
+        window_seconds: int,
+    ) -> None:
         super().__init__(rt, name, handler)
         self.queue = queue
         self.batch_size = batch_size
@@ -287,13 +332,19 @@ class SqsSource(Source):
     def wire(self) -> None:
         self.url = self.rt.sqs.get_queue_url(QueueName=self.queue)["QueueUrl"]
         attrs = self.rt.sqs.get_queue_attributes(
-            QueueUrl=self.url, AttributeNames=["QueueArn", "VisibilityTimeout"])["Attributes"]
+            QueueUrl=self.url, AttributeNames=["QueueArn", "VisibilityTimeout"]
+        )["Attributes"]
         self.arn = attrs["QueueArn"]
         if int(attrs["VisibilityTimeout"]) <= self.window:
             # Messages held for the window reappear before they are handled.
-            log.warning("sqs %s: queue %s visibility timeout %ss should exceed the "
-                        "batching window %ss (AWS: 6x the function timeout plus the window)",
-                        self.name, self.queue, attrs["VisibilityTimeout"], self.window)
+            log.warning(
+                "sqs %s: queue %s visibility timeout %ss should exceed the "
+                "batching window %ss (AWS: 6x the function timeout plus the window)",
+                self.name,
+                self.queue,
+                attrs["VisibilityTimeout"],
+                self.window,
+            )
 
     def poll(self) -> bool:
         messages = self._receive(self.url, self.batch_size)
@@ -312,8 +363,9 @@ class SqsSource(Source):
         self.busy = True
         try:
             records = [self._record(m) for m in messages]
-            result, error = self.rt.invoke(self.kind, self.name, self.handler,
-                                           {"Records": records}, len(records))
+            result, error = self.rt.invoke(
+                self.kind, self.name, self.handler, {"Records": records}, len(records)
+            )
         finally:
             self.busy = False
         if error is not None:
@@ -321,8 +373,9 @@ class SqsSource(Source):
         failed = _failure_ids(result)
         ids = {m["MessageId"] for m in messages}
         if failed is None or not set(failed) <= ids:
-            log.warning("sqs %s: invalid batchItemFailures %r: the whole batch fails",
-                        self.name, result)
+            log.warning(
+                "sqs %s: invalid batchItemFailures %r: the whole batch fails", self.name, result
+            )
             return True
         self._delete(self.url, [m for m in messages if m["MessageId"] not in set(failed)])
         return True
@@ -330,8 +383,11 @@ class SqsSource(Source):
     def _record(self, m: dict[str, Any]) -> dict[str, Any]:
         attributes = {}
         for key, attr in m.get("MessageAttributes", {}).items():
-            value: dict[str, Any] = {"dataType": attr["DataType"],
-                                     "stringListValues": [], "binaryListValues": []}
+            value: dict[str, Any] = {
+                "dataType": attr["DataType"],
+                "stringListValues": [],
+                "binaryListValues": [],
+            }
             if "StringValue" in attr:
                 value["stringValue"] = attr["StringValue"]
             if "BinaryValue" in attr:
@@ -377,17 +433,21 @@ class _AsyncQueueSource(Source):
             for event in self.events(m):
                 self.busy = True
                 try:
-                    _, error = self.rt.invoke(self.kind, self.name, self.handler, event,
-                                              len(event["Records"]))
+                    _, error = self.rt.invoke(
+                        self.kind, self.name, self.handler, event, len(event["Records"])
+                    )
                 finally:
                     self.busy = False
                 ok = ok and error is None
             if ok:
                 done.append(m)
             elif receives >= ASYNC_ATTEMPTS:
-                self.rt.fail(self.kind, self.name,
-                             f"failed {receives} attempts; set aside in {self.url}-dlq",
-                             m.get("Body", "")[:2000])
+                self.rt.fail(
+                    self.kind,
+                    self.name,
+                    f"failed {receives} attempts; set aside in {self.url}-dlq",
+                    m.get("Body", "")[:2000],
+                )
         if done:
             self._delete(self.url, done)
         return bool(messages)
@@ -408,16 +468,24 @@ class SnsSource(_AsyncQueueSource):
 
     def wire(self) -> None:
         super().wire()
-        arn = self.topic if self.topic.startswith("arn:") else (
-            f"arn:aws:sns:{self.rt.region}:{self.rt.account}:{self.topic}")
+        arn = (
+            self.topic
+            if self.topic.startswith("arn:")
+            else (f"arn:aws:sns:{self.rt.region}:{self.rt.account}:{self.topic}")
+        )
         try:
             self.rt.sns.get_topic_attributes(TopicArn=arn)
         except Exception as exc:
-            raise RuntimeError(f"{self.name}: topic {self.topic!r} does not exist; "
-                               "define it in the resource template") from exc
+            raise RuntimeError(
+                f"{self.name}: topic {self.topic!r} does not exist; "
+                "define it in the resource template"
+            ) from exc
         self.topic_arn = arn
         self.subscription_arn = self.rt.sns.subscribe(
-            TopicArn=arn, Protocol="sqs", Endpoint=self.arn, ReturnSubscriptionArn=True,
+            TopicArn=arn,
+            Protocol="sqs",
+            Endpoint=self.arn,
+            ReturnSubscriptionArn=True,
         )["SubscriptionArn"]
 
     def events(self, message: dict[str, Any]) -> list[dict[str, Any]]:
@@ -438,15 +506,33 @@ class SnsSource(_AsyncQueueSource):
                 for k, v in (envelope.get("MessageAttributes") or {}).items()
             },
         }
-        return [{"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0",
-                              "EventSubscriptionArn": self.subscription_arn, "Sns": sns}]}]
+        return [
+            {
+                "Records": [
+                    {
+                        "EventSource": "aws:sns",
+                        "EventVersion": "1.0",
+                        "EventSubscriptionArn": self.subscription_arn,
+                        "Sns": sns,
+                    }
+                ]
+            }
+        ]
 
 
 class S3Source(_AsyncQueueSource):
     kind = "s3"
 
-    def __init__(self, rt: Runtime, name: str, handler: Handler, bucket: str,
-                 events: list[str], prefix: str | None, suffix: str | None) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        name: str,
+        handler: Handler,
+        bucket: str,
+        events: list[str],
+        prefix: str | None,
+        suffix: str | None,
+    ) -> None:
         super().__init__(rt, name, handler)
         self.bucket = bucket
         self.event_names = events
@@ -462,12 +548,17 @@ class S3Source(_AsyncQueueSource):
         config_id = f"devstack-{self.name}"
         queues = [q for q in config.get("QueueConfigurations", []) if q.get("Id") != config_id]
         entry: dict[str, Any] = {"Id": config_id, "QueueArn": self.arn, "Events": self.event_names}
-        rules = [{"Name": n, "Value": v} for n, v in (("prefix", self.prefix), ("suffix", self.suffix)) if v]
+        rules = [
+            {"Name": n, "Value": v}
+            for n, v in (("prefix", self.prefix), ("suffix", self.suffix))
+            if v
+        ]
         if rules:
             entry["Filter"] = {"Key": {"FilterRules": rules}}
         config["QueueConfigurations"] = [*queues, entry]
         self.rt.s3.put_bucket_notification_configuration(
-            Bucket=self.bucket, NotificationConfiguration=config)
+            Bucket=self.bucket, NotificationConfiguration=config
+        )
         # The configuration call queues an s3:TestEvent; drop it now.
         for m in self._receive(self.url, 10):
             if "s3:TestEvent" in m["Body"]:
@@ -476,8 +567,8 @@ class S3Source(_AsyncQueueSource):
     def events(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         body = json.loads(message["Body"])
         out = []
-        for record in body.get("Records", []):
-            record = dict(record)
+        for raw in body.get("Records", []):
+            record = dict(raw)
             s3 = dict(record.get("s3", {}))
             obj = dict(s3.get("object", {}))
             # AWS form-encodes keys but keeps '/': 'uploads/my photo.jpg' arrives
@@ -493,7 +584,9 @@ class S3Source(_AsyncQueueSource):
             record["s3"] = s3
             record.setdefault("userIdentity", {"principalId": "DEVSTACK"})
             record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
-            record.setdefault("responseElements", {"x-amz-request-id": uuid.uuid4().hex[:16].upper()})
+            record.setdefault(
+                "responseElements", {"x-amz-request-id": uuid.uuid4().hex[:16].upper()}
+            )
             out.append({"Records": [record]})
         return out
 
@@ -509,9 +602,17 @@ class _Shard:
 class StreamSource(Source):
     kind = "dynamodb"
 
-    def __init__(self, rt: Runtime, name: str, handler: Handler, stream_arn: str,
-                 batch_size: int, starting_position: str, window_seconds: int,
-                 max_retries: int) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        name: str,
+        handler: Handler,
+        stream_arn: str,
+        batch_size: int,
+        starting_position: str,
+        window_seconds: int,
+        max_retries: int,
+    ) -> None:
         super().__init__(rt, name, handler)
         self.stream_arn = stream_arn
         self.batch_size = batch_size
@@ -526,7 +627,9 @@ class StreamSource(Source):
         kind = "TRIM_HORIZON" if self.starting_position == "TRIM_HORIZON" else "LATEST"
         for shard in desc["Shards"]:
             iterator = self.rt.streams.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=kind,
+                StreamArn=self.stream_arn,
+                ShardId=shard["ShardId"],
+                ShardIteratorType=kind,
             )["ShardIterator"]
             self.shards.append(_Shard(shard["ShardId"], iterator))
 
@@ -545,7 +648,11 @@ class StreamSource(Source):
             if not records:
                 continue
             deadline = time.monotonic() + self.window
-            while shard.retry is None and len(records) < self.batch_size and time.monotonic() < deadline:
+            while (
+                shard.retry is None
+                and len(records) < self.batch_size
+                and time.monotonic() < deadline
+            ):
                 more = self._fetch(shard, self.batch_size - len(records))
                 records.extend(more)
                 if not more:
@@ -565,8 +672,9 @@ class StreamSource(Source):
             event_records.append(item)
         self.busy = True
         try:
-            result, error = self.rt.invoke(self.kind, self.name, self.handler,
-                                           {"Records": event_records}, len(records))
+            result, error = self.rt.invoke(
+                self.kind, self.name, self.handler, {"Records": event_records}, len(records)
+            )
         finally:
             self.busy = False
         retry: list[dict[str, Any]] | None = None
@@ -578,15 +686,18 @@ class StreamSource(Source):
             if failed is None or not set(failed) <= set(seqs):
                 retry = records
             elif failed:
-                retry = records[min(seqs.index(f) for f in failed):]
+                retry = records[min(seqs.index(f) for f in failed) :]
         if retry is None:
             shard.retry, shard.attempts = None, 0
             return
         shard.attempts += 1
         if shard.attempts > self.max_retries:
-            self.rt.fail(self.kind, self.name,
-                         f"batch failed {shard.attempts} times; skipped {len(retry)} record(s)",
-                         [r["dynamodb"]["SequenceNumber"] for r in retry])
+            self.rt.fail(
+                self.kind,
+                self.name,
+                f"batch failed {shard.attempts} times; skipped {len(retry)} record(s)",
+                [r["dynamodb"]["SequenceNumber"] for r in retry],
+            )
             shard.retry, shard.attempts = None, 0
         else:
             shard.retry = retry
@@ -628,14 +739,20 @@ class ScheduleSource(Source):
 
     def _fire(self, at: datetime) -> None:
         event = {
-            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-            "source": "aws.events", "account": self.rt.account,
-            "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": self.rt.region,
-            "resources": [f"arn:aws:events:{self.rt.region}:{self.rt.account}:rule/"
-                          f"{self.rt.function_name(self.name)}-event"],
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.rt.account,
+            "time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.rt.region,
+            "resources": [
+                f"arn:aws:events:{self.rt.region}:{self.rt.account}:rule/"
+                f"{self.rt.function_name(self.name)}-event"
+            ],
             "detail": {},
         }
-        for attempt in range(1, ASYNC_ATTEMPTS + 1):
+        for _attempt in range(ASYNC_ATTEMPTS):
             self.busy = True
             try:
                 _, error = self.rt.invoke(self.kind, self.name, self.handler, event, 1)
@@ -652,8 +769,10 @@ class ScheduleSource(Source):
 
     def describe(self) -> dict[str, Any]:
         d = super().describe()
-        d.update(expression=self.expression,
-                 nextFire=self.next_fire.isoformat() if self.next_fire else None)
+        d.update(
+            expression=self.expression,
+            nextFire=self.next_fire.isoformat() if self.next_fire else None,
+        )
         return d
 
 
@@ -666,18 +785,43 @@ def sources_for(app: Any, rt: Runtime, stream_max_retries: int = 3) -> list[Sour
         handler = app.handler_map[config.name]
         if isinstance(config, chalice_app.SQSEventConfig):
             queue = config.queue or (config.queue_arn or "").rsplit(":", 1)[-1]
-            out.append(SqsSource(rt, config.name, handler, queue, config.batch_size,
-                                 config.maximum_batching_window_in_seconds or 0))
+            out.append(
+                SqsSource(
+                    rt,
+                    config.name,
+                    handler,
+                    queue,
+                    config.batch_size,
+                    config.maximum_batching_window_in_seconds or 0,
+                )
+            )
         elif isinstance(config, chalice_app.SNSEventConfig):
             out.append(SnsSource(rt, config.name, handler, config.topic))
         elif isinstance(config, chalice_app.S3EventConfig):
-            out.append(S3Source(rt, config.name, handler, config.bucket,
-                                list(config.events), config.prefix, config.suffix))
+            out.append(
+                S3Source(
+                    rt,
+                    config.name,
+                    handler,
+                    config.bucket,
+                    list(config.events),
+                    config.prefix,
+                    config.suffix,
+                )
+            )
         elif isinstance(config, chalice_app.DynamoDBEventConfig):
-            out.append(StreamSource(rt, config.name, handler, config.stream_arn,
-                                    config.batch_size, config.starting_position,
-                                    config.maximum_batching_window_in_seconds or 0,
-                                    stream_max_retries))
+            out.append(
+                StreamSource(
+                    rt,
+                    config.name,
+                    handler,
+                    config.stream_arn,
+                    config.batch_size,
+                    config.starting_position,
+                    config.maximum_batching_window_in_seconds or 0,
+                    stream_max_retries,
+                )
+            )
         elif isinstance(config, chalice_app.ScheduledEventConfig):
             expression = config.schedule_expression
             if not isinstance(expression, str):
@@ -708,8 +852,9 @@ class Emulator:
             source.wire()
             log.info("wired %s %s", source.kind, source.name)
         for source in self.sources:
-            t = threading.Thread(target=self._run, args=(source,), name=f"poll-{source.name}",
-                                 daemon=True)
+            t = threading.Thread(
+                target=self._run, args=(source,), name=f"poll-{source.name}", daemon=True
+            )
             t.start()
             self._threads.append(t)
 
@@ -737,7 +882,7 @@ class Emulator:
                 started = self._seq
             try:
                 found = source.poll()
-            except Exception:  # noqa: BLE001 - keep polling; the emulator may be restarting
+            except Exception:
                 source.errors += 1
                 found = False
                 log.exception("poller %s failed", source.name)
@@ -753,8 +898,10 @@ class Emulator:
                 if found:
                     idle = self.IDLE_MIN
                     continue
-                self._cond.wait_for(lambda: self._stop or self._generation != seen,
-                                    timeout=idle + random.uniform(0, 0.01))
+                self._cond.wait_for(
+                    lambda: self._stop or self._generation != seen,  # noqa: B023 - used at once
+                    timeout=idle + random.uniform(0, 0.01),
+                )
                 idle = min(idle * 2, self.IDLE_MAX)
 
     def _quiet(self, since: int) -> bool:
@@ -771,8 +918,10 @@ class Emulator:
             with self._cond:
                 self._generation += 1
                 self._cond.notify_all()
-                quiet = self._cond.wait_for(lambda: self._quiet(since),
-                                            timeout=max(0.0, deadline - time.monotonic()))
+                quiet = self._cond.wait_for(
+                    lambda: self._quiet(since),  # noqa: B023 - used at once
+                    timeout=max(0.0, deadline - time.monotonic()),
+                )
                 last_work = self._last_work
             if not quiet:
                 raise DrainTimeout(self.pending() or ["deliveries kept happening"])
@@ -807,8 +956,9 @@ class Emulator:
         return {
             "sources": [s.describe() for s in self.sources],
             "deliveries": len(deliveries),
-            "byOutcome": {o: sum(1 for d in deliveries if d.outcome == o)
-                          for o in ("ok", "partial", "error")},
+            "byOutcome": {
+                o: sum(1 for d in deliveries if d.outcome == o) for o in ("ok", "partial", "error")
+            },
             "failures": list(self.rt.failures),
             "faults": self.rt.faults.__dict__.copy(),
             "clock": self.rt.clock.now().isoformat(),

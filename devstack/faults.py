@@ -41,13 +41,17 @@ class AwsCalls:
         if not fail:
             return None
         body = b'{"__type":"ServiceUnavailable","message":"injected by devstack"}'
-        return AWSResponse(request.url, 503, {"Content-Type": "application/x-amz-json-1.0"},
-                           _Raw(body))
+        return AWSResponse(
+            request.url, 503, {"Content-Type": "application/x-amz-json-1.0"}, _Raw(body)
+        )
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"errorRate": self.error_rate, "sent": dict(self.sent),
-                    "injected": dict(self.injected)}
+            return {
+                "errorRate": self.error_rate,
+                "sent": dict(self.sent),
+                "injected": dict(self.injected),
+            }
 
     def reset(self) -> None:
         with self._lock:

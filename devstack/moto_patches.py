@@ -32,6 +32,7 @@ def patch_transactions() -> None:
         TransactionCanceledException,
         TransactWriteSingleOpException,
     )
+    from moto.dynamodb.models.dynamo_type import DynamoType
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         if len(transact_items) > 100:
@@ -64,11 +65,12 @@ def patch_transactions() -> None:
                 condition = op.get("ConditionExpression")
                 if condition is not None:
                     check = get_filter_expression(
-                        condition, op.get("ExpressionAttributeNames"),
-                        op.get("ExpressionAttributeValues"))
+                        condition,
+                        op.get("ExpressionAttributeNames"),
+                        op.get("ExpressionAttributeValues"),
+                    )
                     if not check.expr(current):
-                        if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" \
-                                and current:
+                        if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
                             original_item = current.to_json()["Attributes"]
                         raise ConditionalCheckFailed(item=original_item)
                 plan.append((op_type, op, key))
@@ -88,28 +90,44 @@ def patch_transactions() -> None:
                 table = self.get_table(op["TableName"])
                 shard = table.stream_shard
                 before = self.get_item(op["TableName"], key)
-                applied.append((table, key, copy.deepcopy(before),
-                                len(shard.items) if shard is not None else None))
-                names, values = op.get("ExpressionAttributeNames"), \
-                    op.get("ExpressionAttributeValues")
+                applied.append(
+                    (
+                        table,
+                        key,
+                        copy.deepcopy(before),
+                        len(shard.items) if shard is not None else None,
+                    )
+                )
+                names, values = (
+                    op.get("ExpressionAttributeNames"),
+                    op.get("ExpressionAttributeValues"),
+                )
                 if op_type == "Put":
-                    self.put_item(op["TableName"], op["Item"],
-                                  expression_attribute_names=names,
-                                  expression_attribute_values=values)
+                    self.put_item(
+                        op["TableName"],
+                        op["Item"],
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
                 elif op_type == "Delete":
-                    self.delete_item(op["TableName"], key,
-                                     expression_attribute_names=names,
-                                     expression_attribute_values=values)
+                    self.delete_item(
+                        op["TableName"],
+                        key,
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
                 elif op_type == "Update":
-                    self.update_item(op["TableName"], key,
-                                     update_expression=op["UpdateExpression"],
-                                     expression_attribute_names=names,
-                                     expression_attribute_values=values)
+                    self.update_item(
+                        op["TableName"],
+                        key,
+                        update_expression=op["UpdateExpression"],
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
         except Exception:
             for table, key, before, stream_len in reversed(applied):
-                hash_key = models.DynamoType(key[table.hash_key_attr])
-                range_key = models.DynamoType(key[table.range_key_attr]) \
-                    if table.range_key_attr else None
+                hash_key = DynamoType(key[table.hash_key_attr])
+                range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
                 table.delete_item(hash_key, range_key)
                 if before is not None:
                     table.put_item(before.to_json()["Attributes"])
@@ -117,5 +135,5 @@ def patch_transactions() -> None:
                     del table.stream_shard.items[stream_len:]
             raise
 
-    models.DynamoDBBackend.transact_write_items = transact_write_items
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _patched = True

@@ -87,7 +87,7 @@ def _resolver(
 
     def ref(name: str) -> str:
         if name in pseudo:
-            return pseudo[name]
+            return str(pseudo[name])
         if name in parameters:
             return parameters[name]
         if name in template.get("Parameters", {}):
@@ -113,7 +113,10 @@ def _resolver(
         if kind == "AWS::S3::Bucket" and attr == "Arn":
             return f"arn:aws:s3:::{physical[logical]}"
         if kind == "AWS::SNS::Topic":
-            return {"TopicArn": physical[logical], "TopicName": physical[logical].rsplit(":", 1)[-1]}[attr]
+            return {
+                "TopicArn": physical[logical],
+                "TopicName": physical[logical].rsplit(":", 1)[-1],
+            }[attr]
         raise KeyError(f"Fn::GetAtt {logical}.{attr} is not supported by the local stack")
 
     resolver = tpl.Resolver(ref, get_att)

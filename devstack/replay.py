@@ -16,7 +16,7 @@ from devstack.stack import LOCAL_ENV
 def orders_table(session: Any, stack: str) -> str:
     cfn = session.client("cloudformation")
     outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
-    return next(o["OutputValue"] for o in outputs if o["OutputKey"] == "OrdersTableName")
+    return str(next(o["OutputValue"] for o in outputs if o["OutputKey"] == "OrdersTableName"))
 
 
 def main(stack: str, endpoint: str | None) -> int:
@@ -38,8 +38,10 @@ def main(stack: str, endpoint: str | None) -> int:
 
     checked, mismatches = OrderService(repo, NoCatalog()).replay_all()
     for m in mismatches:
-        print(f"MISMATCH order={m.order_id} field={m.field} stored={m.stored!r} "
-              f"replayed={m.replayed!r}")
+        print(
+            f"MISMATCH order={m.order_id} field={m.field} stored={m.stored!r} "
+            f"replayed={m.replayed!r}"
+        )
     bad = len({m.order_id for m in mismatches})
     print(f"replayed {checked} orders: {checked - bad} consistent, {bad} differ")
     return 1 if mismatches else 0

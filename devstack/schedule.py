@@ -13,8 +13,12 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-_MONTHS = {m: i for i, m in enumerate(
-    ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1
+    )
+}
 _DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], 1)}
 _UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
 
@@ -47,7 +51,8 @@ class RateSchedule(Schedule):
 
 def _field(text: str, lo: int, hi: int, names: dict[str, int] | None = None) -> frozenset[int]:
     values: set[int] = set()
-    for part in text.split(","):
+    for item in text.split(","):
+        part = item
         step = 1
         stepped = "/" in part
         if stepped:
@@ -102,8 +107,8 @@ class CronSchedule(Schedule):
             day, nth = self.dow.split("#", 1)
             return aws_dow == _value(day, _DAYS) and (d.day - 1) // 7 + 1 == int(nth)
         if self.dow.endswith("L"):
-            day = _value(self.dow[:-1] or "7", _DAYS)
-            return aws_dow == day and d.day + 7 > last
+            weekday = _value(self.dow[:-1] or "7", _DAYS)
+            return aws_dow == weekday and d.day + 7 > last
         return aws_dow in _field(self.dow, 1, 7, _DAYS)
 
     def next_after(self, t: datetime) -> datetime:
@@ -129,7 +134,9 @@ def parse(expression: str, start: datetime | None = None) -> Schedule:
         if unit not in _UNITS or value < 1:
             raise ScheduleError(f"bad rate expression {expression!r}")
         if (value == 1) != (not unit.endswith("s")):
-            raise ScheduleError(f"{expression!r}: EventBridge wants 'minute' for 1, 'minutes' otherwise")
+            raise ScheduleError(
+                f"{expression!r}: EventBridge wants 'minute' for 1, 'minutes' otherwise"
+            )
         return RateSchedule(text, value * _UNITS[unit], start)
     m = re.fullmatch(r"cron\((.+)\)", text)
     if not m:
@@ -139,7 +146,9 @@ def parse(expression: str, start: datetime | None = None) -> Schedule:
         raise ScheduleError(f"{expression!r}: cron takes six fields")
     minutes, hours, dom, month, dow, year = parts
     if (dom == "?") == (dow == "?"):
-        raise ScheduleError(f"{expression!r}: exactly one of day-of-month and day-of-week must be '?'")
+        raise ScheduleError(
+            f"{expression!r}: exactly one of day-of-month and day-of-week must be '?'"
+        )
     schedule = CronSchedule(
         text,
         _field(minutes, 0, 59),

@@ -76,13 +76,20 @@ class Child:
     def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         self.name = name
         self.proc = subprocess.Popen(
-            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            bufsize=1, start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
+            argv,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509
         )
         self._lines: list[str] = []
         self._cond = threading.Condition()
-        threading.Thread(target=self._pump, args=(self.proc.stdout,), daemon=True,
-                         name=f"out-{name}").start()
+        threading.Thread(
+            target=self._pump, args=(self.proc.stdout,), daemon=True, name=f"out-{name}"
+        ).start()
 
     def _pump(self, stream: IO[str] | None) -> None:
         assert stream is not None
@@ -110,8 +117,9 @@ class Child:
         with self._cond:
             self._cond.wait_for(check, timeout=timeout)
         if not found:
-            raise RuntimeError(f"{self.name} did not print {pattern!r} "
-                               f"(exit code {self.proc.poll()})")
+            raise RuntimeError(
+                f"{self.name} did not print {pattern!r} (exit code {self.proc.poll()})"
+            )
         return found[0]
 
     def stop(self, timeout: float = 10) -> None:
@@ -153,12 +161,16 @@ def run(opts: Options) -> int:
 
     from chalicelib import aws
     from devstack import api, control, provision
-    from devstack.faults import AwsCalls
     from devstack import template as tpl
     from devstack.eventsources import Emulator, Runtime, sources_for
+    from devstack.faults import AwsCalls
 
-    logging.basicConfig(stream=sys.stdout, level=logging.INFO,
-                        format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
     logging.getLogger("botocore").setLevel(logging.WARNING)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -172,9 +184,20 @@ def run(opts: Options) -> int:
     try:
         os.environ.update(LOCAL_ENV)
         os.environ.pop("AWS_PROFILE", None)
-        emu = Child("emulator", [sys.executable, "-m", "devstack", "emulator",
-                                 "--host", opts.host, "--port", str(opts.emulator_port)],
-                    dict(os.environ))
+        emu = Child(
+            "emulator",
+            [
+                sys.executable,
+                "-m",
+                "devstack",
+                "emulator",
+                "--host",
+                opts.host,
+                "--port",
+                str(opts.emulator_port),
+            ],
+            dict(os.environ),
+        )
         children.append(emu)
         emulator_port = int(emu.wait_for(r"emulator listening on [\d.]+:(\d+)").group(1))
         emulator_url = f"http://{opts.host}:{emulator_port}"
@@ -182,8 +205,12 @@ def run(opts: Options) -> int:
 
         session = boto3.session.Session()
         template = tpl.load(opts.template_path)
-        stack = provision.deploy(session, opts.template_path, f"devstack-{opts.stage}",
-                                 _template_parameters(template, opts))
+        stack = provision.deploy(
+            session,
+            opts.template_path,
+            f"devstack-{opts.stage}",
+            _template_parameters(template, opts),
+        )
         os.environ.update(stack.environment())
         log.info("resources from %s: %d outputs", opts.template_path, len(stack.outputs))
 
@@ -204,8 +231,11 @@ def run(opts: Options) -> int:
         api_url = f"http://{opts.host}:{api_server.server_address[1]}"
         _wait_http(api_url + "/", stop)
         if not stop.is_set():
-            print(f"eventshop ready api={api_url} emulator={emulator_url} "
-                  f"control={control_url} sources={len(emulator.sources)}", flush=True)
+            print(
+                f"eventshop ready api={api_url} emulator={emulator_url} "
+                f"control={control_url} sources={len(emulator.sources)}",
+                flush=True,
+            )
         while not stop.wait(0.5):
             dead = [c for c in children if c.proc.poll() is not None]
             if dead:

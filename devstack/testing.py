@@ -70,13 +70,31 @@ def running_stack(
     env: dict[str, str] | None = None,
     startup_timeout: float = 120,
 ) -> Iterator[RunningStack]:
-    argv = [sys.executable, "-m", "devstack", "run", "--project-dir", str(project_dir),
-            "--api-port", "0", "--emulator-port", "0", "--control-port", "0", *extra_args]
+    argv = [
+        sys.executable,
+        "-m",
+        "devstack",
+        "run",
+        "--project-dir",
+        str(project_dir),
+        "--api-port",
+        "0",
+        "--emulator-port",
+        "0",
+        "--control-port",
+        "0",
+        *extra_args,
+    ]
     if template is not None:
         argv += ["--template", str(template)]
     proc = subprocess.Popen(
-        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}, start_new_session=True,
+        argv,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
     )
     output: list[str] = []
     ready: list[re.Match[str]] = []

@@ -248,7 +248,7 @@ class FakeInventoryRepository:
         with self._lock:
             return {s: self._products[s] for s in dict.fromkeys(skus) if s in self._products}
 
-    def list(self, limit: int, start: dict[str, Any] | None) -> ProductPage:
+    def list_products(self, limit: int, start: dict[str, Any] | None) -> ProductPage:
         if start and start.get("gsi1pk") != "PRODUCT":
             raise errors.InvalidInput("cursor is not valid for this listing")
         with self._lock:

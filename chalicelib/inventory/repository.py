@@ -11,34 +11,13 @@ Products table, keyed ``pk``/``sk``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib import aws, dynamo, errors
 from chalicelib.inventory.model import Line, Product, ReservationOutcome
+from chalicelib.inventory.ports import InventoryRepository, ProductPage
 
-
-@dataclass(frozen=True)
-class ProductPage:
-    products: list[Product]
-    last_key: dict[str, Any] | None
-
-
-class InventoryRepository(Protocol):
-    def put(self, product: Product) -> Product: ...
-
-    def get(self, sku: str) -> Product | None: ...
-
-    def get_many(self, skus: list[str]) -> dict[str, Product]: ...
-
-    def list(self, limit: int, start: dict[str, Any] | None) -> ProductPage: ...
-
-    def add_stock(self, sku: str, quantity: int, at: str) -> Product: ...
-
-    def reserve(self, order_id: str, lines: list[Line], at: str) -> ReservationOutcome: ...
-
-    def release(self, order_id: str, at: str) -> list[Line] | None:
-        """Return the released lines, or None if nothing was (still) held."""
+__all__ = ["DynamoInventoryRepository", "InventoryRepository", "ProductPage"]
 
 
 def _product_key(sku: str) -> dict[str, Any]:
@@ -64,16 +43,24 @@ class DynamoInventoryRepository:
         return self._client or aws.client("dynamodb")
 
     def put(self, product: Product) -> Product:
-        item = dynamo.to_item({**product.model_dump(), "pk": f"PRODUCT#{product.sku}",
-                               "sk": "PRODUCT", "gsi1pk": "PRODUCT", "gsi1sk": product.sku})
+        item = dynamo.to_item(
+            {
+                **product.model_dump(),
+                "pk": f"PRODUCT#{product.sku}",
+                "sk": "PRODUCT",
+                "gsi1pk": "PRODUCT",
+                "gsi1sk": product.sku,
+            }
+        )
         with aws.translate():
             self.ddb.put_item(TableName=self.table, Item=item)
         return product
 
     def get(self, sku: str) -> Product | None:
         with aws.translate():
-            item = self.ddb.get_item(TableName=self.table, Key=_product_key(sku),
-                                     ConsistentRead=True).get("Item")
+            item = self.ddb.get_item(
+                TableName=self.table, Key=_product_key(sku), ConsistentRead=True
+            ).get("Item")
         return _to_product(item) if item else None
 
     def get_many(self, skus: list[str]) -> dict[str, Product]:
@@ -91,9 +78,11 @@ class DynamoInventoryRepository:
                     request = response.get("UnprocessedKeys") or {}
         return found
 
-    def list(self, limit: int, start: dict[str, Any] | None) -> ProductPage:
+    def list_products(self, limit: int, start: dict[str, Any] | None) -> ProductPage:
         kwargs: dict[str, Any] = {
-            "TableName": self.table, "IndexName": "gsi1", "Limit": limit,
+            "TableName": self.table,
+            "IndexName": "gsi1",
+            "Limit": limit,
             "KeyConditionExpression": "gsi1pk = :p",
             "ExpressionAttributeValues": {":p": {"S": "PRODUCT"}},
         }
@@ -104,36 +93,56 @@ class DynamoInventoryRepository:
         with aws.translate():
             page = self.ddb.query(**kwargs)
         last = page.get("LastEvaluatedKey")
-        return ProductPage([_to_product(i) for i in page.get("Items", [])],
-                           dynamo.from_item(last) if last else None)
+        return ProductPage(
+            [_to_product(i) for i in page.get("Items", [])],
+            dynamo.from_item(last) if last else None,
+        )
 
     def add_stock(self, sku: str, quantity: int, at: str) -> Product:
         try:
             with aws.translate():
                 item = self.ddb.update_item(
-                    TableName=self.table, Key=_product_key(sku),
+                    TableName=self.table,
+                    Key=_product_key(sku),
                     UpdateExpression="SET stock = stock + :q, updatedAt = :at",
                     ConditionExpression="attribute_exists(pk)",
                     ExpressionAttributeValues={":q": {"N": str(quantity)}, ":at": {"S": at}},
-                    ReturnValues="ALL_NEW")["Attributes"]
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
         except errors.Conflict:
             raise errors.NotFound(f"product {sku} not found") from None
         return _to_product(item)
 
     def reserve(self, order_id: str, lines: list[Line], at: str) -> ReservationOutcome:
-        items: list[dict[str, Any]] = [{"Update": {
-            "TableName": self.table, "Key": _product_key(line.sku),
-            "UpdateExpression": "SET stock = stock - :q, updatedAt = :at",
-            "ConditionExpression": "attribute_exists(pk) AND stock >= :q",
-            "ExpressionAttributeValues": {":q": {"N": str(line.quantity)}, ":at": {"S": at}},
-        }} for line in lines]
-        items.append({"Put": {
-            "TableName": self.table,
-            "Item": {**_reservation_key(order_id), "state": {"S": "RESERVED"},
-                     "at": {"S": at},
-                     "lines": dynamo.value([line.model_dump() for line in lines])},
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }})
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": _product_key(line.sku),
+                    "UpdateExpression": "SET stock = stock - :q, updatedAt = :at",
+                    "ConditionExpression": "attribute_exists(pk) AND stock >= :q",
+                    "ExpressionAttributeValues": {
+                        ":q": {"N": str(line.quantity)},
+                        ":at": {"S": at},
+                    },
+                }
+            }
+            for line in lines
+        ]
+        items.append(
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": {
+                        **_reservation_key(order_id),
+                        "state": {"S": "RESERVED"},
+                        "at": {"S": at},
+                        "lines": dynamo.value([line.model_dump() for line in lines]),
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        )
         try:
             with aws.translate():
                 self.ddb.transact_write_items(TransactItems=items)
@@ -144,8 +153,11 @@ class DynamoInventoryRepository:
             if codes and codes[-1] == "ConditionalCheckFailed":
                 state = self._reservation_state(order_id)
                 return ReservationOutcome(status="DUPLICATE" if state == "RESERVED" else "RELEASED")
-            short = [line.sku for line, code in zip(lines, codes, strict=False)
-                     if code == "ConditionalCheckFailed"]
+            short = [
+                line.sku
+                for line, code in zip(lines, codes, strict=False)
+                if code == "ConditionalCheckFailed"
+            ]
             if not short:
                 raise
             return ReservationOutcome(status="SHORT", short_skus=short)
@@ -153,23 +165,30 @@ class DynamoInventoryRepository:
 
     def _reservation_state(self, order_id: str) -> str | None:
         with aws.translate():
-            item = self.ddb.get_item(TableName=self.table, Key=_reservation_key(order_id),
-                                     ConsistentRead=True).get("Item")
+            item = self.ddb.get_item(
+                TableName=self.table, Key=_reservation_key(order_id), ConsistentRead=True
+            ).get("Item")
         return str(item["state"]["S"]) if item else None
 
     def release(self, order_id: str, at: str) -> list[Line] | None:
         with aws.translate():
-            item = self.ddb.get_item(TableName=self.table, Key=_reservation_key(order_id),
-                                     ConsistentRead=True).get("Item")
+            item = self.ddb.get_item(
+                TableName=self.table, Key=_reservation_key(order_id), ConsistentRead=True
+            ).get("Item")
         if item is None:
             # Nothing held yet: leave a tombstone so a late reserve takes nothing.
             try:
                 with aws.translate():
                     self.ddb.put_item(
                         TableName=self.table,
-                        Item={**_reservation_key(order_id), "state": {"S": "RELEASED"},
-                              "at": {"S": at}, "lines": {"L": []}},
-                        ConditionExpression="attribute_not_exists(pk)")
+                        Item={
+                            **_reservation_key(order_id),
+                            "state": {"S": "RELEASED"},
+                            "at": {"S": at},
+                            "lines": {"L": []},
+                        },
+                        ConditionExpression="attribute_not_exists(pk)",
+                    )
                 return None
             except errors.Conflict:
                 return self.release(order_id, at)  # the reservation just landed
@@ -177,20 +196,37 @@ class DynamoInventoryRepository:
         if data["state"] != "RESERVED":
             return None
         lines = [Line(**line) for line in data.get("lines", [])]
-        items: list[dict[str, Any]] = [{"Update": {
-            "TableName": self.table, "Key": _reservation_key(order_id),
-            "UpdateExpression": "SET #s = :released, releasedAt = :at",
-            "ConditionExpression": "#s = :reserved",
-            "ExpressionAttributeNames": {"#s": "state"},
-            "ExpressionAttributeValues": {":released": {"S": "RELEASED"},
-                                          ":reserved": {"S": "RESERVED"}, ":at": {"S": at}},
-        }}]
-        items += [{"Update": {
-            "TableName": self.table, "Key": _product_key(line.sku),
-            "UpdateExpression": "SET stock = stock + :q, updatedAt = :at",
-            "ConditionExpression": "attribute_exists(pk)",
-            "ExpressionAttributeValues": {":q": {"N": str(line.quantity)}, ":at": {"S": at}},
-        }} for line in lines]
+        items: list[dict[str, Any]] = [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": _reservation_key(order_id),
+                    "UpdateExpression": "SET #s = :released, releasedAt = :at",
+                    "ConditionExpression": "#s = :reserved",
+                    "ExpressionAttributeNames": {"#s": "state"},
+                    "ExpressionAttributeValues": {
+                        ":released": {"S": "RELEASED"},
+                        ":reserved": {"S": "RESERVED"},
+                        ":at": {"S": at},
+                    },
+                }
+            }
+        ]
+        items += [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": _product_key(line.sku),
+                    "UpdateExpression": "SET stock = stock + :q, updatedAt = :at",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": {
+                        ":q": {"N": str(line.quantity)},
+                        ":at": {"S": at},
+                    },
+                }
+            }
+            for line in lines
+        ]
         try:
             with aws.translate():
                 self.ddb.transact_write_items(TransactItems=items)

@@ -4,7 +4,7 @@ in as parameters (no boto3, no chalice here)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from chalicelib import errors
@@ -17,7 +17,7 @@ from chalicelib.inventory.model import (
     ReservationOutcome,
     Restock,
 )
-from chalicelib.inventory.repository import InventoryRepository, ProductPage
+from chalicelib.inventory.ports import InventoryRepository, ProductPage
 
 _SKU = re.compile(SKU_PATTERN)
 
@@ -28,14 +28,16 @@ class AlertPublisher(Protocol):
 
 def check_sku(sku: str) -> str:
     if not _SKU.match(sku):
-        raise errors.InvalidInput(f"sku must match {SKU_PATTERN}",
-                                  [{"loc": ["path", "sku"], "msg": "invalid sku"}])
+        raise errors.InvalidInput(
+            f"sku must match {SKU_PATTERN}", [{"loc": ["path", "sku"], "msg": "invalid sku"}]
+        )
     return sku
 
 
 class InventoryService:
-    def __init__(self, repo: InventoryRepository, alerts: AlertPublisher,
-                 clock: Callable[[], str] = now_iso) -> None:
+    def __init__(
+        self, repo: InventoryRepository, alerts: AlertPublisher, clock: Callable[[], str] = now_iso
+    ) -> None:
         self.repo = repo
         self.alerts = alerts
         self.clock = clock
@@ -43,8 +45,9 @@ class InventoryService:
     # --- catalog --------------------------------------------------------
     def put_product(self, sku: str, body: Any) -> Product:
         data: ProductInput = parse(ProductInput, body)
-        return self.repo.put(Product(sku=check_sku(sku), updatedAt=self.clock(),
-                                     **data.model_dump()))
+        return self.repo.put(
+            Product(sku=check_sku(sku), updatedAt=self.clock(), **data.model_dump())
+        )
 
     def restock(self, sku: str, body: Any) -> Product:
         data: Restock = parse(Restock, body)
@@ -57,7 +60,7 @@ class InventoryService:
         return product
 
     def list_products(self, limit: int, start: dict[str, Any] | None) -> ProductPage:
-        return self.repo.list(limit, start)
+        return self.repo.list_products(limit, start)
 
     def prices(self, skus: list[str]) -> dict[str, int]:
         return {sku: p.priceCents for sku, p in self.repo.get_many(skus).items()}
@@ -72,11 +75,15 @@ class InventoryService:
         return self.repo.release(order_id, self.clock())
 
     def alert_shortage(self, order_id: str, skus: list[str]) -> None:
-        self.alerts.alert("OrderRejectedForShortage", f"order {order_id} rejected: out of stock",
-                          {"orderId": order_id, "skus": skus})
+        self.alerts.alert(
+            "OrderRejectedForShortage",
+            f"order {order_id} rejected: out of stock",
+            {"orderId": order_id, "skus": skus},
+        )
 
-    def alert_crossings(self, changes: list[tuple[dict[str, Any] | None, dict[str, Any] | None]]
-                        ) -> int:
+    def alert_crossings(
+        self, changes: Sequence[tuple[dict[str, Any] | None, dict[str, Any] | None]]
+    ) -> int:
         """Low-stock alerts from product (old, new) images: one per crossing
         below the threshold, whatever number of orders caused it."""
         sent = 0
@@ -87,7 +94,10 @@ class InventoryService:
             was = int(old["stock"]) if old and "stock" in old else None
             now = int(new["stock"])
             if now < threshold and (was is None or was >= threshold):
-                self.alerts.alert("LowStock", f"{new['sku']} is low on stock ({now} left)",
-                                  {"sku": new["sku"], "stock": now, "lowStockThreshold": threshold})
+                self.alerts.alert(
+                    "LowStock",
+                    f"{new['sku']} is low on stock ({now} left)",
+                    {"sku": new["sku"], "stock": now, "lowStockThreshold": threshold},
+                )
                 sent += 1
         return sent

@@ -173,10 +173,15 @@ def initial(event: OrderEvent) -> Order:
         raise ValueError("an order's history starts with OrderPlaced, version 1")
     d = event.data
     return Order(
-        orderId=d["orderId"], customerId=d["customerId"], status=OrderStatus.PLACED,
-        items=[OrderLine(**line) for line in d["items"]], totalCents=d["totalCents"],
-        shippingAddress=ShippingAddress(**d["shippingAddress"]), createdAt=event.at,
-        updatedAt=event.at, version=1,
+        orderId=d["orderId"],
+        customerId=d["customerId"],
+        status=OrderStatus.PLACED,
+        items=[OrderLine(**line) for line in d["items"]],
+        totalCents=d["totalCents"],
+        shippingAddress=ShippingAddress(**d["shippingAddress"]),
+        createdAt=event.at,
+        updatedAt=event.at,
+        version=1,
     )
 
 

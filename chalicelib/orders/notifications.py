@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.orders.repository import OrderRepository
+from chalicelib.orders.ports import OrderRepository
 
 MILESTONES = {
     "OrderPlaced": "We received your order",
@@ -22,8 +22,9 @@ MILESTONES = {
 
 
 class CustomerNotifier:
-    def __init__(self, repo: OrderRepository,
-                 send: Callable[[str, str, dict[str, str]], None]) -> None:
+    def __init__(
+        self, repo: OrderRepository, send: Callable[[str, str, dict[str, str]], None]
+    ) -> None:
         self.repo = repo
         self.send = send  # (subject, body, attributes)
 
@@ -34,13 +35,22 @@ class CustomerNotifier:
         order_id = str(order["orderId"])
         if not self.repo.mark_notified(order_id, event_type):
             return False
-        body = json.dumps({"type": event_type, "orderId": order_id,
-                           "status": order.get("status"), "message": MILESTONES[event_type],
-                           "trackingNumber": order.get("trackingNumber"),
-                           "reason": order.get("reason")})
+        body = json.dumps(
+            {
+                "type": event_type,
+                "orderId": order_id,
+                "status": order.get("status"),
+                "message": MILESTONES[event_type],
+                "trackingNumber": order.get("trackingNumber"),
+                "reason": order.get("reason"),
+            }
+        )
         try:
-            self.send(MILESTONES[event_type], body,
-                      {"customerId": str(order["customerId"]), "type": event_type})
+            self.send(
+                MILESTONES[event_type],
+                body,
+                {"customerId": str(order["customerId"]), "type": event_type},
+            )
         except Exception:
             # Not sent: forget the mark so the redelivery sends it.
             self.repo.unmark_notified(order_id, event_type)

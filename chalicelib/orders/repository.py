@@ -16,59 +16,31 @@ transaction, so the state and its history can never disagree.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib import aws, dynamo, errors
 from chalicelib.orders.model import Order, OrderEvent, OrderStatus
+from chalicelib.orders.ports import (
+    IDEMPOTENCY_TTL_SECONDS,
+    IdempotencyRecord,
+    OrderRepository,
+    Page,
+)
 
-IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+__all__ = [
+    "IDEMPOTENCY_TTL_SECONDS",
+    "DynamoOrderRepository",
+    "IdempotencyRecord",
+    "OrderRepository",
+    "Page",
+]
+
 # Statuses in which the payment is not yet settled: the token is still needed.
 _TOKEN_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.RESERVED})
 
 
-@dataclass(frozen=True)
-class IdempotencyRecord:
-    customer_id: str
-    key_hash: str
-    request_hash: str
-    order_id: str
-
-
-@dataclass(frozen=True)
-class Page:
-    orders: list[Order]
-    last_key: dict[str, Any] | None
-
-
-class OrderRepository(Protocol):
-    def create(self, order: Order, event: OrderEvent, payment_token: str,
-               idempotency: IdempotencyRecord | None) -> None:
-        """Store a new order; Conflict if the idempotency key is taken."""
-
-    def find_idempotency(self, customer_id: str, key_hash: str) -> IdempotencyRecord | None: ...
-
-    def get(self, order_id: str) -> Order | None: ...
-
-    def payment_token(self, order_id: str) -> str | None: ...
-
-    def events(self, order_id: str) -> list[OrderEvent]: ...
-
-    def append(self, before: Order, after: Order, event: OrderEvent,
-               payment_token: str | None = None) -> bool:
-        """Write ``after`` and ``event`` if the order is still ``before``
-        (status and version); False if it changed meanwhile. The token is
-        kept only while the payment is unsettled."""
-
-    def list_for_customer(self, customer_id: str, limit: int,
-                          start: dict[str, Any] | None) -> Page: ...
-
-    def all_order_ids(self) -> list[str]: ...
-
-    def mark_notified(self, order_id: str, event_type: str) -> bool:
-        """Record that a notification went out; False if it already had."""
-
-    def unmark_notified(self, order_id: str, event_type: str) -> None: ...
+def _idempotency_pk(customer_id: str, key_hash: str) -> str:
+    return f"IDEMPOTENCY#{customer_id}#{key_hash}"
 
 
 def _order_key(order_id: str) -> dict[str, Any]:
@@ -79,18 +51,29 @@ def _event_item(order: Order, event: OrderEvent, token: str | None) -> dict[str,
     snapshot = order.model_dump(mode="json")
     if token and order.status in _TOKEN_STATUSES:
         snapshot["paymentToken"] = token
-    return dynamo.to_item({
-        "pk": f"ORDER#{order.orderId}", "sk": f"EVENT#{event.version:04d}",
-        "orderId": order.orderId, "customerId": order.customerId,
-        "version": event.version, "type": str(event.type), "at": event.at,
-        "data": event.data, "snapshot": snapshot,
-    })
+    return dynamo.to_item(
+        {
+            "pk": f"ORDER#{order.orderId}",
+            "sk": f"EVENT#{event.version:04d}",
+            "orderId": order.orderId,
+            "customerId": order.customerId,
+            "version": event.version,
+            "type": str(event.type),
+            "at": event.at,
+            "data": event.data,
+            "snapshot": snapshot,
+        }
+    )
 
 
 def _order_item(order: Order, token: str | None) -> dict[str, Any]:
     data = order.model_dump(mode="json")
-    data.update(pk=f"ORDER#{order.orderId}", sk="ORDER", gsi1pk=f"CUSTOMER#{order.customerId}",
-                gsi1sk=f"{order.createdAt}#{order.orderId}")
+    data.update(
+        pk=f"ORDER#{order.orderId}",
+        sk="ORDER",
+        gsi1pk=f"CUSTOMER#{order.customerId}",
+        gsi1sk=f"{order.createdAt}#{order.orderId}",
+    )
     if token and order.status in _TOKEN_STATUSES:
         data["paymentToken"] = token
     return dynamo.to_item(data)
@@ -112,36 +95,63 @@ class DynamoOrderRepository:
     def ddb(self) -> Any:
         return self._client or aws.client("dynamodb")
 
-    def create(self, order: Order, event: OrderEvent, payment_token: str,
-               idempotency: IdempotencyRecord | None) -> None:
+    def create(
+        self,
+        order: Order,
+        event: OrderEvent,
+        payment_token: str,
+        idempotency: IdempotencyRecord | None,
+    ) -> None:
         items: list[dict[str, Any]] = [
-            {"Put": {"TableName": self.table, "Item": _order_item(order, payment_token),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
-            {"Put": {"TableName": self.table, "Item": _event_item(order, event, payment_token),
-                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": _order_item(order, payment_token),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": _event_item(order, event, payment_token),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
         ]
         if idempotency is not None:
-            items.append({"Put": {
-                "TableName": self.table,
-                "Item": dynamo.to_item({
-                    "pk": f"IDEMPOTENCY#{idempotency.customer_id}#{idempotency.key_hash}",
-                    "sk": "IDEMPOTENCY", "requestHash": idempotency.request_hash,
-                    "orderId": idempotency.order_id,
-                    "expiresAt": int(time.time()) + IDEMPOTENCY_TTL_SECONDS,
-                }),
-                # TTL deletes lazily: an expired record may still be there.
-                "ConditionExpression": "attribute_not_exists(pk) OR expiresAt < :now",
-                "ExpressionAttributeValues": {":now": {"N": str(int(time.time()))}},
-            }})
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": dynamo.to_item(
+                            {
+                                "pk": _idempotency_pk(
+                                    idempotency.customer_id, idempotency.key_hash
+                                ),
+                                "sk": "IDEMPOTENCY",
+                                "requestHash": idempotency.request_hash,
+                                "orderId": idempotency.order_id,
+                                "expiresAt": int(time.time()) + IDEMPOTENCY_TTL_SECONDS,
+                            }
+                        ),
+                        # TTL deletes lazily: an expired record may still be there.
+                        "ConditionExpression": "attribute_not_exists(pk) OR expiresAt < :now",
+                        "ExpressionAttributeValues": {":now": {"N": str(int(time.time()))}},
+                    }
+                }
+            )
         with aws.translate():
             self.ddb.transact_write_items(TransactItems=items)
 
     def find_idempotency(self, customer_id: str, key_hash: str) -> IdempotencyRecord | None:
         with aws.translate():
             item = self.ddb.get_item(
-                TableName=self.table, ConsistentRead=True,
-                Key={"pk": {"S": f"IDEMPOTENCY#{customer_id}#{key_hash}"},
-                     "sk": {"S": "IDEMPOTENCY"}},
+                TableName=self.table,
+                ConsistentRead=True,
+                Key={
+                    "pk": {"S": f"IDEMPOTENCY#{customer_id}#{key_hash}"},
+                    "sk": {"S": "IDEMPOTENCY"},
+                },
             ).get("Item")
         if not item:
             return None
@@ -153,8 +163,9 @@ class DynamoOrderRepository:
 
     def _get_item(self, order_id: str) -> dict[str, Any] | None:
         with aws.translate():
-            item = self.ddb.get_item(TableName=self.table, Key=_order_key(order_id),
-                                     ConsistentRead=True).get("Item")
+            item = self.ddb.get_item(
+                TableName=self.table, Key=_order_key(order_id), ConsistentRead=True
+            ).get("Item")
         return dict(item) if item else None
 
     def get(self, order_id: str) -> Order | None:
@@ -168,47 +179,69 @@ class DynamoOrderRepository:
     def events(self, order_id: str) -> list[OrderEvent]:
         out: list[OrderEvent] = []
         kwargs: dict[str, Any] = {
-            "TableName": self.table, "ConsistentRead": True,
+            "TableName": self.table,
+            "ConsistentRead": True,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :ev)",
-            "ExpressionAttributeValues": {":pk": {"S": f"ORDER#{order_id}"},
-                                          ":ev": {"S": "EVENT#"}},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": f"ORDER#{order_id}"},
+                ":ev": {"S": "EVENT#"},
+            },
         }
         with aws.translate():
             while True:
                 page = self.ddb.query(**kwargs)
                 for item in page.get("Items", []):
                     d = dynamo.from_item(item)
-                    out.append(OrderEvent(version=d["version"], type=d["type"], at=d["at"],
-                                          data=d.get("data", {})))
+                    out.append(
+                        OrderEvent(
+                            version=d["version"], type=d["type"], at=d["at"], data=d.get("data", {})
+                        )
+                    )
                 if "LastEvaluatedKey" not in page:
                     return out
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def append(self, before: Order, after: Order, event: OrderEvent,
-               payment_token: str | None = None) -> bool:
+    def append(
+        self, before: Order, after: Order, event: OrderEvent, payment_token: str | None = None
+    ) -> bool:
         token = payment_token
         order_item = _order_item(after, token)
         try:
             with aws.translate():
-                self.ddb.transact_write_items(TransactItems=[
-                    {"Put": {"TableName": self.table, "Item": order_item,
-                             "ConditionExpression": "#s = :status AND version = :version",
-                             "ExpressionAttributeNames": {"#s": "status"},
-                             "ExpressionAttributeValues": {
-                                 ":status": {"S": str(before.status)},
-                                 ":version": {"N": str(before.version)}}}},
-                    {"Put": {"TableName": self.table, "Item": _event_item(after, event, token),
-                             "ConditionExpression": "attribute_not_exists(pk)"}},
-                ])
+                self.ddb.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": order_item,
+                                "ConditionExpression": "#s = :status AND version = :version",
+                                "ExpressionAttributeNames": {"#s": "status"},
+                                "ExpressionAttributeValues": {
+                                    ":status": {"S": str(before.status)},
+                                    ":version": {"N": str(before.version)},
+                                },
+                            }
+                        },
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": _event_item(after, event, token),
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                    ]
+                )
         except errors.Conflict:
             return False
         return True
 
-    def list_for_customer(self, customer_id: str, limit: int,
-                          start: dict[str, Any] | None) -> Page:
+    def list_for_customer(self, customer_id: str, limit: int, start: dict[str, Any] | None) -> Page:
         kwargs: dict[str, Any] = {
-            "TableName": self.table, "IndexName": "gsi1", "Limit": limit,
-            "ScanIndexForward": False, "KeyConditionExpression": "gsi1pk = :c",
+            "TableName": self.table,
+            "IndexName": "gsi1",
+            "Limit": limit,
+            "ScanIndexForward": False,
+            "KeyConditionExpression": "gsi1pk = :c",
             "ExpressionAttributeValues": {":c": {"S": f"CUSTOMER#{customer_id}"}},
         }
         if start:
@@ -218,13 +251,15 @@ class DynamoOrderRepository:
         with aws.translate():
             page = self.ddb.query(**kwargs)
         last = page.get("LastEvaluatedKey")
-        return Page([_to_order(i) for i in page.get("Items", [])],
-                    dynamo.from_item(last) if last else None)
+        return Page(
+            [_to_order(i) for i in page.get("Items", [])], dynamo.from_item(last) if last else None
+        )
 
     def all_order_ids(self) -> list[str]:
         ids: list[str] = []
         kwargs: dict[str, Any] = {
-            "TableName": self.table, "FilterExpression": "sk = :o",
+            "TableName": self.table,
+            "FilterExpression": "sk = :o",
             "ExpressionAttributeValues": {":o": {"S": "ORDER"}},
             "ProjectionExpression": "orderId",
         }
@@ -241,14 +276,20 @@ class DynamoOrderRepository:
             with aws.translate():
                 self.ddb.put_item(
                     TableName=self.table,
-                    Item={"pk": {"S": f"ORDER#{order_id}"}, "sk": {"S": f"NOTIFIED#{event_type}"},
-                          "at": {"N": str(int(time.time()))}},
-                    ConditionExpression="attribute_not_exists(pk)")
+                    Item={
+                        "pk": {"S": f"ORDER#{order_id}"},
+                        "sk": {"S": f"NOTIFIED#{event_type}"},
+                        "at": {"N": str(int(time.time()))},
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
         except errors.Conflict:
             return False
         return True
 
     def unmark_notified(self, order_id: str, event_type: str) -> None:
         with aws.translate():
-            self.ddb.delete_item(TableName=self.table, Key={
-                "pk": {"S": f"ORDER#{order_id}"}, "sk": {"S": f"NOTIFIED#{event_type}"}})
+            self.ddb.delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"ORDER#{order_id}"}, "sk": {"S": f"NOTIFIED#{event_type}"}},
+            )

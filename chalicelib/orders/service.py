@@ -17,7 +17,7 @@ from chalicelib import errors
 from chalicelib.common import now_iso, parse
 from chalicelib.orders import model
 from chalicelib.orders.model import EventType, Order, OrderEvent, PlaceOrder
-from chalicelib.orders.repository import IdempotencyRecord, OrderRepository, Page
+from chalicelib.orders.ports import IdempotencyRecord, OrderRepository, Page
 
 MAX_IDEMPOTENCY_KEY = 255
 # How often a status change re-reads and retries when the order moved on
@@ -60,19 +60,24 @@ class OrderService:
         self.new_id = new_id
 
     # --- commands from the API -------------------------------------------
-    def place(self, customer_id: str, body: Any,
-              idempotency_key: str | None = None) -> tuple[Order, bool]:
+    def place(
+        self, customer_id: str, body: Any, idempotency_key: str | None = None
+    ) -> tuple[Order, bool]:
         """PlaceOrder. Returns the order and whether this call created it."""
         cmd: PlaceOrder = parse(PlaceOrder, body)
         idem: IdempotencyRecord | None = None
         if idempotency_key is not None:
-            if not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY) or \
-                    not idempotency_key.isprintable():
+            if (
+                not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY)
+                or not idempotency_key.isprintable()
+            ):
                 raise errors.InvalidInput(
-                    f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters")
+                    f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters"
+                )
             key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
             request_hash = hashlib.sha256(
-                json.dumps(cmd.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+                json.dumps(cmd.model_dump(mode="json"), sort_keys=True).encode()
+            ).hexdigest()
             replayed = self._replay_idempotent(customer_id, key_hash, request_hash)
             if replayed is not None:
                 return replayed, False
@@ -84,16 +89,30 @@ class OrderService:
         if unknown:
             raise errors.InvalidInput(
                 "unknown sku: " + ", ".join(s for _, s in unknown),
-                [{"loc": ["items", i, "sku"], "msg": f"unknown sku {s}"} for i, s in unknown])
-        lines = [{"sku": line.sku, "quantity": line.quantity,
-                  "unitPriceCents": prices[line.sku],
-                  "lineTotalCents": prices[line.sku] * line.quantity} for line in cmd.items]
+                [{"loc": ["items", i, "sku"], "msg": f"unknown sku {s}"} for i, s in unknown],
+            )
+        lines: list[dict[str, Any]] = [
+            {
+                "sku": line.sku,
+                "quantity": line.quantity,
+                "unitPriceCents": prices[line.sku],
+                "lineTotalCents": prices[line.sku] * line.quantity,
+            }
+            for line in cmd.items
+        ]
         order_id = idem.order_id if idem else self.new_id()
-        event = OrderEvent(version=1, type=EventType.ORDER_PLACED, at=self.clock(), data={
-            "orderId": order_id, "customerId": customer_id, "items": lines,
-            "totalCents": sum(int(line["lineTotalCents"]) for line in lines),
-            "shippingAddress": cmd.shippingAddress.model_dump(mode="json"),
-        })
+        event = OrderEvent(
+            version=1,
+            type=EventType.ORDER_PLACED,
+            at=self.clock(),
+            data={
+                "orderId": order_id,
+                "customerId": customer_id,
+                "items": lines,
+                "totalCents": sum(int(line["lineTotalCents"]) for line in lines),
+                "shippingAddress": cmd.shippingAddress.model_dump(mode="json"),
+            },
+        )
         order = model.initial(event)
         try:
             self.repo.create(order, event, cmd.paymentToken, idem)
@@ -107,8 +126,9 @@ class OrderService:
             return replayed, False
         return order, True
 
-    def _replay_idempotent(self, customer_id: str, key_hash: str,
-                           request_hash: str) -> Order | None:
+    def _replay_idempotent(
+        self, customer_id: str, key_hash: str, request_hash: str
+    ) -> Order | None:
         record = self.repo.find_idempotency(customer_id, key_hash)
         if record is None:
             return None
@@ -129,29 +149,43 @@ class OrderService:
         self.get(order_id, principal)
         return sorted(self.repo.events(order_id), key=lambda e: e.version)
 
-    def list_orders(self, principal: Principal, customer_id: str | None, limit: int,
-             start: dict[str, Any] | None) -> Page:
+    def list_orders(
+        self,
+        principal: Principal,
+        customer_id: str | None,
+        limit: int,
+        start: dict[str, Any] | None,
+    ) -> Page:
         if customer_id is not None and customer_id != principal.sub and not principal.is_admin:
             raise errors.Forbidden("only admins may list another customer's orders")
         return self.repo.list_for_customer(customer_id or principal.sub, limit, start)
 
     def cancel(self, order_id: str, principal: Principal) -> Order:
         order = self.get(order_id, principal)
-        who = "an admin" if principal.is_admin and order.customerId != principal.sub \
+        who = (
+            "an admin"
+            if principal.is_admin and order.customerId != principal.sub
             else "the customer"
+        )
         for _ in range(MAX_WRITE_ATTEMPTS):
             if order.status not in model.CANCELLABLE:
                 raise errors.Conflict(f"order {order_id} is {order.status} and cannot be cancelled")
-            after, applied = self.record(order, EventType.ORDER_CANCELLED,
-                                         {"reason": f"cancelled by {who}"})
+            after, applied = self.record(
+                order, EventType.ORDER_CANCELLED, {"reason": f"cancelled by {who}"}
+            )
             if applied:
                 return after
             order = after
         raise errors.Transient("the order kept changing; try again")
 
     # --- saga steps -----------------------------------------------------
-    def record(self, known: Order, event_type: EventType, data: dict[str, Any] | None = None,
-               payment_token: str | None = None) -> tuple[Order, bool]:
+    def record(
+        self,
+        known: Order,
+        event_type: EventType,
+        data: dict[str, Any] | None = None,
+        payment_token: str | None = None,
+    ) -> tuple[Order, bool]:
         """Append ``event_type`` to the order last seen as ``known``.
 
         Conditional on status and version: if the order moved on meanwhile,
@@ -163,8 +197,9 @@ class OrderService:
         for _ in range(MAX_WRITE_ATTEMPTS):
             if not model.can_apply(order, event_type):
                 return order, False
-            event = OrderEvent(version=order.version + 1, type=event_type, at=self.clock(),
-                               data=data or {})
+            event = OrderEvent(
+                version=order.version + 1, type=event_type, at=self.clock(), data=data or {}
+            )
             after = model.apply(order, event)
             if self.repo.append(order, after, event, payment_token):
                 return after, True
@@ -208,5 +243,3 @@ def order_from_snapshot(snapshot: dict[str, Any]) -> tuple[Order, str | None]:
     data = dict(snapshot)
     token = data.pop("paymentToken", None)
     return Order.model_validate(data), token
-
-

@@ -1,18 +1,12 @@
-"""The payment port, and the simulated provider used by the local and test stages.
-
-Simulated tokens (API.md): ``tok_ok`` approves; ``tok_declined`` declines;
-``tok_flaky`` fails transiently twice for an order, then approves; any other
-token declines. The provider is idempotent on its key (the order id), like
-real providers, and counts captures, so tests can prove one charge per order.
-"""
+"""The payment port: what the payment use cases need from a provider.
+``chalicelib.payments.simulated`` implements it for the local and test stages."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from chalicelib import aws, dynamo, errors
+from chalicelib import errors
 
 
 @dataclass(frozen=True)
@@ -30,76 +24,3 @@ class PaymentProvider(Protocol):
     def charge(self, idempotency_key: str, amount_cents: int, token: str) -> ChargeResult: ...
 
     def refund(self, idempotency_key: str, charge_id: str) -> None: ...
-
-
-def _opt(value: Any) -> str | None:
-    return None if value in (None, "-") else str(value)
-
-
-def _decide(token: str, attempts: int) -> ChargeResult | None:
-    if token == "tok_ok":
-        return ChargeResult(True)
-    if token == "tok_declined":
-        return ChargeResult(False, reason="card declined")
-    if token == "tok_flaky":
-        return ChargeResult(True) if attempts > 2 else None
-    return ChargeResult(False, reason="payment token not recognised")
-
-
-class SimulatedProvider:
-    """Keeps its ledger in the payments table under ``SIMULATED#<key>``."""
-
-    def __init__(self, table: str, client: Any | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @property
-    def ddb(self) -> Any:
-        return self._client or aws.client("dynamodb")
-
-    def _key(self, key: str) -> dict[str, Any]:
-        return {"pk": {"S": f"SIMULATED#{key}"}}
-
-    def charge(self, idempotency_key: str, amount_cents: int, token: str) -> ChargeResult:
-        with aws.translate():
-            item = self.ddb.update_item(
-                TableName=self.table, Key=self._key(idempotency_key),
-                UpdateExpression="ADD attempts :one", ReturnValues="ALL_NEW",
-                ExpressionAttributeValues={":one": {"N": "1"}})["Attributes"]
-        data = dynamo.from_item(item)
-        if "approved" in data:  # the same request again: the same answer
-            return ChargeResult(bool(data["approved"]), _opt(data.get("chargeId")),
-                                _opt(data.get("reason")))
-        decision = _decide(token, int(data["attempts"]))
-        if decision is None:
-            raise ProviderUnavailable("simulated provider: temporarily unavailable")
-        charge_id = "ch_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:16] \
-            if decision.approved else None
-        try:
-            with aws.translate():
-                self.ddb.update_item(
-                    TableName=self.table, Key=self._key(idempotency_key),
-                    UpdateExpression="SET approved = :a, chargeId = :c, reason = :r, "
-                                     "amountCents = :amt ADD captures :n",
-                    ConditionExpression="attribute_not_exists(approved)",
-                    ExpressionAttributeValues={
-                        ":a": {"BOOL": decision.approved},
-                        ":c": {"S": charge_id or "-"}, ":r": {"S": decision.reason or "-"},
-                        ":amt": {"N": str(amount_cents)},
-                        ":n": {"N": "1" if decision.approved else "0"}})
-        except errors.Conflict:
-            return self.charge(idempotency_key, amount_cents, token)  # a concurrent twin won
-        return ChargeResult(decision.approved, charge_id, decision.reason)
-
-    def refund(self, idempotency_key: str, charge_id: str) -> None:
-        with aws.translate():
-            self.ddb.update_item(
-                TableName=self.table, Key=self._key(idempotency_key),
-                UpdateExpression="SET refunded = :t", ExpressionAttributeValues={
-                    ":t": {"BOOL": True}})
-
-    def captures(self, idempotency_key: str) -> int:
-        with aws.translate():
-            item = self.ddb.get_item(TableName=self.table, Key=self._key(idempotency_key),
-                                     ConsistentRead=True).get("Item")
-        return int(dynamo.from_item(item).get("captures", 0)) if item else 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib import aws, dynamo, errors
+from chalicelib import errors
 from chalicelib.payments.provider import PaymentProvider
 
 
@@ -27,8 +27,9 @@ class PaymentRepository(Protocol):
         """Claim the order's payment (PENDING); return the existing record if
         there already is one."""
 
-    def finish(self, order_id: str, status: str, charge_id: str | None,
-               reason: str | None) -> None: ...
+    def finish(
+        self, order_id: str, status: str, charge_id: str | None, reason: str | None
+    ) -> None: ...
 
     def void_or_get(self, order_id: str) -> dict[str, Any] | None:
         """Write VOIDED if there is no record yet; else return the record."""
@@ -37,75 +38,15 @@ class PaymentRepository(Protocol):
         """CAPTURED -> REFUNDED; False if it was not CAPTURED."""
 
 
-class DynamoPaymentRepository:
-    def __init__(self, table: str, client: Any | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @property
-    def ddb(self) -> Any:
-        return self._client or aws.client("dynamodb")
-
-    def _key(self, order_id: str) -> dict[str, Any]:
-        return {"pk": {"S": f"PAYMENT#{order_id}"}}
-
-    def _get(self, order_id: str) -> dict[str, Any] | None:
-        with aws.translate():
-            item = self.ddb.get_item(TableName=self.table, Key=self._key(order_id),
-                                     ConsistentRead=True).get("Item")
-        return dynamo.from_item(item) if item else None
-
-    def _put_new(self, order_id: str, state: str, amount_cents: int) -> dict[str, Any] | None:
-        try:
-            with aws.translate():
-                self.ddb.put_item(
-                    TableName=self.table,
-                    Item=dynamo.to_item({"pk": f"PAYMENT#{order_id}", "state": state,
-                                         "amountCents": amount_cents}),
-                    ConditionExpression="attribute_not_exists(pk)")
-        except errors.Conflict:
-            return self._get(order_id) or {"state": "UNKNOWN"}
-        return None
-
-    def start(self, order_id: str, amount_cents: int) -> dict[str, Any] | None:
-        return self._put_new(order_id, "PENDING", amount_cents)
-
-    def finish(self, order_id: str, status: str, charge_id: str | None,
-               reason: str | None) -> None:
-        with aws.translate():
-            self.ddb.update_item(
-                TableName=self.table, Key=self._key(order_id),
-                UpdateExpression="SET #s = :s, chargeId = :c, reason = :r",
-                ConditionExpression="#s = :pending",
-                ExpressionAttributeNames={"#s": "state"},
-                ExpressionAttributeValues={":s": {"S": status}, ":c": {"S": charge_id or "-"},
-                                           ":r": {"S": reason or "-"},
-                                           ":pending": {"S": "PENDING"}})
-
-    def void_or_get(self, order_id: str) -> dict[str, Any] | None:
-        return self._put_new(order_id, "VOIDED", 0)
-
-    def refunded(self, order_id: str) -> bool:
-        try:
-            with aws.translate():
-                self.ddb.update_item(
-                    TableName=self.table, Key=self._key(order_id),
-                    UpdateExpression="SET #s = :refunded", ConditionExpression="#s = :captured",
-                    ExpressionAttributeNames={"#s": "state"},
-                    ExpressionAttributeValues={":refunded": {"S": "REFUNDED"},
-                                               ":captured": {"S": "CAPTURED"}})
-        except errors.Conflict:
-            return False
-        return True
-
-
 def _outcome(record: dict[str, Any]) -> PaymentOutcome | None:
     state = record.get("state")
     if state in ("CAPTURED", "DECLINED", "VOIDED", "REFUNDED"):
         charge_id, reason = record.get("chargeId"), record.get("reason")
-        return PaymentOutcome("CAPTURED" if state == "REFUNDED" else str(state),
-                              None if charge_id in (None, "-") else charge_id,
-                              None if reason in (None, "-") else reason)
+        return PaymentOutcome(
+            "CAPTURED" if state == "REFUNDED" else str(state),
+            None if charge_id in (None, "-") else charge_id,
+            None if reason in (None, "-") else reason,
+        )
     return None
 
 
@@ -122,9 +63,10 @@ class PaymentService:
                 return done  # a duplicate delivery, or cancelled before charging
             # PENDING: an earlier attempt died mid-charge. The provider is
             # idempotent on the order id, so asking again cannot charge twice.
-        if not token:
-            result_status, charge_id, reason = "DECLINED", None, "no payment token"
-        else:
+        charge_id: str | None = None
+        reason: str | None = "no payment token"
+        result_status = "DECLINED"
+        if token:
             result = self.provider.charge(order_id, amount_cents, token)
             result_status = "CAPTURED" if result.approved else "DECLINED"
             charge_id, reason = result.charge_id, result.reason

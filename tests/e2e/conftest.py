@@ -13,8 +13,11 @@ FIXTURE_APP = Path(__file__).parent / "fixture_app"
 @pytest.fixture(scope="session")
 def fixture_stack() -> Iterator[RunningStack]:
     """The event-source emulator around a small app with one handler per kind."""
-    with running_stack(project_dir=FIXTURE_APP, template=FIXTURE_APP / "resources.yaml",
-                       extra_args=("--visibility-timeout", "2")) as stack:
+    with running_stack(
+        project_dir=FIXTURE_APP,
+        template=FIXTURE_APP / "resources.yaml",
+        extra_args=("--visibility-timeout", "2"),
+    ) as stack:
         yield stack
 
 

@@ -13,15 +13,20 @@ import requests
 
 from devstack.testing import RunningStack
 
-ADDRESS = {"name": "Ada", "line1": "1 Main St", "city": "Berlin", "postalCode": "10115",
-           "country": "DE"}
+ADDRESS = {
+    "name": "Ada",
+    "line1": "1 Main St",
+    "city": "Berlin",
+    "postalCode": "10115",
+    "country": "DE",
+}
 TERMINAL = {"COMPLETED", "REJECTED", "CANCELLED"}
 
 
 def token(role: str, sub: str) -> str:
     return subprocess.check_output(
-        [sys.executable, "-m", "devstack", "token", "--role", role, "--sub", sub],
-        text=True).strip()
+        [sys.executable, "-m", "devstack", "token", "--role", role, "--sub", sub], text=True
+    ).strip()
 
 
 def bearer(role: str, sub: str) -> dict[str, str]:
@@ -41,22 +46,40 @@ class Shop:
             self._customers[sub] = bearer("customer", sub)
         return self._customers[sub]
 
-    def product(self, stock: int, price: int = 1000, threshold: int = 0,
-                sku: str | None = None) -> str:
+    def product(
+        self, stock: int, price: int = 1000, threshold: int = 0, sku: str | None = None
+    ) -> str:
         sku = sku or f"SKU-{uuid.uuid4().hex[:10]}"
-        r = self.http.put(f"{self.api}/products/{sku}", headers=self.admin, timeout=30, json={
-            "name": f"Product {sku}", "priceCents": price, "stock": stock,
-            "lowStockThreshold": threshold})
+        r = self.http.put(
+            f"{self.api}/products/{sku}",
+            headers=self.admin,
+            timeout=30,
+            json={
+                "name": f"Product {sku}",
+                "priceCents": price,
+                "stock": stock,
+                "lowStockThreshold": threshold,
+            },
+        )
         assert r.status_code == 200, r.text
         return sku
 
-    def place(self, sub: str, lines: list[tuple[str, int]], token: str = "tok_ok",
-              key: str | None = None, attempts: int = 1) -> dict[str, Any]:
+    def place(
+        self,
+        sub: str,
+        lines: list[tuple[str, int]],
+        token: str = "tok_ok",
+        key: str | None = None,
+        attempts: int = 1,
+    ) -> dict[str, Any]:
         headers = dict(self.customer(sub))
         if key:
             headers["Idempotency-Key"] = key
-        body = {"items": [{"sku": s, "quantity": q} for s, q in lines],
-                "paymentToken": token, "shippingAddress": ADDRESS}
+        body: dict[str, Any] = {
+            "items": [{"sku": s, "quantity": q} for s, q in lines],
+            "paymentToken": token,
+            "shippingAddress": ADDRESS,
+        }
         for attempt in range(attempts):
             r = requests.post(f"{self.api}/orders", json=body, headers=headers, timeout=60)
             if r.status_code in (200, 201) or attempt == attempts - 1:
@@ -86,31 +109,44 @@ class Shop:
         """An SQS queue subscribed (raw) to one of the app's topics."""
         sqs, sns = self.stack.client("sqs"), self.stack.client("sns")
         url = sqs.create_queue(QueueName=f"listen-{uuid.uuid4().hex[:8]}")["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
-            "Attributes"]["QueueArn"]
-        topic = next(t["TopicArn"] for t in sns.list_topics()["Topics"]
-                     if t["TopicArn"].endswith(topic_suffix))
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn,
-                      Attributes={"RawMessageDelivery": "true"})
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        topic = next(
+            t["TopicArn"]
+            for t in sns.list_topics()["Topics"]
+            if t["TopicArn"].endswith(topic_suffix)
+        )
+        sns.subscribe(
+            TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+        )
         return str(url)
 
     def heard(self, url: str) -> list[dict[str, Any]]:
         sqs = self.stack.client("sqs")
         out: list[dict[str, Any]] = []
         while True:
-            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
-                                      MessageAttributeNames=["All"]).get("Messages", [])
+            got = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+            ).get("Messages", [])
             if not got:
                 return out
             for m in got:
-                out.append({"body": json.loads(m["Body"]),
-                            "attributes": {k: v["StringValue"] for k, v in
-                                           m.get("MessageAttributes", {}).items()}})
+                out.append(
+                    {
+                        "body": json.loads(m["Body"]),
+                        "attributes": {
+                            k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()
+                        },
+                    }
+                )
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
     def captures(self, order_id: str) -> int:
         ddb = self.stack.client("dynamodb")
-        item = ddb.get_item(TableName="eventshop-local-payments",
-                            Key={"pk": {"S": f"SIMULATED#{order_id}"}},
-                            ConsistentRead=True).get("Item")
+        item = ddb.get_item(
+            TableName="eventshop-local-payments",
+            Key={"pk": {"S": f"SIMULATED#{order_id}"}},
+            ConsistentRead=True,
+        ).get("Item")
         return int(item["captures"]["N"]) if item and "captures" in item else 0

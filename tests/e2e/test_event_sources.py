@@ -18,8 +18,11 @@ STAGE = "local"
 
 def journal(stack: RunningStack, pk: str) -> list[dict[str, Any]]:
     items = stack.client("dynamodb").query(
-        TableName=f"fixture-{STAGE}-journal", KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=True)["Items"]
+        TableName=f"fixture-{STAGE}-journal",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": pk}},
+        ConsistentRead=True,
+    )["Items"]
     return [json.loads(i["data"]["S"]) for i in items]
 
 
@@ -28,10 +31,17 @@ def queue_url(stack: RunningStack, name: str) -> str:
 
 
 def send_batch(stack: RunningStack, bodies: list[dict[str, Any]]) -> None:
-    stack.client("sqs").send_message_batch(QueueUrl=queue_url(stack, "work"), Entries=[
-        {"Id": str(i), "MessageBody": json.dumps(b),
-         "MessageAttributes": {"origin": {"DataType": "String", "StringValue": "test"}}}
-        for i, b in enumerate(bodies)])
+    stack.client("sqs").send_message_batch(
+        QueueUrl=queue_url(stack, "work"),
+        Entries=[
+            {
+                "Id": str(i),
+                "MessageBody": json.dumps(b),
+                "MessageAttributes": {"origin": {"DataType": "String", "StringValue": "test"}},
+            }
+            for i, b in enumerate(bodies)
+        ],
+    )
 
 
 def uid() -> str:
@@ -46,19 +56,24 @@ def test_sqs_batch_is_delivered_once_and_deleted(fixture_stack: RunningStack) ->
         (entry,) = journal(fixture_stack, f"sqs#{i}")
         assert entry["receives"] == 1
         assert entry["attributes"]["origin"] == {
-            "stringValue": "test", "dataType": "String",
-            "stringListValues": [], "binaryListValues": []}
+            "stringValue": "test",
+            "dataType": "String",
+            "stringListValues": [],
+            "binaryListValues": [],
+        }
         assert entry["source"].endswith(f":fixture-{STAGE}-work")
     # one receive, one batch: the batching window gathered all seven
     assert journal(fixture_stack, f"sqs#{ids[0]}")[0]["batch"] == ids
     attrs = fixture_stack.client("sqs").get_queue_attributes(
-        QueueUrl=queue_url(fixture_stack, "work"), AttributeNames=["All"])["Attributes"]
+        QueueUrl=queue_url(fixture_stack, "work"), AttributeNames=["All"]
+    )["Attributes"]
     assert attrs["ApproximateNumberOfMessages"] == "0"
     assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
 def test_partial_batch_failure_redelivers_only_the_failed_record(
-        fixture_stack: RunningStack) -> None:
+    fixture_stack: RunningStack,
+) -> None:
     ids = [f"ok-{uid()}" for _ in range(9)]
     flaky = f"flaky-{uid()}"
     send_batch(fixture_stack, [{"id": i} for i in ids] + [{"id": flaky, "mode": "fail-once"}])
@@ -79,7 +94,8 @@ def test_an_exception_retries_the_whole_batch(fixture_stack: RunningStack) -> No
 
 
 def test_poison_message_goes_to_the_dlq_after_max_receive_count(
-        fixture_stack: RunningStack) -> None:
+    fixture_stack: RunningStack,
+) -> None:
     poison = f"poison-{uid()}"
     send_batch(fixture_stack, [{"id": poison, "mode": "poison"}])
     fixture_stack.drain()
@@ -99,8 +115,9 @@ def test_poison_message_goes_to_the_dlq_after_max_receive_count(
 
 def test_blueprint_handlers_are_wired(fixture_stack: RunningStack) -> None:
     body = f"side-{uid()}"
-    fixture_stack.client("sqs").send_message(QueueUrl=queue_url(fixture_stack, "side"),
-                                             MessageBody=body)
+    fixture_stack.client("sqs").send_message(
+        QueueUrl=queue_url(fixture_stack, "side"), MessageBody=body
+    )
     fixture_stack.drain()
     assert len(journal(fixture_stack, f"side#{body}")) == 1
 
@@ -109,20 +126,26 @@ def test_sns_delivers_the_lambda_envelope(fixture_stack: RunningStack) -> None:
     sns = fixture_stack.client("sns")
     arn = f"arn:aws:sns:us-east-1:123456789012:fixture-{STAGE}-topic"
     message = f"hello-{uid()}"
-    sns.publish(TopicArn=arn, Message=message, Subject="greeting",
-                MessageAttributes={"kind": {"DataType": "String", "StringValue": "test"}})
+    sns.publish(
+        TopicArn=arn,
+        Message=message,
+        Subject="greeting",
+        MessageAttributes={"kind": {"DataType": "String", "StringValue": "test"}},
+    )
     fixture_stack.drain()
     (entry,) = journal(fixture_stack, f"sns#{message}")
-    assert entry == {"subject": "greeting", "type": "Notification",
-                     "attributes": {"kind": {"Type": "String", "Value": "test"}}}
+    assert entry == {
+        "subject": "greeting",
+        "type": "Notification",
+        "attributes": {"kind": {"Type": "String", "Value": "test"}},
+    }
 
 
-def test_failing_sns_event_is_tried_three_times_then_set_aside(
-        fixture_stack: RunningStack) -> None:
+def test_failing_sns_event_is_tried_three_times_then_set_aside(fixture_stack: RunningStack) -> None:
     before = len(journal(fixture_stack, "sns#fail-always"))
     fixture_stack.client("sns").publish(
-        TopicArn=f"arn:aws:sns:us-east-1:123456789012:fixture-{STAGE}-topic",
-        Message="fail-always")
+        TopicArn=f"arn:aws:sns:us-east-1:123456789012:fixture-{STAGE}-topic", Message="fail-always"
+    )
     fixture_stack.drain()
     assert len(journal(fixture_stack, "sns#fail-always")) - before == 3
     failures = fixture_stack.control.status()["failures"]
@@ -130,7 +153,8 @@ def test_failing_sns_event_is_tried_three_times_then_set_aside(
 
 
 def test_s3_notifications_encode_keys_as_aws_and_honour_filters(
-        fixture_stack: RunningStack) -> None:
+    fixture_stack: RunningStack,
+) -> None:
     s3 = fixture_stack.client("s3")
     bucket = f"fixture-{STAGE}-bucket-123456789012"
     name = f"my photo+{uid()}.txt"
@@ -149,13 +173,16 @@ def test_s3_notifications_encode_keys_as_aws_and_honour_filters(
     assert names == ["ObjectCreated:Put", "ObjectRemoved:Delete"]
 
 
-def test_dynamodb_stream_delivers_new_and_old_images_in_order(
-        fixture_stack: RunningStack) -> None:
+def test_dynamodb_stream_delivers_new_and_old_images_in_order(fixture_stack: RunningStack) -> None:
     ddb = fixture_stack.client("dynamodb")
     table, key = f"fixture-{STAGE}-items", uid()
     ddb.put_item(TableName=table, Item={"id": {"S": key}, "n": {"N": "1"}})
-    ddb.update_item(TableName=table, Key={"id": {"S": key}}, UpdateExpression="SET n = :n",
-                    ExpressionAttributeValues={":n": {"N": "2"}})
+    ddb.update_item(
+        TableName=table,
+        Key={"id": {"S": key}},
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "2"}},
+    )
     ddb.delete_item(TableName=table, Key={"id": {"S": key}})
     fixture_stack.drain()
     entries = sorted(journal(fixture_stack, f"ddb#{key}"), key=lambda e: int(e["seq"]))
@@ -166,7 +193,8 @@ def test_dynamodb_stream_delivers_new_and_old_images_in_order(
 
 
 def test_failing_stream_batch_is_retried_then_skipped_without_blocking_the_shard(
-        fixture_stack: RunningStack) -> None:
+    fixture_stack: RunningStack,
+) -> None:
     ddb = fixture_stack.client("dynamodb")
     table, bad, good = f"fixture-{STAGE}-items", uid(), uid()
     ddb.put_item(TableName=table, Item={"id": {"S": bad}, "poison": {"BOOL": True}})
@@ -178,8 +206,7 @@ def test_failing_stream_batch_is_retried_then_skipped_without_blocking_the_shard
     assert any(f["kind"] == "dynamodb" for f in fixture_stack.control.status()["failures"])
 
 
-def test_a_rate_schedule_fires_once_per_period_of_the_clock(
-        fixture_stack: RunningStack) -> None:
+def test_a_rate_schedule_fires_once_per_period_of_the_clock(fixture_stack: RunningStack) -> None:
     fixture_stack.drain()
     before = len(journal(fixture_stack, "schedule#every_minute"))
     fixture_stack.control.advance_clock(60)
@@ -200,13 +227,13 @@ def test_drain_times_out_loudly_while_work_is_pending(fixture_stack: RunningStac
     fixture_stack.drain()
 
 
-def test_duplicate_delivery_fault_invokes_every_event_twice(
-        fixture_stack: RunningStack) -> None:
+def test_duplicate_delivery_fault_invokes_every_event_twice(fixture_stack: RunningStack) -> None:
     fixture_stack.control.set_faults(duplicateDeliveries=True)
     try:
         body = f"side-{uid()}"
-        fixture_stack.client("sqs").send_message(QueueUrl=queue_url(fixture_stack, "side"),
-                                                 MessageBody=body)
+        fixture_stack.client("sqs").send_message(
+            QueueUrl=queue_url(fixture_stack, "side"), MessageBody=body
+        )
         fixture_stack.drain()
     finally:
         fixture_stack.control.set_faults(duplicateDeliveries=False)
@@ -214,13 +241,17 @@ def test_duplicate_delivery_fault_invokes_every_event_twice(
 
 
 def test_every_delivery_is_logged_with_handler_count_and_outcome(
-        fixture_stack: RunningStack) -> None:
+    fixture_stack: RunningStack,
+) -> None:
     body = f"side-{uid()}"
-    fixture_stack.client("sqs").send_message(QueueUrl=queue_url(fixture_stack, "side"),
-                                             MessageBody=body)
+    fixture_stack.client("sqs").send_message(
+        QueueUrl=queue_url(fixture_stack, "side"), MessageBody=body
+    )
     fixture_stack.drain()
-    assert any(d["handler"] == "side_work" and d["count"] == 1 and d["outcome"] == "ok"
-               for d in fixture_stack.control.deliveries())
+    assert any(
+        d["handler"] == "side_work" and d["count"] == 1 and d["outcome"] == "ok"
+        for d in fixture_stack.control.deliveries()
+    )
     assert "deliver sqs      side_work" in fixture_stack.log_text()
 
 
@@ -238,10 +269,12 @@ def test_emulator_serializes_conditional_writes(fixture_stack: RunningStack) -> 
         for _ in range(10):
             try:
                 client.update_item(
-                    TableName=table, Key={"id": {"S": key}},
+                    TableName=table,
+                    Key={"id": {"S": key}},
                     UpdateExpression="SET stock = stock - :one",
                     ConditionExpression="stock >= :one",
-                    ExpressionAttributeValues={":one": {"N": "1"}})
+                    ExpressionAttributeValues={":one": {"N": "1"}},
+                )
             except client.exceptions.ConditionalCheckFailedException:
                 continue
             with lock:

@@ -46,9 +46,15 @@ def alive(pid: int) -> bool:
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
 def test_make_run_stops_every_process_it_started(how: str) -> None:
     env = {**os.environ, "API_PORT": "0", "EMULATOR_PORT": "0", "CONTROL_PORT": "0"}
-    proc = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     lines: list[str] = []
     ready = threading.Event()
 

@@ -30,7 +30,12 @@ def test_happy_path_completes_with_five_events_and_a_tracking_number(shop: Shop)
     assert final["status"] == "COMPLETED"
     assert final["trackingNumber"].startswith("TRK-") and len(final["trackingNumber"]) == 14
     assert [e["type"] for e in shop.events(order["orderId"])] == [
-        "OrderPlaced", "StockReserved", "PaymentCaptured", "OrderShipped", "OrderCompleted"]
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentCaptured",
+        "OrderShipped",
+        "OrderCompleted",
+    ]
     assert [e["version"] for e in shop.events(order["orderId"])] == [1, 2, 3, 4, 5]
     assert shop.stock(sku) == 3
 
@@ -56,10 +61,12 @@ def test_every_message_delivered_twice_changes_nothing(shop: Shop) -> None:
     listener = shop.listen("-customer-notifications")
     shop.stack.control.set_faults(duplicateDeliveries=True)
     try:
-        plan = [("tok_ok", "COMPLETED")] * 6 + [("tok_declined", "CANCELLED")] * 2 + \
-               [("tok_flaky", "COMPLETED")] * 2
-        placed = [(shop.place("twice", [(sku, 1)], token=t)["orderId"], want)
-                  for t, want in plan]
+        plan = (
+            [("tok_ok", "COMPLETED")] * 6
+            + [("tok_declined", "CANCELLED")] * 2
+            + [("tok_flaky", "COMPLETED")] * 2
+        )
+        placed = [(shop.place("twice", [(sku, 1)], token=t)["orderId"], want) for t, want in plan]
         shop.stack.drain(timeout=120)
     finally:
         shop.stack.control.set_faults(duplicateDeliveries=False)
@@ -74,7 +81,11 @@ def test_every_message_delivered_twice_changes_nothing(shop: Shop) -> None:
     completed = [o for o, want in placed if want == "COMPLETED"]
     for order_id in completed:
         assert {t for (o, t) in heard if o == order_id} == {
-            "OrderPlaced", "PaymentCaptured", "OrderShipped", "OrderCompleted"}
+            "OrderPlaced",
+            "PaymentCaptured",
+            "OrderShipped",
+            "OrderCompleted",
+        }
 
 
 def test_ten_percent_of_aws_calls_failing_loses_nothing() -> None:
@@ -100,7 +111,10 @@ def test_ten_percent_of_aws_calls_failing_loses_nothing() -> None:
         assert shop.stock(sku) == 0
         replay = subprocess.run(
             [sys.executable, "-m", "devstack", "replay-orders", "--endpoint", stack.emulator_url],
-            capture_output=True, text=True, timeout=120)
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert replay.returncode == 0, replay.stdout + replay.stderr
         assert "replayed 40 orders: 40 consistent, 0 differ" in replay.stdout
 
@@ -113,10 +127,15 @@ def test_poison_message_in_a_batch_of_ten(shop: Shop) -> None:
     ids = [uuid.uuid4().hex for _ in range(9)]
 
     def message(order_id: str) -> dict[str, Any]:
-        return {"type": "OrderPlaced", "orderId": order_id, "customerId": "poison-drill",
-                "version": 1, "at": "2026-01-01T00:00:00Z", "data": {},
-                "order": {"orderId": order_id, "customerId": "poison-drill",
-                          "status": "PLACED"}}
+        return {
+            "type": "OrderPlaced",
+            "orderId": order_id,
+            "customerId": "poison-drill",
+            "version": 1,
+            "at": "2026-01-01T00:00:00Z",
+            "data": {},
+            "order": {"orderId": order_id, "customerId": "poison-drill", "status": "PLACED"},
+        }
 
     entries = [{"Id": str(i), "MessageBody": json.dumps(message(o))} for i, o in enumerate(ids)]
     entries.insert(4, {"Id": "poison", "MessageBody": '{"type": "OrderPlaced", "orderId": '})
@@ -124,11 +143,15 @@ def test_poison_message_in_a_batch_of_ten(shop: Shop) -> None:
     shop.stack.drain(timeout=60)
     heard = {m["body"]["orderId"] for m in shop.heard(listener)}
     assert heard == set(ids)  # nine processed, each once
-    batches = [d for d in shop.stack.control.deliveries()
-               if d["handler"] == "notify_step" and d["count"] == 10]
+    batches = [
+        d
+        for d in shop.stack.control.deliveries()
+        if d["handler"] == "notify_step" and d["count"] == 10
+    ]
     assert batches and batches[-1]["failed"] == 1  # one batch of ten, one failure
-    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10,
-                               AttributeNames=["All"]).get("Messages", [])
+    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"]).get(
+        "Messages", []
+    )
     assert [m["Body"] for m in dead] == ['{"type": "OrderPlaced", "orderId": ']
     assert dead[0]["Attributes"]["ApproximateReceiveCount"] in ("3", "4")
 
@@ -136,17 +159,20 @@ def test_poison_message_in_a_batch_of_ten(shop: Shop) -> None:
 def test_customer_cancel_before_shipping_releases_stock_exactly_once(shop: Shop) -> None:
     sku = shop.product(stock=3)
     order = shop.place("carol", [(sku, 3)])
-    r = shop.http.post(f"{shop.api}/orders/{order['orderId']}/cancel",
-                       headers=shop.customer("carol"), timeout=30)
+    r = shop.http.post(
+        f"{shop.api}/orders/{order['orderId']}/cancel", headers=shop.customer("carol"), timeout=30
+    )
     assert r.status_code == 202 and r.json()["status"] == "CANCELLED"
     shop.stack.drain()
     assert shop.stock(sku) == 3
     types = [e["type"] for e in shop.events(order["orderId"])]
     assert types.count("StockReleased") <= 1 and types[:1] == ["OrderPlaced"]
     assert "OrderCancelled" in types
-    again = shop.http.post(f"{shop.api}/orders/{order['orderId']}/cancel",
-                           headers=shop.customer("carol"), timeout=30)
+    again = shop.http.post(
+        f"{shop.api}/orders/{order['orderId']}/cancel", headers=shop.customer("carol"), timeout=30
+    )
     assert again.status_code == 409
-    other = shop.http.get(f"{shop.api}/orders/{order['orderId']}",
-                          headers=shop.customer("mallory"), timeout=30)
+    other = shop.http.get(
+        f"{shop.api}/orders/{order['orderId']}", headers=shop.customer("mallory"), timeout=30
+    )
     assert other.status_code == 404

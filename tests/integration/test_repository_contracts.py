@@ -22,8 +22,9 @@ from chalicelib.orders import model
 from chalicelib.orders import repository as order_repository
 from chalicelib.orders.model import EventType, Order, OrderEvent, OrderStatus
 from chalicelib.orders.repository import DynamoOrderRepository, IdempotencyRecord
-from chalicelib.payments.provider import ProviderUnavailable, SimulatedProvider
-from chalicelib.payments.service import DynamoPaymentRepository
+from chalicelib.payments.provider import ProviderUnavailable
+from chalicelib.payments.repository import DynamoPaymentRepository
+from chalicelib.payments.simulated import SimulatedProvider
 from tests.fakes import (
     FakeInventoryRepository,
     FakeOrderRepository,
@@ -474,9 +475,9 @@ class InventoryRepositoryContract:
             repo.put(product(sku))
         repo.reserve("o1", [Line(sku="A", quantity=1)], T1)  # reservations are not products
 
-        first = repo.list(2, None)
-        second = repo.list(2, first.last_key)
-        third = repo.list(2, second.last_key)
+        first = repo.list_products(2, None)
+        second = repo.list_products(2, first.last_key)
+        third = repo.list_products(2, second.last_key)
 
         pages = [[p.sku for p in page.products] for page in (first, second, third)]
         assert pages == [["A", "B"], ["C", "D"], ["E"]]
@@ -491,7 +492,9 @@ class InventoryRepositoryContract:
     def test_list_rejects_a_foreign_cursor(self, repo: Any) -> None:
         repo.put(product("A"))
         with pytest.raises(errors.InvalidInput):
-            repo.list(1, {"pk": "ORDER#o1", "sk": "ORDER", "gsi1pk": "CUSTOMER#ada", "gsi1sk": "x"})
+            repo.list_products(
+                1, {"pk": "ORDER#o1", "sk": "ORDER", "gsi1pk": "CUSTOMER#ada", "gsi1sk": "x"}
+            )
 
     def test_add_stock(self, repo: Any) -> None:
         repo.put(product("A", stock=1))

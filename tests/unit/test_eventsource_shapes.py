@@ -67,7 +67,7 @@ def test_to_lambda_json_nested() -> None:
     }
     json.dumps(out)  # JSON-serialisable now
     # The input is not modified.
-    assert record["dynamodb"]["Keys"]["blob"] == {"B": b"\x01\x02"}
+    assert record["dynamodb"]["Keys"]["blob"] == {"B": b"\x01\x02"}  # type: ignore[index]
 
 
 # --------------------------------------------------------------------- _failure_ids

@@ -313,7 +313,9 @@ def test_a_customer_cannot_list_another_customers_orders(service: OrderService) 
 
 def test_an_admin_lists_any_customer(service: OrderService) -> None:
     order, _ = service.place("bob", body())
-    assert [o.orderId for o in service.list_orders(ADMIN, "bob", 10, None).orders] == [order.orderId]
+    assert [o.orderId for o in service.list_orders(ADMIN, "bob", 10, None).orders] == [
+        order.orderId
+    ]
     assert service.list_orders(ADMIN, None, 10, None).orders == []
 
 

@@ -189,7 +189,7 @@ class Shop:
         return seen
 
     # -- shortcuts
-    def place(self, token: str = "tok_ok", **lines: int) -> Order:  # noqa: S107 - simulated
+    def place(self, token: str = "tok_ok", **lines: int) -> Order:
         items = [{"sku": sku, "quantity": q} for sku, q in lines.items()]
         order, _ = self.orders.place(
             "ada", {"items": items, "paymentToken": token, "shippingAddress": ADDRESS}

@@ -16,7 +16,7 @@ from devstack.schedule import CronSchedule, RateSchedule, ScheduleError
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc,arg-type]
 
 
 def nxt(expression: str, t: datetime, start: datetime | None = None) -> datetime:

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import boto3
-from chalice import Blueprint, Chalice, Rate
+from chalice.app import Blueprint, Chalice, Rate
 
 app = Chalice(app_name="fixture")
 side = Blueprint(__name__)
@@ -19,8 +19,9 @@ _journal = boto3.resource("dynamodb").Table(os.environ["JOURNAL_TABLE_NAME"])
 
 
 def journal(pk: str, **data: Any) -> None:
-    _journal.put_item(Item={"pk": pk, "sk": f"{time.time_ns()}-{uuid.uuid4().hex[:6]}",
-                            "data": json.dumps(data)})
+    _journal.put_item(
+        Item={"pk": pk, "sk": f"{time.time_ns()}-{uuid.uuid4().hex[:6]}", "data": json.dumps(data)}
+    )
 
 
 @app.route("/")
@@ -28,8 +29,9 @@ def index() -> dict[str, str]:
     return {"app": "fixture"}
 
 
-@app.on_sqs_message(queue=os.environ["WORK_QUEUE_NAME"], batch_size=10,
-                    maximum_batching_window_in_seconds=1)
+@app.on_sqs_message(
+    queue=os.environ["WORK_QUEUE_NAME"], batch_size=10, maximum_batching_window_in_seconds=1
+)
 def work(event: Any) -> dict[str, Any]:
     failures = []
     records = list(event)
@@ -38,8 +40,13 @@ def work(event: Any) -> dict[str, Any]:
         raw = record.to_dict()
         body = json.loads(record.body)
         receives = int(raw["attributes"]["ApproximateReceiveCount"])
-        journal(f"sqs#{body['id']}", receives=receives, batch=ids,
-                attributes=raw["messageAttributes"], source=raw["eventSourceARN"])
+        journal(
+            f"sqs#{body['id']}",
+            receives=receives,
+            batch=ids,
+            attributes=raw["messageAttributes"],
+            source=raw["eventSourceARN"],
+        )
         mode = body.get("mode", "ok")
         if mode == "raise-once" and receives == 1:
             raise RuntimeError("transient failure: the whole batch must come back")
@@ -63,16 +70,28 @@ def topic_message(event: Any) -> None:
     if event.message == "fail-always":
         journal("sns#fail-always")
         raise RuntimeError("this SNS message always fails")
-    journal(f"sns#{event.message}", subject=event.subject,
-            attributes=record["MessageAttributes"], type=record["Type"])
+    journal(
+        f"sns#{event.message}",
+        subject=event.subject,
+        attributes=record["MessageAttributes"],
+        type=record["Type"],
+    )
 
 
-@app.on_s3_event(bucket=os.environ["BUCKET_NAME"], prefix="in/", suffix=".txt",
-                 events=["s3:ObjectCreated:*", "s3:ObjectRemoved:*"])
+@app.on_s3_event(
+    bucket=os.environ["BUCKET_NAME"],
+    prefix="in/",
+    suffix=".txt",
+    events=["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
+)
 def s3_object(event: Any) -> None:
     raw = event.to_dict()["Records"][0]
-    journal(f"s3#{event.key}", raw_key=raw["s3"]["object"]["key"], name=raw["eventName"],
-            bucket=event.bucket)
+    journal(
+        f"s3#{event.key}",
+        raw_key=raw["s3"]["object"]["key"],
+        name=raw["eventName"],
+        bucket=event.bucket,
+    )
 
 
 @app.on_dynamodb_record(stream_arn=os.environ["ITEMS_STREAM_ARN"], batch_size=5)
@@ -82,8 +101,13 @@ def item_changed(event: Any) -> None:
         if (record.new_image or {}).get("poison"):
             journal(f"ddb-poison#{key}")
             raise RuntimeError("a stream record that always fails")
-        journal(f"ddb#{key}", name=record.event_name, new=record.new_image,
-                old=record.old_image, seq=record.sequence_number)
+        journal(
+            f"ddb#{key}",
+            name=record.event_name,
+            new=record.new_image,
+            old=record.old_image,
+            seq=record.sequence_number,
+        )
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

@@ -1,0 +1,61 @@
+"""What the order use cases need from storage: the role, not the technology."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chalicelib.orders.model import Order, OrderEvent
+
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    customer_id: str
+    key_hash: str
+    request_hash: str
+    order_id: str
+
+
+@dataclass(frozen=True)
+class Page:
+    orders: list[Order]
+    last_key: dict[str, Any] | None
+
+
+class OrderRepository(Protocol):
+    def create(
+        self,
+        order: Order,
+        event: OrderEvent,
+        payment_token: str,
+        idempotency: IdempotencyRecord | None,
+    ) -> None:
+        """Store a new order; Conflict if the idempotency key is taken."""
+
+    def find_idempotency(self, customer_id: str, key_hash: str) -> IdempotencyRecord | None: ...
+
+    def get(self, order_id: str) -> Order | None: ...
+
+    def payment_token(self, order_id: str) -> str | None: ...
+
+    def events(self, order_id: str) -> list[OrderEvent]: ...
+
+    def append(
+        self, before: Order, after: Order, event: OrderEvent, payment_token: str | None = None
+    ) -> bool:
+        """Write ``after`` and ``event`` if the order is still ``before``
+        (status and version); False if it changed meanwhile. The token is
+        kept only while the payment is unsettled."""
+
+    def list_for_customer(
+        self, customer_id: str, limit: int, start: dict[str, Any] | None
+    ) -> Page: ...
+
+    def all_order_ids(self) -> list[str]: ...
+
+    def mark_notified(self, order_id: str, event_type: str) -> bool:
+        """Record that a notification went out; False if it already had."""
+
+    def unmark_notified(self, order_id: str, event_type: str) -> None: ...
