@@ -62,7 +62,7 @@ class Options:
         return self.template or self.project_dir / "infra" / "resources.yaml"
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux: SIGTERM this child when the process that started it dies.
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -83,7 +83,7 @@ class Child:
             text=True,
             bufsize=1,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            preexec_fn=die_with_parent,  # noqa: PLW1509
         )
         self._lines: list[str] = []
         self._cond = threading.Condition()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack.client import StackControl
-from devstack.stack import LOCAL_ENV, ROOT
+from devstack.stack import LOCAL_ENV, ROOT, die_with_parent
 
 READY = re.compile(r"eventshop ready api=(\S+) emulator=(\S+) control=(\S+)")
 
@@ -95,6 +95,8 @@ def running_stack(
         text=True,
         env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
         start_new_session=True,
+        # If the test process dies, the stack goes with it.
+        preexec_fn=die_with_parent,  # noqa: PLW1509
     )
     output: list[str] = []
     ready: list[re.Match[str]] = []

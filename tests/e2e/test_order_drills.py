@@ -176,3 +176,29 @@ def test_customer_cancel_before_shipping_releases_stock_exactly_once(shop: Shop)
         f"{shop.api}/orders/{order['orderId']}", headers=shop.customer("mallory"), timeout=30
     )
     assert other.status_code == 404
+
+
+def test_low_stock_alert_once_per_crossing_and_on_shortage(shop: Shop) -> None:
+    sku = shop.product(stock=5, threshold=3)
+    alerts = shop.listen("-inventory-alerts")
+    for _ in range(4):  # 5 -> 4 -> 3 -> 2 (crosses) -> 1
+        shop.place("dora", [(sku, 1)])
+        shop.stack.drain()
+    rejected = shop.place("dora", [(sku, 2)])  # only 1 left
+    shop.stack.drain()
+    assert shop.order(rejected["orderId"])["status"] == "REJECTED"
+    heard = [m["body"] for m in shop.heard(alerts) if sku in str(m["body"])]
+    assert [(a["type"], a.get("stock")) for a in heard if a["type"] == "LowStock"] == [
+        ("LowStock", 2)
+    ]
+    shortages = [a for a in heard if a["type"] == "OrderRejectedForShortage"]
+    assert [(a["orderId"], a["skus"]) for a in shortages] == [(rejected["orderId"], [sku])]
+    # restock above the threshold, then cross again: a second alert
+    r = shop.http.post(
+        f"{shop.api}/products/{sku}/restock", headers=shop.admin, json={"quantity": 9}, timeout=30
+    )
+    assert r.status_code == 200 and r.json()["stock"] == 10
+    shop.place("dora", [(sku, 8)])
+    shop.stack.drain()
+    again = [m["body"] for m in shop.heard(alerts) if m["body"].get("sku") == sku]
+    assert [(a["type"], a["stock"]) for a in again] == [("LowStock", 2)]
