@@ -202,6 +202,44 @@ def cancel_order(orderId: str) -> Response:  # noqa: N803
     return Response(body=order.public(), status_code=202)
 
 
+# --- images ------------------------------------------------------------------
+
+
+@route("/products/{sku}/images", methods=("POST",), roles=("admin",))
+def create_image_upload(sku: str) -> Response:
+    return Response(body=container.images().create_upload(sku), status_code=201)
+
+
+@route("/products/{sku}/images")
+def list_images(sku: str) -> dict[str, Any]:
+    service = container.images()
+    return {"items": [service.view(i, admin=False) for i in service.list_ready(sku)]}
+
+
+@route("/images/{imageId}", roles=("admin",))
+def get_image(imageId: str) -> dict[str, Any]:  # noqa: N803
+    service = container.images()
+    return service.view(service.get(imageId), admin=True)
+
+
+@app.on_s3_event(
+    bucket=settings.images_bucket_name, prefix="uploads/", events=["s3:ObjectCreated:*"]
+)
+def image_uploaded(event: Any) -> None:
+    raw = event.to_dict()["Records"][0]["s3"]["object"]
+    outcome = container.images().uploaded(event.key, raw.get("sequencer", "0"))
+    app.log.info("upload %s: %s", event.key, outcome)
+
+
+@app.on_s3_event(
+    bucket=settings.images_bucket_name, prefix="uploads/", events=["s3:ObjectRemoved:*"]
+)
+def image_removed(event: Any) -> None:
+    raw = event.to_dict()["Records"][0]["s3"]["object"]
+    outcome = container.images().removed(event.key, raw.get("sequencer", "0"))
+    app.log.info("removal %s: %s", event.key, outcome)
+
+
 # --- the saga ----------------------------------------------------------------
 
 

@@ -50,8 +50,8 @@ CHILD_TIMEOUT_S = 120.0
 # Keep this in step with app.py: a registered function missing here is measured
 # with DEFAULT_CLIENTS and reported in the notes.
 FUNCTION_CLIENTS: dict[str, list[str]] = {
-    # products + orders tables (presigned S3 POSTs join with the image routes).
-    API_FUNCTION: ["dynamodb"],
+    # products, orders and images tables; S3 presigns upload forms and URLs.
+    API_FUNCTION: ["dynamodb", "s3"],
     # Deployed stages read the JWT secret from SSM (local ones from the env).
     "jwt_auth": ["ssm"],
     # The saga: the stream relay publishes; each step writes and may publish.
@@ -61,6 +61,9 @@ FUNCTION_CLIENTS: dict[str, list[str]] = {
     "shipping_step": ["dynamodb"],
     "notify_step": ["dynamodb", "sns"],
     "low_stock_alerts": ["sns"],
+    # Image handling: read the upload, write thumbnails, record, publish.
+    "image_uploaded": ["s3", "dynamodb", "sns"],
+    "image_removed": ["s3", "dynamodb"],
 }
 DEFAULT_CLIENTS: list[str] = ["dynamodb", "sns", "sqs"]
 

@@ -57,9 +57,17 @@ def register_hook(event: str, handler: Callable[..., Any]) -> None:
 
 @cache
 def client(service: str) -> Any:
+    import os
+
     from botocore.config import Config
 
-    return session().client(service, config=Config(**_CONFIG_KW))
+    config = Config(**_CONFIG_KW)
+    if service == "s3":
+        # SigV4 for presigned POSTs; path-style URLs when an endpoint (the local
+        # emulator) is set, since bucket.127.0.0.1 does not resolve.
+        s3 = {"addressing_style": "path"} if os.environ.get("AWS_ENDPOINT_URL") else {}
+        config = config.merge(Config(signature_version="s3v4", s3=s3))
+    return session().client(service, config=config)
 
 
 @cache

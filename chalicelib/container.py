@@ -3,10 +3,14 @@ once per container. Building them creates no AWS client; the first call does."""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 
-from chalicelib.events import Publisher, alert_message
+from chalicelib.events import Message, Publisher, alert_message
+from chalicelib.images.repository import DynamoImageRepository
+from chalicelib.images.service import ImageLimits, ImageService
+from chalicelib.images.storage import S3ObjectStore
 from chalicelib.inventory.repository import DynamoInventoryRepository
 from chalicelib.inventory.service import InventoryService
 from chalicelib.orders.notifications import CustomerNotifier
@@ -73,11 +77,30 @@ def carrier() -> Carrier:
 
 
 def _send_customer_notification(subject: str, body: str, attributes: dict[str, str]) -> None:
-    from chalicelib.events import Message
-
     publisher().publish(
         get_settings().customer_notifications_topic_arn,
         [Message(body=body, attributes=attributes, subject=subject)],
+    )
+
+
+@cache
+def images() -> ImageService:
+    settings = get_settings()
+
+    def publish(kind: str, detail: dict[str, Any]) -> None:
+        publisher().publish(
+            settings.image_events_topic_arn,
+            [Message(body=json.dumps({"type": kind, **detail}), attributes={"type": kind})],
+        )
+
+    return ImageService(
+        DynamoImageRepository(settings.images_table_name),
+        S3ObjectStore(settings.images_bucket_name),
+        publish,
+        product_exists=lambda sku: inventory().repo.get(sku) is not None,
+        limits=ImageLimits(
+            max_bytes=settings.image_max_bytes, max_pixels=settings.image_max_pixels
+        ),
     )
 
 

@@ -51,6 +51,10 @@ class Settings:
     # stages read ``jwt_secret_parameter`` from SSM (see chalicelib.auth).
     jwt_secret: str = ""
     jwt_leeway_seconds: int = 30
+    # Upload limits: S3 enforces the size range in the presigned POST; the
+    # handler checks both again (an emulator may not enforce POST policies).
+    image_max_bytes: int = 20 * 1024 * 1024
+    image_max_pixels: int = 100_000_000
     log_level: str = "INFO"
 
     @property

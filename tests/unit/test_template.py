@@ -16,7 +16,15 @@ from devstack import template as tpl
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "resources.yaml"
 # Settings that do not name a resource, so no stack output provides them.
-NOT_FROM_OUTPUTS = {"stage", "region", "jwt_secret", "jwt_leeway_seconds", "log_level"}
+NOT_FROM_OUTPUTS = {
+    "stage",
+    "region",
+    "jwt_secret",
+    "jwt_leeway_seconds",
+    "log_level",
+    "image_max_bytes",
+    "image_max_pixels",
+}
 
 
 @pytest.fixture(scope="module")

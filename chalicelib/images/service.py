@@ -1,0 +1,250 @@
+"""Product image use cases: upload slots, processing S3 uploads, reading.
+
+No boto3 and no chalice here; the image libraries are imported only when an
+upload is processed (``chalicelib.images.processing``), so no other function
+pays for them at cold start.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from chalicelib import errors
+from chalicelib.common import now_iso
+from chalicelib.images.model import (
+    THUMBNAIL_SIZES,
+    Image,
+    ImageStatus,
+    newer,
+    parse_upload_key,
+    thumbnail_key,
+    upload_key,
+)
+from chalicelib.images.ports import ImageRepository, ObjectStore
+
+log = logging.getLogger("eventshop.images")
+_SKU = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_IMAGE_ID = re.compile(r"^[0-9a-f]{32}$")
+CACHE_CONTROL = "public, max-age=31536000"
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    min_bytes: int = 1
+    max_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 100_000_000
+    upload_expires_seconds: int = 900
+    url_expires_seconds: int = 3600
+
+
+class ImageService:
+    def __init__(
+        self,
+        repo: ImageRepository,
+        store: ObjectStore,
+        publish: Callable[[str, dict[str, Any]], None],
+        product_exists: Callable[[str], bool],
+        limits: ImageLimits | None = None,
+        clock: Callable[[], str] = now_iso,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self.repo = repo
+        self.store = store
+        self.publish = publish  # (event type, detail)
+        self.product_exists = product_exists
+        self.limits = limits or ImageLimits()
+        self.clock = clock
+        self.new_id = new_id
+
+    # --- API -------------------------------------------------------------
+    def create_upload(self, sku: str) -> dict[str, Any]:
+        if not _SKU.match(sku):
+            raise errors.InvalidInput("sku must match [A-Za-z0-9-]{1,64}")
+        if not self.product_exists(sku):
+            raise errors.NotFound(f"product {sku} not found")
+        image_id, now = self.new_id(), self.clock()
+        self.repo.create(
+            Image(
+                imageId=image_id, sku=sku, status=ImageStatus.PENDING, createdAt=now, updatedAt=now
+            )
+        )
+        expires = self.limits.upload_expires_seconds
+        post = self.store.presigned_post(
+            upload_key(sku, image_id),
+            "image/",
+            self.limits.min_bytes,
+            self.limits.max_bytes,
+            expires,
+        )
+        expires_at = (
+            (datetime.now(UTC) + timedelta(seconds=expires))
+            .isoformat(timespec="seconds")
+            .replace("+00:00", "Z")
+        )
+        return {
+            "imageId": image_id,
+            "upload": {"url": post["url"], "fields": post["fields"], "expiresAt": expires_at},
+        }
+
+    def get(self, image_id: str) -> Image:
+        image = self.repo.get(image_id) if _IMAGE_ID.match(image_id) else None
+        if image is None:
+            raise errors.NotFound(f"image {image_id} not found")
+        return image
+
+    def list_ready(self, sku: str) -> list[Image]:
+        if not _SKU.match(sku):
+            raise errors.InvalidInput("sku must match [A-Za-z0-9-]{1,64}")
+        return [
+            i
+            for i in self.repo.list_for_sku(sku)
+            if i.status == ImageStatus.READY and i.deletedAt is None
+        ]
+
+    def view(self, image: Image, admin: bool) -> dict[str, Any]:
+        data = image.model_dump(mode="json", exclude={"thumbnailKeys", "sequencer", "published"})
+        data["thumbnails"] = {
+            size: self.store.url(key, self.limits.url_expires_seconds)
+            for size, key in image.thumbnailKeys.items()
+        }
+        if image.exif is not None and not admin:
+            data["exif"] = {k: v for k, v in image.exif.items() if k != "gps"}
+        if not admin:
+            data.pop("deletedAt", None)
+        return data
+
+    # --- S3 events ---------------------------------------------------------
+    def uploaded(self, key: str, sequencer: str) -> str:
+        """Process an upload; returns what happened (for the log). Bad files
+        end FAILED with a reason; only AWS trouble raises (and is retried)."""
+        image = self._image_for(key)
+        if image is None:
+            return "ignored"
+        if not newer(sequencer, image.sequencer):
+            self._publish_once(image)
+            return "duplicate"
+        info = self.store.head(key)
+        if info is None:
+            return "gone"  # deleted before we got to it; the removal event follows
+        if info.size > self.limits.max_bytes:
+            return self._fail(
+                image,
+                sequencer,
+                f"file too large: {info.size} bytes, the limit is {self.limits.max_bytes}",
+            )
+        if info.size < self.limits.min_bytes:
+            return self._fail(image, sequencer, "empty file")
+        data = self.store.read(key)
+        from chalicelib.images import processing  # the image libraries load here only
+
+        try:
+            result = processing.process(
+                data, sizes=THUMBNAIL_SIZES, max_pixels=self.limits.max_pixels
+            )
+        except processing.ProcessingError as exc:
+            return self._fail(image, sequencer, exc.reason)
+        except Exception as exc:
+            log.exception("image %s could not be processed", image.imageId)
+            return self._fail(
+                image, sequencer, f"the image could not be read ({type(exc).__name__})"
+            )
+        keys: dict[str, str] = {}
+        for size, jpeg in sorted(result.thumbnails.items(), reverse=True):
+            target = thumbnail_key(image.sku, image.imageId, size)
+            self.store.write(target, jpeg, "image/jpeg", CACHE_CONTROL)
+            keys[str(size)] = target
+        stale = [k for s, k in image.thumbnailKeys.items() if s not in keys]
+        if stale:
+            self.store.delete(stale)
+        ready = image.model_copy(
+            update={
+                "status": ImageStatus.READY,
+                "reason": None,
+                "width": result.width,
+                "height": result.height,
+                "format": result.format,
+                "bytes": result.bytes,
+                "thumbnailKeys": keys,
+                "exif": result.exif,
+                "updatedAt": self.clock(),
+                "deletedAt": None,
+                "sequencer": sequencer,
+                "published": False,
+            }
+        )
+        if not self.repo.save(ready, image.sequencer):
+            return "raced"
+        self._publish_once(ready)
+        return "ready"
+
+    def removed(self, key: str, sequencer: str) -> str:
+        image = self._image_for(key)
+        if image is None:
+            return "ignored"
+        if not newer(sequencer, image.sequencer):
+            return "stale"
+        if image.thumbnailKeys:
+            self.store.delete(list(image.thumbnailKeys.values()))
+        now = self.clock()
+        gone = image.model_copy(
+            update={
+                "thumbnailKeys": {},
+                "deletedAt": now,
+                "updatedAt": now,
+                "sequencer": sequencer,
+                "published": True,
+            }
+        )
+        return "deleted" if self.repo.save(gone, image.sequencer) else "raced"
+
+    def _image_for(self, key: str) -> Image | None:
+        parsed = parse_upload_key(key)
+        if parsed is None:
+            log.warning("ignored an object outside the upload layout: %s", key[:200])
+            return None
+        sku, image_id = parsed
+        image = self.repo.get(image_id)
+        if image is None or image.sku != sku:
+            log.warning("ignored an upload without its slot: %s", key[:200])
+            return None
+        return image
+
+    def _fail(self, image: Image, sequencer: str, reason: str) -> str:
+        failed = image.model_copy(
+            update={
+                "status": ImageStatus.FAILED,
+                "reason": reason,
+                "updatedAt": self.clock(),
+                "sequencer": sequencer,
+                "published": False,
+            }
+        )
+        if not self.repo.save(failed, image.sequencer):
+            return "raced"
+        self._publish_once(failed)
+        return "failed"
+
+    def _publish_once(self, image: Image) -> None:
+        """The event for the record's current state, once: publish, then mark.
+        A publish that fails raises, and the redelivery publishes again."""
+        if image.published or image.status == ImageStatus.PENDING:
+            return
+        kind = "ImageProcessed" if image.status == ImageStatus.READY else "ImageFailed"
+        self.publish(
+            kind,
+            {
+                "imageId": image.imageId,
+                "sku": image.sku,
+                "status": str(image.status),
+                "reason": image.reason,
+                "width": image.width,
+                "height": image.height,
+            },
+        )
+        self.repo.save(image.model_copy(update={"published": True}), image.sequencer)
