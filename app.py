@@ -115,7 +115,7 @@ def page_limit(default: int = 20) -> int:
     raw = query("limit")
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 100:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100:
         raise errors.InvalidInput(
             "limit must be an integer from 1 to 100", [{"loc": ["query", "limit"], "msg": "1-100"}]
         )

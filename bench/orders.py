@@ -385,9 +385,24 @@ def order_body(skus: Sequence[str], index: int, lines: int) -> dict[str, Any]:
     }
 
 
-def _run_all(n: int, clients: int, task: Callable[[int], Any]) -> list[Any]:
+def _run_all(n: int, clients: int, task: Callable[[int], Any], label: str) -> list[Any]:
+    """``task(0..n-1)`` on ``clients`` threads; progress on stderr every tenth."""
+    lock = threading.Lock()
+    done = [0]
+    start = time.perf_counter()
+    step = max(1, n // 10)
+
+    def run(i: int) -> Any:
+        result = task(i)
+        with lock:
+            done[0] += 1
+            if done[0] % step == 0 or done[0] == n:
+                print(f"   [{label}] {done[0]}/{n} after {time.perf_counter() - start:.1f} s",
+                      file=sys.stderr, flush=True)
+        return result
+
     with ThreadPoolExecutor(max_workers=clients) as pool:
-        return list(pool.map(task, range(n)))
+        return list(pool.map(run, range(n)))
 
 
 def measure_latency(
@@ -414,7 +429,7 @@ def measure_latency(
         except Exception as exc:  # noqa: BLE001 - a failed order is a result, not a crash
             return start, time.perf_counter(), f"ERROR: {exc}"
 
-    results = _run_all(n, clients, one)
+    results = _run_all(n, clients, one, "latency")
     first = min(r[0] for r in results)
     last = max(r[1] for r in results)
     latencies = [(end - start) * 1000 for start, end, s in results if s in TERMINAL]
@@ -463,7 +478,7 @@ def measure_requests(
             errors.append(str(exc))
             return None
 
-    ids = [i for i in _run_all(m, clients, place) if i]
+    ids = [i for i in _run_all(m, clients, place, f"count {lines} line(s)") if i]
     stack.control.drain(120)
     calls = stack.control.aws_calls()
     # Only now: these GETs are app requests too.

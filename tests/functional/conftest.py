@@ -1,6 +1,6 @@
 """Functional tier: ``chalice.test.Client`` -> app.py -> adapters -> moto in-process.
 
-One moto world per package run: ``infra/resources.yaml`` is deployed once with
+One moto world per test module: ``infra/resources.yaml`` is deployed once with
 moto's CloudFormation, its outputs become the app's environment, and ``app`` is
 imported fresh against them. Tests share that world, so each one works on its
 own skus, customers and orders (see ``unique``); the one test that needs an
@@ -16,7 +16,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +72,14 @@ class Shop:
     outputs: dict[str, str]
     secret: str
     session: boto3.session.Session
+    _clients: dict[str, Any] = field(default_factory=dict)
 
     # --- AWS --------------------------------------------------------------
     def aws(self, service: str) -> Any:
-        return self.session.client(service)
+        # One client per service: creating one loads its service model (slow).
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service)
+        return self._clients[service]
 
     # --- tokens -----------------------------------------------------------
     def token(self, sub: str, role: str = "customer") -> str:
@@ -146,13 +150,18 @@ class Shop:
     # --- the orders table -------------------------------------------------
     def order_items(self, order_id: str, prefix: str = "") -> list[dict[str, Any]]:
         """The raw DynamoDB items under ``ORDER#id`` (optionally an sk prefix)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.outputs["OrdersTableName"],
-            "ConsistentRead": True,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
-            "ExpressionAttributeValues": {":pk": {"S": f"ORDER#{order_id}"}, ":p": {"S": prefix}},
-        }
-        return list(self.aws("dynamodb").query(**kwargs)["Items"])
+        condition, values = "pk = :pk", {":pk": {"S": f"ORDER#{order_id}"}}
+        if prefix:
+            condition += " AND begins_with(sk, :p)"
+            values[":p"] = {"S": prefix}
+        return list(
+            self.aws("dynamodb").query(
+                TableName=self.outputs["OrdersTableName"],
+                ConsistentRead=True,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )["Items"]
+        )
 
     # --- SNS taps: see what a topic published -----------------------------
     def tap(self, topic_output: str, filter_policy: dict[str, list[str]] | None = None) -> str:
@@ -218,7 +227,9 @@ def sqs_event(shop: Shop, queue_output: str, bodies: list[str]) -> tuple[dict[st
     return event, ids
 
 
-def stream_event(shop: Shop, items: list[dict[str, Any]], event_name: str = "INSERT") -> dict:
+def stream_event(
+    shop: Shop, items: list[dict[str, Any]], event_name: str = "INSERT"
+) -> dict[str, Any]:
     """A Lambda DynamoDB-stream event carrying ``items`` as new images."""
     records = []
     for n, item in enumerate(items):
@@ -243,7 +254,7 @@ def stream_event(shop: Shop, items: list[dict[str, Any]], event_name: str = "INS
     return {"Records": records}
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def shop() -> Iterator[Shop]:
     had_app = "app" in sys.modules
     with pytest.MonkeyPatch.context() as mp, mock_aws():

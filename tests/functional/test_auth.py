@@ -20,8 +20,15 @@ PROTECTED = [
     ("GET", "/orders/{orderId}", ("customer", "admin")),
     ("GET", "/orders/{orderId}/events", ("customer", "admin")),
     ("POST", "/orders/{orderId}/cancel", ("customer", "admin")),
+    ("POST", "/products/{sku}/images", ("admin",)),
+    ("GET", "/images/{imageId}", ("admin",)),
 ]
-OPEN = [("GET", "/health"), ("GET", "/products"), ("GET", "/products/{sku}")]
+OPEN = [
+    ("GET", "/health"),
+    ("GET", "/products"),
+    ("GET", "/products/{sku}"),
+    ("GET", "/products/{sku}/images"),
+]
 # Routes API.md declares open to anyone; every other route must need a token.
 OPEN_BY_CONTRACT = {
     ("GET", "/health"),
@@ -57,9 +64,7 @@ def _bad_tokens(shop: Shop) -> dict[str, dict[str, str]]:
             "Authorization": "Bearer "
             + shop.raw_token({k: v for k, v in valid.items() if k != "sub"})
         },
-        "alg-none": {
-            "Authorization": "Bearer " + jwt.encode(valid, key=None, algorithm="none")
-        },
+        "alg-none": {"Authorization": "Bearer " + jwt.encode(valid, key="", algorithm="none")},
     }
 
 
@@ -101,9 +106,21 @@ def test_every_registered_route_but_the_open_ones_has_the_authorizer(shop: Shop)
     assert {(m, p) for m, p, _ in PROTECTED} | set(OPEN) <= registered
 
 
+def test_every_route_with_the_authorizer_answers_401_without_a_token(shop: Shop) -> None:
+    checked = 0
+    for path, methods in shop.app.app.routes.items():
+        for method, entry in methods.items():
+            if entry.authorizer is None:
+                continue
+            response = shop.call(method, _fill(path), body={} if method != "GET" else None)
+            assert response.status_code == 401, (method, path, response.body)
+            checked += 1
+    assert checked >= len(PROTECTED)
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("PUT", "/products/{sku}"), ("POST", "/products/{sku}/restock")],
+    [(m, p) for m, p, roles in PROTECTED if roles == ("admin",)],
 )
 def test_customer_on_admin_route_gets_403(shop: Shop, method: str, path: str) -> None:
     sku = shop.put_product(stock=3)["sku"]
@@ -113,7 +130,12 @@ def test_customer_on_admin_route_gets_403(shop: Shop, method: str, path: str) ->
         else {"name": "hijack", "priceCents": 1, "stock": 999}
     )
 
-    response = shop.call(method, path.format(sku=sku), body=body, headers=shop.auth(unique("cust")))
+    response = shop.call(
+        method,
+        path.format(sku=sku, imageId="abc123"),
+        body=body,
+        headers=shop.auth(unique("cust")),
+    )
 
     assert response.status_code == 403, response.body
     assert response.json_body["Code"] == "ForbiddenError"
@@ -141,6 +163,8 @@ def test_open_routes_work_without_a_token(shop: Shop, method: str, path: str) ->
         assert response.json_body == {"status": "ok"}
     elif path == "/products":
         assert set(response.json_body) == {"items", "nextCursor"}
+    elif path.endswith("/images"):
+        assert response.json_body == {"items": []}
     else:
         assert response.json_body["sku"] == sku
 

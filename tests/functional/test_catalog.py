@@ -229,7 +229,7 @@ def test_a_tampered_cursor_is_a_400(shop: Shop) -> None:
         assert response.json_body["Code"] == "BadRequestError"
 
 
-@pytest.mark.parametrize("limit", ["0", "101", "abc", "-1", "1.5", ""])
+@pytest.mark.parametrize("limit", ["0", "101", "abc", "-1", "1.5", "", "%C2%B2", "1e1"])
 def test_an_invalid_limit_is_a_400(shop: Shop, limit: str) -> None:
     response = shop.call("GET", f"/products?limit={limit}")
 

@@ -1,0 +1,377 @@
+"""The saga's handlers, invoked through the test client with Lambda-shaped events.
+
+The relay gets DynamoDB-stream records built from the order's items; what it
+publishes is read back from an SQS queue subscribed to the order-events topic
+(filtered on the order id) and handed to the next step as an SQS event, as the
+subscriptions in infra/resources.yaml would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.functional.conftest import Shop, sqs_event, stream_event, unique
+
+STEP_QUEUES = {
+    "inventory_step": "InventoryQueueName",
+    "payments_step": "PaymentsQueueName",
+    "shipping_step": "ShippingQueueName",
+    "notify_step": "NotifyQueueName",
+}
+
+
+class Saga:
+    """One order driven by hand through the relay and the saga's steps."""
+
+    def __init__(self, shop: Shop, customer: str, order_id: str) -> None:
+        self.shop = shop
+        self.customer = customer
+        self.order_id = order_id
+        self.relayed = 0
+        self.tap = shop.tap("OrderEventsTopicArn", {"orderId": [order_id]})
+
+    def relay(self, *, with_order_item: bool = False) -> list[str]:
+        """Relay the events appended since the last call; return what was published."""
+        events = [
+            item
+            for item in self.shop.order_items(self.order_id, "EVENT#")
+            if int(item["version"]["N"]) > self.relayed
+        ]
+        records = events
+        if with_order_item:
+            # A real stream also carries the order item itself: not an event.
+            records = self.shop.order_items(self.order_id, "ORDER") + events
+        response = self.shop.client.lambda_.invoke(
+            "relay_order_events", stream_event(self.shop, records)
+        )
+        assert response.payload is None
+        self.relayed += len(events)
+        return [m["Body"] for m in self.shop.drain(self.tap)]
+
+    def step(self, name: str, bodies: list[str]) -> dict[str, Any]:
+        event, _ = sqs_event(self.shop, STEP_QUEUES[name], bodies)
+        payload = self.shop.client.lambda_.invoke(name, event).payload
+        assert isinstance(payload, dict)
+        return payload
+
+    def order(self) -> dict[str, Any]:
+        response = self.shop.call(
+            "GET", f"/orders/{self.order_id}", headers=self.shop.auth(self.customer)
+        )
+        assert response.status_code == 200, response.body
+        return dict(response.json_body)
+
+    def history(self) -> list[str]:
+        response = self.shop.call(
+            "GET", f"/orders/{self.order_id}/events", headers=self.shop.auth(self.customer)
+        )
+        return [e["type"] for e in response.json_body["items"]]
+
+
+def types(bodies: list[str]) -> list[str]:
+    return [json.loads(b)["type"] for b in bodies]
+
+
+def start(shop: Shop, items: list[tuple[str, int]], payment_token: str = "tok_ok") -> Saga:
+    customer = unique("cust")
+    response = shop.place_order(customer, items, payment_token=payment_token)
+    assert response.status_code == 201, response.body
+    return Saga(shop, customer, response.json_body["orderId"])
+
+
+NO_FAILURES: dict[str, Any] = {"batchItemFailures": []}
+
+
+def test_an_order_goes_from_placed_to_completed(shop: Shop) -> None:
+    a = shop.put_product(price=500, stock=10)["sku"]
+    b = shop.put_product(price=120, stock=3)["sku"]
+    saga = start(shop, [(a, 2), (b, 3)])
+
+    placed = saga.relay(with_order_item=True)
+    assert types(placed) == ["OrderPlaced"]
+    message = json.loads(placed[0])
+    assert message["orderId"] == saga.order_id
+    assert message["customerId"] == saga.customer
+    assert message["order"]["paymentToken"] == "tok_ok"
+
+    assert saga.step("inventory_step", placed) == NO_FAILURES
+    assert saga.order()["status"] == "RESERVED"
+    assert shop.call("GET", f"/products/{a}").json_body["stock"] == 8
+    assert shop.call("GET", f"/products/{b}").json_body["stock"] == 0
+    reserved = saga.relay()
+    assert types(reserved) == ["StockReserved"]
+
+    assert saga.step("payments_step", reserved) == NO_FAILURES
+    assert saga.order()["status"] == "PAID"
+    captured = saga.relay()
+    assert types(captured) == ["PaymentCaptured"]
+    assert json.loads(captured[0])["data"]["amountCents"] == 1360
+    # The token is gone once the payment is settled.
+    assert "paymentToken" not in json.loads(captured[0])["order"]
+
+    assert saga.step("shipping_step", captured) == NO_FAILURES
+    assert types(saga.relay()) == ["OrderShipped", "OrderCompleted"]
+
+    order = saga.order()
+    assert order["status"] == "COMPLETED"
+    assert order["version"] == 5
+    assert re.fullmatch(r"TRK-\d{10}", order["trackingNumber"])
+    assert saga.history() == [
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentCaptured",
+        "OrderShipped",
+        "OrderCompleted",
+    ]
+    raw = shop.order_items(saga.order_id, "ORDER")
+    assert [i["sk"]["S"] for i in raw] == ["ORDER"]
+    assert "paymentToken" not in raw[0]
+
+
+def test_redelivered_messages_change_nothing(shop: Shop) -> None:
+    sku = shop.put_product(stock=5)["sku"]
+    saga = start(shop, [(sku, 2)])
+    placed = saga.relay()
+
+    assert saga.step("inventory_step", placed + placed) == NO_FAILURES
+    assert saga.step("inventory_step", placed) == NO_FAILURES
+    reserved = saga.relay()
+    assert types(reserved) == ["StockReserved"]
+    assert saga.step("payments_step", reserved + reserved) == NO_FAILURES
+    captured = saga.relay()
+    assert saga.step("shipping_step", captured) == NO_FAILURES
+    assert saga.step("shipping_step", captured) == NO_FAILURES
+
+    assert shop.call("GET", f"/products/{sku}").json_body["stock"] == 3
+    assert saga.history() == [
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentCaptured",
+        "OrderShipped",
+        "OrderCompleted",
+    ]
+    ledger = shop.aws("dynamodb").get_item(
+        TableName=shop.outputs["PaymentsTableName"],
+        Key={"pk": {"S": f"SIMULATED#{saga.order_id}"}},
+    )["Item"]
+    assert ledger["captures"]["N"] == "1"
+
+
+def test_a_declined_payment_cancels_and_gives_the_stock_back(shop: Shop) -> None:
+    sku = shop.put_product(stock=4)["sku"]
+    saga = start(shop, [(sku, 3)], payment_token="tok_declined")
+
+    saga.step("inventory_step", saga.relay())
+    assert shop.call("GET", f"/products/{sku}").json_body["stock"] == 1
+    assert saga.step("payments_step", saga.relay()) == NO_FAILURES
+    declined = saga.relay()
+    assert types(declined) == ["PaymentDeclined"]
+    assert saga.step("inventory_step", declined) == NO_FAILURES
+    assert saga.step("inventory_step", declined) == NO_FAILURES
+
+    order = saga.order()
+    assert order["status"] == "CANCELLED"
+    assert order["reason"] == "payment declined: card declined"
+    assert shop.call("GET", f"/products/{sku}").json_body["stock"] == 4
+    assert saga.history() == ["OrderPlaced", "StockReserved", "PaymentDeclined", "StockReleased"]
+
+
+def test_an_order_short_of_stock_is_rejected_and_takes_nothing(shop: Shop) -> None:
+    plenty = shop.put_product(stock=10)["sku"]
+    scarce = shop.put_product(stock=1)["sku"]
+    saga = start(shop, [(plenty, 2), (scarce, 2)])
+
+    assert saga.step("inventory_step", saga.relay()) == NO_FAILURES
+
+    order = saga.order()
+    assert order["status"] == "REJECTED"
+    assert scarce in order["reason"]
+    assert plenty not in order["reason"]
+    assert shop.call("GET", f"/products/{plenty}").json_body["stock"] == 10
+    assert shop.call("GET", f"/products/{scarce}").json_body["stock"] == 1
+    assert types(saga.relay()) == ["OrderRejected"]
+
+
+def test_a_customer_cancel_after_reservation_releases_the_stock(shop: Shop) -> None:
+    sku = shop.put_product(stock=6)["sku"]
+    saga = start(shop, [(sku, 4)])
+    saga.step("inventory_step", saga.relay())
+    saga.relay()  # StockReserved: payment not taken yet
+
+    cancel = shop.call("POST", f"/orders/{saga.order_id}/cancel", headers=shop.auth(saga.customer))
+    assert cancel.status_code == 202, cancel.body
+    cancelled = saga.relay()
+    assert types(cancelled) == ["OrderCancelled"]
+    assert saga.step("inventory_step", cancelled) == NO_FAILURES
+    assert saga.step("payments_step", cancelled) == NO_FAILURES
+
+    assert shop.call("GET", f"/products/{sku}").json_body["stock"] == 6
+    assert saga.history() == ["OrderPlaced", "StockReserved", "OrderCancelled", "StockReleased"]
+
+
+@pytest.mark.parametrize("step", ["inventory_step", "payments_step", "shipping_step"])
+def test_a_poison_message_fails_alone(shop: Shop, step: str) -> None:
+    sku = shop.put_product(stock=5)["sku"]
+    saga = start(shop, [(sku, 1)])
+    good = saga.relay()
+    if step != "inventory_step":
+        saga.step("inventory_step", good)
+        good = saga.relay()
+    if step == "shipping_step":
+        saga.step("payments_step", good)
+        good = saga.relay()
+    poison = ["{not json", json.dumps({"type": "OrderPlaced"}), "[]"]
+    event, ids = sqs_event(shop, STEP_QUEUES[step], [poison[0], good[0], *poison[1:]])
+
+    payload = shop.client.lambda_.invoke(step, event).payload
+
+    poison_ids = [ids[0], ids[2], ids[3]]
+    assert payload == {"batchItemFailures": [{"itemIdentifier": i} for i in poison_ids]}
+    # The good message in the batch still did its work.
+    expected = {"inventory_step": "RESERVED", "payments_step": "PAID", "shipping_step": "COMPLETED"}
+    assert saga.order()["status"] == expected[step]
+
+
+def test_a_message_whose_step_fails_is_reported(shop: Shop) -> None:
+    sku = shop.put_product(stock=5)["sku"]
+    saga = start(shop, [(sku, 1)])
+    placed = json.loads(saga.relay()[0])
+    # A well-formed StockReserved for an order that does not exist: the
+    # payment is taken (idempotently) but recording it cannot succeed.
+    ghost = {**placed, "type": "StockReserved", "orderId": "0" * 32}
+    ghost["order"] = {**placed["order"], "orderId": "0" * 32, "status": "RESERVED", "version": 2}
+    event, ids = sqs_event(shop, "PaymentsQueueName", [json.dumps(ghost)])
+
+    payload = shop.client.lambda_.invoke("payments_step", event).payload
+
+    assert payload == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
+
+
+def test_notifications_go_out_once_per_milestone(shop: Shop) -> None:
+    sku = shop.put_product(stock=5)["sku"]
+    saga = start(shop, [(sku, 1)])
+    tap = shop.tap("CustomerNotificationsTopicArn", {"customerId": [saga.customer]})
+    placed = saga.relay()
+
+    assert saga.step("notify_step", placed + placed) == NO_FAILURES
+    assert saga.step("notify_step", placed) == NO_FAILURES
+
+    (sent,) = shop.drain(tap)
+    body = json.loads(sent["Body"])
+    assert body["type"] == "OrderPlaced"
+    assert body["orderId"] == saga.order_id
+    assert sent["MessageAttributes"]["customerId"]["StringValue"] == saga.customer
+
+
+def test_the_relay_ignores_modifications_and_non_event_items(shop: Shop) -> None:
+    sku = shop.put_product(stock=5)["sku"]
+    saga = start(shop, [(sku, 1)])
+    items = shop.order_items(saga.order_id)
+
+    shop.client.lambda_.invoke("relay_order_events", stream_event(shop, items, event_name="MODIFY"))
+    shop.client.lambda_.invoke(
+        "relay_order_events",
+        stream_event(shop, [i for i in items if i["sk"]["S"] == "ORDER"]),
+    )
+
+    assert shop.drain(saga.tap) == []
+    assert types(saga.relay()) == ["OrderPlaced"]
+
+
+def test_low_stock_alert_on_crossing_the_threshold(shop: Shop) -> None:
+    product = shop.put_product(stock=5, threshold=3)
+    tap = shop.tap("InventoryAlertsTopicArn", {"type": ["LowStock"]})
+    table = shop.outputs["ProductsTableName"]
+    key = {"pk": {"S": f"PRODUCT#{product['sku']}"}, "sk": {"S": "PRODUCT"}}
+    old = shop.aws("dynamodb").get_item(TableName=table, Key=key)["Item"]
+    new = {**old, "stock": {"N": "2"}}
+    lower = {**old, "stock": {"N": "1"}}
+
+    def record(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "eventName": "MODIFY",
+            "eventSource": "aws:dynamodb",
+            "eventSourceARN": shop.outputs["ProductsStreamArn"],
+            "dynamodb": {"Keys": key, "OldImage": before, "NewImage": after},
+        }
+
+    shop.client.lambda_.invoke(
+        "low_stock_alerts", {"Records": [record(old, new), record(new, lower)]}
+    )
+
+    (alert,) = shop.drain(tap)
+    body = json.loads(alert["Body"])
+    assert body == {"type": "LowStock", "sku": product["sku"], "stock": 2, "lowStockThreshold": 3}
+
+
+def payment_state(shop: Shop, order_id: str) -> str:
+    item = shop.aws("dynamodb").get_item(
+        TableName=shop.outputs["PaymentsTableName"], Key={"pk": {"S": f"PAYMENT#{order_id}"}}
+    )["Item"]
+    return str(item["state"]["S"])
+
+
+def test_a_completed_order_cannot_be_cancelled(shop: Shop) -> None:
+    sku = shop.put_product(stock=5)["sku"]
+    saga = start(shop, [(sku, 1)])
+    saga.step("inventory_step", saga.relay())
+    saga.step("payments_step", saga.relay())
+    saga.step("shipping_step", saga.relay())
+
+    response = shop.call(
+        "POST", f"/orders/{saga.order_id}/cancel", headers=shop.auth(saga.customer)
+    )
+
+    assert response.status_code == 409, response.body
+    assert saga.order()["status"] == "COMPLETED"
+
+
+def test_a_flaky_provider_is_retried_until_it_approves(shop: Shop) -> None:
+    sku = shop.put_product(stock=5)["sku"]
+    saga = start(shop, [(sku, 1)], payment_token="tok_flaky")
+    saga.step("inventory_step", saga.relay())
+    reserved = saga.relay()
+
+    outcomes = []
+    for _ in range(3):
+        event, ids = sqs_event(shop, "PaymentsQueueName", reserved)
+        payload = shop.client.lambda_.invoke("payments_step", event).payload
+        outcomes.append(payload == {"batchItemFailures": [{"itemIdentifier": ids[0]}]})
+
+    assert outcomes == [True, True, False]
+    assert saga.order()["status"] == "PAID"
+    assert payment_state(shop, saga.order_id) == "CAPTURED"
+
+
+def test_cancelling_a_paid_order_refunds_and_nothing_ships(shop: Shop) -> None:
+    sku = shop.put_product(stock=5)["sku"]
+    saga = start(shop, [(sku, 2)])
+    saga.step("inventory_step", saga.relay())
+    saga.step("payments_step", saga.relay())
+    captured = saga.relay()
+    assert types(captured) == ["PaymentCaptured"]
+
+    cancel = shop.call("POST", f"/orders/{saga.order_id}/cancel", headers=shop.auth(saga.customer))
+    assert cancel.status_code == 202, cancel.body
+    cancelled = saga.relay()
+    # The PaymentCaptured still queued for shipping arrives after the cancel.
+    assert saga.step("shipping_step", captured) == NO_FAILURES
+    assert saga.step("payments_step", cancelled) == NO_FAILURES
+    assert saga.step("inventory_step", cancelled) == NO_FAILURES
+
+    order = saga.order()
+    assert order["status"] == "CANCELLED"
+    assert order["trackingNumber"] is None
+    assert payment_state(shop, saga.order_id) == "REFUNDED"
+    assert shop.call("GET", f"/products/{sku}").json_body["stock"] == 5
+    assert saga.history() == [
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentCaptured",
+        "OrderCancelled",
+        "StockReleased",
+    ]
