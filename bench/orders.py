@@ -23,7 +23,9 @@ products with ample stock, then:
 
 Prints the tables and writes ``bench/results/orders.json``. Exit code 0, or 1
 when an order of the counting phase did not complete (its counts would not be
-those of the happy path).
+those of the happy path) or the saga stalled: an order of the latency phase not
+terminal after 60 s stops the run, and the stack's status and AWS call counts
+at that moment go into the JSON (``stall``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import argparse
 import json
 import math
 import platform
+import signal
 import subprocess
 import sys
 import threading
@@ -390,15 +393,18 @@ def _run_all(n: int, clients: int, task: Callable[[int], Any], label: str) -> li
     lock = threading.Lock()
     done = [0]
     start = time.perf_counter()
-    step = max(1, n // 10)
+    step = max(5, n // 10)
 
     def run(i: int) -> Any:
         result = task(i)
         with lock:
             done[0] += 1
             if done[0] % step == 0 or done[0] == n:
-                print(f"   [{label}] {done[0]}/{n} after {time.perf_counter() - start:.1f} s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"   [{label}] {done[0]}/{n} after {time.perf_counter() - start:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         return result
 
     with ThreadPoolExecutor(max_workers=clients) as pool:
@@ -413,10 +419,15 @@ def measure_latency(
     clients: int,
     lines: int,
     poll_s: float = 0.02,
-    order_timeout_s: float = 120,
+    order_timeout_s: float = 60,
 ) -> LatencyResult:
+    # One order not terminal in time means the saga is stuck: place no more.
+    stalled = threading.Event()
+
     def one(i: int) -> tuple[float, float, str]:
         start = time.perf_counter()
+        if stalled.is_set():
+            return start, start, "SKIPPED"
         try:
             order_id = api.call("POST", "/orders", order_body(skus, i, lines), 201)["orderId"]
             deadline = start + order_timeout_s
@@ -425,22 +436,26 @@ def measure_latency(
                 if status in TERMINAL:
                     return start, time.perf_counter(), status
                 time.sleep(poll_s)
+            stalled.set()
             return start, time.perf_counter(), "TIMEOUT"
         except Exception as exc:  # noqa: BLE001 - a failed order is a result, not a crash
             return start, time.perf_counter(), f"ERROR: {exc}"
 
-    results = _run_all(n, clients, one, "latency")
+    results = [r for r in _run_all(n, clients, one, "latency") if r[2] != "SKIPPED"]
     first = min(r[0] for r in results)
     last = max(r[1] for r in results)
     latencies = [(end - start) * 1000 for start, end, s in results if s in TERMINAL]
     statuses = Counter(s if not s.startswith("ERROR") else "ERROR" for _, _, s in results)
+    if len(results) < n:
+        statuses["SKIPPED"] = n - len(results)
     wall = last - first
     return LatencyResult(
         orders=n,
         clients=clients,
         lines=lines,
         wall_s=wall,
-        orders_per_s=n / wall,
+        # == n / wall when every order ends; a stall counts only those that did.
+        orders_per_s=len(latencies) / wall,
         p50_ms=percentile(latencies, 50) if latencies else math.nan,
         p95_ms=percentile(latencies, 95) if latencies else math.nan,
         max_ms=max(latencies, default=math.nan),
@@ -674,12 +689,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     n_skus = max(4, *shapes)
     stock = 10_000
 
+    from devstack.client import DrainTimedOut
     from devstack.testing import running_stack
 
+    # ``timeout`` or a CI cancel sends SIGTERM: stop the stack on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(
         f"starting the stack ({args.orders} + {len(shapes)} x {args.count_orders} orders)...",
         flush=True,
     )
+    counted: list[CountResult] = []
+    stall: dict[str, Any] | None = None
     with running_stack() as stack:
         admin = Api(stack.api_url, token("admin", "ops-1"))
         customer = Api(stack.api_url, token("customer", "bench-customer"))
@@ -693,12 +713,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             lines=args.lines,
             poll_s=args.poll_ms / 1000,
         )
-        counted = [
-            measure_requests(
-                stack, customer, skus, m=args.count_orders, clients=args.clients, lines=n
-            )
-            for n in shapes
-        ]
+        try:
+            if latency.statuses.get("TIMEOUT"):
+                raise DrainTimedOut("an order of the latency phase never ended")
+            for n in shapes:
+                counted.append(
+                    measure_requests(
+                        stack, customer, skus, m=args.count_orders, clients=args.clients, lines=n
+                    )
+                )
+        except DrainTimedOut as exc:
+            # The saga is stuck: keep what the stack says for whoever debugs it.
+            stall = {
+                "error": str(exc),
+                "status": stack.control.status(),
+                "awsCalls": stack.control.aws_calls(),
+            }
 
     print(
         f"\n== 1. throughput and latency ({args.clients} clients, POST then poll every "
@@ -738,7 +768,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n== 4. against {REFERENCE_NAME}")
     for n in shapes:
         print(reference_table(n) + "\n")
-    print(comparison_table(counted))
+    if counted:
+        print(comparison_table(counted))
+    if stall is not None:
+        sources = stall["status"].get("sources", [])
+        print(
+            f"\n!! THE SAGA STALLED: {stall['error']}; no request counts.\n"
+            f"   deliveries {stall['status'].get('byOutcome')}, busy sources "
+            f"{[s['handler'] for s in sources if s.get('busy')]}, app AWS calls so far "
+            f"{stall['awsCalls'].get('sent')}"
+        )
 
     report = {
         "benchmark": "orders",
@@ -761,6 +800,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "latency": asdict(latency),
         "requests": [asdict(r) for r in counted],
+        "stall": stall,
         "reference": {
             "name": REFERENCE_NAME,
             "shapes": [
@@ -790,7 +830,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output
     print(f"\nwrote {shown}")
     incomplete = any(r.statuses != {"COMPLETED": r.orders} for r in counted)
-    return 1 if incomplete else 0
+    return 1 if incomplete or stall is not None else 0
 
 
 if __name__ == "__main__":

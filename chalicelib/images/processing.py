@@ -58,7 +58,9 @@ _VIDEO_BRANDS = frozenset({b"isom", b"iso2", b"mp41", b"mp42", b"qt  ", b"M4V ",
 _RESAMPLE_NAME = "LANCZOS"
 _GAP = 2.0  # reducing_gap: a fast box reduction first when the ratio is >= 4 (PNG, TIFF...)
 
-# Orientation -> the transpose that makes the image upright (PIL's exif_transpose table).
+# Orientation -> the transpose that makes the image upright: ImageOps.exif_transpose's
+# table, applied to the largest thumbnail instead of the decoded image (a fraction of
+# the pixels), with the orientation read once and shared with width and height.
 _UPRIGHT_METHOD = {
     2: "FLIP_LEFT_RIGHT",
     3: "ROTATE_180",

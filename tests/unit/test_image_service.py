@@ -1,0 +1,189 @@
+"""ImageService over in-memory fakes: the rules the S3 handler relies on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib import errors
+from chalicelib.images.model import Image, ImageStatus, newer
+from chalicelib.images.ports import ObjectInfo
+from chalicelib.images.service import ImageLimits, ImageService
+from tests.unit import image_fixtures as fx
+
+SKU = "MUG-1"
+
+
+class FakeRepo:
+    def __init__(self) -> None:
+        self.items: dict[str, Image] = {}
+
+    def create(self, image: Image) -> None:
+        assert image.imageId not in self.items
+        self.items[image.imageId] = image
+
+    def get(self, image_id: str) -> Image | None:
+        return self.items.get(image_id)
+
+    def save(self, image: Image, expected_sequencer: str | None) -> bool:
+        current = self.items.get(image.imageId)
+        if current is None or current.sequencer != expected_sequencer:
+            return False
+        self.items[image.imageId] = image
+        return True
+
+    def list_for_sku(self, sku: str) -> list[Image]:
+        return [i for i in self.items.values() if i.sku == sku]
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.reads: list[str] = []
+
+    def head(self, key: str) -> ObjectInfo | None:
+        data = self.objects.get(key)
+        return None if data is None else ObjectInfo(len(data), "image/jpeg", "etag")
+
+    def read(self, key: str) -> bytes:
+        self.reads.append(key)
+        return self.objects[key]
+
+    def write(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        assert content_type == "image/jpeg" and "max-age" in cache_control
+        self.objects[key] = data
+
+    def delete(self, keys: list[str]) -> None:
+        for k in keys:
+            self.objects.pop(k, None)
+
+    def presigned_post(
+        self, key: str, content_type_prefix: str, min_bytes: int, max_bytes: int, expires_in: int
+    ) -> dict[str, Any]:
+        return {"url": "http://bucket", "fields": {"key": key, "max": max_bytes}}
+
+    def url(self, key: str, expires_in: int) -> str:
+        return f"http://bucket/{key}?signed"
+
+
+@pytest.fixture
+def world() -> tuple[ImageService, FakeRepo, FakeStore, list[tuple[str, dict[str, Any]]]]:
+    repo, store, published = FakeRepo(), FakeStore(), []
+    service = ImageService(
+        repo,
+        store,
+        lambda kind, d: published.append((kind, d)),
+        product_exists=lambda sku: sku == SKU,
+        limits=ImageLimits(max_bytes=200_000),
+    )
+    return service, repo, store, published
+
+
+def slot(service: ImageService, store: FakeStore, data: bytes) -> tuple[str, str]:
+    image_id = service.create_upload(SKU)["imageId"]
+    key = f"uploads/{SKU}/{image_id}"
+    store.objects[key] = data
+    return image_id, key
+
+
+def test_upload_slot_needs_an_existing_product_and_a_valid_sku(world: Any) -> None:
+    service, repo, _, _ = world
+    with pytest.raises(errors.NotFound):
+        service.create_upload("OTHER")
+    with pytest.raises(errors.InvalidInput):
+        service.create_upload("bad sku!")
+    made = service.create_upload(SKU)
+    assert made["upload"]["fields"]["max"] == 200_000
+    assert repo.items[made["imageId"]].status == ImageStatus.PENDING
+
+
+def test_oversized_upload_fails_from_head_without_downloading(world: Any) -> None:
+    service, repo, store, published = world
+    image_id, key = slot(service, store, b"x" * 200_001)
+    assert service.uploaded(key, "0A") == "failed"
+    assert store.reads == []
+    assert "too large" in (repo.items[image_id].reason or "")
+    assert [k for k, _ in published] == ["ImageFailed"]
+
+
+def test_processing_is_idempotent_per_sequencer_and_regenerates_on_overwrite(world: Any) -> None:
+    service, repo, store, published = world
+    image_id, key = slot(service, store, fx.photo_jpeg(600, 400))
+    assert service.uploaded(key, "0A") == "ready"
+    assert service.uploaded(key, "0A") == "duplicate"  # redelivery
+    assert service.uploaded(key, "09") == "duplicate"  # an older event, late
+    assert [k for k, _ in published] == ["ImageProcessed"]
+    store.objects[key] = fx.photo_jpeg(300, 150)
+    assert service.uploaded(key, "0B") == "ready"
+    assert (repo.items[image_id].width, repo.items[image_id].height) == (300, 150)
+    assert set(repo.items[image_id].thumbnailKeys) == {"200"}
+    assert f"thumbnails/{SKU}/{image_id}/512.jpg" not in store.objects  # stale size removed
+
+
+def test_a_failed_publish_is_retried_by_the_redelivery(world: Any) -> None:
+    service, repo, store, published = world
+    image_id, key = slot(service, store, fx.photo_jpeg(300, 200))
+    calls = {"n": 0}
+
+    def flaky(kind: str, detail: dict[str, Any]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise errors.Transient("SNS hiccup")
+        published.append((kind, detail))
+
+    service.publish = flaky
+    with pytest.raises(errors.Transient):
+        service.uploaded(key, "0A")
+    assert repo.items[image_id].status == ImageStatus.READY and not repo.items[image_id].published
+    assert service.uploaded(key, "0A") == "duplicate"
+    assert [k for k, _ in published] == ["ImageProcessed"] and repo.items[image_id].published
+    assert service.uploaded(key, "0A") == "duplicate"
+    assert len(published) == 1
+
+
+def test_removal_deletes_derivatives_and_ignores_stale_events(world: Any) -> None:
+    service, repo, store, _ = world
+    image_id, key = slot(service, store, fx.photo_jpeg(600, 400))
+    service.uploaded(key, "0A")
+    assert service.removed(key, "09") == "stale"
+    assert service.removed(key, "0B") == "deleted"
+    assert not [k for k in store.objects if k.startswith("thumbnails/")]
+    assert repo.items[image_id].deletedAt is not None
+    assert service.list_ready(SKU) == []
+
+
+def test_uploads_without_a_slot_or_outside_the_layout_are_ignored(world: Any) -> None:
+    service, _, store, published = world
+    store.objects[f"uploads/{SKU}/{'0' * 32}"] = b"x"
+    assert service.uploaded(f"uploads/{SKU}/{'0' * 32}", "01") == "ignored"
+    assert service.uploaded("uploads/../../etc/passwd", "01") == "ignored"
+    image_id, _ = slot(service, store, b"x")
+    assert service.uploaded(f"uploads/OTHER/{image_id}", "01") == "ignored"  # sku mismatch
+    assert published == []
+
+
+def test_public_view_hides_gps_and_admin_view_shows_it(world: Any) -> None:
+    service, repo, store, _ = world
+    image_id, key = slot(service, store, fx.photo_jpeg(600, 400, gps=(-33.8688, 151.2093)))
+    service.uploaded(key, "0A")
+    image = repo.items[image_id]
+    assert service.view(image, admin=True)["exif"]["gps"]["lat"] == pytest.approx(-33.8688, 1e-4)
+    public = service.view(image, admin=False)
+    assert "gps" not in public["exif"] and "deletedAt" not in public
+    assert public["thumbnails"]["200"].endswith("200.jpg?signed")
+    assert "sequencer" not in public and "thumbnailKeys" not in public
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("0A", None, True),
+        ("0B", "0A", True),
+        ("0A", "0A", False),
+        ("A", "0B", False),
+        ("100", "FF", True),
+    ],
+)
+def test_sequencers_compare_as_padded_hex(a: str, b: str | None, expected: bool) -> None:
+    assert newer(a, b) is expected
