@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice, Response
 
-from chalicelib import auth, container, cursor, errors, saga
+from chalicelib import auth, container, cursor, errors, openapi, saga
 from chalicelib.events import image, order_event_messages
+from chalicelib.inventory.model import Product, ProductInput, Restock
+from chalicelib.orders.model import PlaceOrder
 from chalicelib.settings import get_settings
 
 settings = get_settings()
@@ -24,11 +26,7 @@ app.log.setLevel(getattr(logging, settings.log_level.upper(), logging.INFO))
 @app.authorizer(ttl_seconds=60)
 def jwt_auth(auth_request: AuthRequest) -> AuthResponse:
     try:
-        principal = auth.verify(
-            auth.bearer(auth_request.token),
-            auth.secret(settings),
-            leeway=settings.jwt_leeway_seconds,
-        )
+        principal = auth.authenticate(auth_request.token, settings)
     except auth.InvalidToken as exc:
         app.log.info("token rejected: %s", exc)
         # API Gateway answers 401 only for this exact message (any other
@@ -53,16 +51,32 @@ def error_response(exc: errors.DomainError) -> Response:
     return Response(body=body, status_code=exc.status)
 
 
+# (path, method) -> what the OpenAPI document says beyond Chalice's route table
+ROUTE_DOCS: dict[tuple[str, str], openapi.Operation] = {}
+
+
 def route(
     path: str,
     methods: tuple[str, ...] = ("GET",),
     roles: tuple[str, ...] = (),
+    *,
+    summary: str | None = None,
+    body: type[Any] | None = None,
+    response: openapi.Schema | None = None,
+    status: int | tuple[int, ...] = 200,
+    query: Mapping[str, Mapping[str, Any]] | None = None,
+    headers: Mapping[str, Mapping[str, Any]] | None = None,
+    response_headers: Mapping[str, Mapping[str, Any]] | None = None,
+    failures: tuple[int, ...] = (),
     **kwargs: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``app.route`` plus role checks and the domain-error -> HTTP mapping.
 
     ``roles`` empty means the route is open. Otherwise the JWT authorizer runs
     first (401 without a valid token) and the role is checked here (403).
+    The keyword-only arguments document the route (``GET /openapi.json``):
+    the pydantic model of the body, the response shape and success status(es),
+    query and header parameters, and error statuses beyond 400/401/403.
     """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -80,14 +94,42 @@ def route(
         if roles:
             kwargs.setdefault("authorizer", jwt_auth)
         app.route(path, methods=list(methods), **kwargs)(view)
+        # A role check that some valid token can fail is a documented 403.
+        forbidden = (403,) if roles and not set(roles) >= auth.ROLES else ()
+        meta = openapi.Operation(
+            summary=summary,
+            body=body,
+            response=response,
+            status=(status,) if isinstance(status, int) else status,
+            query=query or {},
+            headers=headers or {},
+            response_headers=response_headers or {},
+            failures=tuple(sorted({*failures, *forbidden})),
+            roles=roles,
+        )
+        for method in methods:
+            ROUTE_DOCS[(path, method)] = meta
         return fn
 
     return decorate
 
 
-@route("/health")
+@route(
+    "/health",
+    summary="Liveness",
+    response={
+        "type": "object",
+        "properties": {"status": {"const": "ok"}},
+        "required": ["status"],
+    },
+)
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@route("/openapi.json", summary="This document", response={"type": "object"})
+def openapi_document() -> dict[str, Any]:
+    return openapi.document(app, ROUTE_DOCS)
 
 
 # --- helpers ---------------------------------------------------------------
@@ -131,7 +173,7 @@ def cursor_secret() -> bytes:
 # --- catalog -----------------------------------------------------------------
 
 
-@route("/products")
+@route("/products", summary="List products", response=openapi.page(Product), query=openapi.PAGING)
 def list_products() -> dict[str, Any]:
     start = cursor.decode(query("cursor"), cursor_secret(), "products")
     page = container.inventory().list_products(page_limit(), start)
@@ -141,17 +183,32 @@ def list_products() -> dict[str, Any]:
     }
 
 
-@route("/products/{sku}")
+@route("/products/{sku}", summary="Get a product", response=Product, failures=(404,))
 def get_product(sku: str) -> dict[str, Any]:
     return container.inventory().get(sku).model_dump()
 
 
-@route("/products/{sku}", methods=("PUT",), roles=("admin",))
+@route(
+    "/products/{sku}",
+    methods=("PUT",),
+    roles=("admin",),
+    summary="Create or replace a product",
+    body=ProductInput,
+    response=Product,
+)
 def put_product(sku: str) -> dict[str, Any]:
     return container.inventory().put_product(sku, json_body()).model_dump()
 
 
-@route("/products/{sku}/restock", methods=("POST",), roles=("admin",))
+@route(
+    "/products/{sku}/restock",
+    methods=("POST",),
+    roles=("admin",),
+    summary="Add stock",
+    body=Restock,
+    response=Product,
+    failures=(404,),
+)
 def restock(sku: str) -> dict[str, Any]:
     return container.inventory().restock(sku, json_body()).model_dump()
 
@@ -159,7 +216,18 @@ def restock(sku: str) -> dict[str, Any]:
 # --- orders ------------------------------------------------------------------
 
 
-@route("/orders", methods=("POST",), roles=("customer",))
+@route(
+    "/orders",
+    methods=("POST",),
+    roles=("customer",),
+    summary="Place an order (200: replayed for a known Idempotency-Key)",
+    body=PlaceOrder,
+    response=openapi.ORDER,
+    status=(201, 200),
+    headers={"Idempotency-Key": {"type": "string", "minLength": 1, "maxLength": 255}},
+    response_headers={"Location": {"type": "string"}},
+    failures=(409,),
+)
 def place_order() -> Response:
     headers = app.current_request.headers if app.current_request else {}
     order, created = container.orders().place(
@@ -172,7 +240,14 @@ def place_order() -> Response:
     )
 
 
-@route("/orders", roles=("customer", "admin"))
+@route(
+    "/orders",
+    roles=("customer", "admin"),
+    summary="The caller's orders, newest first (admins: any customer's)",
+    response=openapi.page(openapi.ORDER),
+    query={**openapi.PAGING, "customerId": {"type": "string"}},
+    failures=(403,),
+)
 def list_orders() -> dict[str, Any]:
     who = principal()
     customer = query("customerId") or who.sub
@@ -185,18 +260,38 @@ def list_orders() -> dict[str, Any]:
     }
 
 
-@route("/orders/{orderId}", roles=("customer", "admin"))
+@route(
+    "/orders/{orderId}",
+    roles=("customer", "admin"),
+    summary="Get an order",
+    response=openapi.ORDER,
+    failures=(404,),
+)
 def get_order(orderId: str) -> dict[str, Any]:  # noqa: N803 - Chalice passes path names
     return container.orders().get(orderId, principal()).public()
 
 
-@route("/orders/{orderId}/events", roles=("customer", "admin"))
+@route(
+    "/orders/{orderId}/events",
+    roles=("customer", "admin"),
+    summary="An order's event history, in version order",
+    response=openapi.items(openapi.ORDER_EVENT),
+    failures=(404,),
+)
 def order_events(orderId: str) -> dict[str, Any]:  # noqa: N803
     events = container.orders().events(orderId, principal())
     return {"items": [e.model_dump(mode="json") for e in events]}
 
 
-@route("/orders/{orderId}/cancel", methods=("POST",), roles=("customer", "admin"))
+@route(
+    "/orders/{orderId}/cancel",
+    methods=("POST",),
+    roles=("customer", "admin"),
+    summary="Cancel an order that has not shipped",
+    response=openapi.ORDER,
+    status=202,
+    failures=(404, 409),
+)
 def cancel_order(orderId: str) -> Response:  # noqa: N803
     order = container.orders().cancel(orderId, principal())
     return Response(body=order.public(), status_code=202)
@@ -205,18 +300,36 @@ def cancel_order(orderId: str) -> Response:  # noqa: N803
 # --- images ------------------------------------------------------------------
 
 
-@route("/products/{sku}/images", methods=("POST",), roles=("admin",))
+@route(
+    "/products/{sku}/images",
+    methods=("POST",),
+    roles=("admin",),
+    summary="An upload slot: a presigned S3 POST for one image",
+    response=openapi.UploadSlot,
+    status=201,
+    failures=(404,),
+)
 def create_image_upload(sku: str) -> Response:
     return Response(body=container.images().create_upload(sku), status_code=201)
 
 
-@route("/products/{sku}/images")
+@route(
+    "/products/{sku}/images",
+    summary="A product's READY images",
+    response=openapi.items(openapi.IMAGE),
+)
 def list_images(sku: str) -> dict[str, Any]:
     service = container.images()
     return {"items": [service.view(i, admin=False) for i in service.list_ready(sku)]}
 
 
-@route("/images/{imageId}", roles=("admin",))
+@route(
+    "/images/{imageId}",
+    roles=("admin",),
+    summary="An image with full metadata, any status",
+    response=openapi.IMAGE,
+    failures=(404,),
+)
 def get_image(imageId: str) -> dict[str, Any]:  # noqa: N803
     service = container.images()
     return service.view(service.get(imageId), admin=True)
@@ -274,7 +387,7 @@ def shipping_step(event: Any) -> dict[str, Any]:
 
 @app.on_sqs_message(queue=settings.notify_queue_name, batch_size=10)
 def notify_step(event: Any) -> dict[str, Any]:
-    return saga.sqs_batch(event, lambda m: saga.notify(m, container.notifier()))
+    return saga.notify_batch(event, container.notifier())
 
 
 @app.on_dynamodb_record(

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib import errors
 
+# IAM actions this module's own calls need (collected by chalicelib.iam).
+AWS_CALLS = frozenset({"sqs:GetQueueUrl"})
+
 if TYPE_CHECKING:
     import boto3
 

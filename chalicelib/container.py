@@ -76,10 +76,13 @@ def carrier() -> Carrier:
     return SimulatedCarrier()
 
 
-def _send_customer_notification(subject: str, body: str, attributes: dict[str, str]) -> None:
+def _send_customer_notifications(messages: list[tuple[str, str, dict[str, str]]]) -> None:
     publisher().publish(
         get_settings().customer_notifications_topic_arn,
-        [Message(body=body, attributes=attributes, subject=subject)],
+        [
+            Message(body=body, attributes=attributes, subject=subject)
+            for subject, body, attributes in messages
+        ],
     )
 
 
@@ -106,4 +109,4 @@ def images() -> ImageService:
 
 @cache
 def notifier() -> CustomerNotifier:
-    return CustomerNotifier(order_repository(), _send_customer_notification)
+    return CustomerNotifier(order_repository(), _send_customer_notifications)

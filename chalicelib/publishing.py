@@ -7,6 +7,9 @@ from typing import Any
 from chalicelib import aws, errors
 from chalicelib.events import Message
 
+# IAM actions this module's own calls need (collected by chalicelib.iam).
+AWS_CALLS = frozenset({"sns:Publish"})  # PublishBatch is authorized as sns:Publish
+
 
 class SnsPublisher:
     """PublishBatch, ten at a time: one request for a stream batch's events."""

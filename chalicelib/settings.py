@@ -51,6 +51,13 @@ class Settings:
     # stages read ``jwt_secret_parameter`` from SSM (see chalicelib.auth).
     jwt_secret: str = ""
     jwt_leeway_seconds: int = 30
+    # Optional RS256 tokens from an identity provider (a Cognito user pool):
+    # its JWKS URL, the issuer its tokens must name and, optionally, the app
+    # client id they must be for ('aud' in ID tokens, 'client_id' in access
+    # tokens). Empty: only the app's own HS256 tokens are accepted.
+    jwt_jwks_url: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
     # Upload limits: S3 enforces the size range in the presigned POST; the
     # handler checks both again (an emulator may not enforce POST policies).
     image_max_bytes: int = 20 * 1024 * 1024

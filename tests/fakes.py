@@ -148,6 +148,15 @@ class FakeOrderRepository:
     def append(
         self, before: Order, after: Order, event: OrderEvent, payment_token: str | None = None
     ) -> bool:
+        return self.append_many(before, [(event, after)], payment_token)
+
+    def append_many(
+        self,
+        before: Order,
+        steps: list[tuple[OrderEvent, Order]],
+        payment_token: str | None = None,
+    ) -> bool:
+        after = steps[-1][1]
         with self._lock:
             current = self._orders.get(before.orderId)
             if current is None or (current.status, current.version) != (
@@ -156,13 +165,14 @@ class FakeOrderRepository:
             ):
                 return False
             history = self._events.setdefault(after.orderId, {})
-            if event.version in history:
+            if any(event.version in history for event, _ in steps):
                 return False
             self._keep_token(after, payment_token)
             self._orders[after.orderId] = after
-            history[event.version] = event
             self._stream.append(("MODIFY", self._order_item(after)))
-            self._stream.append(("INSERT", self._event_item(after, event, payment_token)))
+            for event, state in steps:
+                history[event.version] = event
+                self._stream.append(("INSERT", self._event_item(state, event, payment_token)))
             return True
 
     def list_for_customer(self, customer_id: str, limit: int, start: dict[str, Any] | None) -> Page:
@@ -343,20 +353,13 @@ class FakePaymentRepository:
     def start(self, order_id: str, amount_cents: int) -> dict[str, Any] | None:
         return self._put_new(order_id, "PENDING", amount_cents)
 
-    def finish(self, order_id: str, status: str, charge_id: str | None, reason: str | None) -> None:
-        with self._lock:
-            record = self._records.get(order_id)
-            if record is None or record["state"] != "PENDING":
-                raise errors.Conflict("The conditional request failed")
-            record.update(state=status, chargeId=charge_id or "-", reason=reason or "-")
-
     def void_or_get(self, order_id: str) -> dict[str, Any] | None:
         return self._put_new(order_id, "VOIDED", 0)
 
     def refunded(self, order_id: str) -> bool:
         with self._lock:
             record = self._records.get(order_id)
-            if record is None or record["state"] != "CAPTURED":
+            if record is None or record["state"] != "PENDING":
                 return False
             record["state"] = "REFUNDED"
             return True
@@ -413,12 +416,16 @@ class FakeProvider:
             entry.result = result
             return result
 
-    def refund(self, idempotency_key: str, charge_id: str) -> None:
+    def refund(self, idempotency_key: str, charge_id: str | None = None) -> bool:
         with self._lock:
             if self.fail_refunds > 0:
                 self.fail_refunds -= 1
                 raise ProviderUnavailable("fake provider: refund unavailable")
-            self._charges.setdefault(idempotency_key, _Charge()).refunds += 1
+            entry = self._charges.setdefault(idempotency_key, _Charge())
+            if not (entry.result and entry.result.approved) or entry.refunds:
+                return False
+            entry.refunds += 1
+            return True
 
     def captures(self, idempotency_key: str) -> int:
         with self._lock:

@@ -7,6 +7,9 @@ from typing import Any
 from chalicelib import aws, dynamo, errors
 from chalicelib.images.model import Image
 
+# IAM actions this module's own calls need (collected by chalicelib.iam).
+AWS_CALLS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"})
+
 
 def _item(image: Image) -> dict[str, Any]:
     data = image.model_dump(mode="json")

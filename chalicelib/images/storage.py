@@ -11,6 +11,12 @@ from typing import Any
 from chalicelib import aws, errors
 from chalicelib.images.ports import ObjectInfo
 
+# IAM actions this module's own calls need (collected by chalicelib.iam).
+# HeadObject needs s3:GetObject, and s3:ListBucket for a missing key to answer
+# 404 (NotFound) rather than 403; DeleteObjects needs s3:DeleteObject; the
+# presigned POST and GET carry the signer's s3:PutObject and s3:GetObject.
+AWS_CALLS = frozenset({"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"})
+
 
 class S3ObjectStore:
     def __init__(self, bucket: str, client: Any | None = None) -> None:

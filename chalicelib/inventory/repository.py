@@ -17,6 +17,18 @@ from chalicelib import aws, dynamo, errors
 from chalicelib.inventory.model import Line, Product, ReservationOutcome
 from chalicelib.inventory.ports import InventoryRepository, ProductPage
 
+# IAM actions this module's own calls need (collected by chalicelib.iam).
+# TransactWriteItems is authorized per item: Update -> UpdateItem, Put -> PutItem.
+AWS_CALLS = frozenset(
+    {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+    }
+)
+
 __all__ = ["DynamoInventoryRepository", "InventoryRepository", "ProductPage"]
 
 

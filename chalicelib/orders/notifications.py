@@ -23,36 +23,47 @@ MILESTONES = {
 
 class CustomerNotifier:
     def __init__(
-        self, repo: OrderRepository, send: Callable[[str, str, dict[str, str]], None]
+        self,
+        repo: OrderRepository,
+        send: Callable[[list[tuple[str, str, dict[str, str]]]], None],
     ) -> None:
         self.repo = repo
-        self.send = send  # (subject, body, attributes)
+        self.send = send  # [(subject, body, attributes)]: one publish call per batch
 
     def notify(self, event_type: str, order: dict[str, Any]) -> bool:
         """Send the milestone's notification unless it went out before."""
-        if event_type not in MILESTONES:
-            return False
-        order_id = str(order["orderId"])
-        if not self.repo.mark_notified(order_id, event_type):
-            return False
-        body = json.dumps(
-            {
-                "type": event_type,
-                "orderId": order_id,
-                "status": order.get("status"),
-                "message": MILESTONES[event_type],
-                "trackingNumber": order.get("trackingNumber"),
-                "reason": order.get("reason"),
-            }
-        )
-        try:
-            self.send(
-                MILESTONES[event_type],
-                body,
-                {"customerId": str(order["customerId"]), "type": event_type},
+        return self.notify_many([(event_type, order)]) == 1
+
+    def notify_many(self, milestones: list[tuple[str, dict[str, Any]]]) -> int:
+        """Notifications for a batch of milestone events, each at most once,
+        published together (one request for up to ten). Returns how many went
+        out. If the publish fails, the marks are forgotten and the error
+        raised, so the redelivery sends them."""
+        marked: list[tuple[str, str, tuple[str, str, dict[str, str]]]] = []
+        for event_type, order in milestones:
+            if event_type not in MILESTONES:
+                continue
+            order_id = str(order["orderId"])
+            if not self.repo.mark_notified(order_id, event_type):
+                continue
+            body = json.dumps(
+                {
+                    "type": event_type,
+                    "orderId": order_id,
+                    "status": order.get("status"),
+                    "message": MILESTONES[event_type],
+                    "trackingNumber": order.get("trackingNumber"),
+                    "reason": order.get("reason"),
+                }
             )
+            attributes = {"customerId": str(order["customerId"]), "type": event_type}
+            marked.append((order_id, event_type, (MILESTONES[event_type], body, attributes)))
+        if not marked:
+            return 0
+        try:
+            self.send([message for _, _, message in marked])
         except Exception:
-            # Not sent: forget the mark so the redelivery sends it.
-            self.repo.unmark_notified(order_id, event_type)
+            for order_id, event_type, _ in marked:
+                self.repo.unmark_notified(order_id, event_type)
             raise
-        return True
+        return len(marked)

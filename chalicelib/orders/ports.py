@@ -49,6 +49,15 @@ class OrderRepository(Protocol):
         (status and version); False if it changed meanwhile. The token is
         kept only while the payment is unsettled."""
 
+    def append_many(
+        self,
+        before: Order,
+        steps: list[tuple[OrderEvent, Order]],
+        payment_token: str | None = None,
+    ) -> bool:
+        """Several consecutive events (each with the order after it) in one
+        conditional write: the order once, every event item."""
+
     def list_for_customer(
         self, customer_id: str, limit: int, start: dict[str, Any] | None
     ) -> Page: ...

@@ -27,6 +27,19 @@ from chalicelib.orders.ports import (
     Page,
 )
 
+# IAM actions this module's own calls need (collected by chalicelib.iam).
+# TransactWriteItems is authorized per item: Put -> PutItem. Scan serves only
+# the operator's replay-orders (devstack), run with the operator's credentials.
+AWS_CALLS = frozenset(
+    {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+    }
+)
+
 __all__ = [
     "IDEMPOTENCY_TTL_SECONDS",
     "DynamoOrderRepository",
@@ -204,33 +217,42 @@ class DynamoOrderRepository:
     def append(
         self, before: Order, after: Order, event: OrderEvent, payment_token: str | None = None
     ) -> bool:
-        token = payment_token
-        order_item = _order_item(after, token)
+        return self.append_many(before, [(event, after)], payment_token)
+
+    def append_many(
+        self,
+        before: Order,
+        steps: list[tuple[OrderEvent, Order]],
+        payment_token: str | None = None,
+    ) -> bool:
+        after = steps[-1][1]
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": _order_item(after, payment_token),
+                    "ConditionExpression": "#s = :status AND version = :version",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": {
+                        ":status": {"S": str(before.status)},
+                        ":version": {"N": str(before.version)},
+                    },
+                }
+            }
+        ]
+        items += [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": _event_item(state, event, payment_token),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+            for event, state in steps
+        ]
         try:
             with aws.translate():
-                self.ddb.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self.table,
-                                "Item": order_item,
-                                "ConditionExpression": "#s = :status AND version = :version",
-                                "ExpressionAttributeNames": {"#s": "status"},
-                                "ExpressionAttributeValues": {
-                                    ":status": {"S": str(before.status)},
-                                    ":version": {"N": str(before.version)},
-                                },
-                            }
-                        },
-                        {
-                            "Put": {
-                                "TableName": self.table,
-                                "Item": _event_item(after, event, token),
-                                "ConditionExpression": "attribute_not_exists(pk)",
-                            }
-                        },
-                    ]
-                )
+                self.ddb.transact_write_items(TransactItems=items)
         except errors.Conflict:
             return False
         return True

@@ -209,6 +209,34 @@ class OrderService:
             order = current
         raise errors.Transient(f"order {known.orderId} kept changing")
 
+    def record_many(
+        self, known: Order, changes: list[tuple[EventType, dict[str, Any]]]
+    ) -> tuple[Order, bool]:
+        """Several consecutive status changes in ONE conditional write (each
+        still appends its own event). All or nothing: if the order moved on
+        so that the first no longer applies, nothing is written."""
+        order = known
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            steps: list[tuple[OrderEvent, Order]] = []
+            state = order
+            for event_type, data in changes:
+                if not model.can_apply(state, event_type):
+                    break
+                event = OrderEvent(
+                    version=state.version + 1, type=event_type, at=self.clock(), data=data
+                )
+                state = model.apply(state, event)
+                steps.append((event, state))
+            if not steps:
+                return order, False
+            if self.repo.append_many(order, steps):
+                return state, True
+            current = self.repo.get(order.orderId)
+            if current is None:
+                raise errors.NotFound(f"order {order.orderId} not found")
+            order = current
+        raise errors.Transient(f"order {known.orderId} kept changing")
+
     def current(self, order_id: str) -> Order:
         order = self.repo.get(order_id)
         if order is None:

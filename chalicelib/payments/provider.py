@@ -23,4 +23,5 @@ class ProviderUnavailable(errors.Transient):
 class PaymentProvider(Protocol):
     def charge(self, idempotency_key: str, amount_cents: int, token: str) -> ChargeResult: ...
 
-    def refund(self, idempotency_key: str, charge_id: str) -> None: ...
+    def refund(self, idempotency_key: str, charge_id: str | None = None) -> bool:
+        """Return a capture, once; False if there was none to return."""

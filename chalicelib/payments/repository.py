@@ -6,6 +6,9 @@ from typing import Any
 
 from chalicelib import aws, dynamo, errors
 
+# IAM actions this module's own calls need (collected by chalicelib.iam).
+AWS_CALLS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"})
+
 
 class DynamoPaymentRepository:
     def __init__(self, table: str, client: Any | None = None) -> None:
@@ -43,22 +46,6 @@ class DynamoPaymentRepository:
     def start(self, order_id: str, amount_cents: int) -> dict[str, Any] | None:
         return self._put_new(order_id, "PENDING", amount_cents)
 
-    def finish(self, order_id: str, status: str, charge_id: str | None, reason: str | None) -> None:
-        with aws.translate():
-            self.ddb.update_item(
-                TableName=self.table,
-                Key=self._key(order_id),
-                UpdateExpression="SET #s = :s, chargeId = :c, reason = :r",
-                ConditionExpression="#s = :pending",
-                ExpressionAttributeNames={"#s": "state"},
-                ExpressionAttributeValues={
-                    ":s": {"S": status},
-                    ":c": {"S": charge_id or "-"},
-                    ":r": {"S": reason or "-"},
-                    ":pending": {"S": "PENDING"},
-                },
-            )
-
     def void_or_get(self, order_id: str) -> dict[str, Any] | None:
         return self._put_new(order_id, "VOIDED", 0)
 
@@ -69,11 +56,11 @@ class DynamoPaymentRepository:
                     TableName=self.table,
                     Key=self._key(order_id),
                     UpdateExpression="SET #s = :refunded",
-                    ConditionExpression="#s = :captured",
+                    ConditionExpression="#s = :pending",
                     ExpressionAttributeNames={"#s": "state"},
                     ExpressionAttributeValues={
                         ":refunded": {"S": "REFUNDED"},
-                        ":captured": {"S": "CAPTURED"},
+                        ":pending": {"S": "PENDING"},
                     },
                 )
         except errors.Conflict:

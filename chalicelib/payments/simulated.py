@@ -14,6 +14,9 @@ from typing import Any
 from chalicelib import aws, dynamo, errors
 from chalicelib.payments.provider import ChargeResult, ProviderUnavailable
 
+# IAM actions this module's own calls need (collected by chalicelib.iam).
+AWS_CALLS = frozenset({"dynamodb:GetItem", "dynamodb:UpdateItem"})
+
 
 def _opt(value: Any) -> str | None:
     return None if value in (None, "-") else str(value)
@@ -44,6 +47,8 @@ class SimulatedProvider:
         return {"pk": {"S": f"SIMULATED#{key}"}}
 
     def charge(self, idempotency_key: str, amount_cents: int, token: str) -> ChargeResult:
+        if token != "tok_flaky":
+            return self._charge_once(idempotency_key, amount_cents, token)
         with aws.translate():
             item = self.ddb.update_item(
                 TableName=self.table,
@@ -85,14 +90,52 @@ class SimulatedProvider:
             return self.charge(idempotency_key, amount_cents, token)  # a concurrent twin won
         return ChargeResult(decision.approved, charge_id, decision.reason)
 
-    def refund(self, idempotency_key: str, charge_id: str) -> None:
+    def _charge_once(self, key: str, amount_cents: int, token: str) -> ChargeResult:
+        """A token whose answer does not depend on history: one request. The
+        first answer sticks (if_not_exists), so a repeat captures nothing."""
+        decision = _decide(token, 1)
+        assert decision is not None
+        charge_id = (
+            "ch_" + hashlib.sha256(key.encode()).hexdigest()[:16] if decision.approved else "-"
+        )
         with aws.translate():
-            self.ddb.update_item(
+            item = self.ddb.update_item(
                 TableName=self.table,
-                Key=self._key(idempotency_key),
-                UpdateExpression="SET refunded = :t",
-                ExpressionAttributeValues={":t": {"BOOL": True}},
-            )
+                Key=self._key(key),
+                ReturnValues="ALL_NEW",
+                UpdateExpression="SET approved = if_not_exists(approved, :a), "
+                "chargeId = if_not_exists(chargeId, :c), reason = if_not_exists(reason, :r), "
+                "amountCents = if_not_exists(amountCents, :amt), "
+                "captures = if_not_exists(captures, :n) ADD attempts :one",
+                ExpressionAttributeValues={
+                    ":a": {"BOOL": decision.approved},
+                    ":c": {"S": charge_id},
+                    ":r": {"S": decision.reason or "-"},
+                    ":amt": {"N": str(amount_cents)},
+                    ":n": {"N": "1" if decision.approved else "0"},
+                    ":one": {"N": "1"},
+                },
+            )["Attributes"]
+        data = dynamo.from_item(item)
+        return ChargeResult(
+            bool(data["approved"]), _opt(data.get("chargeId")), _opt(data.get("reason"))
+        )
+
+    def refund(self, idempotency_key: str, charge_id: str | None = None) -> bool:
+        """Give a capture back, once; False if nothing was captured (or it
+        already went back)."""
+        try:
+            with aws.translate():
+                self.ddb.update_item(
+                    TableName=self.table,
+                    Key=self._key(idempotency_key),
+                    UpdateExpression="SET refunded = :t",
+                    ConditionExpression="approved = :t AND attribute_not_exists(refunded)",
+                    ExpressionAttributeValues={":t": {"BOOL": True}},
+                )
+        except errors.Conflict:
+            return False
+        return True
 
     def captures(self, idempotency_key: str) -> int:
         with aws.translate():

@@ -622,36 +622,6 @@ class PaymentRepositoryContract:
         assert existing is not None
         assert (existing["state"], existing["amountCents"]) == ("PENDING", 1299)
 
-    def test_finish_records_the_outcome(self, repo: Any) -> None:
-        repo.start("o1", 1299)
-        repo.finish("o1", "CAPTURED", "ch_1", None)
-
-        record = repo.start("o1", 1299)
-
-        assert record is not None
-        assert (record["state"], record["chargeId"], record["amountCents"]) == (
-            "CAPTURED",
-            "ch_1",
-            1299,
-        )
-        assert record["reason"] in (None, "-")
-
-    def test_finish_records_a_decline_reason(self, repo: Any) -> None:
-        repo.start("o1", 500)
-        repo.finish("o1", "DECLINED", None, "card declined")
-        record = repo.start("o1", 500)
-        assert record is not None
-        assert (record["state"], record["reason"]) == ("DECLINED", "card declined")
-
-    def test_finish_only_once_and_only_when_pending(self, repo: Any) -> None:
-        repo.start("o1", 500)
-        repo.finish("o1", "CAPTURED", "ch_1", None)
-        with pytest.raises(errors.Conflict):
-            repo.finish("o1", "DECLINED", None, "too late")
-        with pytest.raises(errors.Conflict):
-            repo.finish("missing", "CAPTURED", "ch_2", None)
-        assert repo.start("o1", 500)["state"] == "CAPTURED"
-
     def test_void_before_any_charge(self, repo: Any) -> None:
         assert repo.void_or_get("o1") is None
         record = repo.start("o1", 500)
@@ -659,33 +629,23 @@ class PaymentRepositoryContract:
         assert (record["state"], record["amountCents"]) == ("VOIDED", 0)
         assert repo.void_or_get("o1")["state"] == "VOIDED"
 
-    def test_void_or_get_returns_an_existing_record_untouched(self, repo: Any) -> None:
+    def test_void_or_get_returns_an_existing_claim_untouched(self, repo: Any) -> None:
         repo.start("o1", 500)
-        assert repo.void_or_get("o1")["state"] == "PENDING"
-        repo.finish("o1", "CAPTURED", "ch_1", None)
         record = repo.void_or_get("o1")
-        assert (record["state"], record["chargeId"]) == ("CAPTURED", "ch_1")
+        assert (record["state"], record["amountCents"]) == ("PENDING", 500)
+        assert repo.start("o1", 500)["state"] == "PENDING"
 
-    def test_refunded_flips_a_capture_once(self, repo: Any) -> None:
+    def test_refunded_flips_a_claim_once(self, repo: Any) -> None:
         repo.start("o1", 500)
-        repo.finish("o1", "CAPTURED", "ch_1", None)
 
         assert repo.refunded("o1") is True
         assert repo.refunded("o1") is False
         assert repo.void_or_get("o1")["state"] == "REFUNDED"
 
-    def test_only_captures_are_refunded(self, repo: Any) -> None:
-        repo.start("pending", 1)
-        repo.start("declined", 1)
-        repo.finish("declined", "DECLINED", None, "no")
+    def test_only_claims_are_marked_refunded(self, repo: Any) -> None:
         repo.void_or_get("voided")
-        assert [repo.refunded(o) for o in ("pending", "declined", "voided", "missing")] == [
-            False,
-            False,
-            False,
-            False,
-        ]
-        assert repo.start("pending", 1)["state"] == "PENDING"
+        assert [repo.refunded(o) for o in ("voided", "missing")] == [False, False]
+        assert repo.start("voided", 1)["state"] == "VOIDED"
 
 
 class TestFakePaymentRepository(PaymentRepositoryContract):
@@ -743,6 +703,14 @@ class PaymentProviderContract:
         provider.refund("o1", charged.charge_id)
         assert provider.charge("o1", 500, "tok_ok") == charged
         assert provider.captures("o1") == 1
+
+    def test_refund_returns_a_capture_once_and_nothing_else(self, provider: Any) -> None:
+        provider.charge("ok", 500, "tok_ok")
+        provider.charge("no", 500, "tok_declined")
+        assert provider.refund("ok") is True
+        assert provider.refund("ok") is False
+        assert provider.refund("no") is False
+        assert provider.refund("never-charged") is False
 
 
 class TestFakeProvider(PaymentProviderContract):

@@ -1,0 +1,196 @@
+"""The authorization matrix: every route x every kind of caller, as API Gateway
+answers through the app (chalice.test.Client -> app.py -> moto).
+
+One row per route in ``app.app.routes`` (the test fails if a route has no row,
+or a row names no route), with the status each caller gets:
+
+* anonymous: no token; 401 on every route that needs one.
+* customer A: owns ``world.order`` (placed in the module's setup).
+* customer B: another customer; 404 on A's order, as if it did not exist.
+* admin: 403 where only customers may act (placing orders).
+
+Success is the route's own status (200, 201 or 202). ``VARIANTS`` adds rows
+for the same route with a query that changes the answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.functional.conftest import Shop, order_body, unique
+
+CALLERS = ("anonymous", "customerA", "customerB", "admin")
+
+# fmt: off
+MATRIX: list[tuple[str, str, int, int, int, int]] = [
+    # method  path template                   anonymous  A    B    admin
+    ("GET",   "/health",                        200,    200, 200, 200),
+    ("GET",   "/openapi.json",                  200,    200, 200, 200),
+    ("GET",   "/products",                      200,    200, 200, 200),
+    ("GET",   "/products/{sku}",                200,    200, 200, 200),
+    ("PUT",   "/products/{sku}",                401,    403, 403, 200),
+    ("POST",  "/products/{sku}/restock",        401,    403, 403, 200),
+    ("POST",  "/orders",                        401,    201, 201, 403),
+    ("GET",   "/orders",                        401,    200, 200, 200),
+    ("GET",   "/orders/{orderId}",              401,    200, 404, 200),
+    ("GET",   "/orders/{orderId}/events",       401,    200, 404, 200),
+    ("POST",  "/orders/{orderId}/cancel",       401,    202, 404, 202),
+    ("POST",  "/products/{sku}/images",         401,    403, 403, 201),
+    ("GET",   "/products/{sku}/images",         200,    200, 200, 200),
+    ("GET",   "/images/{imageId}",              401,    403, 403, 200),
+]
+
+# The same route with a query that changes who may call it.
+VARIANTS: list[tuple[str, str, str, int, int, int, int]] = [
+    # method  path        query                        anonymous  A    B    admin
+    ("GET",   "/orders",  "?customerId={customerA}",     401,    200, 403, 200),
+]
+# fmt: on
+
+SUMMARY = f"{len(MATRIX)} routes x {len(CALLERS)} callers = {len(MATRIX) * len(CALLERS)} cells"
+
+# Error bodies by status: the gateway's for 401, the app's for the rest.
+ERROR_BODIES: dict[int, dict[str, Any]] = {
+    401: {"message": "Unauthorized"},
+    403: {"Code": "ForbiddenError"},
+    404: {"Code": "NotFoundError"},
+}
+
+
+@dataclass(frozen=True)
+class World:
+    """The objects the rows act on, and a token for each caller."""
+
+    sku: str
+    customer_a: str
+    customer_b: str
+    order: str  # owned by customer A
+    image: str  # an upload slot (PENDING image) on ``sku``
+    headers: dict[str, dict[str, str]]
+
+
+@pytest.fixture(scope="module")
+def world(shop: Shop) -> World:
+    customer_a, customer_b = unique("cust-a"), unique("cust-b")
+    sku = shop.put_product(stock=1000)["sku"]
+    placed = shop.place_order(customer_a, [(sku, 1)])
+    assert placed.status_code == 201, placed.body
+    slot = shop.call("POST", f"/products/{sku}/images", headers=shop.admin())
+    assert slot.status_code == 201, slot.body
+    return World(
+        sku=sku,
+        customer_a=customer_a,
+        customer_b=customer_b,
+        order=placed.json_body["orderId"],
+        image=slot.json_body["imageId"],
+        headers={
+            "anonymous": {},
+            "customerA": shop.auth(customer_a),
+            "customerB": shop.auth(customer_b),
+            "admin": shop.auth(unique("ops"), "admin"),
+        },
+    )
+
+
+def fill(shop: Shop, world: World, method: str, path: str) -> str:
+    """The path with real ids. Cancelling changes the order, so each cancel
+    cell gets a fresh order of customer A's; a new path parameter fails here
+    until the world provides an object for it."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "orderId" and path.endswith("/cancel"):
+            placed = shop.place_order(world.customer_a, [(world.sku, 1)])
+            assert placed.status_code == 201, placed.body
+            return str(placed.json_body["orderId"])
+        known = {"sku": world.sku, "orderId": world.order, "imageId": world.image}
+        if name not in known:
+            pytest.fail(f"no object for path parameter {{{name}}} in {method} {path}")
+        return known[name]
+
+    return re.sub(r"\{([^}]+)\}", value, path)
+
+
+def body(world: World, method: str, path: str) -> Any:
+    if (method, path) == ("PUT", "/products/{sku}"):
+        return {
+            "name": f"Product {world.sku}",
+            "priceCents": 1250,
+            "stock": 1000,
+            "lowStockThreshold": 0,
+        }
+    if (method, path) == ("POST", "/products/{sku}/restock"):
+        return {"quantity": 1}
+    if (method, path) == ("POST", "/orders"):
+        return order_body([(world.sku, 1)])
+    return None
+
+
+def cells() -> list[Any]:
+    out = []
+    for method, path, *expected in MATRIX:
+        for caller, status in zip(CALLERS, expected, strict=True):
+            out.append(
+                pytest.param(
+                    method, path, "", caller, status, id=f"{method} {path} as {caller} -> {status}"
+                )
+            )
+    for method, path, query, *expected in VARIANTS:
+        for caller, status in zip(CALLERS, expected, strict=True):
+            out.append(
+                pytest.param(
+                    method,
+                    path,
+                    query,
+                    caller,
+                    status,
+                    id=f"{method} {path}{query} as {caller} -> {status}",
+                )
+            )
+    return out
+
+
+def registered(shop: Shop) -> set[tuple[str, str]]:
+    return {(m, p) for p, methods in shop.app.app.routes.items() for m in methods}
+
+
+@pytest.mark.parametrize("summary", [SUMMARY])
+def test_the_matrix_has_one_row_per_route(shop: Shop, summary: str) -> None:
+    rows = [(m, p) for m, p, *_ in MATRIX]
+    assert len(rows) == len(set(rows)), "a route has two rows"
+    routes = registered(shop)
+    assert sorted(routes - set(rows)) == [], "routes without a row in MATRIX"
+    assert sorted(set(rows) - routes) == [], "rows for routes that do not exist"
+    assert {(m, p) for m, p, *_ in VARIANTS} <= routes
+    for method, path, *expected in MATRIX:
+        assert len(expected) == len(CALLERS), (method, path)
+    print(f"\nauthorization matrix: {summary}")
+
+
+def test_the_matrix_agrees_with_the_authorizer_wiring(shop: Shop) -> None:
+    """A route anonymous callers may use has no authorizer, and the reverse."""
+    for method, path, anonymous, *_ in MATRIX:
+        entry = shop.app.app.routes[path][method]
+        assert (entry.authorizer is None) == (anonymous != 401), (method, path)
+
+
+@pytest.mark.parametrize(("method", "path", "query", "caller", "expected"), cells())
+def test_cell(
+    shop: Shop, world: World, method: str, path: str, query: str, caller: str, expected: int
+) -> None:
+    url = fill(shop, world, method, path) + query.format(customerA=world.customer_a)
+    response = shop.call(method, url, body=body(world, method, path), headers=world.headers[caller])
+
+    assert response.status_code == expected, (method, url, caller, response.body)
+    if expected in ERROR_BODIES:
+        want = ERROR_BODIES[expected]
+        assert {k: response.json_body.get(k) for k in want} == want, response.body
+    if (method, path) == ("POST", "/orders/{orderId}/cancel") and expected == 404:
+        # The other customer's attempt left the order alone.
+        order_id = url.split("/")[2]
+        owner_view = shop.call("GET", f"/orders/{order_id}", headers=world.headers["customerA"])
+        assert owner_view.json_body["status"] == "PLACED"

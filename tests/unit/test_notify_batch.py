@@ -1,0 +1,75 @@
+"""The notify step handles a whole SQS batch with one publish."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from chalicelib import errors, saga
+from chalicelib.orders.notifications import CustomerNotifier
+from tests.fakes import FakeOrderRepository
+
+
+class Record:
+    def __init__(self, message_id: str, body: str) -> None:
+        self._raw = {"messageId": message_id, "body": body, "attributes": {}}
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._raw
+
+
+def message(order_id: str, kind: str = "OrderPlaced") -> str:
+    return json.dumps(
+        {
+            "type": kind,
+            "orderId": order_id,
+            "customerId": "c-1",
+            "version": 1,
+            "at": "2026-01-01T00:00:00Z",
+            "data": {},
+            "order": {"orderId": order_id, "customerId": "c-1", "status": "PLACED"},
+        }
+    )
+
+
+@pytest.fixture
+def sent() -> list[list[tuple[str, str, dict[str, str]]]]:
+    return []
+
+
+def test_one_publish_per_batch_and_the_poison_fails_alone(sent: list[Any]) -> None:
+    notifier = CustomerNotifier(FakeOrderRepository(), sent.append)
+    records = [
+        Record("a", message("o1")),
+        Record("b", "{not json"),
+        Record("c", message("o2")),
+        Record("d", message("o2", "OrderCompleted")),
+    ]
+    result = saga.notify_batch(records, notifier)
+    assert result == {"batchItemFailures": [{"itemIdentifier": "b"}]}
+    assert len(sent) == 1
+    assert [json.loads(body)["orderId"] for _, body, _ in sent[0]] == ["o1", "o2", "o2"]
+    assert {a["customerId"] for _, _, a in sent[0]} == {"c-1"}
+    # redelivered: everything was sent already
+    assert saga.notify_batch(records, notifier) == {"batchItemFailures": [{"itemIdentifier": "b"}]}
+    assert len(sent) == 1
+
+
+def test_a_failed_publish_fails_the_batch_and_the_redelivery_sends_once(sent: list[Any]) -> None:
+    calls = {"n": 0}
+
+    def flaky(messages: list[Any]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise errors.Transient("SNS hiccup")
+        sent.append(messages)
+
+    notifier = CustomerNotifier(FakeOrderRepository(), flaky)
+    records = [Record("a", message("o1")), Record("c", message("o2"))]
+    assert saga.notify_batch(records, notifier) == {
+        "batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "c"}]
+    }
+    assert saga.notify_batch(records, notifier) == {"batchItemFailures": []}
+    assert [len(batch) for batch in sent] == [2]
