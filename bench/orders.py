@@ -93,16 +93,16 @@ REASONS: dict[str, str] = {
         "POST /orders: catalog prices of all lines in one call (1); inventory get_many"
     ),
     "dynamodb.TransactWriteItems": (
-        "order + event appended atomically: place (1), stock reserve of all lines + "
-        "reservation record (1), reserved, paid, shipped, completed (4) = 6"
+        "order + event(s) appended atomically: place (1), stock reserve of all lines + "
+        "reservation record (1), reserved (1), paid (1), shipped + completed (1) = 5"
     ),
     "dynamodb.PutItem": (
-        "payment record claimed PENDING (1) + notification dedupe marker NOTIFIED#type per "
-        "milestone: placed, paid, shipped, completed (4) = 5"
+        "payment claimed PENDING before charging (1) + notification dedupe marker "
+        "NOTIFIED#type per milestone: placed, paid, shipped, completed (4) = 5"
     ),
     "dynamodb.UpdateItem": (
-        "simulated provider ledger: count the attempt + store the decision (2; a real "
-        "provider is an HTTP call instead) + payment record PENDING -> CAPTURED (1) = 3"
+        "simulated provider: one idempotent charge call (1; a real provider is an HTTP "
+        "call instead, not an AWS request)"
     ),
     "dynamodb.GetItem": (
         "GET /orders/{id} (not in the counting phase); re-read after a lost conditional "
@@ -112,7 +112,7 @@ REASONS: dict[str, str] = {
     "dynamodb.DeleteItem": "notification mark undone after a failed send: 0 on the happy path",
     "sns.PublishBatch": (
         "stream relay: 1 call per stream batch, <= 10 events per call (5 events/order) + "
-        "1 call per customer notification (4): between 4.5 and 9"
+        "notify step: 1 call per SQS batch of milestones (4/order, <= 10 per call)"
     ),
 }
 
@@ -152,13 +152,14 @@ def unexplained(counts: Mapping[str, float], reasons: Mapping[str, str] = REASON
     return sorted(op for op, n in counts.items() if n and not reasons.get(op))
 
 
-def transact_items_per_call(lines: int, transitions: int = STATUS_TRANSITIONS) -> float:
+def transact_items_per_call(lines: int) -> float:
     """Average items of our TransactWriteItems calls for one order, from the code:
-    place (order + event), reserve (one per line + reservation), transitions (2 each)."""
+    place (order + event), reserve (one per line + reservation), reserved and
+    paid (order + event each), shipped + completed in one write (order + 2 events)."""
     if lines < 1:
         raise ValueError("an order has at least one line")
-    items = 2 + (lines + 1) + 2 * transitions
-    return items / (2 + transitions)
+    items = 2 + (lines + 1) + 2 + 2 + 3
+    return items / 5
 
 
 def capacity_per_call(operation: str, lines: int) -> tuple[float, float] | None:
