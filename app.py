@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice, Response
 
-from chalicelib import auth, container, cursor, errors, openapi, saga
+from chalicelib import auth, container, cursor, errors, logs, openapi, saga
 from chalicelib.events import image, order_event_messages
 from chalicelib.inventory.model import Product, ProductInput, Restock
 from chalicelib.orders.model import PlaceOrder
@@ -21,6 +21,10 @@ app = Chalice(app_name="eventshop")
 # Chalice leaves app.log at WARNING unless debug is on; INFO is what operators
 # read in CloudWatch.
 app.log.setLevel(getattr(logging, settings.log_level.upper(), logging.INFO))
+# Secrets never reach the logs (chalicelib.logs): on the root logger's handlers
+# and on app.log, which Chalice gives its own handler.
+logs.install(logging.getLogger())
+logs.install(app.log)
 
 
 @app.authorizer(ttl_seconds=60)
@@ -170,12 +174,25 @@ def cursor_secret() -> bytes:
     return hashlib.sha256(b"cursor\0" + auth.secret(settings).encode()).digest()
 
 
+def page_start(scope: str) -> dict[str, Any] | None:
+    """The listing's start key from ``?cursor=``, or a 400."""
+    raw = query("cursor")
+    # Cursors are ASCII (base64url): anything else is refused here, since
+    # hmac.compare_digest raises TypeError on non-ASCII text (a 500).
+    if raw is not None and not raw.isascii():
+        raise errors.InvalidInput(
+            "cursor is not valid for this listing",
+            [{"loc": ["query", "cursor"], "msg": "not a cursor"}],
+        )
+    return cursor.decode(raw, cursor_secret(), scope)
+
+
 # --- catalog -----------------------------------------------------------------
 
 
 @route("/products", summary="List products", response=openapi.page(Product), query=openapi.PAGING)
 def list_products() -> dict[str, Any]:
-    start = cursor.decode(query("cursor"), cursor_secret(), "products")
+    start = page_start("products")
     page = container.inventory().list_products(page_limit(), start)
     return {
         "items": [p.model_dump() for p in page.products],
@@ -252,7 +269,7 @@ def list_orders() -> dict[str, Any]:
     who = principal()
     customer = query("customerId") or who.sub
     scope = f"orders:{customer}"
-    start = cursor.decode(query("cursor"), cursor_secret(), scope)
+    start = page_start(scope)
     page = container.orders().list_orders(who, customer, page_limit(), start)
     return {
         "items": [o.public() for o in page.orders],

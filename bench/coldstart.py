@@ -96,6 +96,8 @@ def _resource_env() -> dict[str, str]:
     fields so that a new resource needs no edit here."""
     from dataclasses import fields
 
+    if str(ROOT) not in sys.path:  # run as a script: bench/ is on the path, not the root
+        sys.path.insert(0, str(ROOT))
     from chalicelib.settings import Settings
 
     env: dict[str, str] = {}

@@ -51,7 +51,8 @@ _SUBSTITUTIONS: tuple[_Sub, ...] = (
         re.compile(r"\b(authorization\s*:\s*)[^\r\n\"']+", re.IGNORECASE),
         rf"\g<1>{REDACTED}",
     ),
-    (re.compile(r"\b(bearer\s+)[^\s\"',;]+", re.IGNORECASE), rf"\g<1>{REDACTED}"),
+    # RFC 6750 b64token characters ("Bearer <token>" in a message stays).
+    (re.compile(r"\b(bearer\s+)[A-Za-z0-9._~+/-]+=*", re.IGNORECASE), rf"\g<1>{REDACTED}"),
     # JWTs: three base64url parts; the header of every JSON one starts "eyJ".
     (re.compile(r"\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), REDACTED),
     (

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import weakref
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -347,14 +348,13 @@ def build(app: Any, routes_meta: Mapping[tuple[str, str], Operation]) -> dict[st
 
 
 _lock = threading.Lock()
-_cache: dict[int, tuple[Any, dict[str, Any]]] = {}
+_cache: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def document(app: Any, routes_meta: Mapping[tuple[str, str], Operation]) -> dict[str, Any]:
     """The document of ``app``, built on first use and cached. Do not mutate it."""
     with _lock:
-        cached = _cache.get(id(app))
-        if cached is None or cached[0] is not app:
-            cached = (app, build(app, routes_meta))
-            _cache[id(app)] = cached
-        return cached[1]
+        doc = _cache.get(app)
+        if doc is None:
+            doc = _cache[app] = build(app, routes_meta)
+        return doc

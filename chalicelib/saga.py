@@ -27,6 +27,16 @@ from chalicelib.shipping import Carrier
 log = logging.getLogger("eventshop.saga")
 
 
+def _why(exc: Exception) -> str:
+    """Why a message is unreadable, without its input: it carries the payment token."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+    return type(exc).__name__
+
+
 def reserve_or_release(
     msg: OrderEventMessage, orders: OrderService, inventory: InventoryService
 ) -> None:
@@ -115,7 +125,7 @@ def notify_batch(
                 (raw["messageId"], OrderEventMessage.model_validate(json.loads(raw["body"])))
             )
         except (ValueError, ValidationError) as exc:
-            log.error("unreadable message %s: %s", raw.get("messageId"), exc)
+            log.error("unreadable message %s: %s", raw.get("messageId"), _why(exc))
             failures.append({"itemIdentifier": raw["messageId"]})
     if readable:
         try:
@@ -137,7 +147,7 @@ def sqs_batch(
         try:
             message = OrderEventMessage.model_validate(json.loads(raw["body"]))
         except (ValueError, ValidationError) as exc:
-            log.error("unreadable message %s: %s", raw.get("messageId"), exc)
+            log.error("unreadable message %s: %s", raw.get("messageId"), _why(exc))
             failures.append({"itemIdentifier": raw["messageId"]})
             continue
         try:

@@ -26,6 +26,8 @@ def test_plain_text_is_left_alone() -> None:
         "chalicelib.orders.repository line 12",
         "order 01J0ABCDEF placed for cust-1: 2 lines, 2500 cents",
         "upload uploads/SKU-1/img.jpg: READY",
+        "token rejected: Authorization header is not 'Bearer <token>'",
+        "token rejected: Signature verification failed",
     ):
         assert logs.redact(text) == text
 

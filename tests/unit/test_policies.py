@@ -233,14 +233,14 @@ def required_actions(source: str) -> dict[str, list[int]]:
     for service in client_services(tree):
         methods.update(_client_methods(service))
     item_kinds = {
-        k.value
+        str(k.value)
         for node in ast.walk(tree)
         if isinstance(node, ast.Dict)
         for k in node.keys
         if isinstance(k, ast.Constant) and k.value in iam.TRANSACT_ITEM_ACTIONS
     }
     batch_kinds = {
-        k.value
+        str(k.value)
         for node in ast.walk(tree)
         if isinstance(node, ast.Dict)
         for k in node.keys
