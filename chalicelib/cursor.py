@@ -45,5 +45,5 @@ def decode(cursor: str | None, secret: bytes, scope: str) -> dict[str, Any] | No
         if not isinstance(key, dict):
             raise ValueError("not an object")
         return key
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:  # TypeError: non-ASCII mac
         raise errors.InvalidInput("cursor is not valid for this listing") from exc

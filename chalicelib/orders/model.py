@@ -73,7 +73,7 @@ class ShippingAddress(_Strict):
     line2: str | None = Field(default=None, max_length=200)
     city: str = Field(min_length=1, max_length=100)
     postalCode: str = Field(min_length=1, max_length=20)  # noqa: N815 - API field
-    country: str
+    country: str = Field(pattern=r"^[A-Z]{2}$")
 
     @field_validator("country")
     @classmethod

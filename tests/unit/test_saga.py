@@ -536,7 +536,7 @@ def test_a_failed_send_is_sent_again_on_redelivery() -> None:
     shop = Shop({"A": 5})
     shop.place(A=1)
     placed = shop.relay()[0]
-    calls = []
+    calls: list[str] = []
 
     def flaky_send(messages: list[tuple[str, str, dict[str, str]]]) -> None:
         calls.extend(subject for subject, _, _ in messages)
