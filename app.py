@@ -10,11 +10,16 @@ from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice, Response
 
-from chalicelib import auth, container, cursor, errors, logs, openapi, saga
-from chalicelib.events import image, order_event_messages
-from chalicelib.inventory.model import Product, ProductInput, Restock
-from chalicelib.orders.model import PlaceOrder
+from chalicelib import auth, container, cursor, errors, logs, openapi
 from chalicelib.settings import get_settings
+
+# Cold start: every function imports this module, so it imports only what all
+# of them need. Models, services and adapters load on first use (container,
+# the saga in its handlers; route docs name models by reference).
+PRODUCT = openapi.ref("chalicelib.inventory.model:Product")
+PRODUCT_INPUT = openapi.ref("chalicelib.inventory.model:ProductInput")
+RESTOCK = openapi.ref("chalicelib.inventory.model:Restock")
+PLACE_ORDER = openapi.ref("chalicelib.orders.model:PlaceOrder")
 
 settings = get_settings()
 app = Chalice(app_name="eventshop")
@@ -65,7 +70,7 @@ def route(
     roles: tuple[str, ...] = (),
     *,
     summary: str | None = None,
-    body: type[Any] | None = None,
+    body: type[Any] | openapi.Ref | None = None,
     response: openapi.Schema | None = None,
     status: int | tuple[int, ...] = 200,
     query: Mapping[str, Mapping[str, Any]] | None = None,
@@ -190,7 +195,7 @@ def page_start(scope: str) -> dict[str, Any] | None:
 # --- catalog -----------------------------------------------------------------
 
 
-@route("/products", summary="List products", response=openapi.page(Product), query=openapi.PAGING)
+@route("/products", summary="List products", response=openapi.page(PRODUCT), query=openapi.PAGING)
 def list_products() -> dict[str, Any]:
     start = page_start("products")
     page = container.inventory().list_products(page_limit(), start)
@@ -200,7 +205,7 @@ def list_products() -> dict[str, Any]:
     }
 
 
-@route("/products/{sku}", summary="Get a product", response=Product, failures=(404,))
+@route("/products/{sku}", summary="Get a product", response=PRODUCT, failures=(404,))
 def get_product(sku: str) -> dict[str, Any]:
     return container.inventory().get(sku).model_dump()
 
@@ -210,8 +215,8 @@ def get_product(sku: str) -> dict[str, Any]:
     methods=("PUT",),
     roles=("admin",),
     summary="Create or replace a product",
-    body=ProductInput,
-    response=Product,
+    body=PRODUCT_INPUT,
+    response=PRODUCT,
 )
 def put_product(sku: str) -> dict[str, Any]:
     return container.inventory().put_product(sku, json_body()).model_dump()
@@ -222,8 +227,8 @@ def put_product(sku: str) -> dict[str, Any]:
     methods=("POST",),
     roles=("admin",),
     summary="Add stock",
-    body=Restock,
-    response=Product,
+    body=RESTOCK,
+    response=PRODUCT,
     failures=(404,),
 )
 def restock(sku: str) -> dict[str, Any]:
@@ -238,7 +243,7 @@ def restock(sku: str) -> dict[str, Any]:
     methods=("POST",),
     roles=("customer",),
     summary="Place an order (200: replayed for a known Idempotency-Key)",
-    body=PlaceOrder,
+    body=PLACE_ORDER,
     response=openapi.ORDER,
     status=(201, 200),
     headers={"Idempotency-Key": {"type": "string", "minLength": 1, "maxLength": 255}},
@@ -322,7 +327,7 @@ def cancel_order(orderId: str) -> Response:  # noqa: N803
     methods=("POST",),
     roles=("admin",),
     summary="An upload slot: a presigned S3 POST for one image",
-    response=openapi.UploadSlot,
+    response=openapi.UPLOAD_SLOT,
     status=201,
     failures=(404,),
 )
@@ -378,6 +383,8 @@ def image_removed(event: Any) -> None:
 )
 def relay_order_events(event: Any) -> None:
     """The outbox relay: every appended order event goes to order-events."""
+    from chalicelib.events import order_event_messages
+
     messages = order_event_messages(event.to_dict()["Records"])
     if messages:
         container.publisher().publish(settings.order_events_topic_arn, messages)
@@ -385,6 +392,8 @@ def relay_order_events(event: Any) -> None:
 
 @app.on_sqs_message(queue=settings.inventory_queue_name, batch_size=10)
 def inventory_step(event: Any) -> dict[str, Any]:
+    from chalicelib import saga
+
     return saga.sqs_batch(
         event, lambda m: saga.reserve_or_release(m, container.orders(), container.inventory())
     )
@@ -392,6 +401,8 @@ def inventory_step(event: Any) -> dict[str, Any]:
 
 @app.on_sqs_message(queue=settings.payments_queue_name, batch_size=10)
 def payments_step(event: Any) -> dict[str, Any]:
+    from chalicelib import saga
+
     return saga.sqs_batch(
         event, lambda m: saga.take_payment(m, container.orders(), container.payments())
     )
@@ -399,11 +410,15 @@ def payments_step(event: Any) -> dict[str, Any]:
 
 @app.on_sqs_message(queue=settings.shipping_queue_name, batch_size=10)
 def shipping_step(event: Any) -> dict[str, Any]:
+    from chalicelib import saga
+
     return saga.sqs_batch(event, lambda m: saga.ship(m, container.orders(), container.carrier()))
 
 
 @app.on_sqs_message(queue=settings.notify_queue_name, batch_size=10)
 def notify_step(event: Any) -> dict[str, Any]:
+    from chalicelib import saga
+
     return saga.notify_batch(event, container.notifier())
 
 
@@ -411,6 +426,8 @@ def notify_step(event: Any) -> dict[str, Any]:
     stream_arn=settings.products_stream_arn, batch_size=100, starting_position="TRIM_HORIZON"
 )
 def low_stock_alerts(event: Any) -> None:
+    from chalicelib.events import image
+
     changes = [
         (image(r["dynamodb"].get("OldImage")), image(r["dynamodb"].get("NewImage")))
         for r in event.to_dict()["Records"]

@@ -67,6 +67,46 @@ FUNCTION_CLIENTS: dict[str, list[str]] = {
 }
 DEFAULT_CLIENTS: list[str] = ["dynamodb", "sns", "sqs"]
 
+# What each function imports on its first invocation (app.py and the container
+# load models, services and adapters lazily): reported beside init, so the
+# table shows the whole cold path, not only Lambda's INIT phase. The API's
+# entry is its heaviest route (POST /orders).
+_ORDERS = ["chalicelib.orders.service", "chalicelib.orders.repository"]
+_INVENTORY = ["chalicelib.inventory.service", "chalicelib.inventory.repository"]
+FIRST_CALL: dict[str, list[str]] = {
+    API_FUNCTION: [*_ORDERS, *_INVENTORY, "chalicelib.cursor"],
+    "jwt_auth": ["jwt"],
+    "relay_order_events": ["chalicelib.events", "chalicelib.publishing"],
+    "inventory_step": ["chalicelib.saga", *_ORDERS, *_INVENTORY, "chalicelib.publishing"],
+    "payments_step": [
+        "chalicelib.saga",
+        *_ORDERS,
+        "chalicelib.payments.repository",
+        "chalicelib.payments.simulated",
+    ],
+    "shipping_step": ["chalicelib.saga", *_ORDERS],
+    "notify_step": [
+        "chalicelib.saga",
+        "chalicelib.orders.repository",
+        "chalicelib.orders.notifications",
+        "chalicelib.publishing",
+    ],
+    "low_stock_alerts": ["chalicelib.events", *_INVENTORY, "chalicelib.publishing"],
+    "image_uploaded": [
+        "chalicelib.images.service",
+        "chalicelib.images.repository",
+        "chalicelib.images.storage",
+        "chalicelib.images.processing",
+        "PIL.Image",
+        "exifread",
+    ],
+    "image_removed": [
+        "chalicelib.images.service",
+        "chalicelib.images.repository",
+        "chalicelib.images.storage",
+    ],
+}
+
 _REGION = "us-east-1"
 _ACCOUNT = "123456789012"
 _PREFIX = "eventshop-local"
@@ -125,15 +165,23 @@ FAKE_ENV.update(_resource_env())
 _APP_CHILD = """\
 import json, sys
 import time
+cut = sys.argv.index("--") if "--" in sys.argv else len(sys.argv)
+clients, first_call = sys.argv[1:cut], sys.argv[cut + 1:]
 t0 = time.perf_counter()
 import app
 from chalicelib import aws
-for name in sys.argv[1:]:
+for name in clients:
     aws.client(name)
 elapsed = time.perf_counter() - t0
+heavy = sorted(m for m in __HEAVY__ if m in sys.modules)
+import importlib
+t1 = time.perf_counter()
+for module in first_call:
+    importlib.import_module(module)
+first = time.perf_counter() - t1
 print(json.dumps({
-    "ms": elapsed * 1000.0,
-    "heavy": sorted(m for m in __HEAVY__ if m in sys.modules),
+    "ms": elapsed * 1000.0, "first_ms": first * 1000.0,
+    "heavy": heavy,
     "modules": len(sys.modules),
 }))
 """.replace("__HEAVY__", repr(HEAVY_MODULES))
@@ -173,6 +221,7 @@ class Sample:
     ms: float
     heavy: list[str]
     modules: int
+    first_ms: float = 0.0
 
 
 @dataclass
@@ -190,6 +239,8 @@ class FunctionResult:
     floor_samples_ms: list[float] = field(default_factory=list)
     init_modules: int = 0
     floor_modules: int = 0
+    first_call_ms: float = 0.0
+    cold_ratio: float = 0.0  # (init + first-call imports) / floor
 
 
 def child_env() -> dict[str, str]:
@@ -223,7 +274,12 @@ def _run_child(code: str, args: Sequence[str], env: Mapping[str, str]) -> str:
 
 def _sample(code: str, args: Sequence[str], env: Mapping[str, str]) -> Sample:
     data: dict[str, Any] = json.loads(_run_child(code, args, env))
-    return Sample(ms=float(data["ms"]), heavy=list(data["heavy"]), modules=int(data["modules"]))
+    return Sample(
+        ms=float(data["ms"]),
+        heavy=list(data["heavy"]),
+        modules=int(data["modules"]),
+        first_ms=float(data.get("first_ms", 0.0)),
+    )
 
 
 def client_config_kwargs() -> dict[str, Any]:
@@ -268,11 +324,12 @@ def measure_function(
     floor: list[Sample] = []
     for _ in range(repeat):
         # Interleaved, so drift in machine load hits both sides alike.
-        init.append(_sample(_APP_CHILD, names, env))
+        init.append(_sample(_APP_CHILD, [*names, "--", *FIRST_CALL.get(function, [])], env))
         floor.append(_sample(_FLOOR_CHILD, [config_json, *names], env))
     init_ms = statistics.median(s.ms for s in init)
     floor_ms = statistics.median(s.ms for s in floor)
     ratio = init_ms / floor_ms if floor_ms > 0 else float("inf")
+    first_ms = statistics.median(s.first_ms for s in init)
     heavy = sorted({m for s in init for m in s.heavy})
     image = is_image_function(function)
     verdict, passed = _verdict(ratio, heavy, image)
@@ -290,6 +347,8 @@ def measure_function(
         floor_samples_ms=[round(s.ms, 1) for s in floor],
         init_modules=max(s.modules for s in init),
         floor_modules=max(s.modules for s in floor),
+        first_call_ms=round(first_ms, 1),
+        cold_ratio=round((init_ms + first_ms) / floor_ms, 2) if floor_ms > 0 else float("inf"),
     )
 
 
@@ -314,7 +373,9 @@ def format_table(results: Sequence[FunctionResult]) -> str:
         "init ms (median)",
         "floor ms (median)",
         "ratio",
-        "PIL/exifread imported",
+        "first-call imports ms",
+        "(init+first)/floor",
+        "PIL/exifread at init",
         "verdict",
     ]
     rows = [
@@ -324,13 +385,15 @@ def format_table(results: Sequence[FunctionResult]) -> str:
             f"{r.init_ms:.1f}",
             f"{r.floor_ms:.1f}",
             f"{r.ratio:.2f}",
+            f"{r.first_call_ms:.1f}",
+            f"{r.cold_ratio:.2f}",
             ", ".join(r.heavy_imported) if r.heavy_imported else "no",
             r.verdict,
         ]
         for r in results
     ]
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
-    numeric = {2, 3, 4}
+    numeric = {2, 3, 4, 5, 6}
 
     def line(cells: Sequence[str]) -> str:
         return " | ".join(

@@ -1,37 +1,42 @@
 """The composition root: services wired to their adapters, built lazily and
-once per container. Building them creates no AWS client; the first call does."""
+once per container. Building them creates no AWS client; the first call does.
+
+Imports happen inside each factory: every Lambda function imports app.py, and
+a function must load only the models, services and adapters it uses (the
+stream relay never loads images, payments or inventory).
+"""
 
 from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from chalicelib.events import Message, Publisher, alert_message
-from chalicelib.images.repository import DynamoImageRepository
-from chalicelib.images.service import ImageLimits, ImageService
-from chalicelib.images.storage import S3ObjectStore
-from chalicelib.inventory.repository import DynamoInventoryRepository
-from chalicelib.inventory.service import InventoryService
-from chalicelib.orders.notifications import CustomerNotifier
-from chalicelib.orders.repository import DynamoOrderRepository
-from chalicelib.orders.service import OrderService
-from chalicelib.payments.provider import PaymentProvider
-from chalicelib.payments.repository import DynamoPaymentRepository
-from chalicelib.payments.service import PaymentService
-from chalicelib.payments.simulated import SimulatedProvider
-from chalicelib.publishing import SnsPublisher
 from chalicelib.settings import get_settings
-from chalicelib.shipping import Carrier, SimulatedCarrier
+
+if TYPE_CHECKING:
+    from chalicelib.events import Publisher
+    from chalicelib.images.service import ImageService
+    from chalicelib.inventory.service import InventoryService
+    from chalicelib.orders.notifications import CustomerNotifier
+    from chalicelib.orders.repository import DynamoOrderRepository
+    from chalicelib.orders.service import OrderService
+    from chalicelib.payments.provider import PaymentProvider
+    from chalicelib.payments.service import PaymentService
+    from chalicelib.shipping import Carrier
 
 
 @cache
 def publisher() -> Publisher:
+    from chalicelib.publishing import SnsPublisher
+
     return SnsPublisher()
 
 
 class _Alerts:
     def alert(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
+        from chalicelib.events import alert_message
+
         publisher().publish(
             get_settings().inventory_alerts_topic_arn, [alert_message(kind, subject, detail)]
         )
@@ -39,6 +44,9 @@ class _Alerts:
 
 @cache
 def inventory() -> InventoryService:
+    from chalicelib.inventory.repository import DynamoInventoryRepository
+    from chalicelib.inventory.service import InventoryService
+
     return InventoryService(
         DynamoInventoryRepository(get_settings().products_table_name), _Alerts()
     )
@@ -46,16 +54,22 @@ def inventory() -> InventoryService:
 
 @cache
 def order_repository() -> DynamoOrderRepository:
+    from chalicelib.orders.repository import DynamoOrderRepository
+
     return DynamoOrderRepository(get_settings().orders_table_name)
 
 
 @cache
 def orders() -> OrderService:
+    from chalicelib.orders.service import OrderService
+
     return OrderService(order_repository(), inventory())
 
 
 @cache
 def payment_provider() -> PaymentProvider:
+    from chalicelib.payments.simulated import SimulatedProvider
+
     settings = get_settings()
     if settings.stage == "prod":
         # Production needs a real provider adapter behind PaymentProvider;
@@ -66,6 +80,9 @@ def payment_provider() -> PaymentProvider:
 
 @cache
 def payments() -> PaymentService:
+    from chalicelib.payments.repository import DynamoPaymentRepository
+    from chalicelib.payments.service import PaymentService
+
     return PaymentService(
         DynamoPaymentRepository(get_settings().payments_table_name), payment_provider()
     )
@@ -73,10 +90,14 @@ def payments() -> PaymentService:
 
 @cache
 def carrier() -> Carrier:
+    from chalicelib.shipping import SimulatedCarrier
+
     return SimulatedCarrier()
 
 
 def _send_customer_notifications(messages: list[tuple[str, str, dict[str, str]]]) -> None:
+    from chalicelib.events import Message
+
     publisher().publish(
         get_settings().customer_notifications_topic_arn,
         [
@@ -88,6 +109,11 @@ def _send_customer_notifications(messages: list[tuple[str, str, dict[str, str]]]
 
 @cache
 def images() -> ImageService:
+    from chalicelib.events import Message
+    from chalicelib.images.repository import DynamoImageRepository
+    from chalicelib.images.service import ImageLimits, ImageService
+    from chalicelib.images.storage import S3ObjectStore
+
     settings = get_settings()
 
     def publish(kind: str, detail: dict[str, Any]) -> None:
@@ -109,4 +135,6 @@ def images() -> ImageService:
 
 @cache
 def notifier() -> CustomerNotifier:
+    from chalicelib.orders.notifications import CustomerNotifier
+
     return CustomerNotifier(order_repository(), _send_customer_notifications)

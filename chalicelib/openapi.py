@@ -11,18 +11,21 @@ and this module imports only pydantic and the models (no boto3, no Pillow).
 from __future__ import annotations
 
 import copy
+import importlib
 import threading
 import weakref
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-from chalicelib.images.model import Image
-from chalicelib.inventory.model import SKU_PATTERN
-from chalicelib.orders.model import Order, OrderEvent
+# Importing this module must stay cheap: app.py declares its routes' shapes at
+# import time, and every function imports app.py. Models are named by Ref and
+# imported only when the document is built (GET /openapi.json).
+SKU_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
@@ -33,39 +36,24 @@ JSON = "application/json"
 Mode = Literal["validation", "serialization"]
 
 
-# --- shapes that exist only on the wire ----------------------------------------
+@dataclass(frozen=True)
+class Ref:
+    """A pydantic model named by ``module:Name``, imported when first needed."""
+
+    path: str
+
+    @property
+    def __name__(self) -> str:
+        return self.path.rsplit(":", 1)[1]
+
+    def resolve(self) -> type[BaseModel]:
+        module, name = self.path.split(":", 1)
+        model: type[BaseModel] = getattr(importlib.import_module(module), name)
+        return model
 
 
-class ErrorDetail(BaseModel):
-    loc: list[str | int]
-    msg: str
-
-
-class Error(BaseModel):
-    """Chalice's error body, which every error the app answers keeps."""
-
-    Code: str
-    Message: str
-    Errors: list[ErrorDetail] = Field(
-        default_factory=list, description="present on validation errors"
-    )
-
-
-class GatewayError(BaseModel):
-    """API Gateway's own body, e.g. when the token authorizer refuses a token."""
-
-    message: str | None
-
-
-class UploadPost(BaseModel):
-    url: str = Field(description="POST the file here as multipart/form-data")
-    fields: dict[str, str] = Field(description="form fields to send before the file")
-    expiresAt: str  # noqa: N815 - API field
-
-
-class UploadSlot(BaseModel):
-    imageId: str  # noqa: N815
-    upload: UploadPost
+def ref(path: str) -> Ref:
+    return Ref(path)
 
 
 # --- how a route declares its shapes ---------------------------------------------
@@ -79,7 +67,7 @@ class View:
     unless named in ``optional``.
     """
 
-    model: type[BaseModel]
+    model: type[BaseModel] | Ref
     exclude: tuple[str, ...] = ()
     add: Mapping[str, Any] = field(default_factory=dict)
     optional: tuple[str, ...] = ()
@@ -102,7 +90,7 @@ class Listing:
         return _title(self.item) + ("Page" if self.paged else "List")
 
 
-Schema = type[BaseModel] | View | Listing | dict[str, Any]
+Schema = type["BaseModel"] | Ref | View | Listing | dict[str, Any]
 
 
 def page(item: Schema) -> Listing:
@@ -116,7 +104,7 @@ def items(item: Schema) -> Listing:
 def _title(schema: Schema) -> str:
     if isinstance(schema, View | Listing):
         return schema.title
-    if isinstance(schema, type):
+    if isinstance(schema, type | Ref):
         return schema.__name__
     return str(schema.get("title", "Object"))
 
@@ -127,7 +115,7 @@ class Operation:
 
     summary: str | None = None
     description: str | None = None
-    body: type[BaseModel] | None = None
+    body: type[BaseModel] | Ref | None = None
     response: Schema | None = None
     # Success statuses, all with ``response``; the first is the usual one.
     status: tuple[int, ...] = (200,)
@@ -141,10 +129,11 @@ class Operation:
 
 
 # Views of models the API returns in a different shape than it stores.
-ORDER = View(Order, exclude=("stockReleased",))
-ORDER_EVENT = View(OrderEvent)
+ORDER = View(Ref("chalicelib.orders.model:Order"), exclude=("stockReleased",))
+ORDER_EVENT = View(Ref("chalicelib.orders.model:OrderEvent"))
+UPLOAD_SLOT = Ref("chalicelib.openapi_models:UploadSlot")
 IMAGE = View(
-    Image,
+    Ref("chalicelib.images.model:Image"),
     exclude=("thumbnailKeys", "sequencer", "published"),
     add={
         "thumbnails": {
@@ -194,7 +183,9 @@ class _Components:
             raise ValueError(f"two different schemas are both named {name!r}")
         return {"$ref": REF.format(model=name)}
 
-    def _model(self, model: type[BaseModel], mode: Mode) -> dict[str, Any]:
+    def _model(self, model: type[BaseModel] | Ref, mode: Mode) -> dict[str, Any]:
+        if isinstance(model, Ref):
+            model = model.resolve()
         schema = model.model_json_schema(ref_template=REF, mode=mode)
         for name, definition in schema.pop("$defs", {}).items():
             self._add(name, definition)
@@ -203,7 +194,7 @@ class _Components:
     def ref(self, schema: Schema, mode: Mode = "serialization") -> dict[str, Any]:
         if isinstance(schema, dict):
             return copy.deepcopy(schema)
-        if isinstance(schema, type):
+        if isinstance(schema, type | Ref):
             return self._add(schema.__name__, self._model(schema, mode))
         if isinstance(schema, View):
             body = self._model(schema.model, mode)
@@ -293,7 +284,7 @@ def _operation(
             }
         responses[str(status)] = response
 
-    error = components.ref(Error)
+    error = components.ref(_wire("Error"))
     failures = set(meta.failures)
     constrained_path = any("pattern" in p["schema"] for p in _path_parameters(entry))
     if meta.body is not None or meta.query or meta.headers or constrained_path:
@@ -303,16 +294,22 @@ def _operation(
         op["security"] = [{SECURITY_SCHEME: []}]
     for status in sorted(failures):
         # The authorizer's refusal is API Gateway's body, not the app's.
-        schema = {"anyOf": [error, components.ref(GatewayError)]} if status == 401 else error
+        schema = (
+            {"anyOf": [error, components.ref(_wire("GatewayError"))]} if status == 401 else error
+        )
         responses[str(status)] = _error(STATUS_TEXT.get(status, str(status)), schema)
     op["responses"] = dict(sorted(responses.items()))
     return op
 
 
+def _wire(name: str) -> Ref:
+    return Ref(f"chalicelib.openapi_models:{name}")
+
+
 def build(app: Any, routes_meta: Mapping[tuple[str, str], Operation]) -> dict[str, Any]:
     """The document, built afresh (``document`` caches it)."""
     components = _Components()
-    components.ref(Error)
+    components.ref(_wire("Error"))
     # One view function may serve several methods; operation ids must be unique.
     views = Counter(e.view_name for methods in app.routes.values() for e in methods.values())
     paths: dict[str, Any] = {}

@@ -31,7 +31,7 @@ def test_api_function_measures_and_imports_no_image_libraries() -> None:
 
     table = coldstart.format_table([result])
     assert coldstart.API_FUNCTION in table
-    assert "PIL/exifread imported" in table
+    assert "PIL/exifread at init" in table
 
 
 def test_discovers_the_api_function() -> None:
