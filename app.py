@@ -148,10 +148,19 @@ def principal() -> auth.Principal:
     return auth.require(current_principal())
 
 
+# The largest valid body (an order of 50 lines with a full address) is a few
+# KB; anything far beyond is refused before it is parsed.
+MAX_BODY_BYTES = 64 * 1024
+
+
 def json_body() -> Any:
     request = app.current_request
+    if request is None:
+        return None
+    if len(request.raw_body or b"") > MAX_BODY_BYTES:
+        raise errors.PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
     try:
-        return request.json_body if request is not None else None
+        return request.json_body
     except Exception as exc:  # Chalice raises BadRequestError for bad JSON
         raise errors.InvalidInput("the body is not valid JSON") from exc
 

@@ -167,6 +167,7 @@ STATUS_TEXT = {
     403: "The caller's role may not do this",
     404: "Not found (or not visible to the caller)",
     409: "Conflicts with the current state",
+    413: "The body is too large",
 }
 
 
@@ -289,6 +290,8 @@ def _operation(
     constrained_path = any("pattern" in p["schema"] for p in _path_parameters(entry))
     if meta.body is not None or meta.query or meta.headers or constrained_path:
         failures.add(400)
+    if meta.body is not None:
+        failures.add(413)  # app.MAX_BODY_BYTES
     if entry.authorizer is not None:
         failures.add(401)
         op["security"] = [{SECURITY_SCHEME: []}]

@@ -136,9 +136,17 @@ def test_statuses_follow_the_api_contract(doc: dict[str, Any]) -> None:
     assert statuses[("/health", "GET")] == ["200"]
     assert statuses[("/products", "GET")] == ["200", "400"]
     assert statuses[("/products/{sku}", "GET")] == ["200", "400", "404"]
-    assert statuses[("/products/{sku}", "PUT")] == ["200", "400", "401", "403"]
-    assert statuses[("/products/{sku}/restock", "POST")] == ["200", "400", "401", "403", "404"]
-    assert statuses[("/orders", "POST")] == ["200", "201", "400", "401", "403", "409"]
+    # 413: a body route refuses anything beyond app.MAX_BODY_BYTES
+    assert statuses[("/products/{sku}", "PUT")] == ["200", "400", "401", "403", "413"]
+    assert statuses[("/products/{sku}/restock", "POST")] == [
+        "200",
+        "400",
+        "401",
+        "403",
+        "404",
+        "413",
+    ]
+    assert statuses[("/orders", "POST")] == ["200", "201", "400", "401", "403", "409", "413"]
     assert statuses[("/orders", "GET")] == ["200", "400", "401", "403"]
     assert statuses[("/orders/{orderId}", "GET")] == ["200", "401", "404"]
     assert statuses[("/orders/{orderId}/events", "GET")] == ["200", "401", "404"]
