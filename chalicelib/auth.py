@@ -10,9 +10,10 @@ Two kinds of bearer token are accepted:
   ``JWT_JWKS_URL`` is set: the key is picked by the token's ``kid`` from the
   JWKS (fetched once per container), ``iss`` must equal ``JWT_ISSUER`` and, if
   ``JWT_AUDIENCE`` is set, ``aud`` (ID tokens) or ``client_id`` (access tokens)
-  must equal it. Cognito claims map to roles: ``custom:role`` or membership of
-  the ``admin`` group in ``cognito:groups`` makes an admin, anyone else is a
-  customer.
+  must equal it. Cognito claims map to roles: membership of the ``admin`` group
+  in ``cognito:groups`` makes an admin, anyone else is a customer. Groups are
+  set by the pool's administrators; custom attributes such as ``custom:role``
+  can be writable by the users themselves, so they never grant a role.
 
 The algorithm a token is verified with is decided by configuration, never by
 the token: its ``alg`` header only selects which of the configured verifiers
@@ -218,13 +219,10 @@ def _check_audience(claims: dict[str, Any], audience: str) -> None:
 
 
 def _cognito_role(claims: dict[str, Any]) -> str:
-    custom = claims.get("custom:role")
-    if custom is not None and (not isinstance(custom, str) or custom not in ROLES):
-        raise InvalidToken(f"unknown role {custom!r}")
     groups = claims.get("cognito:groups", [])
     if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
         raise InvalidToken("claim 'cognito:groups' must be a list of strings")
-    return "admin" if custom == "admin" or COGNITO_ADMIN_GROUP in groups else "customer"
+    return "admin" if COGNITO_ADMIN_GROUP in groups else "customer"
 
 
 def issue(sub: str, role: str, secret: str, ttl_seconds: int = 3600) -> str:
