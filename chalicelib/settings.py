@@ -46,6 +46,7 @@ class Settings:
     payments_queue_name: str
     shipping_queue_name: str
     notify_queue_name: str
+    stream_failures_queue_name: str
     jwt_secret_parameter: str
     # Local and test stages take the secret from the environment; deployed
     # stages read ``jwt_secret_parameter`` from SSM (see chalicelib.auth).

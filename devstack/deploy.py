@@ -186,10 +186,51 @@ def enable_partial_batch_responses(
     return updated
 
 
-def _update_mapping(lam: Any, uuid: str, sleep: Callable[[float], None]) -> None:
+STREAM_MAX_RETRIES = 3  # the local stack's --stream-max-retries default
+
+
+def bound_stream_retries(
+    session: Any,
+    deployed_json_path: Path,
+    failure_queue_name: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Give every DynamoDB stream mapping a retry limit, batch bisection and an
+    on-failure destination. Lambda's default retries a failing batch until the
+    records expire (24 h), blocking the shard; the local stack retries three
+    times and sets the batch aside, and so does AWS after this step."""
+    deployed = json.loads(deployed_json_path.read_text())
+    sqs = session.client("sqs")
+    url = sqs.get_queue_url(QueueName=failure_queue_name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    lam = session.client("lambda")
+    updated: list[str] = []
+    settings = {
+        "MaximumRetryAttempts": STREAM_MAX_RETRIES,
+        "BisectBatchOnFunctionError": True,
+        "DestinationConfig": {"OnFailure": {"Destination": queue_arn}},
+    }
+    for resource in deployed.get("resources", []):
+        if resource.get("resource_type") != "dynamodb_event":
+            continue
+        uuid = resource["event_uuid"]
+        _update_mapping(lam, uuid, sleep, **settings)
+        print(
+            f"stream retries bounded ({STREAM_MAX_RETRIES}, then {failure_queue_name}): "
+            f"{resource.get('name', uuid)}"
+        )
+        updated.append(uuid)
+    return updated
+
+
+def _update_mapping(lam: Any, uuid: str, sleep: Callable[[float], None], **settings: Any) -> None:
     for attempt in range(1, UPDATE_ATTEMPTS + 1):
         try:
-            lam.update_event_source_mapping(UUID=uuid, FunctionResponseTypes=PARTIAL_BATCH)
+            lam.update_event_source_mapping(
+                UUID=uuid, **(settings or {"FunctionResponseTypes": PARTIAL_BATCH})
+            )
         except ClientError as exc:
             if _error_code(exc) != "ResourceInUseException" or attempt == UPDATE_ATTEMPTS:
                 raise
@@ -245,9 +286,10 @@ def main(
         if session.region_name and not (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")):
             env["AWS_DEFAULT_REGION"] = session.region_name
         chalice_deploy(project_dir, stage, env)
-        print("[5/5] SQS partial batch responses")
+        print("[5/5] SQS partial batch responses; bounded stream retries")
         deployed = project_dir / ".chalice" / "deployed" / f"{stage}.json"
         updated = enable_partial_batch_responses(session, deployed)
+        updated += bound_stream_retries(session, deployed, outputs["StreamFailuresQueueName"])
     except DeployError as exc:
         print(f"deploy failed: {exc}", file=sys.stderr)
         return 1

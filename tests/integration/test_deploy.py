@@ -464,3 +464,25 @@ def test_main_refuses_stages_it_cannot_deploy(
     # No session and no moto: a refused stage must not reach AWS at all.
     assert deploy.main(stage, session=object(), project_dir=project, chalice_deploy=never) == 2
     assert stage in capsys.readouterr().err
+
+
+def test_bound_stream_retries_gives_stream_mappings_a_limit_and_a_destination(
+    session: Any, tmp_path: Path
+) -> None:
+    queue = session.client("sqs").create_queue(QueueName="eventshop-dev-stream-failures")
+    arn = session.client("sqs").get_queue_attributes(
+        QueueUrl=queue["QueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    inventory = _sqs_mapping(session, "inventory")
+    stream = _stream_mapping(session)
+    path = _deployed(tmp_path / "dev.json", [inventory, stream])
+
+    updated = deploy.bound_stream_retries(session, path, "eventshop-dev-stream-failures")
+
+    assert updated == [stream["event_uuid"]]
+    mapping = session.client("lambda").get_event_source_mapping(UUID=stream["event_uuid"])
+    assert mapping["MaximumRetryAttempts"] == deploy.STREAM_MAX_RETRIES == 3
+    assert mapping["BisectBatchOnFunctionError"] is True
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == arn
+    sqs_mapping = session.client("lambda").get_event_source_mapping(UUID=inventory["event_uuid"])
+    assert "DestinationConfig" not in sqs_mapping or not sqs_mapping["DestinationConfig"]
