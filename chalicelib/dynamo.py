@@ -7,6 +7,11 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from chalicelib import aws
+
+# Creates the client only; the subclasses declare the calls they make.
+AWS_CALLS: frozenset[str] = frozenset()
+
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 
@@ -47,3 +52,16 @@ def from_item(item: dict[str, Any]) -> dict[str, Any]:
 def cancellation_codes(exc: BaseException) -> list[str]:
     response = getattr(exc, "response", None) or {}
     return [str(r.get("Code", "None")) for r in response.get("CancellationReasons", [])]
+
+
+class DynamoTable:
+    """Base of the DynamoDB adapters: one table, and the container's shared
+    client unless a test passes its own."""
+
+    def __init__(self, table: str, client: Any | None = None) -> None:
+        self.table = table
+        self._client = client
+
+    @property
+    def ddb(self) -> Any:
+        return self._client or aws.client("dynamodb")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from types import MappingProxyType, ModuleType
 
-from chalicelib import auth, aws, publishing
+from chalicelib import auth, aws, dynamo, publishing
 from chalicelib.images import repository as images_repository
 from chalicelib.images import storage as images_storage
 from chalicelib.inventory import repository as inventory_repository
@@ -31,6 +31,7 @@ from chalicelib.payments import simulated as payments_simulated
 ADAPTERS: tuple[ModuleType, ...] = (
     aws,
     auth,
+    dynamo,
     publishing,
     orders_repository,
     inventory_repository,

@@ -26,15 +26,7 @@ def _image(item: dict[str, Any]) -> Image:
     return Image.model_validate(data)
 
 
-class DynamoImageRepository:
-    def __init__(self, table: str, client: Any | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @property
-    def ddb(self) -> Any:
-        return self._client or aws.client("dynamodb")
-
+class DynamoImageRepository(dynamo.DynamoTable):
     def create(self, image: Image) -> None:
         with aws.translate():
             self.ddb.put_item(

@@ -45,15 +45,7 @@ def _to_product(item: dict[str, Any]) -> Product:
     return Product.model_validate({k: data[k] for k in Product.model_fields})
 
 
-class DynamoInventoryRepository:
-    def __init__(self, table: str, client: Any | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @property
-    def ddb(self) -> Any:
-        return self._client or aws.client("dynamodb")
-
+class DynamoInventoryRepository(dynamo.DynamoTable):
     def put(self, product: Product) -> Product:
         item = dynamo.to_item(
             {

@@ -99,15 +99,7 @@ def _to_order(item: dict[str, Any]) -> Order:
     return Order.model_validate(data)
 
 
-class DynamoOrderRepository:
-    def __init__(self, table: str, client: Any | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @property
-    def ddb(self) -> Any:
-        return self._client or aws.client("dynamodb")
-
+class DynamoOrderRepository(dynamo.DynamoTable):
     def create(
         self,
         order: Order,

@@ -10,15 +10,7 @@ from chalicelib import aws, dynamo, errors
 AWS_CALLS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"})
 
 
-class DynamoPaymentRepository:
-    def __init__(self, table: str, client: Any | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @property
-    def ddb(self) -> Any:
-        return self._client or aws.client("dynamodb")
-
+class DynamoPaymentRepository(dynamo.DynamoTable):
     def _key(self, order_id: str) -> dict[str, Any]:
         return {"pk": {"S": f"PAYMENT#{order_id}"}}
 

@@ -32,16 +32,8 @@ def _decide(token: str, attempts: int) -> ChargeResult | None:
     return ChargeResult(False, reason="payment token not recognised")
 
 
-class SimulatedProvider:
+class SimulatedProvider(dynamo.DynamoTable):
     """Keeps its ledger in the payments table under ``SIMULATED#<key>``."""
-
-    def __init__(self, table: str, client: Any | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @property
-    def ddb(self) -> Any:
-        return self._client or aws.client("dynamodb")
 
     def _key(self, key: str) -> dict[str, Any]:
         return {"pk": {"S": f"SIMULATED#{key}"}}

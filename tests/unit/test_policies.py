@@ -214,9 +214,16 @@ def _str_arg(call: ast.Call, keyword: str) -> str | None:
 
 
 def client_services(tree: ast.AST) -> set[str]:
-    """Services of the clients a module creates: ``aws.client("s3")``."""
+    """Services of the clients a module creates: ``aws.client("s3")``, or
+    inherits: a ``dynamo.DynamoTable`` subclass uses its DynamoDB client."""
     found = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and any(
+            (isinstance(b, ast.Attribute) and b.attr == "DynamoTable")
+            or (isinstance(b, ast.Name) and b.id == "DynamoTable")
+            for b in node.bases
+        ):
+            found.add("dynamodb")
         if isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
