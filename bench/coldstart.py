@@ -5,7 +5,7 @@ authorizer, each event handler, each pure Lambda function) imports the same
 ``app.py``; then its first invocation creates the boto3 clients it uses. For
 each function, in a fresh interpreter, this measures
 
-- **init**: ``import app`` + ``chalicelib.aws.client(name)`` for its clients;
+- **init**: ``import app`` + ``chalicelib.platform.aws.client(name)`` for its clients;
 - **floor**: ``import boto3`` + ``Session().client(name)`` for the same clients
   (with the app's client config), i.e. what the function cannot avoid paying;
 
@@ -67,43 +67,52 @@ FUNCTION_CLIENTS: dict[str, list[str]] = {
 }
 DEFAULT_CLIENTS: list[str] = ["dynamodb", "sns", "sqs"]
 
-# What each function imports on its first invocation (app.py and the container
+# What each function imports on its first invocation (the blueprints and bootstrap
 # load models, services and adapters lazily): reported beside init, so the
 # table shows the whole cold path, not only Lambda's INIT phase. The API's
 # entry is its heaviest route (POST /orders).
-_ORDERS = ["chalicelib.orders.service", "chalicelib.orders.repository"]
-_INVENTORY = ["chalicelib.inventory.service", "chalicelib.inventory.repository"]
+_ORDERS = ["chalicelib.orders.service", "chalicelib.orders.dynamo"]
+_CATALOG = [
+    "chalicelib.catalog.service",
+    "chalicelib.catalog.dynamo",
+    "chalicelib.catalog.alerts",
+]
 FIRST_CALL: dict[str, list[str]] = {
-    API_FUNCTION: [*_ORDERS, *_INVENTORY, "chalicelib.cursor"],
+    API_FUNCTION: [*_ORDERS, *_CATALOG, "chalicelib.http.cursor"],
     "jwt_auth": ["jwt"],
-    "relay_order_events": ["chalicelib.events", "chalicelib.publishing"],
-    "inventory_step": ["chalicelib.saga", *_ORDERS, *_INVENTORY, "chalicelib.publishing"],
-    "payments_step": [
-        "chalicelib.saga",
+    "relay_order_events": ["chalicelib.orders.relay", "chalicelib.platform.sns"],
+    "inventory_step": [
+        "chalicelib.checkout.saga",
         *_ORDERS,
-        "chalicelib.payments.repository",
+        *_CATALOG,
+        "chalicelib.platform.sns",
+    ],
+    "payments_step": [
+        "chalicelib.checkout.saga",
+        *_ORDERS,
+        "chalicelib.payments.dynamo",
         "chalicelib.payments.simulated",
     ],
-    "shipping_step": ["chalicelib.saga", *_ORDERS],
+    "shipping_step": ["chalicelib.checkout.saga", *_ORDERS],
     "notify_step": [
-        "chalicelib.saga",
-        "chalicelib.orders.repository",
+        "chalicelib.orders.dynamo",
         "chalicelib.orders.notifications",
-        "chalicelib.publishing",
+        "chalicelib.orders.sns",
+        "chalicelib.platform.sns",
     ],
-    "low_stock_alerts": ["chalicelib.events", *_INVENTORY, "chalicelib.publishing"],
+    "low_stock_alerts": ["chalicelib.platform.dynamo", *_CATALOG, "chalicelib.platform.sns"],
     "image_uploaded": [
         "chalicelib.images.service",
-        "chalicelib.images.repository",
-        "chalicelib.images.storage",
+        "chalicelib.images.dynamo",
+        "chalicelib.images.s3",
         "chalicelib.images.processing",
         "PIL.Image",
         "exifread",
     ],
     "image_removed": [
         "chalicelib.images.service",
-        "chalicelib.images.repository",
-        "chalicelib.images.storage",
+        "chalicelib.images.dynamo",
+        "chalicelib.images.s3",
     ],
 }
 
@@ -111,7 +120,7 @@ _REGION = "us-east-1"
 _ACCOUNT = "123456789012"
 _PREFIX = "eventshop-local"
 
-# Settings for ``chalicelib.settings.Settings`` plus fake credentials. The
+# Settings for ``chalicelib.platform.settings.Settings`` plus fake credentials. The
 # endpoint is an unused port on loopback: nothing listens, nothing is called.
 FAKE_ENV: dict[str, str] = {
     "STAGE": "local",
@@ -138,7 +147,7 @@ def _resource_env() -> dict[str, str]:
 
     if str(ROOT) not in sys.path:  # run as a script: bench/ is on the path, not the root
         sys.path.insert(0, str(ROOT))
-    from chalicelib.settings import Settings
+    from chalicelib.platform.settings import Settings
 
     env: dict[str, str] = {}
     for f in fields(Settings):
@@ -169,7 +178,7 @@ cut = sys.argv.index("--") if "--" in sys.argv else len(sys.argv)
 clients, first_call = sys.argv[1:cut], sys.argv[cut + 1:]
 t0 = time.perf_counter()
 import app
-from chalicelib import aws
+from chalicelib.platform import aws
 for name in clients:
     aws.client(name)
 elapsed = time.perf_counter() - t0
@@ -286,7 +295,7 @@ def client_config_kwargs() -> dict[str, Any]:
     """The app's botocore Config, so the floor builds the very same clients."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from chalicelib import aws
+    from chalicelib.platform import aws
 
     return dict(getattr(aws, "_CONFIG_KW", {}))
 

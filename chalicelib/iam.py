@@ -20,13 +20,15 @@ from __future__ import annotations
 
 from types import MappingProxyType, ModuleType
 
-from chalicelib import auth, aws, dynamo, publishing
-from chalicelib.images import repository as images_repository
-from chalicelib.images import storage as images_storage
-from chalicelib.inventory import repository as inventory_repository
-from chalicelib.orders import repository as orders_repository
-from chalicelib.payments import repository as payments_repository
+from chalicelib.catalog import dynamo as inventory_repository
+from chalicelib.identity import auth
+from chalicelib.images import dynamo as images_repository
+from chalicelib.images import s3 as images_storage
+from chalicelib.orders import dynamo as orders_repository
+from chalicelib.payments import dynamo as payments_repository
 from chalicelib.payments import simulated as payments_simulated
+from chalicelib.platform import aws, dynamo
+from chalicelib.platform import sns as publishing
 
 ADAPTERS: tuple[ModuleType, ...] = (
     aws,

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.host, args.port)
         return 0
     if args.command == "token":
-        from chalicelib import auth
+        from chalicelib.identity import auth
 
         config = json.loads((args.project_dir / ".chalice" / "config.json").read_text())
         stage_env = config["stages"][args.stage].get("environment_variables", {})

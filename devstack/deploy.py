@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 
-from chalicelib.settings import LOCAL_STAGES, output_to_env
+from chalicelib.platform.settings import LOCAL_STAGES, output_to_env
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE = PROJECT_DIR / "infra" / "resources.yaml"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.settings import output_to_env
+from chalicelib.platform.settings import output_to_env
 from devstack import template as tpl
 
 log = logging.getLogger("devstack.provision")

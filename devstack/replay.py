@@ -22,7 +22,7 @@ def orders_table(session: Any, stack: str) -> str:
 def main(stack: str, endpoint: str | None) -> int:
     import boto3
 
-    from chalicelib.orders.repository import DynamoOrderRepository
+    from chalicelib.orders.dynamo import DynamoOrderRepository
     from chalicelib.orders.service import OrderService
 
     if endpoint:

@@ -159,7 +159,7 @@ def _wait_http(url: str, stop: threading.Event, timeout: float = 60) -> None:
 def run(opts: Options) -> int:
     import boto3
 
-    from chalicelib import aws
+    from chalicelib.platform import aws
     from devstack import api, control, provision
     from devstack import template as tpl
     from devstack.eventsources import Emulator, Runtime, sources_for

@@ -16,13 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import errors
-from chalicelib.events import Message
-from chalicelib.inventory.model import Line, Product, ReservationOutcome
-from chalicelib.inventory.repository import ProductPage
+from chalicelib.catalog.dynamo import ProductPage
+from chalicelib.catalog.model import Line, Product, Reservation, ReservationOutcome
+from chalicelib.orders.dynamo import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, Page
 from chalicelib.orders.model import Order, OrderEvent, OrderStatus
-from chalicelib.orders.repository import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, Page
-from chalicelib.payments.provider import ChargeResult, ProviderUnavailable
+from chalicelib.payments.model import ChargeResult
+from chalicelib.payments.ports import ProviderUnavailable
+from chalicelib.platform import errors
+from chalicelib.platform.messaging import Message
 
 # As in DynamoOrderRepository: the token is kept only while payment is unsettled.
 _TOKEN_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.RESERVED})
@@ -224,7 +225,7 @@ def _product_keys(sku: str) -> dict[str, str]:
     return {"pk": f"PRODUCT#{sku}", "sk": "PRODUCT", "gsi1pk": "PRODUCT", "gsi1sk": sku}
 
 
-# ``FakeInventoryRepository.list`` shadows the builtin inside the class body.
+# ``FakeCatalogRepository.list`` shadows the builtin inside the class body.
 Lines = list[Line]
 
 
@@ -235,8 +236,8 @@ class _Reservation:
     at: str
 
 
-class FakeInventoryRepository:
-    """InventoryRepository in memory: reserve is all-or-nothing, and the
+class FakeCatalogRepository:
+    """CatalogRepository in memory: reserve is all-or-nothing, and the
     reservation record makes reserve and release idempotent, including the
     RELEASED tombstone a release leaves when it overtakes the reservation."""
 
@@ -284,7 +285,9 @@ class FakeInventoryRepository:
         with self._lock:
             existing = self._reservations.get(order_id)
             if existing is not None:
-                status = "DUPLICATE" if existing.state == "RESERVED" else "RELEASED"
+                status = (
+                    Reservation.DUPLICATE if existing.state == "RESERVED" else Reservation.RELEASED
+                )
                 return ReservationOutcome(status=status)
             short = [
                 line.sku
@@ -292,14 +295,14 @@ class FakeInventoryRepository:
                 if line.sku not in self._products or self._products[line.sku].stock < line.quantity
             ]
             if short:
-                return ReservationOutcome(status="SHORT", short_skus=short)
+                return ReservationOutcome(status=Reservation.SHORT, short_skus=short)
             for line in lines:
                 product = self._products[line.sku]
                 self._products[line.sku] = product.model_copy(
                     update={"stock": product.stock - line.quantity, "updatedAt": at}
                 )
             self._reservations[order_id] = _Reservation("RESERVED", [*lines], at)
-            return ReservationOutcome(status="RESERVED")
+            return ReservationOutcome(status=Reservation.RESERVED)
 
     def release(self, order_id: str, at: str) -> Lines | None:
         with self._lock:

@@ -8,10 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.platform.types import SKU_PATTERN
+
 THUMBNAIL_SIZES = (1024, 512, 200)
 UPLOAD_PREFIX = "uploads/"
 THUMBNAIL_PREFIX = "thumbnails/"
-_UPLOAD_KEY = re.compile(r"^uploads/([A-Za-z0-9-]{1,64})/([0-9a-f]{32})$")
+_UPLOAD_KEY = re.compile(r"^uploads/(" + SKU_PATTERN.strip("^$") + r")/([0-9a-f]{32})$")
 
 
 class ImageStatus(StrEnum):

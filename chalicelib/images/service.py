@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib import errors
-from chalicelib.common import now_iso
 from chalicelib.images.model import (
     THUMBNAIL_SIZES,
     Image,
@@ -27,9 +25,11 @@ from chalicelib.images.model import (
     upload_key,
 )
 from chalicelib.images.ports import ImageRepository, ObjectStore
+from chalicelib.platform import errors
+from chalicelib.platform.clock import now_iso
+from chalicelib.platform.types import check_sku
 
 log = logging.getLogger("eventshop.images")
-_SKU = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _IMAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 CACHE_CONTROL = "public, max-age=31536000"
 
@@ -64,8 +64,7 @@ class ImageService:
 
     # --- API -------------------------------------------------------------
     def create_upload(self, sku: str) -> dict[str, Any]:
-        if not _SKU.match(sku):
-            raise errors.InvalidInput("sku must match [A-Za-z0-9-]{1,64}")
+        check_sku(sku)
         if not self.product_exists(sku):
             raise errors.NotFound(f"product {sku} not found")
         image_id, now = self.new_id(), self.clock()
@@ -99,8 +98,7 @@ class ImageService:
         return image
 
     def list_ready(self, sku: str) -> list[Image]:
-        if not _SKU.match(sku):
-            raise errors.InvalidInput("sku must match [A-Za-z0-9-]{1,64}")
+        check_sku(sku)
         return [
             i
             for i in self.repo.list_for_sku(sku)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SKU_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
-Sku = Annotated[str, Field(pattern=SKU_PATTERN)]
+from chalicelib.platform.types import Sku
+
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 

@@ -5,10 +5,17 @@ filter on it), whatever number of times the milestone event is delivered."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from pydantic import ValidationError
+
+from chalicelib.orders.events import OrderEventMessage, read_message
 from chalicelib.orders.ports import OrderRepository
+from chalicelib.platform.validation import describe
+
+log = logging.getLogger("eventshop.orders")
 
 MILESTONES = {
     "OrderPlaced": "We received your order",
@@ -67,3 +74,27 @@ class CustomerNotifier:
                 self.repo.unmark_notified(order_id, event_type)
             raise
         return len(marked)
+
+
+def notify_batch(
+    records: Iterable[Any], notifier: CustomerNotifier
+) -> dict[str, list[dict[str, str]]]:
+    """The notify step for a whole SQS batch: one publish for all of it.
+    Unreadable records fail alone; a failed publish fails the readable ones
+    (their marks are undone, so the redelivery sends them once)."""
+    failures: list[dict[str, str]] = []
+    readable: list[tuple[str, OrderEventMessage]] = []
+    for record in records:
+        raw = record.to_dict()
+        try:
+            readable.append((raw["messageId"], read_message(raw)))
+        except (ValueError, ValidationError) as exc:
+            log.error("unreadable message %s: %s", raw.get("messageId"), describe(exc))
+            failures.append({"itemIdentifier": raw["messageId"]})
+    if readable:
+        try:
+            notifier.notify_many([(m.type, m.order) for _, m in readable])
+        except Exception:
+            log.exception("customer notifications failed for %d message(s)", len(readable))
+            failures.extend({"itemIdentifier": message_id} for message_id, _ in readable)
+    return {"batchItemFailures": failures}

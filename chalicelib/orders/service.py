@@ -13,11 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib import errors
-from chalicelib.common import now_iso, parse
 from chalicelib.orders import model
-from chalicelib.orders.model import EventType, Order, OrderEvent, PlaceOrder
+from chalicelib.orders.events import DomainEvent, OrderCancelled, OrderPlaced
+from chalicelib.orders.model import Order, OrderEvent, OrderLine, PlaceOrder, ShippingAddress
 from chalicelib.orders.ports import IdempotencyRecord, OrderRepository, Page
+from chalicelib.platform import errors
+from chalicelib.platform.clock import now_iso
+from chalicelib.platform.validation import parse
 
 MAX_IDEMPOTENCY_KEY = 255
 # How often a status change re-reads and retries when the order moved on
@@ -101,18 +103,15 @@ class OrderService:
             for line in cmd.items
         ]
         order_id = idem.order_id if idem else self.new_id()
-        event = OrderEvent(
-            version=1,
-            type=EventType.ORDER_PLACED,
-            at=self.clock(),
-            data={
-                "orderId": order_id,
-                "customerId": customer_id,
-                "items": lines,
-                "totalCents": sum(int(line["lineTotalCents"]) for line in lines),
-                "shippingAddress": cmd.shippingAddress.model_dump(mode="json"),
-            },
+        placed = OrderPlaced(
+            orderId=order_id,
+            customerId=customer_id,
+            items=[OrderLine(**line) for line in lines],
+            totalCents=sum(int(line["lineTotalCents"]) for line in lines),
+            # A copy with every field set, so the event keeps line2 even when null.
+            shippingAddress=ShippingAddress.model_validate(cmd.shippingAddress.model_dump()),
         )
+        event = OrderEvent(version=1, type=placed.TYPE, at=self.clock(), data=placed.data())
         order = model.initial(event)
         try:
             self.repo.create(order, event, cmd.paymentToken, idem)
@@ -170,9 +169,7 @@ class OrderService:
         for _ in range(MAX_WRITE_ATTEMPTS):
             if order.status not in model.CANCELLABLE:
                 raise errors.Conflict(f"order {order_id} is {order.status} and cannot be cancelled")
-            after, applied = self.record(
-                order, EventType.ORDER_CANCELLED, {"reason": f"cancelled by {who}"}
-            )
+            after, applied = self.record(order, OrderCancelled(reason=f"cancelled by {who}"))
             if applied:
                 return after
             order = after
@@ -182,11 +179,10 @@ class OrderService:
     def record(
         self,
         known: Order,
-        event_type: EventType,
-        data: dict[str, Any] | None = None,
+        happened: DomainEvent,
         payment_token: str | None = None,
     ) -> tuple[Order, bool]:
-        """Append ``event_type`` to the order last seen as ``known``.
+        """Append the event ``happened`` to the order last seen as ``known``.
 
         Conditional on status and version: if the order moved on meanwhile,
         re-read it and apply the event only if it still may follow. Returns
@@ -195,10 +191,10 @@ class OrderService:
         """
         order = known
         for _ in range(MAX_WRITE_ATTEMPTS):
-            if not model.can_apply(order, event_type):
+            if not model.can_apply(order, happened.TYPE):
                 return order, False
             event = OrderEvent(
-                version=order.version + 1, type=event_type, at=self.clock(), data=data or {}
+                version=order.version + 1, type=happened.TYPE, at=self.clock(), data=happened.data()
             )
             after = model.apply(order, event)
             if self.repo.append(order, after, event, payment_token):
@@ -209,9 +205,7 @@ class OrderService:
             order = current
         raise errors.Transient(f"order {known.orderId} kept changing")
 
-    def record_many(
-        self, known: Order, changes: list[tuple[EventType, dict[str, Any]]]
-    ) -> tuple[Order, bool]:
+    def record_many(self, known: Order, changes: list[DomainEvent]) -> tuple[Order, bool]:
         """Several consecutive status changes in ONE conditional write (each
         still appends its own event). All or nothing: if the order moved on
         so that the first no longer applies, nothing is written."""
@@ -219,11 +213,14 @@ class OrderService:
         for _ in range(MAX_WRITE_ATTEMPTS):
             steps: list[tuple[OrderEvent, Order]] = []
             state = order
-            for event_type, data in changes:
-                if not model.can_apply(state, event_type):
+            for happened in changes:
+                if not model.can_apply(state, happened.TYPE):
                     break
                 event = OrderEvent(
-                    version=state.version + 1, type=event_type, at=self.clock(), data=data
+                    version=state.version + 1,
+                    type=happened.TYPE,
+                    at=self.clock(),
+                    data=happened.data(),
                 )
                 state = model.apply(state, event)
                 steps.append((event, state))

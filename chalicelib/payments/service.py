@@ -10,29 +10,8 @@ charge costs two requests (claim, provider) and no write-back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
-
-from chalicelib.payments.provider import PaymentProvider
-
-
-@dataclass(frozen=True)
-class PaymentOutcome:
-    status: str  # CAPTURED | DECLINED | VOIDED
-    charge_id: str | None = None
-    reason: str | None = None
-
-
-class PaymentRepository(Protocol):
-    def start(self, order_id: str, amount_cents: int) -> dict[str, Any] | None:
-        """Claim the order's payment (PENDING); return the existing record if
-        there already is one."""
-
-    def void_or_get(self, order_id: str) -> dict[str, Any] | None:
-        """Write VOIDED if there is no record yet; else return the record."""
-
-    def refunded(self, order_id: str) -> bool:
-        """PENDING -> REFUNDED; False if it was not PENDING."""
+from chalicelib.payments.model import CancelOutcome, ChargeStatus, ClaimState, PaymentOutcome
+from chalicelib.payments.ports import PaymentProvider, PaymentRepository
 
 
 class PaymentService:
@@ -42,27 +21,30 @@ class PaymentService:
 
     def charge(self, order_id: str, amount_cents: int, token: str | None) -> PaymentOutcome:
         existing = self.repo.start(order_id, amount_cents)
-        if existing is not None and existing.get("state") in ("VOIDED", "REFUNDED"):
-            return PaymentOutcome("VOIDED")  # cancelled before (or while) charging
+        if existing is not None and existing.get("state") in (
+            ClaimState.VOIDED,
+            ClaimState.REFUNDED,
+        ):
+            return PaymentOutcome(ChargeStatus.VOIDED)  # cancelled before (or while) charging
         # New claim, or PENDING from an earlier delivery: the provider is
         # idempotent on the order id, so asking again cannot charge twice.
         if not token:
-            return PaymentOutcome("DECLINED", reason="no payment token")
+            return PaymentOutcome(ChargeStatus.DECLINED, reason="no payment token")
         result = self.provider.charge(order_id, amount_cents, token)
         if result.approved:
-            return PaymentOutcome("CAPTURED", result.charge_id)
-        return PaymentOutcome("DECLINED", reason=result.reason)
+            return PaymentOutcome(ChargeStatus.CAPTURED, result.charge_id)
+        return PaymentOutcome(ChargeStatus.DECLINED, reason=result.reason)
 
-    def cancel(self, order_id: str) -> str:
+    def cancel(self, order_id: str) -> CancelOutcome:
         """The order was cancelled: void a future charge, or refund a capture.
         Returns VOIDED, REFUNDED or NOTHING. Safe to repeat."""
         existing = self.repo.void_or_get(order_id)
         if existing is None:
-            return "VOIDED"
-        if existing.get("state") == "VOIDED":
-            return "NOTHING"
+            return CancelOutcome.VOIDED
+        if existing.get("state") == ClaimState.VOIDED:
+            return CancelOutcome.NOTHING
         # Claimed: a charge may have gone through. Refund first (idempotent),
         # then mark; if the refund fails, the retried cancellation tries again.
         refunded = self.provider.refund(order_id, None)
         self.repo.refunded(order_id)
-        return "REFUNDED" if refunded else "NOTHING"
+        return CancelOutcome.REFUNDED if refunded else CancelOutcome.NOTHING

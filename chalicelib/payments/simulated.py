@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from chalicelib import aws, dynamo, errors
-from chalicelib.payments.provider import ChargeResult, ProviderUnavailable
+from chalicelib.payments.model import ChargeResult
+from chalicelib.payments.ports import ProviderUnavailable
+from chalicelib.platform import aws, dynamo, errors
 
 # IAM actions this module's own calls need (collected by chalicelib.iam).
 AWS_CALLS = frozenset({"dynamodb:GetItem", "dynamodb:UpdateItem"})

@@ -198,7 +198,7 @@ def test_the_error_paths_ran_and_logged(workload: Workload) -> None:
 def test_no_secret_reaches_the_output(workload: Workload) -> None:
     log = workload.log
     leaked = sorted(name for name, value in workload.secrets.items() if value and value in log)
-    assert leaked == [], f"in the stack's output: {leaked} (is chalicelib.logs installed?)"
+    assert leaked == [], f"in the stack's output: {leaked} (is chalicelib.platform.logs installed?)"
     for token in ("tok_ok", "tok_flaky"):
         assert token not in log, f"payment token {token} in the stack's output"
     shapes = {

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 import time
 import uuid
 import warnings
@@ -25,6 +24,8 @@ import jwt
 import pytest
 from chalice.test import Client, HTTPResponse
 from moto import mock_aws
+
+from chalicelib import bootstrap
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "resources.yaml"
@@ -51,18 +52,6 @@ def stage_secret() -> str:
     return str(config["stages"][STAGE]["environment_variables"]["JWT_SECRET"])
 
 
-def _reset_app_caches() -> None:
-    from chalicelib import aws, container, settings
-
-    settings.get_settings.cache_clear()
-    aws.client.cache_clear()
-    aws.queue_url.cache_clear()
-    aws._session = None
-    for value in vars(container).values():
-        if callable(getattr(value, "cache_clear", None)):
-            value.cache_clear()
-
-
 @dataclass
 class Shop:
     """The app under test, its moto world, and small HTTP/AWS helpers."""
@@ -83,7 +72,7 @@ class Shop:
 
     # --- tokens -----------------------------------------------------------
     def token(self, sub: str, role: str = "customer") -> str:
-        from chalicelib import auth
+        from chalicelib.identity import auth
 
         return auth.issue(sub, role, self.secret)
 
@@ -256,7 +245,6 @@ def stream_event(
 
 @pytest.fixture(scope="module")
 def shop() -> Iterator[Shop]:
-    had_app = "app" in sys.modules
     with pytest.MonkeyPatch.context() as mp, mock_aws():
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             mp.delenv(name, raising=False)
@@ -283,7 +271,7 @@ def shop() -> Iterator[Shop]:
             # Queue outputs must be plain names (the app resolves URLs by name).
             assert "/" not in outputs[key] and ":" not in outputs[key], outputs[key]
 
-        from chalicelib.settings import output_to_env
+        from chalicelib.platform.settings import output_to_env
 
         for key, value in outputs.items():
             mp.setenv(output_to_env(key), value)
@@ -291,10 +279,11 @@ def shop() -> Iterator[Shop]:
         mp.setenv("STAGE", STAGE)
         mp.setenv("JWT_SECRET", secret)
 
-        _reset_app_caches()
-        app_module = (
-            importlib.reload(sys.modules["app"]) if had_app else importlib.import_module("app")
-        )
+        # This module's world: services built from its environment. The app
+        # is imported once per process; its handlers ask bootstrap for the
+        # services at call time, so a new world needs no reload.
+        bootstrap.install(bootstrap.build())
+        app_module = importlib.import_module("app")
 
         from devstack.api import patch_authorizer
 
@@ -308,6 +297,4 @@ def shop() -> Iterator[Shop]:
                 secret=secret,
                 session=session,
             )
-        _reset_app_caches()
-    if not had_app:
-        sys.modules.pop("app", None)
+        bootstrap.install(None)

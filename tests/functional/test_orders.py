@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import container
+from chalicelib import bootstrap
 from tests.functional.conftest import ADDRESS, Shop, order_body, unique
 
 
@@ -24,7 +24,7 @@ def ticking_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     however fast the orders are placed."""
     seconds = itertools.count(1)
     monkeypatch.setattr(
-        container.orders(), "clock", lambda: f"2030-01-01T00:00:{next(seconds):02d}.000Z"
+        bootstrap.services().orders, "clock", lambda: f"2030-01-01T00:00:{next(seconds):02d}.000Z"
     )
     yield
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib import aws
+from chalicelib.platform import aws
 
 REGION = "us-east-1"
 

@@ -15,18 +15,18 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib import dynamo, errors
-from chalicelib.inventory.model import Line, Product
-from chalicelib.inventory.repository import DynamoInventoryRepository
+from chalicelib.catalog.dynamo import DynamoCatalogRepository
+from chalicelib.catalog.model import Line, Product
+from chalicelib.orders import dynamo as order_repository
 from chalicelib.orders import model
-from chalicelib.orders import repository as order_repository
+from chalicelib.orders.dynamo import DynamoOrderRepository, IdempotencyRecord
 from chalicelib.orders.model import EventType, Order, OrderEvent, OrderStatus
-from chalicelib.orders.repository import DynamoOrderRepository, IdempotencyRecord
-from chalicelib.payments.provider import ProviderUnavailable
-from chalicelib.payments.repository import DynamoPaymentRepository
+from chalicelib.payments.dynamo import DynamoPaymentRepository
+from chalicelib.payments.ports import ProviderUnavailable
 from chalicelib.payments.simulated import SimulatedProvider
+from chalicelib.platform import dynamo, errors
 from tests.fakes import (
-    FakeInventoryRepository,
+    FakeCatalogRepository,
     FakeOrderRepository,
     FakePaymentRepository,
     FakeProvider,
@@ -444,7 +444,7 @@ def product(sku: str, stock: int = 10, price: int = 100) -> Product:
     )
 
 
-class InventoryRepositoryContract:
+class CatalogRepositoryContract:
     """Subclasses provide ``repo``."""
 
     def stocks(self, repo: Any, *skus: str) -> list[int]:
@@ -598,16 +598,16 @@ class InventoryRepositoryContract:
         assert self.stocks(repo, "A") == [2]
 
 
-class TestFakeInventoryRepository(InventoryRepositoryContract):
+class TestFakeCatalogRepository(CatalogRepositoryContract):
     @pytest.fixture
-    def repo(self) -> FakeInventoryRepository:
-        return FakeInventoryRepository()
+    def repo(self) -> FakeCatalogRepository:
+        return FakeCatalogRepository()
 
 
-class TestDynamoInventoryRepository(InventoryRepositoryContract):
+class TestDynamoCatalogRepository(CatalogRepositoryContract):
     @pytest.fixture
-    def repo(self, stack: Stack) -> DynamoInventoryRepository:
-        return DynamoInventoryRepository(stack.outputs["ProductsTableName"], client=stack.ddb)
+    def repo(self, stack: Stack) -> DynamoCatalogRepository:
+        return DynamoCatalogRepository(stack.outputs["ProductsTableName"], client=stack.ddb)
 
 
 # ================================================================== payments

@@ -1,4 +1,4 @@
-"""chalicelib.auth: bearer parsing, JWT verification, roles and the secret."""
+"""chalicelib.identity.auth: bearer parsing, JWT verification, roles and the secret."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import mock_aws
 
-from chalicelib import auth, aws, errors
-from chalicelib.settings import Settings
+from chalicelib.identity import auth
+from chalicelib.platform import aws, errors
+from chalicelib.platform.settings import Settings
 
 SECRET = "s" * 40
 OTHER_SECRET = "o" * 40

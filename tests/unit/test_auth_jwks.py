@@ -1,4 +1,4 @@
-"""chalicelib.auth with a JWKS (Cognito user pool): RS256 tokens, issuer and
+"""chalicelib.identity.auth with a JWKS (Cognito user pool): RS256 tokens, issuer and
 audience checks, Cognito claims -> roles, and the JWKS cache.
 
 The JWKS is served over real HTTP from a local ``http.server`` on 127.0.0.1;
@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from chalicelib import auth
-from chalicelib.settings import Settings
+from chalicelib.identity import auth
+from chalicelib.platform.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s" * 40
@@ -478,7 +478,7 @@ def test_importing_the_app_loads_neither_pyjwt_nor_cryptography() -> None:
     """Functions that never verify a token do not pay for PyJWT at cold start."""
     script = (
         "import os, sys, dataclasses\n"
-        "from chalicelib.settings import Settings\n"
+        "from chalicelib.platform.settings import Settings\n"
         "for f in dataclasses.fields(Settings):\n"
         "    if f.default is dataclasses.MISSING:\n"
         "        os.environ.setdefault(f.name.upper(), 'arn:aws:x:us-east-1:1:y/z/stream/1')\n"

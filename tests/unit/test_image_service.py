@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib import errors
 from chalicelib.images.model import Image, ImageStatus, newer
 from chalicelib.images.ports import ObjectInfo
 from chalicelib.images.service import ImageLimits, ImageService
+from chalicelib.platform import errors
 from tests.unit import image_fixtures as fx
 
 SKU = "MUG-1"

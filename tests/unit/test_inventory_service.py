@@ -1,4 +1,4 @@
-"""InventoryService over the in-memory repository: catalog, stock, alerts."""
+"""CatalogService over the in-memory repository: catalog, stock, alerts."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from chalicelib import errors
-from chalicelib.inventory.model import Line
-from chalicelib.inventory.service import InventoryService
-from tests.fakes import FakeAlerts, FakeInventoryRepository
+from chalicelib.catalog.model import Line
+from chalicelib.catalog.service import CatalogService
+from chalicelib.platform import errors
+from tests.fakes import FakeAlerts, FakeCatalogRepository
 
 T0 = "2025-01-01T00:00:00.000Z"
 
@@ -20,13 +20,13 @@ def alerts() -> FakeAlerts:
 
 
 @pytest.fixture
-def repo() -> FakeInventoryRepository:
-    return FakeInventoryRepository()
+def repo() -> FakeCatalogRepository:
+    return FakeCatalogRepository()
 
 
 @pytest.fixture
-def service(repo: FakeInventoryRepository, alerts: FakeAlerts) -> InventoryService:
-    return InventoryService(repo, alerts, clock=lambda: T0)
+def service(repo: FakeCatalogRepository, alerts: FakeAlerts) -> CatalogService:
+    return CatalogService(repo, alerts, clock=lambda: T0)
 
 
 def product(price: Any = 500, stock: Any = 10, threshold: Any = 3, **extra: Any) -> dict[str, Any]:
@@ -39,14 +39,14 @@ def product(price: Any = 500, stock: Any = 10, threshold: Any = 3, **extra: Any)
     }
 
 
-def stocks(service: InventoryService, *skus: str) -> list[int]:
+def stocks(service: CatalogService, *skus: str) -> list[int]:
     return [service.get(s).stock for s in skus]
 
 
 # --- catalog -------------------------------------------------------------------------
 
 
-def test_put_creates_and_replaces(service: InventoryService) -> None:
+def test_put_creates_and_replaces(service: CatalogService) -> None:
     created = service.put_product("MUG-1", product())
     replaced = service.put_product("MUG-1", product(price=700, stock=2))
 
@@ -60,7 +60,7 @@ def test_put_creates_and_replaces(service: InventoryService) -> None:
     assert (replaced.priceCents, replaced.stock) == (700, 2)
 
 
-def test_threshold_defaults_to_zero(service: InventoryService) -> None:
+def test_threshold_defaults_to_zero(service: CatalogService) -> None:
     assert (
         service.put_product("A", {"name": "A", "priceCents": 1, "stock": 1}).lowStockThreshold == 0
     )
@@ -81,7 +81,7 @@ def test_threshold_defaults_to_zero(service: InventoryService) -> None:
     ],
 )
 def test_put_validation_names_the_field(
-    service: InventoryService, repo: FakeInventoryRepository, payload: dict[str, Any], field: str
+    service: CatalogService, repo: FakeCatalogRepository, payload: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(errors.InvalidInput) as caught:
         service.put_product("MUG-1", payload)
@@ -90,13 +90,13 @@ def test_put_validation_names_the_field(
 
 
 @pytest.mark.parametrize("sku", ["has space", "a/b", "", "x" * 65, "ü"])
-def test_put_rejects_bad_skus(service: InventoryService, sku: str) -> None:
+def test_put_rejects_bad_skus(service: CatalogService, sku: str) -> None:
     with pytest.raises(errors.InvalidInput) as caught:
         service.put_product(sku, product())
     assert caught.value.errors == [{"loc": ["path", "sku"], "msg": "invalid sku"}]
 
 
-def test_restock_adds_stock(service: InventoryService) -> None:
+def test_restock_adds_stock(service: CatalogService) -> None:
     service.put_product("A", product(stock=1))
     assert service.restock("A", {"quantity": 4}).stock == 5
     assert service.get("A").stock == 5
@@ -106,30 +106,30 @@ def test_restock_adds_stock(service: InventoryService) -> None:
     "payload",
     [{"quantity": 0}, {"quantity": "4"}, {"quantity": -3}, {}, {"quantity": 1, "note": "x"}, [4]],
 )
-def test_restock_validation(service: InventoryService, payload: Any) -> None:
+def test_restock_validation(service: CatalogService, payload: Any) -> None:
     service.put_product("A", product(stock=1))
     with pytest.raises(errors.InvalidInput):
         service.restock("A", payload)
     assert service.get("A").stock == 1
 
 
-def test_restock_of_an_unknown_product_is_not_found(service: InventoryService) -> None:
+def test_restock_of_an_unknown_product_is_not_found(service: CatalogService) -> None:
     with pytest.raises(errors.NotFound):
         service.restock("NOPE", {"quantity": 1})
 
 
-def test_get_unknown_is_not_found(service: InventoryService) -> None:
+def test_get_unknown_is_not_found(service: CatalogService) -> None:
     with pytest.raises(errors.NotFound):
         service.get("NOPE")
 
 
-def test_prices_cover_known_skus_only(service: InventoryService) -> None:
+def test_prices_cover_known_skus_only(service: CatalogService) -> None:
     service.put_product("A", product(price=150))
     service.put_product("B", product(price=0))
     assert service.prices(["A", "B", "C", "A"]) == {"A": 150, "B": 0}
 
 
-def test_list_pages_in_sku_order(service: InventoryService) -> None:
+def test_list_pages_in_sku_order(service: CatalogService) -> None:
     for sku in ("C", "A", "B"):
         service.put_product(sku, product())
     first = service.list_products(2, None)
@@ -144,7 +144,7 @@ def test_list_pages_in_sku_order(service: InventoryService) -> None:
 # --- stock ---------------------------------------------------------------------------
 
 
-def test_reserve_takes_every_line(service: InventoryService) -> None:
+def test_reserve_takes_every_line(service: CatalogService) -> None:
     service.put_product("A", product(stock=5))
     service.put_product("B", product(stock=2))
 
@@ -154,7 +154,7 @@ def test_reserve_takes_every_line(service: InventoryService) -> None:
     assert stocks(service, "A", "B") == [0, 1]
 
 
-def test_reserve_is_all_or_nothing_and_names_the_short_skus(service: InventoryService) -> None:
+def test_reserve_is_all_or_nothing_and_names_the_short_skus(service: CatalogService) -> None:
     service.put_product("A", product(stock=5))
     service.put_product("B", product(stock=1))
     service.put_product("C", product(stock=0))
@@ -174,7 +174,7 @@ def test_reserve_is_all_or_nothing_and_names_the_short_skus(service: InventorySe
     assert stocks(service, "A", "B", "C") == [5, 1, 0]
 
 
-def test_a_second_reserve_is_a_duplicate_and_takes_nothing(service: InventoryService) -> None:
+def test_a_second_reserve_is_a_duplicate_and_takes_nothing(service: CatalogService) -> None:
     service.put_product("A", product(stock=5))
     service.reserve("o1", [Line(sku="A", quantity=2)])
 
@@ -182,7 +182,7 @@ def test_a_second_reserve_is_a_duplicate_and_takes_nothing(service: InventorySer
     assert stocks(service, "A") == [3]
 
 
-def test_release_gives_stock_back_exactly_once(service: InventoryService) -> None:
+def test_release_gives_stock_back_exactly_once(service: CatalogService) -> None:
     service.put_product("A", product(stock=5))
     service.put_product("B", product(stock=5))
     lines = [Line(sku="A", quantity=2), Line(sku="B", quantity=3)]
@@ -195,7 +195,7 @@ def test_release_gives_stock_back_exactly_once(service: InventoryService) -> Non
     assert stocks(service, "A", "B") == [5, 5]
 
 
-def test_a_release_before_the_reserve_leaves_a_tombstone(service: InventoryService) -> None:
+def test_a_release_before_the_reserve_leaves_a_tombstone(service: CatalogService) -> None:
     service.put_product("A", product(stock=5))
 
     assert service.release("o1") is None
@@ -203,7 +203,7 @@ def test_a_release_before_the_reserve_leaves_a_tombstone(service: InventoryServi
     assert stocks(service, "A") == [5]
 
 
-def test_alert_shortage(service: InventoryService, alerts: FakeAlerts) -> None:
+def test_alert_shortage(service: CatalogService, alerts: FakeAlerts) -> None:
     service.alert_shortage("o1", ["A", "B"])
     assert alerts.sent == [
         (
@@ -228,9 +228,7 @@ def image(sku: str = "A", stock: int = 5, threshold: int = 3, **extra: Any) -> d
     }
 
 
-def test_a_crossing_below_the_threshold_alerts(
-    service: InventoryService, alerts: FakeAlerts
-) -> None:
+def test_a_crossing_below_the_threshold_alerts(service: CatalogService, alerts: FakeAlerts) -> None:
     assert service.alert_crossings([(image(stock=3), image(stock=2))]) == 1
     assert alerts.sent == [
         ("LowStock", "A is low on stock (2 left)", {"sku": "A", "stock": 2, "lowStockThreshold": 3})
@@ -248,21 +246,21 @@ def test_a_crossing_below_the_threshold_alerts(
     ],
 )
 def test_no_alert_without_a_crossing(
-    service: InventoryService, alerts: FakeAlerts, old: int, new: int
+    service: CatalogService, alerts: FakeAlerts, old: int, new: int
 ) -> None:
     assert service.alert_crossings([(image(stock=old), image(stock=new))]) == 0
     assert alerts.sent == []
 
 
 def test_a_new_product_below_its_threshold_alerts(
-    service: InventoryService, alerts: FakeAlerts
+    service: CatalogService, alerts: FakeAlerts
 ) -> None:
     assert service.alert_crossings([(None, image(stock=1))]) == 1
     assert service.alert_crossings([(None, image(sku="B", stock=3))]) == 0
     assert alerts.kinds() == ["LowStock"]
 
 
-def test_each_crossing_alerts_once_per_batch(service: InventoryService, alerts: FakeAlerts) -> None:
+def test_each_crossing_alerts_once_per_batch(service: CatalogService, alerts: FakeAlerts) -> None:
     changes = [
         (image(stock=5), image(stock=4)),
         (image(stock=4), image(stock=2)),  # crosses
@@ -275,9 +273,7 @@ def test_each_crossing_alerts_once_per_batch(service: InventoryService, alerts: 
     assert [d["sku"] for _, _, d in alerts.sent] == ["A", "A", "B"]
 
 
-def test_other_items_and_deletions_are_ignored(
-    service: InventoryService, alerts: FakeAlerts
-) -> None:
+def test_other_items_and_deletions_are_ignored(service: CatalogService, alerts: FakeAlerts) -> None:
     reservation = {
         "pk": "RESERVATION#o1",
         "sk": "RESERVATION",
@@ -291,7 +287,7 @@ def test_other_items_and_deletions_are_ignored(
     assert alerts.sent == []
 
 
-def test_zero_threshold_never_alerts(service: InventoryService, alerts: FakeAlerts) -> None:
+def test_zero_threshold_never_alerts(service: CatalogService, alerts: FakeAlerts) -> None:
     assert (
         service.alert_crossings([(image(stock=1, threshold=0), image(stock=0, threshold=0))]) == 0
     )

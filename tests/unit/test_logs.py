@@ -1,4 +1,4 @@
-"""chalicelib.logs: secrets are redacted from every part of a log record."""
+"""chalicelib.platform.logs: secrets are redacted from every part of a log record."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 
-from chalicelib import auth, logs
-from chalicelib.events import OrderEventMessage
+from chalicelib.identity import auth
+from chalicelib.orders.events import OrderEventMessage
+from chalicelib.platform import logs
 
 SECRET = "unit-test-secret-0123456789abcdef0123456789"
 JWT = auth.issue("cust-1", "customer", SECRET)
@@ -23,7 +24,7 @@ SESSION = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ"
 def test_plain_text_is_left_alone() -> None:
     for text in (
         "deliver sqs eventshop-local-payments count=1 outcome=ok",
-        "chalicelib.orders.repository line 12",
+        "chalicelib.orders.dynamo line 12",
         "order 01J0ABCDEF placed for cust-1: 2 lines, 2500 cents",
         "upload uploads/SKU-1/img.jpg: READY",
         "token rejected: Authorization header is not 'Bearer <token>'",

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib import errors, saga
-from chalicelib.orders.notifications import CustomerNotifier
+from chalicelib.orders.notifications import CustomerNotifier, notify_batch
+from chalicelib.platform import errors
 from tests.fakes import FakeOrderRepository
 
 
@@ -47,13 +47,13 @@ def test_one_publish_per_batch_and_the_poison_fails_alone(sent: list[Any]) -> No
         Record("c", message("o2")),
         Record("d", message("o2", "OrderCompleted")),
     ]
-    result = saga.notify_batch(records, notifier)
+    result = notify_batch(records, notifier)
     assert result == {"batchItemFailures": [{"itemIdentifier": "b"}]}
     assert len(sent) == 1
     assert [json.loads(body)["orderId"] for _, body, _ in sent[0]] == ["o1", "o2", "o2"]
     assert {a["customerId"] for _, _, a in sent[0]} == {"c-1"}
     # redelivered: everything was sent already
-    assert saga.notify_batch(records, notifier) == {"batchItemFailures": [{"itemIdentifier": "b"}]}
+    assert notify_batch(records, notifier) == {"batchItemFailures": [{"itemIdentifier": "b"}]}
     assert len(sent) == 1
 
 
@@ -68,8 +68,8 @@ def test_a_failed_publish_fails_the_batch_and_the_redelivery_sends_once(sent: li
 
     notifier = CustomerNotifier(FakeOrderRepository(), flaky)
     records = [Record("a", message("o1")), Record("c", message("o2"))]
-    assert saga.notify_batch(records, notifier) == {
+    assert notify_batch(records, notifier) == {
         "batchItemFailures": [{"itemIdentifier": "a"}, {"itemIdentifier": "c"}]
     }
-    assert saga.notify_batch(records, notifier) == {"batchItemFailures": []}
+    assert notify_batch(records, notifier) == {"batchItemFailures": []}
     assert [len(batch) for batch in sent] == [2]

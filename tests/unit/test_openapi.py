@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from chalicelib import openapi
+from chalicelib.http import openapi
 from chalicelib.images.model import Image, ImageStatus
 from chalicelib.images.service import ImageService
 from chalicelib.orders.model import OrderEvent, PlaceOrder
@@ -25,21 +25,22 @@ METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 # leave its settings cached for other tests: a child process reports instead.
 DUMP_APP = """
 import dataclasses, json, os, sys
-from chalicelib.settings import Settings
+from chalicelib.platform.settings import Settings
 for f in dataclasses.fields(Settings):
     if f.default is dataclasses.MISSING:
         os.environ.setdefault(f.name.upper(), 'arn:aws:x:us-east-1:1:y/z/stream/1')
 os.environ.update(AWS_REGION='us-east-1', STAGE='test')
 import app
-from chalicelib import openapi
-doc = openapi.document(app.app, app.ROUTE_DOCS)
-assert openapi.document(app.app, app.ROUTE_DOCS) is doc, 'not cached'
+from chalicelib.http import openapi
+from chalicelib.http.routing import ROUTE_DOCS
+doc = openapi.document(app.app, ROUTE_DOCS)
+assert openapi.document(app.app, ROUTE_DOCS) is doc, 'not cached'
 routes = [
     {'path': path, 'method': method, 'view': entry.view_name,
      'authorizer': getattr(entry.authorizer, 'name', None) if entry.authorizer else None}
     for path, methods in app.app.routes.items() for method, entry in methods.items()
 ]
-documented = sorted(f'{m} {p}' for p, m in app.ROUTE_DOCS)
+documented = sorted(f'{m} {p}' for p, m in ROUTE_DOCS)
 json.dump({'doc': doc, 'routes': routes, 'documented': documented}, sys.stdout)
 """
 
@@ -267,7 +268,7 @@ def test_error_bodies(doc: dict[str, Any]) -> None:
 def test_built_once_and_cheap_to_import() -> None:
     script = (
         "import sys\n"
-        "from chalicelib import openapi\n"
+        "from chalicelib.http import openapi\n"
         "heavy = sorted(m for m in ('boto3', 'botocore', 'PIL', 'exifread', 'chalice')"
         " if m in sys.modules)\n"
         "print(','.join(heavy))\n"

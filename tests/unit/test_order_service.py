@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib import errors
-from chalicelib.inventory.model import Product
-from chalicelib.inventory.service import InventoryService
+from chalicelib.catalog.model import Product
+from chalicelib.catalog.service import CatalogService
+from chalicelib.orders.events import typed
 from chalicelib.orders.model import EventType, Order, OrderEvent, OrderStatus
 from chalicelib.orders.service import OrderService
-from tests.fakes import FakeAlerts, FakeInventoryRepository, FakeOrderRepository
+from chalicelib.platform import errors
+from tests.fakes import FakeAlerts, FakeCatalogRepository, FakeOrderRepository
 
 ADDRESS = {
     "name": "Ada",
@@ -58,7 +59,7 @@ def repo() -> FakeOrderRepository:
 
 @pytest.fixture
 def service(repo: FakeOrderRepository) -> OrderService:
-    products = FakeInventoryRepository()
+    products = FakeCatalogRepository()
     for sku, price in PRICES.items():
         products.put(
             Product(
@@ -72,7 +73,7 @@ def service(repo: FakeOrderRepository) -> OrderService:
         )
     ids = (f"order{n}" for n in itertools.count(1))
     return OrderService(
-        repo, InventoryService(products, FakeAlerts()), clock=Clock(), new_id=lambda: next(ids)
+        repo, CatalogService(products, FakeAlerts()), clock=Clock(), new_id=lambda: next(ids)
     )
 
 
@@ -225,7 +226,7 @@ def test_longest_idempotency_key_is_accepted(service: OrderService) -> None:
 def test_an_expired_idempotency_key_starts_a_new_order() -> None:
     now = [1_700_000_000.0]
     repo = FakeOrderRepository(clock=lambda: now[0])
-    products = FakeInventoryRepository()
+    products = FakeCatalogRepository()
     products.put(
         Product(
             sku="A",
@@ -236,7 +237,7 @@ def test_an_expired_idempotency_key_starts_a_new_order() -> None:
             updatedAt="2025-01-01T00:00:00.000Z",
         )
     )
-    service = OrderService(repo, InventoryService(products, FakeAlerts()))
+    service = OrderService(repo, CatalogService(products, FakeAlerts()))
     first, _ = service.place("ada", body(items=[{"sku": "A", "quantity": 1}]), "key")
 
     now[0] += 25 * 3600
@@ -278,8 +279,8 @@ def test_unknown_or_implausible_ids_are_not_found(service: OrderService, order_i
 
 def test_events_come_in_version_order(service: OrderService) -> None:
     order, _ = service.place("ada", body())
-    reserved, _ = service.record(order, EventType.STOCK_RESERVED)
-    service.record(reserved, EventType.PAYMENT_CAPTURED, {"chargeId": "ch_1"})
+    reserved, _ = service.record(order, typed(EventType.STOCK_RESERVED, {}))
+    service.record(reserved, typed(EventType.PAYMENT_CAPTURED, {"chargeId": "ch_1"}))
 
     events = service.events(order.orderId, ADA)
     assert [(e.version, e.type) for e in events] == [
@@ -330,10 +331,20 @@ def test_a_cursor_from_another_customer_is_invalid(service: OrderService) -> Non
 # --- cancel --------------------------------------------------------------------------
 
 
+# What each event must carry (its class says so) when a test records it bare.
+STEP_DATA: dict[EventType, dict[str, str]] = {
+    EventType.ORDER_SHIPPED: {"trackingNumber": "TRK-1"},
+    EventType.ORDER_CANCELLED: {"reason": "cancelled in a test"},
+    EventType.ORDER_REJECTED: {"reason": "rejected in a test"},
+    EventType.PAYMENT_DECLINED: {"reason": "declined in a test"},
+}
+
+
 def advance(service: OrderService, order: Order, *steps: EventType) -> Order:
     for step in steps:
         order, applied = service.record(
-            order, step, {"trackingNumber": "TRK-1"} if step is EventType.ORDER_SHIPPED else {}
+            order,
+            typed(step, STEP_DATA.get(step, {})),
         )
         assert applied
     return order
@@ -394,8 +405,8 @@ def test_cancel_after_shipping_or_at_the_end_conflicts(
 
 def test_a_duplicate_event_is_a_no_op(service: OrderService, repo: FakeOrderRepository) -> None:
     order, _ = service.place("ada", body())
-    reserved, applied = service.record(order, EventType.STOCK_RESERVED)
-    again, applied_again = service.record(order, EventType.STOCK_RESERVED)
+    reserved, applied = service.record(order, typed(EventType.STOCK_RESERVED, {}))
+    again, applied_again = service.record(order, typed(EventType.STOCK_RESERVED, {}))
 
     assert (applied, applied_again) == (True, False)
     assert again == reserved
@@ -406,7 +417,7 @@ def test_an_event_that_may_not_follow_is_a_no_op(
     service: OrderService, repo: FakeOrderRepository
 ) -> None:
     order, _ = service.place("ada", body())
-    same, applied = service.record(order, EventType.ORDER_SHIPPED, {"trackingNumber": "T"})
+    same, applied = service.record(order, typed(EventType.ORDER_SHIPPED, {"trackingNumber": "T"}))
 
     assert applied is False
     assert same == order
@@ -415,9 +426,11 @@ def test_an_event_that_may_not_follow_is_a_no_op(
 
 def test_a_stale_snapshot_rereads_and_applies_if_still_valid(service: OrderService) -> None:
     placed, _ = service.place("ada", body())
-    service.record(placed, EventType.STOCK_RESERVED)
+    service.record(placed, typed(EventType.STOCK_RESERVED, {}))
 
-    cancelled, applied = service.record(placed, EventType.ORDER_CANCELLED, {"reason": "late"})
+    cancelled, applied = service.record(
+        placed, typed(EventType.ORDER_CANCELLED, {"reason": "late"})
+    )
 
     assert applied is True
     assert (cancelled.status, cancelled.version, cancelled.reason) == (
@@ -428,10 +441,12 @@ def test_a_stale_snapshot_rereads_and_applies_if_still_valid(service: OrderServi
 
 
 def test_a_stale_snapshot_is_a_no_op_when_the_event_no_longer_fits(service: OrderService) -> None:
-    reserved, _ = service.record(service.place("ada", body())[0], EventType.STOCK_RESERVED)
-    service.record(reserved, EventType.PAYMENT_DECLINED, {"reason": "declined"})
+    reserved, _ = service.record(
+        service.place("ada", body())[0], typed(EventType.STOCK_RESERVED, {})
+    )
+    service.record(reserved, typed(EventType.PAYMENT_DECLINED, {"reason": "declined"}))
 
-    current, applied = service.record(reserved, EventType.PAYMENT_CAPTURED)
+    current, applied = service.record(reserved, typed(EventType.PAYMENT_CAPTURED, {}))
 
     assert applied is False
     assert current.status is OrderStatus.CANCELLED
@@ -441,9 +456,9 @@ def test_record_keeps_the_payment_token_only_while_unsettled(
     service: OrderService, repo: FakeOrderRepository
 ) -> None:
     order, _ = service.place("ada", body())
-    reserved, _ = service.record(order, EventType.STOCK_RESERVED, payment_token="tok_ok")
+    reserved, _ = service.record(order, typed(EventType.STOCK_RESERVED, {}), payment_token="tok_ok")
     assert repo.payment_token(order.orderId) == "tok_ok"
-    service.record(reserved, EventType.PAYMENT_CAPTURED, payment_token="tok_ok")
+    service.record(reserved, typed(EventType.PAYMENT_CAPTURED, {}), payment_token="tok_ok")
     assert repo.payment_token(order.orderId) is None
 
 
@@ -451,7 +466,7 @@ def test_record_on_a_vanished_order_is_not_found(service: OrderService) -> None:
     order, _ = service.place("ada", body())
     ghost = order.model_copy(update={"orderId": "ghost"})
     with pytest.raises(errors.NotFound):
-        service.record(ghost, EventType.STOCK_RESERVED)
+        service.record(ghost, typed(EventType.STOCK_RESERVED, {}))
 
 
 # --- replay ----------------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib import errors
-from chalicelib.payments.provider import ProviderUnavailable
-from chalicelib.payments.service import PaymentOutcome, PaymentService
+from chalicelib.payments.model import ChargeStatus, PaymentOutcome
+from chalicelib.payments.ports import ProviderUnavailable
+from chalicelib.payments.service import PaymentService
+from chalicelib.platform import errors
 from tests.fakes import FakePaymentRepository, FakeProvider
 
 
@@ -73,7 +74,7 @@ def test_decline(
 ) -> None:
     outcome = payments.charge("o1", 500, token)
 
-    assert outcome == PaymentOutcome("DECLINED", None, reason)
+    assert outcome == PaymentOutcome(ChargeStatus.DECLINED, None, reason)
     assert provider.captures("o1") == 0
     assert state(repo, "o1") == "PENDING"
 

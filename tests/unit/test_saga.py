@@ -17,19 +17,21 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 from chalice.app import SQSEvent
 
-from chalicelib import saga
-from chalicelib.events import Message, OrderEventMessage, order_event_messages
-from chalicelib.inventory.model import Product
-from chalicelib.inventory.service import InventoryService
+from chalicelib.catalog.model import Product
+from chalicelib.catalog.service import CatalogService
+from chalicelib.checkout import saga
+from chalicelib.checkout.shipping import SimulatedCarrier
+from chalicelib.orders.events import OrderEventMessage
 from chalicelib.orders.model import EventType, Order, OrderStatus
 from chalicelib.orders.notifications import MILESTONES, CustomerNotifier
+from chalicelib.orders.relay import order_event_messages
 from chalicelib.orders.service import OrderService
 from chalicelib.payments.service import PaymentService
-from chalicelib.shipping import SimulatedCarrier
+from chalicelib.platform.messaging import Message
 from devstack import template
 from tests.fakes import (
     FakeAlerts,
-    FakeInventoryRepository,
+    FakeCatalogRepository,
     FakeOrderRepository,
     FakePaymentRepository,
     FakeProvider,
@@ -125,7 +127,7 @@ class Shop:
         ticks = itertools.count()
         self.clock = lambda: f"2025-01-01T00:00:{next(ticks):02d}.000Z"
         self.order_repo = FakeOrderRepository()
-        self.inventory_repo = FakeInventoryRepository()
+        self.inventory_repo = FakeCatalogRepository()
         for sku, count in stock.items():
             self.inventory_repo.put(
                 Product(
@@ -138,7 +140,7 @@ class Shop:
                 )
             )
         self.alerts = FakeAlerts()
-        self.inventory = InventoryService(self.inventory_repo, self.alerts, clock=self.clock)
+        self.inventory = CatalogService(self.inventory_repo, self.alerts, clock=self.clock)
         self.orders = OrderService(self.order_repo, self.inventory, clock=self.clock)
         self.provider = FakeProvider()
         self.payment_repo = FakePaymentRepository()
@@ -155,11 +157,15 @@ class Shop:
             "InventoryQueue": lambda m: saga.reserve_or_release(m, self.orders, self.inventory),
             "PaymentsQueue": lambda m: saga.take_payment(m, self.orders, self.payments),
             "ShippingQueue": lambda m: saga.ship(m, self.orders, SimulatedCarrier()),
-            "NotifyQueue": lambda m: saga.notify(m, self.notifier),
+            "NotifyQueue": self._notify,
         }
         self._relayed = 0
 
     # -- plumbing
+
+    def _notify(self, message: OrderEventMessage) -> None:
+        self.notifier.notify(message.type, message.order)
+
     def relay(self) -> list[Message]:
         """The stream relay: new stream records -> messages on order-events."""
         stream = self.order_repo.stream()

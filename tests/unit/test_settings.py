@@ -1,4 +1,4 @@
-"""chalicelib.settings: the output-to-variable naming rule and from_env."""
+"""chalicelib.platform.settings: the output-to-variable naming rule and from_env."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import MISSING, fields
 
 import pytest
 
-from chalicelib.settings import Settings, SettingsError, output_to_env
+from chalicelib.platform.settings import Settings, SettingsError, output_to_env
 
 REQUIRED = [f.name for f in fields(Settings) if f.default is MISSING and f.name != "region"]
 

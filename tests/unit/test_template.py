@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cfnlint.api import lint
 
-from chalicelib.settings import Settings, output_to_env
+from chalicelib.platform.settings import Settings, output_to_env
 from devstack import template as tpl
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,152 @@
+"""The composition root: ``build(settings, **overrides)`` wires every service
+to its adapters. Nothing is created until first used (a function loads only
+the models, services and adapters it uses: the stream relay never loads
+images, payments or the catalog), and building creates no AWS client.
+
+The process has one ``Services`` (``services()``), built from the environment
+on first use. Tests and tools ``install`` their own, with fakes as overrides:
+there is no other cache to reset.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.platform.settings import Settings
+
+if TYPE_CHECKING:
+    from chalicelib.catalog.service import CatalogService
+    from chalicelib.checkout.shipping import Carrier
+    from chalicelib.images.service import ImageService
+    from chalicelib.orders.dynamo import DynamoOrderRepository
+    from chalicelib.orders.notifications import CustomerNotifier
+    from chalicelib.orders.service import OrderService
+    from chalicelib.payments.ports import PaymentProvider
+    from chalicelib.payments.service import PaymentService
+    from chalicelib.platform.messaging import Publisher
+
+
+class Services:
+    """The services of one settings object. ``overrides`` replace any of the
+    properties below by name (a fake repository, a fixed clock ...)."""
+
+    def __init__(self, settings: Settings, **overrides: Any) -> None:
+        self.settings = settings
+        unknown = set(overrides) - {
+            n for n, v in vars(Services).items() if isinstance(v, cached_property)
+        }
+        if unknown:
+            raise TypeError(f"unknown services: {', '.join(sorted(unknown))}")
+        # cached_property reads the instance dict first: an override wins.
+        self.__dict__.update(overrides)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        from chalicelib.platform.sns import SnsPublisher
+
+        return SnsPublisher()
+
+    @cached_property
+    def catalog(self) -> CatalogService:
+        from chalicelib.catalog.alerts import SnsCatalogAlerts
+        from chalicelib.catalog.dynamo import DynamoCatalogRepository
+        from chalicelib.catalog.service import CatalogService
+
+        return CatalogService(
+            DynamoCatalogRepository(self.settings.products_table_name),
+            SnsCatalogAlerts(self.publisher, self.settings.inventory_alerts_topic_arn),
+        )
+
+    @cached_property
+    def order_repository(self) -> DynamoOrderRepository:
+        from chalicelib.orders.dynamo import DynamoOrderRepository
+
+        return DynamoOrderRepository(self.settings.orders_table_name)
+
+    @cached_property
+    def orders(self) -> OrderService:
+        from chalicelib.orders.service import OrderService
+
+        return OrderService(self.order_repository, self.catalog)
+
+    @cached_property
+    def payment_provider(self) -> PaymentProvider:
+        from chalicelib.payments.simulated import SimulatedProvider
+
+        if self.settings.stage == "prod":
+            # Production needs a real provider adapter behind PaymentProvider;
+            # none is chosen yet, and prod must never take simulated payments.
+            raise RuntimeError("no payment provider is configured for prod")
+        return SimulatedProvider(self.settings.payments_table_name)
+
+    @cached_property
+    def payments(self) -> PaymentService:
+        from chalicelib.payments.dynamo import DynamoPaymentRepository
+        from chalicelib.payments.service import PaymentService
+
+        return PaymentService(
+            DynamoPaymentRepository(self.settings.payments_table_name), self.payment_provider
+        )
+
+    @cached_property
+    def carrier(self) -> Carrier:
+        from chalicelib.checkout.shipping import SimulatedCarrier
+
+        return SimulatedCarrier()
+
+    @cached_property
+    def images(self) -> ImageService:
+        from chalicelib.images.dynamo import DynamoImageRepository
+        from chalicelib.images.s3 import S3ObjectStore
+        from chalicelib.images.service import ImageLimits, ImageService
+        from chalicelib.images.sns import SnsImageEvents
+
+        s = self.settings
+        return ImageService(
+            DynamoImageRepository(s.images_table_name),
+            S3ObjectStore(s.images_bucket_name),
+            SnsImageEvents(self.publisher, s.image_events_topic_arn),
+            # Images ask the catalog's service, never its table.
+            product_exists=self.catalog.exists,
+            limits=ImageLimits(max_bytes=s.image_max_bytes, max_pixels=s.image_max_pixels),
+        )
+
+    @cached_property
+    def notifier(self) -> CustomerNotifier:
+        from chalicelib.orders.notifications import CustomerNotifier
+        from chalicelib.orders.sns import SnsCustomerMessages
+
+        return CustomerNotifier(
+            self.order_repository,
+            SnsCustomerMessages(self.publisher, self.settings.customer_notifications_topic_arn),
+        )
+
+
+def build(settings: Settings | None = None, **overrides: Any) -> Services:
+    return Services(settings or Settings.from_env(), **overrides)
+
+
+_lock = threading.Lock()
+_current: Services | None = None
+
+
+def services() -> Services:
+    """This process's services, built from the environment on first use."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = build()
+        return _current
+
+
+def install(new: Services | None) -> None:
+    """Use ``new`` from now on (None: build from the environment again)."""
+    global _current
+    with _lock:
+        _current = new
+
+
+def settings() -> Settings:
+    return services().settings

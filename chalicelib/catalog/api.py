@@ -1,0 +1,74 @@
+"""The catalog's routes (products, stock) and its stream handler (low-stock alerts)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint
+
+from chalicelib import bootstrap
+from chalicelib.http import openapi
+from chalicelib.http.request import RequestReader
+from chalicelib.http.routing import Router
+
+# Models are named, not imported: this module loads at every cold start.
+PRODUCT = openapi.ref("chalicelib.catalog.model:Product")
+PRODUCT_INPUT = openapi.ref("chalicelib.catalog.model:ProductInput")
+RESTOCK = openapi.ref("chalicelib.catalog.model:Restock")
+
+bp = Blueprint(__name__)
+api = Router(bp)
+request = RequestReader(bp)
+settings = bootstrap.settings()
+
+
+@api.route(
+    "/products", summary="List products", response=openapi.page(PRODUCT), query=openapi.PAGING
+)
+def list_products() -> dict[str, Any]:
+    start = request.page_start("products")
+    page = bootstrap.services().catalog.list_products(request.page_limit(), start)
+    return request.page([p.model_dump() for p in page.products], page.last_key, "products")
+
+
+@api.route("/products/{sku}", summary="Get a product", response=PRODUCT, failures=(404,))
+def get_product(sku: str) -> dict[str, Any]:
+    return bootstrap.services().catalog.get(sku).model_dump()
+
+
+@api.route(
+    "/products/{sku}",
+    methods=("PUT",),
+    roles=("admin",),
+    summary="Create or replace a product",
+    body=PRODUCT_INPUT,
+    response=PRODUCT,
+)
+def put_product(sku: str) -> dict[str, Any]:
+    return bootstrap.services().catalog.put_product(sku, request.json_body()).model_dump()
+
+
+@api.route(
+    "/products/{sku}/restock",
+    methods=("POST",),
+    roles=("admin",),
+    summary="Add stock",
+    body=RESTOCK,
+    response=PRODUCT,
+    failures=(404,),
+)
+def restock(sku: str) -> dict[str, Any]:
+    return bootstrap.services().catalog.restock(sku, request.json_body()).model_dump()
+
+
+@bp.on_dynamodb_record(
+    stream_arn=settings.products_stream_arn, batch_size=100, starting_position="TRIM_HORIZON"
+)
+def low_stock_alerts(event: Any) -> None:
+    from chalicelib.platform.dynamo import from_image
+
+    changes = [
+        (from_image(r["dynamodb"].get("OldImage")), from_image(r["dynamodb"].get("NewImage")))
+        for r in event.to_dict()["Records"]
+    ]
+    bootstrap.services().catalog.alert_crossings(changes)

@@ -1,0 +1,36 @@
+"""The checkout saga's step handlers: one SQS queue each, partial batch responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint
+
+from chalicelib import bootstrap
+
+bp = Blueprint(__name__)
+settings = bootstrap.settings()
+
+
+@bp.on_sqs_message(queue=settings.inventory_queue_name, batch_size=10)
+def inventory_step(event: Any) -> dict[str, Any]:
+    from chalicelib.checkout import saga
+
+    s = bootstrap.services()
+    return saga.sqs_batch(event, lambda m: saga.reserve_or_release(m, s.orders, s.catalog))
+
+
+@bp.on_sqs_message(queue=settings.payments_queue_name, batch_size=10)
+def payments_step(event: Any) -> dict[str, Any]:
+    from chalicelib.checkout import saga
+
+    s = bootstrap.services()
+    return saga.sqs_batch(event, lambda m: saga.take_payment(m, s.orders, s.payments))
+
+
+@bp.on_sqs_message(queue=settings.shipping_queue_name, batch_size=10)
+def shipping_step(event: Any) -> dict[str, Any]:
+    from chalicelib.checkout import saga
+
+    s = bootstrap.services()
+    return saga.sqs_batch(event, lambda m: saga.ship(m, s.orders, s.carrier))

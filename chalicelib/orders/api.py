@@ -1,0 +1,117 @@
+"""The order routes, the outbox relay (orders stream -> order-events) and the
+customer notifications step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint, Response
+
+from chalicelib import bootstrap
+from chalicelib.http import openapi
+from chalicelib.http.request import RequestReader
+from chalicelib.http.routing import Router
+
+PLACE_ORDER = openapi.ref("chalicelib.orders.model:PlaceOrder")
+
+bp = Blueprint(__name__)
+api = Router(bp)
+request = RequestReader(bp)
+settings = bootstrap.settings()
+
+
+@api.route(
+    "/orders",
+    methods=("POST",),
+    roles=("customer",),
+    summary="Place an order (200: replayed for a known Idempotency-Key)",
+    body=PLACE_ORDER,
+    response=openapi.ORDER,
+    status=(201, 200),
+    headers={"Idempotency-Key": {"type": "string", "minLength": 1, "maxLength": 255}},
+    response_headers={"Location": {"type": "string"}},
+    failures=(409,),
+)
+def place_order() -> Response:
+    order, created = bootstrap.services().orders.place(
+        request.principal().sub, request.json_body(), request.header("Idempotency-Key")
+    )
+    return Response(
+        body=order.public(),
+        status_code=201 if created else 200,
+        headers={"Location": f"/orders/{order.orderId}"},
+    )
+
+
+@api.route(
+    "/orders",
+    roles=("customer", "admin"),
+    summary="The caller's orders, newest first (admins: any customer's)",
+    response=openapi.page(openapi.ORDER),
+    query={**openapi.PAGING, "customerId": {"type": "string"}},
+    failures=(403,),
+)
+def list_orders() -> dict[str, Any]:
+    who = request.principal()
+    customer = request.query("customerId") or who.sub
+    scope = f"orders:{customer}"
+    start = request.page_start(scope)
+    page = bootstrap.services().orders.list_orders(who, customer, request.page_limit(), start)
+    return request.page([o.public() for o in page.orders], page.last_key, scope)
+
+
+@api.route(
+    "/orders/{orderId}",
+    roles=("customer", "admin"),
+    summary="Get an order",
+    response=openapi.ORDER,
+    failures=(404,),
+)
+def get_order(orderId: str) -> dict[str, Any]:  # noqa: N803 - Chalice passes path names
+    return bootstrap.services().orders.get(orderId, request.principal()).public()
+
+
+@api.route(
+    "/orders/{orderId}/events",
+    roles=("customer", "admin"),
+    summary="An order's event history, in version order",
+    response=openapi.items(openapi.ORDER_EVENT),
+    failures=(404,),
+)
+def order_events(orderId: str) -> dict[str, Any]:  # noqa: N803
+    events = bootstrap.services().orders.events(orderId, request.principal())
+    return {"items": [e.model_dump(mode="json") for e in events]}
+
+
+@api.route(
+    "/orders/{orderId}/cancel",
+    methods=("POST",),
+    roles=("customer", "admin"),
+    summary="Cancel an order that has not shipped",
+    response=openapi.ORDER,
+    status=202,
+    failures=(404, 409),
+)
+def cancel_order(orderId: str) -> Response:  # noqa: N803
+    order = bootstrap.services().orders.cancel(orderId, request.principal())
+    return Response(body=order.public(), status_code=202)
+
+
+@bp.on_dynamodb_record(
+    stream_arn=settings.orders_stream_arn, batch_size=100, starting_position="TRIM_HORIZON"
+)
+def relay_order_events(event: Any) -> None:
+    """The outbox relay: every appended order event goes to order-events."""
+    from chalicelib.orders.relay import order_event_messages
+
+    messages = order_event_messages(event.to_dict()["Records"])
+    if messages:
+        services = bootstrap.services()
+        services.publisher.publish(services.settings.order_events_topic_arn, messages)
+
+
+@bp.on_sqs_message(queue=settings.notify_queue_name, batch_size=10)
+def notify_step(event: Any) -> dict[str, Any]:
+    from chalicelib.orders.notifications import notify_batch
+
+    return notify_batch(event, bootstrap.services().notifier)

@@ -1,0 +1,122 @@
+"""The order's domain events: one class per event, named in the past tense,
+each with the data it carries; and the envelope they travel in.
+
+An event is stored as ``OrderEvent`` (version, type, at, data) and its data is
+validated against the class of its type, so a step cannot record a
+``PaymentCaptured`` without its charge id. Standard library and pydantic only.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.orders.model import EventType, OrderLine, ShippingAddress
+
+
+class DomainEvent(BaseModel):
+    """The data of one order event. ``TYPE`` names it in the history."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    TYPE: ClassVar[EventType]
+
+    def data(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class OrderPlaced(DomainEvent):
+    TYPE = EventType.ORDER_PLACED
+    orderId: str  # noqa: N815
+    customerId: str  # noqa: N815
+    items: list[OrderLine]
+    totalCents: int  # noqa: N815
+    shippingAddress: ShippingAddress  # noqa: N815
+
+
+class StockReserved(DomainEvent):
+    TYPE = EventType.STOCK_RESERVED
+
+
+class OrderRejected(DomainEvent):
+    TYPE = EventType.ORDER_REJECTED
+    reason: str
+    skus: list[str] = Field(default_factory=list)
+
+
+class PaymentCaptured(DomainEvent):
+    TYPE = EventType.PAYMENT_CAPTURED
+    chargeId: str | None = None  # noqa: N815
+    amountCents: int | None = None  # noqa: N815
+
+
+class PaymentDeclined(DomainEvent):
+    TYPE = EventType.PAYMENT_DECLINED
+    reason: str
+
+
+class ReleasedLine(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    sku: str
+    quantity: int
+
+
+class StockReleased(DomainEvent):
+    TYPE = EventType.STOCK_RELEASED
+    lines: list[ReleasedLine] = Field(default_factory=list)
+
+
+class OrderShipped(DomainEvent):
+    TYPE = EventType.ORDER_SHIPPED
+    trackingNumber: str  # noqa: N815
+
+
+class OrderCompleted(DomainEvent):
+    TYPE = EventType.ORDER_COMPLETED
+
+
+class OrderCancelled(DomainEvent):
+    TYPE = EventType.ORDER_CANCELLED
+    reason: str
+
+
+EVENTS: dict[EventType, type[DomainEvent]] = {
+    cls.TYPE: cls
+    for cls in (
+        OrderPlaced,
+        StockReserved,
+        OrderRejected,
+        PaymentCaptured,
+        PaymentDeclined,
+        StockReleased,
+        OrderShipped,
+        OrderCompleted,
+        OrderCancelled,
+    )
+}
+
+
+def typed(event_type: EventType, data: dict[str, Any]) -> DomainEvent:
+    """A stored event's data as its class (a ValidationError if it does not fit)."""
+    return EVENTS[event_type].model_validate(data)
+
+
+class OrderEventMessage(BaseModel):
+    """The envelope the relay publishes for every appended order event."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: EventType
+    orderId: str  # noqa: N815
+    customerId: str  # noqa: N815
+    version: int
+    at: str
+    data: dict[str, Any]
+    order: dict[str, Any]  # the order after this event (with the payment token until settled)
+
+
+def read_message(record: dict[str, Any]) -> OrderEventMessage:
+    """The envelope in an SQS record's body (ValueError or ValidationError if
+    the body is not one)."""
+    return OrderEventMessage.model_validate(json.loads(record["body"]))

@@ -1,0 +1,60 @@
+"""Payment records in DynamoDB (``PAYMENT#orderId`` in the payments table)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.platform import aws, dynamo, errors
+
+# IAM actions this module's own calls need (collected by chalicelib.iam).
+AWS_CALLS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"})
+
+
+class DynamoPaymentRepository(dynamo.DynamoTable):
+    def _key(self, order_id: str) -> dict[str, Any]:
+        return {"pk": {"S": f"PAYMENT#{order_id}"}}
+
+    def _get(self, order_id: str) -> dict[str, Any] | None:
+        with aws.translate():
+            item = self.ddb.get_item(
+                TableName=self.table, Key=self._key(order_id), ConsistentRead=True
+            ).get("Item")
+        return dynamo.from_item(item) if item else None
+
+    def _put_new(self, order_id: str, state: str, amount_cents: int) -> dict[str, Any] | None:
+        try:
+            with aws.translate():
+                self.ddb.put_item(
+                    TableName=self.table,
+                    Item=dynamo.to_item(
+                        {"pk": f"PAYMENT#{order_id}", "state": state, "amountCents": amount_cents}
+                    ),
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+        except errors.Conflict:
+            return self._get(order_id) or {"state": "UNKNOWN"}
+        return None
+
+    def start(self, order_id: str, amount_cents: int) -> dict[str, Any] | None:
+        return self._put_new(order_id, "PENDING", amount_cents)
+
+    def void_or_get(self, order_id: str) -> dict[str, Any] | None:
+        return self._put_new(order_id, "VOIDED", 0)
+
+    def refunded(self, order_id: str) -> bool:
+        try:
+            with aws.translate():
+                self.ddb.update_item(
+                    TableName=self.table,
+                    Key=self._key(order_id),
+                    UpdateExpression="SET #s = :refunded",
+                    ConditionExpression="#s = :pending",
+                    ExpressionAttributeNames={"#s": "state"},
+                    ExpressionAttributeValues={
+                        ":refunded": {"S": "REFUNDED"},
+                        ":pending": {"S": "PENDING"},
+                    },
+                )
+        except errors.Conflict:
+            return False
+        return True

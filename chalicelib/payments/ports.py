@@ -1,0 +1,33 @@
+"""What the payment use cases need: a provider and a claim store (the roles,
+not the technology). ``simulated`` implements the provider for the local and
+test stages; ``dynamo`` the claim store."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from chalicelib.payments.model import ChargeResult
+from chalicelib.platform import errors
+
+
+class ProviderUnavailable(errors.Transient):
+    """The provider could not answer; the same request may be retried."""
+
+
+class PaymentProvider(Protocol):
+    def charge(self, idempotency_key: str, amount_cents: int, token: str) -> ChargeResult: ...
+
+    def refund(self, idempotency_key: str, charge_id: str | None = None) -> bool:
+        """Return a capture, once; False if there was none to return."""
+
+
+class PaymentRepository(Protocol):
+    def start(self, order_id: str, amount_cents: int) -> dict[str, Any] | None:
+        """Claim the order's payment (PENDING); return the existing record if
+        there already is one."""
+
+    def void_or_get(self, order_id: str) -> dict[str, Any] | None:
+        """Write VOIDED if there is no record yet; else return the record."""
+
+    def refunded(self, order_id: str) -> bool:
+        """PENDING -> REFUNDED; False if it was not PENDING."""

@@ -1,0 +1,136 @@
+"""boto3 clients: created lazily, once per container, shared by every handler.
+
+boto3 and its clients cost ~250 ms to create, so nothing here runs at import
+time; a function pays only for the clients it uses. Clients are thread-safe
+(resources are not, so none are used). ``register_hook`` lets the local stack
+and the benchmarks observe or disturb every AWS call the app makes
+(botocore event hooks), without the app knowing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.platform import errors
+
+# IAM actions this module's own calls need (collected by chalicelib.iam).
+AWS_CALLS = frozenset({"sqs:GetQueueUrl"})
+
+if TYPE_CHECKING:
+    import boto3
+
+_lock = threading.Lock()
+_session: boto3.session.Session | None = None
+_hooks: list[tuple[str, Callable[..., Any]]] = []
+
+# Standard retry mode: exponential backoff with jitter on throttling and
+# transient errors, and a retry quota so a sick dependency is not hammered.
+_CONFIG_KW: dict[str, Any] = {
+    "retries": {"mode": "standard", "max_attempts": 5},
+    "connect_timeout": 3,
+    "read_timeout": 10,
+}
+
+
+def session() -> boto3.session.Session:
+    global _session
+    with _lock:
+        if _session is None:
+            import boto3
+
+            _session = boto3.session.Session()
+            for event, handler in _hooks:
+                _session.events.register(event, handler)
+        return _session
+
+
+def register_hook(event: str, handler: Callable[..., Any]) -> None:
+    """Register a botocore event hook on every client created from now on."""
+    with _lock:
+        _hooks.append((event, handler))
+        if _session is not None:
+            _session.events.register(event, handler)
+    client.cache_clear()
+    queue_url.cache_clear()
+
+
+@cache
+def client(service: str) -> Any:
+    import os
+
+    from botocore.config import Config
+
+    config = Config(**_CONFIG_KW)
+    if service == "s3":
+        # SigV4 for presigned POSTs; path-style URLs when an endpoint (the local
+        # emulator) is set, since bucket.127.0.0.1 does not resolve.
+        s3 = {"addressing_style": "path"} if os.environ.get("AWS_ENDPOINT_URL") else {}
+        config = config.merge(Config(signature_version="s3v4", s3=s3))
+    return session().client(service, config=config)
+
+
+@cache
+def queue_url(name: str) -> str:
+    # Resolved by name: CloudFormation outputs carry names, and a URL built by
+    # hand would differ between the emulator and AWS.
+    with translate():
+        return str(client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+
+
+_NOT_FOUND = {
+    "ResourceNotFoundException",
+    "NoSuchKey",
+    "NoSuchBucket",
+    "404",
+    "ParameterNotFound",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "NotFound",
+}
+_CONFLICT = {
+    "ConditionalCheckFailedException",
+    "TransactionCanceledException",
+    "TransactionConflictException",
+    "IdempotentParameterMismatchException",
+}
+_TRANSIENT = {
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "SlowDown",
+    "RequestTimeout",
+}
+
+
+def error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def translate() -> Iterator[None]:
+    """Turn botocore errors into domain errors: the one place that does it."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        code = error_code(exc)
+        message = str(exc.response.get("Error", {}).get("Message", code))
+        if code in _NOT_FOUND:
+            raise errors.NotFound(message) from exc
+        if code in _CONFLICT:
+            raise errors.Conflict(message) from exc
+        if code in _TRANSIENT:
+            raise errors.Transient(message) from exc
+        raise
+    except BotoCoreError as exc:
+        # Connection and read timeouts that outlived the retries.
+        raise errors.Transient(str(exc)) from exc

@@ -1,0 +1,9 @@
+"""Time stamps: ISO-8601 UTC with milliseconds, the one format the API uses."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
