@@ -522,6 +522,11 @@ class SnsSource(_AsyncQueueSource):
 
 class S3Source(_AsyncQueueSource):
     kind = "s3"
+    # S3's sequencer orders every event of a key, created and removed alike:
+    # one counter for all sources, or a removal heard by one handler can look
+    # older than the upload another handler heard.
+    _sequencer = int(time.time() * 1e6)
+    _seq_lock = threading.Lock()
 
     def __init__(
         self,
@@ -538,8 +543,6 @@ class S3Source(_AsyncQueueSource):
         self.event_names = events
         self.prefix = prefix
         self.suffix = suffix
-        self._sequencer = int(time.time() * 1e6)
-        self._seq_lock = threading.Lock()
 
     def wire(self) -> None:
         super().wire()
@@ -564,6 +567,12 @@ class S3Source(_AsyncQueueSource):
             if "s3:TestEvent" in m["Body"]:
                 self._delete(self.url, [m])
 
+    @classmethod
+    def _next_sequencer(cls) -> str:
+        with cls._seq_lock:
+            cls._sequencer += 1
+            return f"{cls._sequencer:016X}"
+
     def events(self, message: dict[str, Any]) -> list[dict[str, Any]]:
         body = json.loads(message["Body"])
         out = []
@@ -574,9 +583,7 @@ class S3Source(_AsyncQueueSource):
             # AWS form-encodes keys but keeps '/': 'uploads/my photo.jpg' arrives
             # as 'uploads/my+photo.jpg'. The emulator also encodes '/'.
             obj["key"] = quote_plus(unquote_plus(obj.get("key", "")), safe="/")
-            with self._seq_lock:
-                self._sequencer += 1
-                obj.setdefault("sequencer", f"{self._sequencer:016X}")
+            obj.setdefault("sequencer", self._next_sequencer())
             s3["object"] = obj
             bucket = dict(s3.get("bucket", {}))
             bucket.setdefault("ownerIdentity", {"principalId": "DEVSTACK"})
