@@ -273,6 +273,15 @@ def _operation(
             "content": _json(components.ref(meta.body, "validation")),
         }
 
+    if entry.authorizer is not None:
+        op["security"] = [{SECURITY_SCHEME: []}]
+    op["responses"] = _responses(entry, meta, components)
+    return op
+
+
+def _responses(entry: Any, meta: Operation, components: _Components) -> dict[str, Any]:
+    """Success statuses with the response shape, then every error status the
+    route can answer (implied by its body, parameters and authorizer, or named)."""
     responses: dict[str, Any] = {}
     body = components.ref(meta.response) if meta.response is not None else {}
     for status in meta.status:
@@ -293,18 +302,16 @@ def _operation(
     if meta.body is not None or meta.query or meta.headers or constrained_path:
         failures.add(400)
     if meta.body is not None:
-        failures.add(413)  # app.MAX_BODY_BYTES
+        failures.add(413)  # chalicelib.http.request.MAX_BODY_BYTES
     if entry.authorizer is not None:
         failures.add(401)
-        op["security"] = [{SECURITY_SCHEME: []}]
     for status in sorted(failures):
         # The authorizer's refusal is API Gateway's body, not the app's.
         schema = (
             {"anyOf": [error, components.ref(_wire("GatewayError"))]} if status == 401 else error
         )
         responses[str(status)] = _error(STATUS_TEXT.get(status, str(status)), schema)
-    op["responses"] = dict(sorted(responses.items()))
-    return op
+    return dict(sorted(responses.items()))
 
 
 def _wire(name: str) -> Ref:

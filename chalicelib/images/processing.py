@@ -431,6 +431,76 @@ def _icc_for_rgb(img: PILImage.Image) -> bytes | None:
     return None
 
 
+def _allowed_format(data: bytes) -> str:
+    """The format ``data`` really is (magic bytes), or ProcessingError."""
+    if not data:
+        raise ProcessingError("empty file")
+    fmt = sniff(data[:64])
+    if fmt is None:
+        raise ProcessingError(_describe_unknown(data[:512]))
+    if fmt == "HEIC" and not _heif_opener_available():
+        raise ProcessingError(
+            f"unsupported format: HEIC (no HEIC decoder is installed; allowed: {_ALLOWED_TEXT})"
+        )
+    if fmt not in ALLOWED_FORMATS and fmt != "HEIC":
+        raise ProcessingError(f"unsupported format: {fmt} (allowed: {_ALLOWED_TEXT})")
+    return fmt
+
+
+def _decode(
+    img: PILImage.Image, fmt: str, largest: int | None, max_pixels: int
+) -> tuple[PILImage.Image, bytes | None]:
+    """One decode; a JPEG at the smallest DCT scale that still covers the
+    largest thumbnail (draft picks a scale >= the requested size)."""
+    from PIL import Image
+
+    width, height = img.size
+    try:
+        if fmt == "JPEG" and largest:
+            img.draft("RGB", _target(width, height, largest))
+        img.load()  # open() is at frame 0: the first frame of an animation or a TIFF
+        return _to_rgb(img), _icc_for_rgb(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ProcessingError(_too_large(width, height, max_pixels)) from None
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - decoder failure on untrusted bytes
+        raise ProcessingError(f"truncated or corrupt {fmt}") from None
+
+
+def _cascade(
+    decoded: PILImage.Image,
+    size_of: tuple[int, int],
+    orientation: int | None,
+    wanted: list[int],
+    icc: bytes | None,
+    quality: int,
+) -> dict[int, bytes]:
+    """The largest thumbnail from the decoded image, each next from the
+    previous; the orientation is applied once, to the largest (the cheapest
+    place). ``size_of`` is the stored (not yet upright) width and height."""
+    from PIL import Image
+
+    width, height = size_of
+    upright = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    resample = Image.Resampling[_RESAMPLE_NAME]
+    thumbnails: dict[int, bytes] = {}
+    source = decoded
+    for index, size in enumerate(wanted):
+        if index == 0:
+            thumb = source.resize(_target(width, height, size), resample, reducing_gap=_GAP)
+            if orientation is not None and orientation != 1:
+                thumb = thumb.transpose(Image.Transpose[_UPRIGHT_METHOD[orientation]])
+        else:
+            thumb = source.resize(_target(*upright, size), resample, reducing_gap=_GAP)
+        thumb.info = {}  # nothing of the source's metadata (EXIF, XMP, comments) is kept
+        out = io.BytesIO()
+        thumb.save(out, "JPEG", quality=quality, optimize=False, icc_profile=icc)
+        thumbnails[size] = out.getvalue()
+        source = thumb
+    return thumbnails
+
+
 def process(
     data: bytes,
     sizes: Sequence[int] = (1024, 512, 200),
@@ -443,25 +513,15 @@ def process(
     usable image: empty, not an image, a format not allowed, over ``max_pixels``,
     truncated or corrupt. Bad EXIF never fails an image: its fields are None.
     """
-    if not data:
-        raise ProcessingError("empty file")
     if any(not isinstance(s, int) or s < 1 for s in sizes):
         raise ValueError(f"sizes must be positive integers: {sizes!r}")
-    fmt = sniff(data[:64])
-    if fmt is None:
-        raise ProcessingError(_describe_unknown(data[:512]))
-    if fmt == "HEIC" and not _heif_opener_available():
-        raise ProcessingError(
-            f"unsupported format: HEIC (no HEIC decoder is installed; allowed: {_ALLOWED_TEXT})"
-        )
-    if fmt not in ALLOWED_FORMATS and fmt != "HEIC":
-        raise ProcessingError(f"unsupported format: {fmt} (allowed: {_ALLOWED_TEXT})")
+    fmt = _allowed_format(data)
 
     from PIL import Image
 
     corrupt = f"truncated or corrupt {fmt}"
     with _pil_limits(max_pixels):
-        # 1. the header only: dimensions, then the cap, before any pixel is decoded
+        # The header only: dimensions, then the cap, before any pixel is decoded.
         try:
             img = Image.open(io.BytesIO(data), formats=[fmt])
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -479,40 +539,9 @@ def process(
             orientation = _orientation(img)
             upright = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
             wanted = sorted({s for s in sizes if s <= max(width, height)}, reverse=True)
-
-            # 2. one decode; a JPEG at the smallest DCT scale that still covers the
-            #    largest thumbnail (draft picks a scale >= the requested size)
-            try:
-                if fmt == "JPEG" and wanted:
-                    img.draft("RGB", _target(width, height, wanted[0]))
-                img.load()  # open() is at frame 0: the first frame of an animation or a TIFF
-                decoded = _to_rgb(img)
-                icc = _icc_for_rgb(img)
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-                raise ProcessingError(_too_large(width, height, max_pixels)) from None
-            except MemoryError:
-                raise
-            except Exception:  # noqa: BLE001 - decoder failure on untrusted bytes
-                raise ProcessingError(corrupt) from None
-
-            # 3. the cascade: the largest from the decoded image, each next from the previous;
-            #    the orientation is applied once, to the largest (the cheapest place).
-            #    Inside ``with img``: ``decoded`` may be ``img`` itself.
-            resample = Image.Resampling[_RESAMPLE_NAME]
-            thumbnails: dict[int, bytes] = {}
-            source = decoded
-            for index, size in enumerate(wanted):
-                if index == 0:
-                    thumb = source.resize(_target(width, height, size), resample, reducing_gap=_GAP)
-                    if orientation is not None and orientation != 1:
-                        thumb = thumb.transpose(Image.Transpose[_UPRIGHT_METHOD[orientation]])
-                else:
-                    thumb = source.resize(_target(*upright, size), resample, reducing_gap=_GAP)
-                thumb.info = {}  # nothing of the source's metadata (EXIF, XMP, comments) is kept
-                out = io.BytesIO()
-                thumb.save(out, "JPEG", quality=quality, optimize=False, icc_profile=icc)
-                thumbnails[size] = out.getvalue()
-                source = thumb
+            decoded, icc = _decode(img, fmt, wanted[0] if wanted else None, max_pixels)
+            # Inside ``with img``: ``decoded`` may be ``img`` itself.
+            thumbnails = _cascade(decoded, (width, height), orientation, wanted, icc, quality)
 
     exif = read_exif(data, fmt)
     # The orientation reported is the one applied (PIL's reading, which also knows XMP),

@@ -24,7 +24,7 @@ from chalicelib.images.model import (
     thumbnail_key,
     upload_key,
 )
-from chalicelib.images.ports import ImageRepository, ObjectStore
+from chalicelib.images.ports import ImageRepository, ObjectInfo, ObjectStore
 from chalicelib.platform import errors
 from chalicelib.platform.clock import now_iso
 from chalicelib.platform.types import check_sku
@@ -130,14 +130,9 @@ class ImageService:
         info = self.store.head(key)
         if info is None:
             return "gone"  # deleted before we got to it; the removal event follows
-        if info.size > self.limits.max_bytes:
-            return self._fail(
-                image,
-                sequencer,
-                f"file too large: {info.size} bytes, the limit is {self.limits.max_bytes}",
-            )
-        if info.size < self.limits.min_bytes:
-            return self._fail(image, sequencer, "empty file")
+        refusal = self._refusal(info)
+        if refusal:
+            return self._fail(image, sequencer, refusal)
         data = self.store.read(key)
         from chalicelib.images import processing  # the image libraries load here only
 
@@ -152,14 +147,7 @@ class ImageService:
             return self._fail(
                 image, sequencer, f"the image could not be read ({type(exc).__name__})"
             )
-        keys: dict[str, str] = {}
-        for size, jpeg in sorted(result.thumbnails.items(), reverse=True):
-            target = thumbnail_key(image.sku, image.imageId, size)
-            self.store.write(target, jpeg, "image/jpeg", CACHE_CONTROL)
-            keys[str(size)] = target
-        stale = [k for s, k in image.thumbnailKeys.items() if s not in keys]
-        if stale:
-            self.store.delete(stale)
+        keys = self._store_thumbnails(image, result.thumbnails)
         ready = image.model_copy(
             update={
                 "status": ImageStatus.READY,
@@ -180,6 +168,31 @@ class ImageService:
             return "raced"
         self._publish_once(ready)
         return "ready"
+
+    def _refusal(self, info: ObjectInfo) -> str | None:
+        """Why the object cannot be an image, from its HEAD alone, or None."""
+        if info.size > self.limits.max_bytes:
+            return f"file too large: {info.size} bytes, the limit is {self.limits.max_bytes}"
+        if info.size < self.limits.min_bytes:
+            return "empty file"
+        declared = (info.content_type or "").split(";", 1)[0].strip().lower()
+        if not declared.startswith("image/"):
+            # S3 enforces the slot's image/ prefix on AWS; an emulator (or a
+            # copy made outside the slot) may not, so the handler checks again.
+            return f"content type {declared or 'missing'!r} is not an image type (image/...)"
+        return None
+
+    def _store_thumbnails(self, image: Image, thumbnails: dict[int, bytes]) -> dict[str, str]:
+        """Write the new thumbnails, delete the sizes that no longer fit."""
+        keys: dict[str, str] = {}
+        for size, jpeg in sorted(thumbnails.items(), reverse=True):
+            target = thumbnail_key(image.sku, image.imageId, size)
+            self.store.write(target, jpeg, "image/jpeg", CACHE_CONTROL)
+            keys[str(size)] = target
+        stale = [k for s, k in image.thumbnailKeys.items() if s not in keys]
+        if stale:
+            self.store.delete(stale)
+        return keys
 
     def removed(self, key: str, sequencer: str) -> str:
         image = self._image_for(key)

@@ -78,8 +78,12 @@ class ShippingAddress(_Strict):
     @field_validator("country")
     @classmethod
     def _alpha2(cls, value: str) -> str:
-        if not _COUNTRY.match(value):
-            raise ValueError("must be an ISO 3166 alpha-2 code such as 'DE'")
+        # The assigned codes of ISO 3166-1 (the iso3166 package's table): a
+        # code of the right shape that names no country, such as XX, is refused.
+        from iso3166 import countries_by_alpha2  # only where an address is validated
+
+        if not _COUNTRY.match(value) or value not in countries_by_alpha2:
+            raise ValueError("must be an ISO 3166-1 alpha-2 country code such as 'DE'")
         return value
 
 

@@ -69,45 +69,17 @@ class OrderService:
         cmd: PlaceOrder = parse(PlaceOrder, body)
         idem: IdempotencyRecord | None = None
         if idempotency_key is not None:
-            if (
-                not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY)
-                or not idempotency_key.isprintable()
-            ):
-                raise errors.InvalidInput(
-                    f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters"
-                )
-            key_hash = hashlib.sha256(idempotency_key.encode()).hexdigest()
-            request_hash = hashlib.sha256(
-                json.dumps(cmd.model_dump(mode="json"), sort_keys=True).encode()
-            ).hexdigest()
-            replayed = self._replay_idempotent(customer_id, key_hash, request_hash)
+            idem = self._idempotency(customer_id, idempotency_key, cmd)
+            replayed = self._replay_idempotent(customer_id, idem.key_hash, idem.request_hash)
             if replayed is not None:
                 return replayed, False
-            idem = IdempotencyRecord(customer_id, key_hash, request_hash, self.new_id())
-
-        skus = [line.sku for line in cmd.items]
-        prices = self.catalog.prices(skus)
-        unknown = [(i, s) for i, s in enumerate(skus) if s not in prices]
-        if unknown:
-            raise errors.InvalidInput(
-                "unknown sku: " + ", ".join(s for _, s in unknown),
-                [{"loc": ["items", i, "sku"], "msg": f"unknown sku {s}"} for i, s in unknown],
-            )
-        lines: list[dict[str, Any]] = [
-            {
-                "sku": line.sku,
-                "quantity": line.quantity,
-                "unitPriceCents": prices[line.sku],
-                "lineTotalCents": prices[line.sku] * line.quantity,
-            }
-            for line in cmd.items
-        ]
+        lines = self._priced_lines(cmd)
         order_id = idem.order_id if idem else self.new_id()
         placed = OrderPlaced(
             orderId=order_id,
             customerId=customer_id,
-            items=[OrderLine(**line) for line in lines],
-            totalCents=sum(int(line["lineTotalCents"]) for line in lines),
+            items=lines,
+            totalCents=sum(line.lineTotalCents for line in lines),
             # A copy with every field set, so the event keeps line2 even when null.
             shippingAddress=ShippingAddress.model_validate(cmd.shippingAddress.model_dump()),
         )
@@ -124,6 +96,38 @@ class OrderService:
                 raise
             return replayed, False
         return order, True
+
+    def _idempotency(self, customer_id: str, key: str, cmd: PlaceOrder) -> IdempotencyRecord:
+        """The record an Idempotency-Key makes: the key and the request, hashed."""
+        if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY) or not key.isprintable():
+            raise errors.InvalidInput(
+                f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters"
+            )
+        key_hash = hashlib.sha256(key.encode()).hexdigest()
+        request_hash = hashlib.sha256(
+            json.dumps(cmd.model_dump(mode="json"), sort_keys=True).encode()
+        ).hexdigest()
+        return IdempotencyRecord(customer_id, key_hash, request_hash, self.new_id())
+
+    def _priced_lines(self, cmd: PlaceOrder) -> list[OrderLine]:
+        """The order's lines at the catalog's prices (never the client's)."""
+        skus = [line.sku for line in cmd.items]
+        prices = self.catalog.prices(skus)
+        unknown = [(i, s) for i, s in enumerate(skus) if s not in prices]
+        if unknown:
+            raise errors.InvalidInput(
+                "unknown sku: " + ", ".join(s for _, s in unknown),
+                [{"loc": ["items", i, "sku"], "msg": f"unknown sku {s}"} for i, s in unknown],
+            )
+        return [
+            OrderLine(
+                sku=line.sku,
+                quantity=line.quantity,
+                unitPriceCents=prices[line.sku],
+                lineTotalCents=prices[line.sku] * line.quantity,
+            )
+            for line in cmd.items
+        ]
 
     def _replay_idempotent(
         self, customer_id: str, key_hash: str, request_hash: str

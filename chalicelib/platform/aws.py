@@ -118,6 +118,7 @@ def error_code(exc: BaseException) -> str:
 def translate() -> Iterator[None]:
     """Turn botocore errors into domain errors: the one place that does it."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
@@ -131,6 +132,8 @@ def translate() -> Iterator[None]:
         if code in _TRANSIENT:
             raise errors.Transient(message) from exc
         raise
-    except BotoCoreError as exc:
-        # Connection and read timeouts that outlived the retries.
+    except (BotoCoreError, ResponseParserError) as exc:
+        # Connection and read timeouts that outlived the retries, and answers
+        # botocore cannot parse (a proxy's or load balancer's error page, a
+        # truncated body): nothing the request did wrong, so worth retrying.
         raise errors.Transient(str(exc)) from exc

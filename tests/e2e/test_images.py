@@ -171,3 +171,17 @@ def test_upload_slot_rules(shop: Shop) -> None:
     conditions = json.dumps(policy["conditions"])
     assert "content-length-range" in conditions and "image/" in conditions
     assert image(shop, slot["imageId"])["status"] == "PENDING"
+
+
+@pytest.mark.parametrize("declared", ["text/html", "application/octet-stream"])
+def test_an_upload_declared_as_another_type_fails_with_a_reason(shop: Shop, declared: str) -> None:
+    """S3 enforces the slot's image/ prefix on AWS; the emulator does not, so
+    the handler's own check is what stops a PNG uploaded as text/html."""
+    sku = shop.product(stock=1)
+    buffer = io.BytesIO()
+    Image.new("RGB", (300, 200), "red").save(buffer, "PNG")
+    slot = upload(shop, sku, buffer.getvalue(), content_type=declared)
+    shop.stack.drain()
+    record = image(shop, slot["imageId"])
+    assert record["status"] == "FAILED"
+    assert record["reason"] == f"content type {declared!r} is not an image type (image/...)"

@@ -338,3 +338,22 @@ def test_cancel_an_unknown_order_is_a_404(shop: Shop) -> None:
     response = shop.call("POST", f"/orders/{'f' * 32}/cancel", headers=shop.auth(unique("c")))
 
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("country", ["XX", "AA", "QZ", "ZZ"])
+def test_a_country_code_of_the_right_shape_that_names_no_country_is_a_400(
+    shop: Shop, skus: list[str], country: str
+) -> None:
+    body = order_body([(skus[0], 1)])
+    body["shippingAddress"]["country"] = country
+    response = place(shop, unique("cust"), body)
+    assert response.status_code == 400, response.body
+    assert response.json_body["Errors"][0]["loc"] == ["shippingAddress", "country"]
+
+
+@pytest.mark.parametrize("country", ["DE", "GB", "US", "JP", "BR", "ZA"])
+def test_real_country_codes_are_accepted(shop: Shop, skus: list[str], country: str) -> None:
+    body = order_body([(skus[0], 1)])
+    body["shippingAddress"]["country"] = country
+    response = place(shop, unique("cust"), body)
+    assert response.status_code == 201, response.body
