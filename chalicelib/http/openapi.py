@@ -128,23 +128,10 @@ class Operation:
 
 
 # Views of models the API returns in a different shape than it stores.
-ORDER = View(Ref("chalicelib.orders.model:Order"), exclude=("stockReleased",))
+ORDER = Ref("chalicelib.orders.views:Order")
 ORDER_EVENT = View(Ref("chalicelib.orders.model:OrderEvent"))
 UPLOAD_SLOT = Ref("chalicelib.http.wire:UploadSlot")
-IMAGE = View(
-    Ref("chalicelib.images.model:Image"),
-    exclude=("thumbnailKeys", "sequencer", "published"),
-    add={
-        "thumbnails": {
-            "type": "object",
-            "description": "thumbnail URL by size; a size is absent when the original is smaller",
-            "propertyNames": {"enum": ["200", "512", "1024"]},
-            "additionalProperties": {"type": "string"},
-        }
-    },
-    # Only admins see deletedAt; EXIF gps is left out for everyone else.
-    optional=("deletedAt",),
-)
+IMAGE = Ref("chalicelib.images.views:Image")
 
 LIMIT = {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
 CURSOR = {"type": "string", "maxLength": 2048, "description": "nextCursor of the previous page"}

@@ -106,16 +106,24 @@ class ImageService:
         ]
 
     def view(self, image: Image, admin: bool) -> dict[str, Any]:
-        data = image.model_dump(mode="json", exclude={"thumbnailKeys", "sequencer", "published"})
-        data["thumbnails"] = {
-            size: self.store.url(key, self.limits.url_expires_seconds)
-            for size, key in image.thumbnailKeys.items()
-        }
-        if image.exif is not None and not admin:
-            data["exif"] = {k: v for k, v in image.exif.items() if k != "gps"}
-        if not admin:
-            data.pop("deletedAt", None)
-        return data
+        """The API's body for ``image``: thumbnail URLs; GPS and the deletion
+        time for admins only."""
+        from chalicelib.images import views
+
+        exif = image.exif
+        if exif is not None and not admin:
+            exif = {k: v for k, v in exif.items() if k != "gps"}
+        public = views.Image.model_validate(
+            {
+                **image.model_dump(exclude={"thumbnailKeys", "sequencer", "published"}),
+                "exif": exif,
+                "thumbnails": {
+                    size: self.store.url(key, self.limits.url_expires_seconds)
+                    for size, key in image.thumbnailKeys.items()
+                },
+            }
+        )
+        return public.dump() if admin else public.dump(exclude={"deleted_at"})
 
     # --- S3 events ---------------------------------------------------------
     def uploaded(self, key: str, sequencer: str) -> str:

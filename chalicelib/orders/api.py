@@ -15,6 +15,14 @@ from chalicelib.http.routing import Router
 PLACE_ORDER = openapi.ref("chalicelib.orders.model:PlaceOrder")
 
 bp = Blueprint(__name__)
+
+
+def public(order: Any) -> dict[str, Any]:
+    from chalicelib.orders import views  # pydantic: on first use, not at cold start
+
+    return views.public(order)
+
+
 api = Router(bp)
 request = RequestReader(bp)
 settings = bootstrap.settings()
@@ -37,7 +45,7 @@ def place_order() -> Response:
         request.principal().sub, request.json_body(), request.header("Idempotency-Key")
     )
     return Response(
-        body=order.public(),
+        body=public(order),
         status_code=201 if created else 200,
         headers={"Location": f"/orders/{order.orderId}"},
     )
@@ -57,7 +65,7 @@ def list_orders() -> dict[str, Any]:
     scope = f"orders:{customer}"
     start = request.page_start(scope)
     page = bootstrap.services().orders.list_orders(who, customer, request.page_limit(), start)
-    return request.page([o.public() for o in page.orders], page.last_key, scope)
+    return request.page([public(o) for o in page.orders], page.last_key, scope)
 
 
 @api.route(
@@ -68,7 +76,7 @@ def list_orders() -> dict[str, Any]:
     failures=(404,),
 )
 def get_order(orderId: str) -> dict[str, Any]:  # noqa: N803 - Chalice passes path names
-    return bootstrap.services().orders.get(orderId, request.principal()).public()
+    return public(bootstrap.services().orders.get(orderId, request.principal()))
 
 
 @api.route(
@@ -94,7 +102,7 @@ def order_events(orderId: str) -> dict[str, Any]:  # noqa: N803
 )
 def cancel_order(orderId: str) -> Response:  # noqa: N803
     order = bootstrap.services().orders.cancel(orderId, request.principal())
-    return Response(body=order.public(), status_code=202)
+    return Response(body=public(order), status_code=202)
 
 
 @bp.on_dynamodb_record(

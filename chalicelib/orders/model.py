@@ -125,9 +125,6 @@ class Order(BaseModel):
     version: int
     stockReleased: bool = False  # noqa: N815
 
-    def public(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude={"stockReleased"})
-
 
 class OrderEvent(BaseModel):
     model_config = ConfigDict(frozen=True)

@@ -207,7 +207,9 @@ def test_replay_rejects_gaps_empty_histories_and_bad_sequences() -> None:
 
 
 def test_public_view_hides_stock_released() -> None:
-    body = order_in(OrderStatus.PLACED).public()
+    from chalicelib.orders.views import public
+
+    body = public(order_in(OrderStatus.PLACED))
     assert "stockReleased" not in body
     assert body["status"] == "PLACED"
     assert body["items"][0]["unitPriceCents"] == 150
