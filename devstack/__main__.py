@@ -1,4 +1,7 @@
-"""``python -m devstack COMMAND``: run the local stack and talk to it."""
+"""``python -m devstack COMMAND``: run the local stack and talk to it.
+
+Generic: it runs any Chalice app (``--project-dir``) and knows nothing of the
+app's code; the app's own commands live with the app (eventshop: ``python -m tools``)."""
 
 from __future__ import annotations
 
@@ -43,33 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=_env_int("EMULATOR_PORT", 4566))
 
-    tok = sub.add_parser("token", help="print a JWT the local stage accepts")
-    tok.add_argument("--role", default="customer")
-    tok.add_argument("--sub", default="customer-1")
-    tok.add_argument("--stage", default="local")
-    tok.add_argument("--ttl", type=int, default=3600)
-    tok.add_argument("--project-dir", type=Path, default=Path.cwd())
-
     drain = sub.add_parser("drain", help="wait until the running stack is idle")
     drain.add_argument("--control", default=f"http://127.0.0.1:{_env_int('CONTROL_PORT', 4567)}")
     drain.add_argument("--timeout", type=float, default=60)
-
-    dep = sub.add_parser("deploy", help="deploy a stage to AWS: resources, secret, app")
-    dep.add_argument("--stage", required=True)
-
-    rep = sub.add_parser(
-        "replay-orders", help="rebuild orders from their events; report any that differ"
-    )
-    rep.add_argument(
-        "--stack",
-        default="devstack-local",
-        help="CloudFormation stack whose outputs name the orders table",
-    )
-    rep.add_argument(
-        "--endpoint",
-        default=f"http://127.0.0.1:{_env_int('EMULATOR_PORT', 4566)}",
-        help="AWS endpoint (the local emulator); '' for AWS itself",
-    )
 
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -103,28 +82,6 @@ def main(argv: list[str] | None = None) -> int:
 
         serve(args.host, args.port)
         return 0
-    if args.command == "token":
-        from chalicelib import auth
-
-        config = json.loads((args.project_dir / ".chalice" / "config.json").read_text())
-        stage_env = config["stages"][args.stage].get("environment_variables", {})
-        secret = stage_env.get("JWT_SECRET")
-        if not secret:
-            print(
-                f"stage {args.stage!r} has no JWT_SECRET: only local and test stages do",
-                file=sys.stderr,
-            )
-            return 2
-        print(auth.issue(args.sub, args.role, secret, ttl_seconds=args.ttl))
-        return 0
-    if args.command == "deploy":
-        from devstack.deploy import main as deploy_main
-
-        return deploy_main(args.stage)
-    if args.command == "replay-orders":
-        from devstack.replay import main as replay
-
-        return replay(args.stack, args.endpoint or None)
     if args.command == "drain":
         from devstack.client import StackControl
 

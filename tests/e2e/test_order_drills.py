@@ -110,7 +110,7 @@ def test_ten_percent_of_aws_calls_failing_loses_nothing() -> None:
         assert statuses == {"COMPLETED": 30, "REJECTED": 10}
         assert shop.stock(sku) == 0
         replay = subprocess.run(
-            [sys.executable, "-m", "devstack", "replay-orders", "--endpoint", stack.emulator_url],
+            [sys.executable, "-m", "tools", "replay-orders", "--endpoint", stack.emulator_url],
             capture_output=True,
             text=True,
             timeout=120,
