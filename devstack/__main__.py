@@ -17,6 +17,8 @@ def _env_int(name: str, default: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from devstack.provision import ENV_NAMING
+
     parser = argparse.ArgumentParser(prog="python -m devstack")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -40,6 +42,27 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=0.0,
         help="fail this fraction of the app's AWS requests with a 503",
+    )
+    run.add_argument(
+        "--aws-error-services",
+        nargs="*",
+        default=[],
+        metavar="SERVICE",
+        help="fail only these services' requests (botocore's names: sns, s3, dynamodb)",
+    )
+    run.add_argument(
+        "--aws-error-operations",
+        nargs="*",
+        default=[],
+        metavar="SERVICE.OPERATION",
+        help="fail only these operations (sns.PublishBatch), besides --aws-error-services",
+    )
+    run.add_argument(
+        "--env-naming",
+        choices=sorted(ENV_NAMING),
+        default="snake-upper",
+        help="how a stack output's key becomes the app's environment variable: "
+        "snake-upper (OrdersTableName -> ORDERS_TABLE_NAME) or as-is",
     )
 
     emu = sub.add_parser("emulator", help="the serialized moto server alone")
@@ -67,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                 visibility_timeout=args.visibility_timeout,
                 stream_max_retries=args.stream_max_retries,
                 aws_error_rate=args.aws_error_rate,
+                aws_error_services=tuple(args.aws_error_services),
+                aws_error_operations=tuple(args.aws_error_operations),
+                env_naming=args.env_naming,
             )
         )
     if args.command == "emulator":
