@@ -15,6 +15,15 @@ from devstack.faults import AwsCalls
 log = logging.getLogger("devstack.control")
 
 
+class Server(ThreadingHTTPServer):
+    """One thread per connection, and a listen backlog for bursts: with
+    socketserver's default of 5, a test opening dozens of connections at
+    once sees some refused, reset or stalled before the server accepts them."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 def _names(body: dict[str, Any], key: str) -> list[str] | None:
     """``null`` or absent: unchanged; a list of strings: the new targets."""
     value = body.get(key)
@@ -90,7 +99,6 @@ def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> Threadin
             else:
                 self._reply(404, {"message": "not found"})
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="control", daemon=True).start()
     return server

@@ -231,13 +231,13 @@ def run(opts: Options) -> int:
         uninstall_hooks = hooks.install(calls.attach)
         api.patch_authorizer()
         api.thread_local_requests()
-        factory, config = api.load_app(opts.project_dir, opts.stage)
+        config = api.load_app(opts.project_dir, opts.stage)
         app = config.chalice_app
         app_name = str(config.app_name)  # .chalice/config.json, as `chalice deploy` names things
         rt = Runtime(session, app_name, opts.stage)
         emulator = Emulator(rt, sources_for(app, rt, opts.stream_max_retries))
         emulator.start()
-        api_server = api.start_server(factory, config, opts.host, opts.api_port)
+        api_server = api.start_server(config, opts.host, opts.api_port)
         control_server = control.serve(emulator, calls, opts.host, opts.control_port)
         control_url = f"http://{opts.host}:{control_server.server_address[1]}"
 
