@@ -1,7 +1,7 @@
 """``python -m devstack COMMAND``: run the local stack and talk to it.
 
 Generic: it runs any Chalice app (``--project-dir``) and knows nothing of the
-app's code; the app's own commands live with the app (eventshop: ``python -m tools``)."""
+app's code; the app's own commands live with the app."""
 
 from __future__ import annotations
 
