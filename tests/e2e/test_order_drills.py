@@ -22,6 +22,11 @@ def shop(app_stack: RunningStack) -> Shop:
     return Shop(app_stack)
 
 
+def test_the_ready_line_still_reads_eventshop_ready(shop: Shop) -> None:
+    assert shop.stack.app_name == "eventshop"
+    assert "\neventshop ready api=" in "\n" + shop.stack.log_text()
+
+
 def test_happy_path_completes_with_five_events_and_a_tracking_number(shop: Shop) -> None:
     sku = shop.product(stock=5)
     order = shop.place("alice", [(sku, 2)])
