@@ -23,7 +23,9 @@ from devstack.client import StackControl
 from devstack.stack import LOCAL_ENV, ROOT, die_with_parent
 
 # Any app: "<app_name> ready api=... emulator=... control=... sources=N".
-READY = re.compile(r"^(\S+) ready api=(\S+) emulator=(\S+) control=(\S+)")
+READY = re.compile(
+    r"(?m)^(?P<app>\S+) ready api=(?P<api>\S+) emulator=(?P<emulator>\S+) control=(?P<control>\S+)"
+)
 
 
 @dataclass
@@ -124,7 +126,7 @@ def running_stack(
             raise RuntimeError("the stack did not start:\n" + "".join(output[-60:]))
         m = ready[0]
         yield RunningStack(
-            m.group(2), m.group(3), StackControl(m.group(4)), proc, output, app_name=m.group(1)
+            m["api"], m["emulator"], StackControl(m["control"]), proc, output, app_name=m["app"]
         )
     finally:
         _stop(proc)

@@ -125,6 +125,16 @@ def test_the_ready_line_names_any_app(app: str) -> None:
     assert m.groups() == (app, "http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3")
 
 
+def test_the_ready_line_is_found_in_a_whole_log() -> None:
+    log = (
+        ".venv/bin/python -m devstack run\n[emulator] emulator listening on 127.0.0.1:1\n"
+        "fixture ready api=a emulator=b control=c sources=1\n"
+    )
+    m = READY.search(log)
+    assert m is not None
+    assert (m["app"], m["api"], m["emulator"], m["control"]) == ("fixture", "a", "b", "c")
+
+
 def test_other_lines_are_not_the_ready_line() -> None:
     assert READY.search("[emulator] emulator listening on 127.0.0.1:4566\n") is None
     assert READY.search("10:00:00 devstack resources from x: 3 outputs\n") is None
