@@ -55,10 +55,10 @@ bench: setup
 	$(PY) bench/coldstart.py
 
 token: setup
-	@$(PY) -m devstack token --role $(ROLE) --sub $(SUB)
+	@$(PY) -m tools token --role $(ROLE) --sub $(SUB)
 
 deploy: setup
-	$(PY) -m devstack deploy --stage $(STAGE)
+	$(PY) -m tools deploy --stage $(STAGE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache bench/results

@@ -332,7 +332,7 @@ class CountResult:
 
 def token(role: str, sub: str) -> str:
     return subprocess.check_output(
-        [sys.executable, "-m", "devstack", "token", "--role", role, "--sub", sub],
+        [sys.executable, "-m", "tools", "token", "--role", role, "--sub", sub],
         text=True,
         cwd=ROOT,
     ).strip()

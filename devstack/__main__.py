@@ -1,4 +1,7 @@
-"""``python -m devstack COMMAND``: run the local stack and talk to it."""
+"""``python -m devstack COMMAND``: run the local stack and talk to it.
+
+Generic: it runs any Chalice app (``--project-dir``) and knows nothing of the
+app's code; the app's own commands live with the app."""
 
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ def _env_int(name: str, default: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from devstack.provision import ENV_NAMING
+
     parser = argparse.ArgumentParser(prog="python -m devstack")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -38,38 +43,35 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="fail this fraction of the app's AWS requests with a 503",
     )
+    run.add_argument(
+        "--aws-error-services",
+        nargs="*",
+        default=[],
+        metavar="SERVICE",
+        help="fail only these services' requests (botocore's names: sns, s3, dynamodb)",
+    )
+    run.add_argument(
+        "--aws-error-operations",
+        nargs="*",
+        default=[],
+        metavar="SERVICE.OPERATION",
+        help="fail only these operations (sns.PublishBatch), besides --aws-error-services",
+    )
+    run.add_argument(
+        "--env-naming",
+        choices=sorted(ENV_NAMING),
+        default="snake-upper",
+        help="how a stack output's key becomes the app's environment variable: "
+        "snake-upper (OrdersTableName -> ORDERS_TABLE_NAME) or as-is",
+    )
 
     emu = sub.add_parser("emulator", help="the serialized moto server alone")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=_env_int("EMULATOR_PORT", 4566))
 
-    tok = sub.add_parser("token", help="print a JWT the local stage accepts")
-    tok.add_argument("--role", default="customer")
-    tok.add_argument("--sub", default="customer-1")
-    tok.add_argument("--stage", default="local")
-    tok.add_argument("--ttl", type=int, default=3600)
-    tok.add_argument("--project-dir", type=Path, default=Path.cwd())
-
     drain = sub.add_parser("drain", help="wait until the running stack is idle")
     drain.add_argument("--control", default=f"http://127.0.0.1:{_env_int('CONTROL_PORT', 4567)}")
     drain.add_argument("--timeout", type=float, default=60)
-
-    dep = sub.add_parser("deploy", help="deploy a stage to AWS: resources, secret, app")
-    dep.add_argument("--stage", required=True)
-
-    rep = sub.add_parser(
-        "replay-orders", help="rebuild orders from their events; report any that differ"
-    )
-    rep.add_argument(
-        "--stack",
-        default="devstack-local",
-        help="CloudFormation stack whose outputs name the orders table",
-    )
-    rep.add_argument(
-        "--endpoint",
-        default=f"http://127.0.0.1:{_env_int('EMULATOR_PORT', 4566)}",
-        help="AWS endpoint (the local emulator); '' for AWS itself",
-    )
 
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -88,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                 visibility_timeout=args.visibility_timeout,
                 stream_max_retries=args.stream_max_retries,
                 aws_error_rate=args.aws_error_rate,
+                aws_error_services=tuple(args.aws_error_services),
+                aws_error_operations=tuple(args.aws_error_operations),
+                env_naming=args.env_naming,
             )
         )
     if args.command == "emulator":
@@ -103,28 +108,6 @@ def main(argv: list[str] | None = None) -> int:
 
         serve(args.host, args.port)
         return 0
-    if args.command == "token":
-        from chalicelib.identity import auth
-
-        config = json.loads((args.project_dir / ".chalice" / "config.json").read_text())
-        stage_env = config["stages"][args.stage].get("environment_variables", {})
-        secret = stage_env.get("JWT_SECRET")
-        if not secret:
-            print(
-                f"stage {args.stage!r} has no JWT_SECRET: only local and test stages do",
-                file=sys.stderr,
-            )
-            return 2
-        print(auth.issue(args.sub, args.role, secret, ttl_seconds=args.ttl))
-        return 0
-    if args.command == "deploy":
-        from devstack.deploy import main as deploy_main
-
-        return deploy_main(args.stage)
-    if args.command == "replay-orders":
-        from devstack.replay import main as replay
-
-        return replay(args.stack, args.endpoint or None)
     if args.command == "drain":
         from devstack.client import StackControl
 

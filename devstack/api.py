@@ -23,6 +23,7 @@ from typing import Any
 
 _patched = False
 _local = threading.local()
+BACKLOG = 1024  # listen queue of the API server (socketserver's default: 5)
 
 
 def thread_local_requests() -> None:
@@ -73,17 +74,16 @@ def patch_authorizer() -> None:
     _patched = True
 
 
-def load_app(project_dir: Path, stage: str) -> tuple[Any, Any]:
+def load_app(project_dir: Path, stage: str) -> Any:
     """Import the Chalice app as ``chalice local`` does: the stage's
     environment variables from .chalice/config.json are applied first."""
     from chalice.cli.factory import CLIFactory
 
     factory = CLIFactory(project_dir=str(project_dir), environ=os.environ)
-    config = factory.create_config_obj(chalice_stage_name=stage)
-    return factory, config
+    return factory.create_config_obj(chalice_stage_name=stage)
 
 
-def start_server(factory: Any, config: Any, host: str, port: int) -> Any:
+def start_server(config: Any, host: str, port: int) -> Any:
     """Serve the app's routes in a background thread; returns the server."""
     from chalice import local
     from chalice.deploy.validate import validate_routes
@@ -92,6 +92,19 @@ def start_server(factory: Any, config: Any, host: str, port: int) -> Any:
     # http.server writes headers and body in separate segments; with Nagle's
     # algorithm and delayed ACKs every keep-alive response then waits ~40 ms.
     local.ChaliceRequestHandler.disable_nagle_algorithm = True
-    server = factory.create_local_server(config.chalice_app, config, host, port)
+
+    class Server(local.ThreadedHTTPServer):
+        # chalice local's server keeps socketserver's listen backlog of 5: a
+        # burst of new connections gets some refused or reset before they are
+        # accepted. One thread per connection (daemons: they never hold up exit).
+        request_queue_size = BACKLOG
+        daemon_threads = True
+
+    # As chalice.local.create_local_server, with our server class (that
+    # function has no parameter for it): the app gets chalice local's mixin.
+    app = config.chalice_app
+    local.CustomLocalChalice.__bases__ = (local.LocalChalice, app.__class__)
+    app.__class__ = local.CustomLocalChalice
+    server = local.LocalDevServer(app, config, host, port, server_cls=Server)
     threading.Thread(target=server.server.serve_forever, name="api", daemon=True).start()
     return server.server

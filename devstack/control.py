@@ -15,6 +15,25 @@ from devstack.faults import AwsCalls
 log = logging.getLogger("devstack.control")
 
 
+class Server(ThreadingHTTPServer):
+    """One thread per connection, and a listen backlog for bursts: with
+    socketserver's default of 5, a test opening dozens of connections at
+    once sees some refused, reset or stalled before the server accepts them."""
+
+    request_queue_size = 1024
+    daemon_threads = True
+
+
+def _names(body: dict[str, Any], key: str) -> list[str] | None:
+    """``null`` or absent: unchanged; a list of strings: the new targets."""
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key} must be a list of strings")
+    return value
+
+
 def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -62,19 +81,24 @@ def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> Threadin
                 emulator.kick()
                 self._reply(200, {"clock": emulator.rt.clock.now().isoformat()})
             elif self.path == "/faults":
+                try:
+                    services = _names(body, "awsErrorServices")
+                    operations = _names(body, "awsErrorOperations")
+                    rate = float(body["awsErrorRate"]) if "awsErrorRate" in body else None
+                except (TypeError, ValueError) as exc:
+                    self._reply(400, {"message": str(exc)})
+                    return
                 faults = emulator.rt.faults
                 if "duplicateDeliveries" in body:
                     faults.duplicate_deliveries = bool(body["duplicateDeliveries"])
-                if "awsErrorRate" in body:
-                    calls.error_rate = min(1.0, max(0.0, float(body["awsErrorRate"])))
-                self._reply(200, {**faults.__dict__, "awsErrorRate": calls.error_rate})
+                calls.set_faults(rate, services, operations)
+                self._reply(200, {**faults.__dict__, **calls.faults()})
             elif self.path == "/aws-calls/reset":
                 calls.reset()
                 self._reply(200, calls.snapshot())
             else:
                 self._reply(404, {"message": "not found"})
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="control", daemon=True).start()
     return server

@@ -1,4 +1,4 @@
-"""Deploy ``infra/resources.yaml`` to the emulator's CloudFormation.
+"""Deploy the app's resource template to the emulator's CloudFormation.
 
 moto's CloudFormation creates tables, queues, topics, buckets and parameters but
 skips ``AWS::SNS::Subscription`` and ``AWS::SQS::QueuePolicy``; those are created
@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib.platform.settings import output_to_env
 from devstack import template as tpl
 
 log = logging.getLogger("devstack.provision")
@@ -23,13 +24,28 @@ log = logging.getLogger("devstack.provision")
 CREATED_HERE = ("AWS::SNS::Subscription", "AWS::SQS::QueuePolicy")
 
 
+def snake_upper(output_key: str) -> str:
+    """``OrdersTableName`` -> ``ORDERS_TABLE_NAME`` (a name already in that form is kept)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", output_key).upper()
+
+
+def as_is(output_key: str) -> str:
+    return output_key
+
+
+# How a stack output's key becomes the environment variable the app reads:
+# the app's own rule, chosen with ``--env-naming``.
+ENV_NAMING: dict[str, Callable[[str], str]] = {"snake-upper": snake_upper, "as-is": as_is}
+
+
 @dataclass(frozen=True)
 class Stack:
     name: str
     outputs: dict[str, str]
 
-    def environment(self) -> dict[str, str]:
-        return {output_to_env(k): v for k, v in self.outputs.items()}
+    def environment(self, naming: str = "snake-upper") -> dict[str, str]:
+        rule = ENV_NAMING[naming]
+        return {rule(k): v for k, v in self.outputs.items()}
 
 
 def deploy(

@@ -23,6 +23,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -56,6 +57,11 @@ class Options:
     visibility_timeout: int = 2
     stream_max_retries: int = 3
     aws_error_rate: float = 0.0
+    aws_error_services: tuple[str, ...] = ()
+    aws_error_operations: tuple[str, ...] = ()
+    # How a stack output's key becomes the app's environment variable
+    # (``devstack.provision.ENV_NAMING``).
+    env_naming: str = "snake-upper"
 
     @property
     def template_path(self) -> Path:
@@ -159,8 +165,7 @@ def _wait_http(url: str, stop: threading.Event, timeout: float = 60) -> None:
 def run(opts: Options) -> int:
     import boto3
 
-    from chalicelib.platform import aws
-    from devstack import api, control, provision
+    from devstack import api, control, hooks, provision
     from devstack import template as tpl
     from devstack.eventsources import Emulator, Runtime, sources_for
     from devstack.faults import AwsCalls
@@ -177,6 +182,7 @@ def run(opts: Options) -> int:
         signal.signal(sig, lambda *_: stop.set())
 
     children: list[Child] = []
+    uninstall_hooks: Callable[[], None] | None = None
     emulator: Emulator | None = None
     control_server = None
     api_server = None
@@ -203,7 +209,8 @@ def run(opts: Options) -> int:
         emulator_url = f"http://{opts.host}:{emulator_port}"
         os.environ["AWS_ENDPOINT_URL"] = emulator_url
 
-        session = boto3.session.Session()
+        # devstack's own clients (provisioning, pollers) carry no hooks.
+        session = hooks.exempt(boto3.session.Session())
         template = tpl.load(opts.template_path)
         stack = provision.deploy(
             session,
@@ -211,20 +218,26 @@ def run(opts: Options) -> int:
             f"devstack-{opts.stage}",
             _template_parameters(template, opts),
         )
-        os.environ.update(stack.environment())
+        os.environ.update(stack.environment(opts.env_naming))
         log.info("resources from %s: %d outputs", opts.template_path, len(stack.outputs))
 
-        # Hooks first: every client the app creates from now on carries them.
-        calls = AwsCalls(opts.aws_error_rate)
-        aws.register_hook("before-send", calls.before_send)
+        # Hooks first: every client the app creates from now on carries them,
+        # including clients it makes at import time.
+        calls = AwsCalls(
+            opts.aws_error_rate,
+            error_services=opts.aws_error_services,
+            error_operations=opts.aws_error_operations,
+        )
+        uninstall_hooks = hooks.install(calls.attach)
         api.patch_authorizer()
         api.thread_local_requests()
-        factory, config = api.load_app(opts.project_dir, opts.stage)
+        config = api.load_app(opts.project_dir, opts.stage)
         app = config.chalice_app
-        rt = Runtime(session, app.app_name, opts.stage)
+        app_name = str(config.app_name)  # .chalice/config.json, as `chalice deploy` names things
+        rt = Runtime(session, app_name, opts.stage)
         emulator = Emulator(rt, sources_for(app, rt, opts.stream_max_retries))
         emulator.start()
-        api_server = api.start_server(factory, config, opts.host, opts.api_port)
+        api_server = api.start_server(config, opts.host, opts.api_port)
         control_server = control.serve(emulator, calls, opts.host, opts.control_port)
         control_url = f"http://{opts.host}:{control_server.server_address[1]}"
 
@@ -232,7 +245,7 @@ def run(opts: Options) -> int:
         _wait_http(api_url + "/", stop)
         if not stop.is_set():
             print(
-                f"eventshop ready api={api_url} emulator={emulator_url} "
+                f"{app_name} ready api={api_url} emulator={emulator_url} "
                 f"control={control_url} sources={len(emulator.sources)}",
                 flush=True,
             )
@@ -254,5 +267,7 @@ def run(opts: Options) -> int:
             api_server.shutdown()
         for child in reversed(children):
             child.stop()
+        if uninstall_hooks is not None:
+            uninstall_hooks()
         log.info("devstack stopped")
     return code

@@ -22,7 +22,10 @@ from typing import Any
 from devstack.client import StackControl
 from devstack.stack import LOCAL_ENV, ROOT, die_with_parent
 
-READY = re.compile(r"eventshop ready api=(\S+) emulator=(\S+) control=(\S+)")
+# Any app: "<app_name> ready api=... emulator=... control=... sources=N".
+READY = re.compile(
+    r"(?m)^(?P<app>\S+) ready api=(?P<api>\S+) emulator=(?P<emulator>\S+) control=(?P<control>\S+)"
+)
 
 
 @dataclass
@@ -32,6 +35,7 @@ class RunningStack:
     control: StackControl
     proc: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
+    app_name: str = ""
 
     def session(self) -> Any:
         import boto3
@@ -121,6 +125,8 @@ def running_stack(
         if not ready:
             raise RuntimeError("the stack did not start:\n" + "".join(output[-60:]))
         m = ready[0]
-        yield RunningStack(m.group(1), m.group(2), StackControl(m.group(3)), proc, output)
+        yield RunningStack(
+            m["api"], m["emulator"], StackControl(m["control"]), proc, output, app_name=m["app"]
+        )
     finally:
         _stop(proc)

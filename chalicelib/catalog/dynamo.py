@@ -17,7 +17,7 @@ from chalicelib.catalog.model import Line, Product, Reservation, ReservationOutc
 from chalicelib.catalog.ports import CatalogRepository, ProductPage
 from chalicelib.platform import aws, dynamo, errors
 
-# IAM actions this module's own calls need (collected by chalicelib.iam).
+# IAM actions this module's own calls need (collected by tools.iam).
 # TransactWriteItems is authorized per item: Update -> UpdateItem, Put -> PutItem.
 AWS_CALLS = frozenset(
     {

@@ -37,7 +37,7 @@ from typing import Any
 from chalicelib.platform import errors
 from chalicelib.platform.settings import Settings
 
-# IAM actions this module's own calls need (collected by chalicelib.iam).
+# IAM actions this module's own calls need (collected by tools.iam).
 # GetParameter WithDecryption: the SecureString uses the AWS-managed key
 # aws/ssm, so no kms:Decrypt grant; a customer key would need one.
 AWS_CALLS = frozenset({"ssm:GetParameter"})

@@ -11,7 +11,7 @@ from typing import Any
 from chalicelib.images.ports import ObjectInfo
 from chalicelib.platform import aws, errors
 
-# IAM actions this module's own calls need (collected by chalicelib.iam).
+# IAM actions this module's own calls need (collected by tools.iam).
 # HeadObject needs s3:GetObject, and s3:ListBucket for a missing key to answer
 # 404 (NotFound) rather than 403; DeleteObjects needs s3:DeleteObject; the
 # presigned POST and GET carry the signer's s3:PutObject and s3:GetObject.

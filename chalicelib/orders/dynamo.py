@@ -27,7 +27,7 @@ from chalicelib.orders.ports import (
 )
 from chalicelib.platform import aws, dynamo, errors
 
-# IAM actions this module's own calls need (collected by chalicelib.iam).
+# IAM actions this module's own calls need (collected by tools.iam).
 # TransactWriteItems is authorized per item: Put -> PutItem. Scan serves only
 # the operator's replay-orders (devstack), run with the operator's credentials.
 AWS_CALLS = frozenset(

@@ -6,7 +6,7 @@ from typing import Any
 
 from chalicelib.platform import aws, dynamo, errors
 
-# IAM actions this module's own calls need (collected by chalicelib.iam).
+# IAM actions this module's own calls need (collected by tools.iam).
 AWS_CALLS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"})
 
 

@@ -15,7 +15,7 @@ from chalicelib.payments.model import ChargeResult
 from chalicelib.payments.ports import ProviderUnavailable
 from chalicelib.platform import aws, dynamo, errors
 
-# IAM actions this module's own calls need (collected by chalicelib.iam).
+# IAM actions this module's own calls need (collected by tools.iam).
 AWS_CALLS = frozenset({"dynamodb:GetItem", "dynamodb:UpdateItem"})
 
 

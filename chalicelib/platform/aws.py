@@ -2,22 +2,22 @@
 
 boto3 and its clients cost ~250 ms to create, so nothing here runs at import
 time; a function pays only for the clients it uses. Clients are thread-safe
-(resources are not, so none are used). ``register_hook`` lets the local stack
-and the benchmarks observe or disturb every AWS call the app makes
-(botocore event hooks), without the app knowing.
+(resources are not, so none are used). The local stack observes and disturbs
+the app's calls from outside (devstack wraps botocore's client creation); the
+app knows nothing of it.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.platform import errors
 
-# IAM actions this module's own calls need (collected by chalicelib.iam).
+# IAM actions this module's own calls need (collected by tools.iam).
 AWS_CALLS = frozenset({"sqs:GetQueueUrl"})
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 _lock = threading.Lock()
 _session: boto3.session.Session | None = None
-_hooks: list[tuple[str, Callable[..., Any]]] = []
 
 # Standard retry mode: exponential backoff with jitter on throttling and
 # transient errors, and a retry quota so a sick dependency is not hammered.
@@ -43,19 +42,7 @@ def session() -> boto3.session.Session:
             import boto3
 
             _session = boto3.session.Session()
-            for event, handler in _hooks:
-                _session.events.register(event, handler)
         return _session
-
-
-def register_hook(event: str, handler: Callable[..., Any]) -> None:
-    """Register a botocore event hook on every client created from now on."""
-    with _lock:
-        _hooks.append((event, handler))
-        if _session is not None:
-            _session.events.register(event, handler)
-    client.cache_clear()
-    queue_url.cache_clear()
 
 
 @cache
@@ -106,6 +93,9 @@ _TRANSIENT = {
     "InternalFailure",
     "SlowDown",
     "RequestTimeout",
+    # A HEAD (S3's HeadObject) answers with no body: the status is the code.
+    "500",
+    "503",
 }
 
 

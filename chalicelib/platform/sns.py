@@ -7,7 +7,7 @@ from typing import Any
 from chalicelib.platform import aws, errors
 from chalicelib.platform.messaging import Message
 
-# IAM actions this module's own calls need (collected by chalicelib.iam).
+# IAM actions this module's own calls need (collected by tools.iam).
 AWS_CALLS = frozenset({"sns:Publish"})  # PublishBatch is authorized as sns:Publish
 
 

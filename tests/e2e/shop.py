@@ -25,7 +25,7 @@ TERMINAL = {"COMPLETED", "REJECTED", "CANCELLED"}
 
 def token(role: str, sub: str) -> str:
     return subprocess.check_output(
-        [sys.executable, "-m", "devstack", "token", "--role", role, "--sub", sub], text=True
+        [sys.executable, "-m", "tools", "token", "--role", role, "--sub", sub], text=True
     ).strip()
 
 

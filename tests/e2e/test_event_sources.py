@@ -289,3 +289,20 @@ def test_emulator_serializes_conditional_writes(fixture_stack: RunningStack) -> 
     assert final["stock"] == {"N": "0"}
     assert len(wins) == stock
     fixture_stack.drain()
+
+
+def test_the_stack_is_generic_names_the_app_and_counts_only_its_calls(
+    fixture_stack: RunningStack,
+) -> None:
+    """devstack knows no shop: the ready line names the fixture app (from its
+    .chalice/config.json), and the calls counted are the app's own (its
+    import-time boto3 resource included), never devstack's pollers."""
+    assert fixture_stack.app_name == "fixture"
+    assert "eventshop" not in fixture_stack.log_text()
+    fixture_stack.control.reset_aws_calls()
+    ids = [f"ok-{uid()}" for _ in range(3)]
+    send_batch(fixture_stack, [{"id": i} for i in ids])
+    fixture_stack.drain()
+    sent = fixture_stack.control.aws_calls()["sent"]
+    assert sent.get("dynamodb.PutItem", 0) >= 3  # one journal entry per message
+    assert {op.split(".")[0] for op in sent} == {"dynamodb"}, sent  # no sqs.ReceiveMessage

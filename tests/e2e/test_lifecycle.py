@@ -71,7 +71,7 @@ def test_make_run_stops_every_process_it_started(how: str) -> None:
         assert ready.wait(180), "".join(lines)
         m = READY.search("".join(lines))
         assert m, "".join(lines[-40:])
-        assert requests.get(m.group(1) + "/health", timeout=10).json() == {"status": "ok"}
+        assert requests.get(m["api"] + "/health", timeout=10).json() == {"status": "ok"}
         started = descendants(proc.pid)
         assert len(started) >= 2  # devstack (API and event sources), emulator
         if how == "ctrl-c":

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+import requests
 
 from devstack.testing import RunningStack, running_stack
 from tests.e2e.shop import TERMINAL, Shop
@@ -19,6 +20,11 @@ from tests.e2e.shop import TERMINAL, Shop
 @pytest.fixture(scope="module")
 def shop(app_stack: RunningStack) -> Shop:
     return Shop(app_stack)
+
+
+def test_the_ready_line_still_reads_eventshop_ready(shop: Shop) -> None:
+    assert shop.stack.app_name == "eventshop"
+    assert "\neventshop ready api=" in "\n" + shop.stack.log_text()
 
 
 def test_happy_path_completes_with_five_events_and_a_tracking_number(shop: Shop) -> None:
@@ -110,7 +116,7 @@ def test_ten_percent_of_aws_calls_failing_loses_nothing() -> None:
         assert statuses == {"COMPLETED": 30, "REJECTED": 10}
         assert shop.stock(sku) == 0
         replay = subprocess.run(
-            [sys.executable, "-m", "devstack", "replay-orders", "--endpoint", stack.emulator_url],
+            [sys.executable, "-m", "tools", "replay-orders", "--endpoint", stack.emulator_url],
             capture_output=True,
             text=True,
             timeout=120,
@@ -202,3 +208,36 @@ def test_low_stock_alert_once_per_crossing_and_on_shortage(shop: Shop) -> None:
     shop.stack.drain()
     again = [m["body"] for m in shop.heard(alerts) if m["body"].get("sku") == sku]
     assert [(a["type"], a["stock"]) for a in again] == [("LowStock", 2)]
+
+
+def test_failing_only_sns_publishing_delays_the_saga_and_loses_nothing(shop: Shop) -> None:
+    """A targeted drill: half of the PublishBatch requests fail with SNS's own
+    503 (XML, which botocore parses and retries); nothing else is touched."""
+    sku = shop.product(stock=10)
+    control = shop.stack.control
+    control.reset_aws_calls()
+    faults = control.set_faults(awsErrorRate=0.5, awsErrorOperations=["sns.PublishBatch"])
+    assert (faults["awsErrorOperations"], faults["awsErrorServices"]) == (["sns.PublishBatch"], [])
+    try:
+        ids = [str(shop.place(f"sns-drill-{i}", [(sku, 1)])["orderId"]) for i in range(5)]
+        shop.stack.drain(timeout=120)
+        calls = control.aws_calls()
+    finally:
+        control.set_faults(awsErrorRate=0, awsErrorOperations=[])
+    assert calls["errorOperations"] == ["sns.PublishBatch"]
+    assert calls["injectedByService"] == {
+        "sns": {"PublishBatch": calls["injected"]["sns.PublishBatch"]}
+    }
+    assert calls["injected"]["sns.PublishBatch"] > 0
+    assert calls["sent"]["sns.PublishBatch"] > 0
+    assert calls["sent"]["dynamodb.TransactWriteItems"] > 0  # untouched: never injected
+    assert {o["status"] for o in shop.orders(ids)} == {"COMPLETED"}
+    assert shop.stock(sku) == 5
+
+
+def test_fault_targets_must_be_lists_of_names(shop: Shop) -> None:
+    url = shop.stack.control.url + "/faults"
+    for body in ({"awsErrorServices": "sns"}, {"awsErrorOperations": [1]}, {"awsErrorRate": "x"}):
+        r = requests.post(url, json=body, timeout=10)
+        assert r.status_code == 400, (body, r.text)
+    assert shop.stack.control.aws_calls()["errorRate"] == 0

@@ -19,11 +19,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from chalicelib import iam
 from devstack.testing import RunningStack
 from tests.e2e.shop import ADDRESS, Shop
 from tests.unit import image_fixtures as fx
 from tests.unit.test_policies import allows, policy
+from tools import iam
 
 ROOT = Path(__file__).resolve().parents[2]
 

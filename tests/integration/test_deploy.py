@@ -1,4 +1,4 @@
-"""``devstack.deploy`` against moto in-process: each step, then the whole sequence."""
+"""``tools.deploy`` against moto in-process: each step, then the whole sequence."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from devstack import deploy
+from tools import deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "resources.yaml"

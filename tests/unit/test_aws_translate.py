@@ -36,3 +36,9 @@ def test_botocore_errors_become_domain_errors(
 def test_an_unknown_client_error_stays_a_client_error() -> None:
     with pytest.raises(ClientError), aws.translate():
         raise client_error("ValidationException")
+
+
+def test_a_head_503_without_a_body_is_transient() -> None:
+    # S3 HeadObject has no error body: botocore's code is the status.
+    with pytest.raises(errors.Transient), aws.translate():
+        raise client_error("503")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib import iam
+from tools import iam
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")

@@ -52,7 +52,7 @@ DECLARED: frozenset[str] = frozenset().union(*BY_MODULE.values())
 # these; an operator's tool runs them with the operator's own credentials.
 OPERATOR_ONLY: MappingProxyType[str, str] = MappingProxyType(
     {
-        "dynamodb:Scan": "OrderService.replay_all, run by `python -m devstack replay-orders`",
+        "dynamodb:Scan": "OrderService.replay_all, run by `python -m tools replay-orders`",
     }
 )
 
@@ -175,4 +175,4 @@ def targets(module: str, action: str, stage: str) -> tuple[str, ...]:
         return tuple(f"arn:aws:sqs:{REGION}:{ACCOUNT}:{prefix}-{q}" for q in _QUEUES)
     if service == "ssm" and module == auth.__name__:
         return (f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/eventshop/{stage}/jwt-secret",)
-    raise KeyError(f"chalicelib.iam.targets does not know where {module} performs {action}")
+    raise KeyError(f"tools.iam.targets does not know where {module} performs {action}")

@@ -1,4 +1,4 @@
-"""``python -m devstack replay-orders``: rebuild every order from its event
+"""``python -m tools replay-orders``: rebuild every order from its event
 history and report each order whose stored state differs.
 
 Against the local stack by default (the emulator's CloudFormation stack gives
