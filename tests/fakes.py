@@ -17,7 +17,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.catalog.dynamo import ProductPage
-from chalicelib.catalog.model import Line, Product, Reservation, ReservationOutcome
+from chalicelib.catalog.model import (
+    MAX_STOCK,
+    Line,
+    Product,
+    ProductDetails,
+    Reservation,
+    ReservationOutcome,
+)
+from chalicelib.catalog.ports import StockChange, StockConflict
 from chalicelib.orders.dynamo import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, Page
 from chalicelib.orders.model import Order, OrderEvent, OrderStatus
 from chalicelib.payments.model import ChargeResult
@@ -239,17 +247,46 @@ class _Reservation:
 class FakeCatalogRepository:
     """CatalogRepository in memory: reserve is all-or-nothing, and the
     reservation record makes reserve and release idempotent, including the
-    RELEASED tombstone a release leaves when it overtakes the reservation."""
+    RELEASED tombstone a release leaves when it overtakes the reservation.
+    As in DynamoDB, create is conditional on the sku being new, and stock
+    moves only by deltas within 0..MAX_STOCK; every change bumps ``version``."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._products: dict[str, Product] = {}
         self._reservations: dict[str, _Reservation] = {}
+        self._changes: dict[str, StockChange] = {}
 
-    def put(self, product: Product) -> Product:
+    def _move(self, sku: str, delta: int, at: str, **changes: Any) -> Product:
+        product = self._products[sku]
+        product = product.model_copy(
+            update={
+                "stock": product.stock + delta,
+                "updatedAt": at,
+                "version": product.version + 1,
+                **changes,
+            }
+        )
+        self._products[sku] = product
+        return product
+
+    def create(self, product: Product) -> Product | None:
         with self._lock:
+            if product.sku in self._products:
+                return None
             self._products[product.sku] = product
             return product
+
+    def update_details(
+        self, sku: str, details: ProductDetails, expected_stock: int | None, at: str
+    ) -> Product:
+        with self._lock:
+            product = self._products.get(sku)
+            if product is None:
+                raise errors.NotFound(f"product {sku} not found")
+            if expected_stock is not None and expected_stock != product.stock:
+                raise StockConflict(f"the stock of {sku} is {product.stock}", product.stock)
+            return self._move(sku, 0, at, **details.model_dump())
 
     def get(self, sku: str) -> Product | None:
         with self._lock:
@@ -270,16 +307,15 @@ class FakeCatalogRepository:
         more = len(skus) > limit
         return ProductPage(page, _product_keys(page[-1].sku) if more and page else None)
 
-    def add_stock(self, sku: str, quantity: int, at: str) -> Product:
+    def adjust_stock(self, sku: str, delta: int, at: str, change: StockChange) -> Product:
         with self._lock:
             product = self._products.get(sku)
             if product is None:
                 raise errors.NotFound(f"product {sku} not found")
-            product = product.model_copy(
-                update={"stock": product.stock + quantity, "updatedAt": at}
-            )
-            self._products[sku] = product
-            return product
+            if not 0 <= product.stock + delta <= MAX_STOCK:
+                raise StockConflict(f"the stock of {sku} is {product.stock}", product.stock)
+            self._changes[sku] = change
+            return self._move(sku, delta, at)
 
     def reserve(self, order_id: str, lines: Lines, at: str) -> ReservationOutcome:
         with self._lock:
@@ -297,10 +333,7 @@ class FakeCatalogRepository:
             if short:
                 return ReservationOutcome(status=Reservation.SHORT, short_skus=short)
             for line in lines:
-                product = self._products[line.sku]
-                self._products[line.sku] = product.model_copy(
-                    update={"stock": product.stock - line.quantity, "updatedAt": at}
-                )
+                self._move(line.sku, -line.quantity, at)
             self._reservations[order_id] = _Reservation("RESERVED", [*lines], at)
             return ReservationOutcome(status=Reservation.RESERVED)
 
@@ -317,10 +350,7 @@ class FakeCatalogRepository:
                 # DynamoDB's transaction fails on attribute_exists(pk).
                 raise errors.Transient("release did not commit; retry")
             for line in existing.lines:
-                product = self._products[line.sku]
-                self._products[line.sku] = product.model_copy(
-                    update={"stock": product.stock + line.quantity, "updatedAt": at}
-                )
+                self._move(line.sku, line.quantity, at)
             existing.state = "RELEASED"
             return [*existing.lines]
 
@@ -329,6 +359,16 @@ class FakeCatalogRepository:
         with self._lock:
             found = self._reservations.get(order_id)
             return found.state if found else None
+
+    def put(self, product: Product) -> Product:
+        """Seed a product as it is (a fixture writing the table directly)."""
+        with self._lock:
+            self._products[product.sku] = product
+            return product
+
+    def last_stock_change(self, sku: str) -> StockChange | None:
+        with self._lock:
+            return self._changes.get(sku)
 
 
 # --- payments --------------------------------------------------------------------

@@ -15,6 +15,7 @@ from chalicelib.http.routing import Router
 PRODUCT = openapi.ref("chalicelib.catalog.model:Product")
 PRODUCT_INPUT = openapi.ref("chalicelib.catalog.model:ProductInput")
 RESTOCK = openapi.ref("chalicelib.catalog.model:Restock")
+STOCK_ADJUSTMENT = openapi.ref("chalicelib.catalog.model:StockAdjustment")
 
 bp = Blueprint(__name__)
 api = Router(bp)
@@ -40,9 +41,10 @@ def get_product(sku: str) -> dict[str, Any]:
     "/products/{sku}",
     methods=("PUT",),
     roles=("admin",),
-    summary="Create or replace a product",
+    summary="Create a product, or change its name, price and threshold (never its stock)",
     body=PRODUCT_INPUT,
     response=PRODUCT,
+    failures=(409,),
 )
 def put_product(sku: str) -> dict[str, Any]:
     return bootstrap.services().catalog.put_product(sku, request.json_body()).model_dump()
@@ -52,13 +54,28 @@ def put_product(sku: str) -> dict[str, Any]:
     "/products/{sku}/restock",
     methods=("POST",),
     roles=("admin",),
-    summary="Add stock",
+    summary="Add stock, up to the maximum stock",
     body=RESTOCK,
     response=PRODUCT,
-    failures=(404,),
+    failures=(404, 409),
 )
 def restock(sku: str) -> dict[str, Any]:
-    return bootstrap.services().catalog.restock(sku, request.json_body()).model_dump()
+    by = request.principal().sub
+    return bootstrap.services().catalog.restock(sku, request.json_body(), by).model_dump()
+
+
+@api.route(
+    "/products/{sku}/stock-adjustments",
+    methods=("POST",),
+    roles=("admin",),
+    summary="Correct the stock by a signed delta, with a reason (never clamped)",
+    body=STOCK_ADJUSTMENT,
+    response=PRODUCT,
+    failures=(404, 409),
+)
+def adjust_stock(sku: str) -> dict[str, Any]:
+    by = request.principal().sub
+    return bootstrap.services().catalog.adjust_stock(sku, request.json_body(), by).model_dump()
 
 
 @bp.on_dynamodb_record(

@@ -1,8 +1,11 @@
 """Where products and reservations live: the role and its DynamoDB implementation.
 
 Products table, keyed ``pk``/``sk``:
-- ``PRODUCT#sku / PRODUCT``: name, price, stock, threshold; on ``gsi1`` under
-  ``PRODUCT`` sorted by sku for the catalog listing;
+- ``PRODUCT#sku / PRODUCT``: name, price, stock, threshold, version, and the
+  last restock or adjustment (``lastStockChange``: delta, reason, by, at); on
+  ``gsi1`` under ``PRODUCT`` sorted by sku for the catalog listing. Stock
+  moves only by conditional deltas (reserve, release, ``adjust_stock``) and is
+  set once, by the conditional create; no write replaces an existing product;
 - ``RESERVATION#orderId / RESERVATION``: the lines an order holds, RESERVED
   or RELEASED. Its existence makes reserve and release idempotent: a second
   reserve finds it, a release flips it once, and a release that comes first
@@ -13,8 +16,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.catalog.model import Line, Product, Reservation, ReservationOutcome
-from chalicelib.catalog.ports import CatalogRepository, ProductPage
+from chalicelib.catalog.model import (
+    MAX_STOCK,
+    Line,
+    Product,
+    ProductDetails,
+    Reservation,
+    ReservationOutcome,
+)
+from chalicelib.catalog.ports import CatalogRepository, ProductPage, StockChange, StockConflict
 from chalicelib.platform import aws, dynamo, errors
 
 # IAM actions this module's own calls need (collected by tools.iam).
@@ -41,12 +51,19 @@ def _reservation_key(order_id: str) -> dict[str, Any]:
 
 
 def _to_product(item: dict[str, Any]) -> Product:
-    data = dynamo.from_item(item)
+    data = {"version": 0} | dynamo.from_item(item)  # items from before versions: 0
     return Product.model_validate({k: data[k] for k in Product.model_fields})
 
 
+def _failed_item(exc: errors.Conflict) -> dict[str, Any] | None:
+    """The item a failed condition found (``ReturnValuesOnConditionCheckFailure``)."""
+    response = getattr(exc.__cause__, "response", None) or {}
+    item = response.get("Item")
+    return dict(item) if item else None
+
+
 class DynamoCatalogRepository(dynamo.DynamoTable):
-    def put(self, product: Product) -> Product:
+    def create(self, product: Product) -> Product | None:
         item = dynamo.to_item(
             {
                 **product.model_dump(),
@@ -56,9 +73,46 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
                 "gsi1sk": product.sku,
             }
         )
-        with aws.translate():
-            self.ddb.put_item(TableName=self.table, Item=item)
+        try:
+            with aws.translate():
+                self.ddb.put_item(
+                    TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+                )
+        except errors.Conflict:
+            return None
         return product
+
+    def update_details(
+        self, sku: str, details: ProductDetails, expected_stock: int | None, at: str
+    ) -> Product:
+        condition = "attribute_exists(pk)"
+        values: dict[str, Any] = {
+            ":n": {"S": details.name},
+            ":p": {"N": str(details.priceCents)},
+            ":t": {"N": str(details.lowStockThreshold)},
+            ":at": {"S": at},
+            ":one": {"N": "1"},
+        }
+        if expected_stock is not None:
+            condition += " AND stock = :s"
+            values[":s"] = {"N": str(expected_stock)}
+        try:
+            with aws.translate():
+                item = self.ddb.update_item(
+                    TableName=self.table,
+                    Key=_product_key(sku),
+                    # Never stock: it moves by reservations and adjustments only.
+                    UpdateExpression="SET #n = :n, priceCents = :p, lowStockThreshold = :t, "
+                    "updatedAt = :at ADD version :one",
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames={"#n": "name"},
+                    ExpressionAttributeValues=values,
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )["Attributes"]
+        except errors.Conflict as exc:
+            raise self._stock_conflict(sku, exc) from None
+        return _to_product(item)
 
     def get(self, sku: str) -> Product | None:
         with aws.translate():
@@ -102,20 +156,40 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
             dynamo.from_item(last) if last else None,
         )
 
-    def add_stock(self, sku: str, quantity: int, at: str) -> Product:
+    def adjust_stock(self, sku: str, delta: int, at: str, change: StockChange) -> Product:
+        # The bound is the condition, so no interleaving can pass it.
+        bound = "stock <= :bound" if delta > 0 else "stock >= :bound"
         try:
             with aws.translate():
                 item = self.ddb.update_item(
                     TableName=self.table,
                     Key=_product_key(sku),
-                    UpdateExpression="SET stock = stock + :q, updatedAt = :at",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues={":q": {"N": str(quantity)}, ":at": {"S": at}},
+                    UpdateExpression="SET stock = stock + :d, updatedAt = :at, "
+                    "lastStockChange = :change ADD version :one",
+                    ConditionExpression=f"attribute_exists(pk) AND {bound}",
+                    ExpressionAttributeValues={
+                        ":d": {"N": str(delta)},
+                        ":bound": {"N": str(MAX_STOCK - delta if delta > 0 else -delta)},
+                        ":at": {"S": at},
+                        ":one": {"N": "1"},
+                        ":change": dynamo.value(
+                            {"delta": delta, "reason": change.reason, "by": change.by, "at": at}
+                        ),
+                    },
                     ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )["Attributes"]
-        except errors.Conflict:
-            raise errors.NotFound(f"product {sku} not found") from None
+        except errors.Conflict as exc:
+            raise self._stock_conflict(sku, exc) from None
         return _to_product(item)
+
+    @staticmethod
+    def _stock_conflict(sku: str, exc: errors.Conflict) -> errors.DomainError:
+        found = _failed_item(exc)
+        if found is None:
+            return errors.NotFound(f"product {sku} not found")
+        current = _to_product(found).stock
+        return StockConflict(f"the stock of {sku} is {current}", current)
 
     def reserve(self, order_id: str, lines: list[Line], at: str) -> ReservationOutcome:
         items: list[dict[str, Any]] = [
@@ -123,11 +197,12 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
                 "Update": {
                     "TableName": self.table,
                     "Key": _product_key(line.sku),
-                    "UpdateExpression": "SET stock = stock - :q, updatedAt = :at",
+                    "UpdateExpression": "SET stock = stock - :q, updatedAt = :at ADD version :one",
                     "ConditionExpression": "attribute_exists(pk) AND stock >= :q",
                     "ExpressionAttributeValues": {
                         ":q": {"N": str(line.quantity)},
                         ":at": {"S": at},
+                        ":one": {"N": "1"},
                     },
                 }
             }
@@ -223,11 +298,12 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
                 "Update": {
                     "TableName": self.table,
                     "Key": _product_key(line.sku),
-                    "UpdateExpression": "SET stock = stock + :q, updatedAt = :at",
+                    "UpdateExpression": "SET stock = stock + :q, updatedAt = :at ADD version :one",
                     "ConditionExpression": "attribute_exists(pk)",
                     "ExpressionAttributeValues": {
                         ":q": {"N": str(line.quantity)},
                         ":at": {"S": at},
+                        ":one": {"N": "1"},
                     },
                 }
             }

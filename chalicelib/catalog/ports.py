@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.catalog.model import Line, Product, ReservationOutcome
+from chalicelib.catalog.model import Line, Product, ProductDetails, ReservationOutcome
+from chalicelib.platform import errors
 
 
 @dataclass(frozen=True)
@@ -14,8 +15,37 @@ class ProductPage:
     last_key: dict[str, Any] | None
 
 
+@dataclass(frozen=True)
+class StockChange:
+    """Why the stock moved by hand (a restock or an adjustment), kept on the
+    product item so the products stream carries it with the change."""
+
+    reason: str
+    by: str | None = None
+
+
+class StockConflict(errors.Conflict):
+    """A condition on the stock failed; ``current`` is the stock it found."""
+
+    def __init__(self, message: str, current: int) -> None:
+        super().__init__(message)
+        self.current = current
+
+
 class CatalogRepository(Protocol):
-    def put(self, product: Product) -> Product: ...
+    """Stock moves only by deltas under conditions (never by a whole-item
+    write): reservations and releases, ``adjust_stock``, and a product's
+    initial stock in ``create``."""
+
+    def create(self, product: Product) -> Product | None:
+        """Store a new product; None (and nothing written) if the sku exists."""
+
+    def update_details(
+        self, sku: str, details: ProductDetails, expected_stock: int | None, at: str
+    ) -> Product:
+        """Change everything but the stock. NotFound if there is no such
+        product; StockConflict if ``expected_stock`` is given and is not the
+        current stock."""
 
     def get(self, sku: str) -> Product | None: ...
 
@@ -23,7 +53,9 @@ class CatalogRepository(Protocol):
 
     def list_products(self, limit: int, start: dict[str, Any] | None) -> ProductPage: ...
 
-    def add_stock(self, sku: str, quantity: int, at: str) -> Product: ...
+    def adjust_stock(self, sku: str, delta: int, at: str, change: StockChange) -> Product:
+        """Add ``delta`` (non-zero, may be negative). NotFound if there is no
+        such product; StockConflict if the stock would leave 0..MAX_STOCK."""
 
     def reserve(self, order_id: str, lines: list[Line], at: str) -> ReservationOutcome: ...
 

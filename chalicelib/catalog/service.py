@@ -7,13 +7,16 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from chalicelib.catalog.model import (
+    MAX_STOCK,
     Line,
     Product,
+    ProductDetails,
     ProductInput,
     ReservationOutcome,
     Restock,
+    StockAdjustment,
 )
-from chalicelib.catalog.ports import CatalogRepository, ProductPage
+from chalicelib.catalog.ports import CatalogRepository, ProductPage, StockChange, StockConflict
 from chalicelib.platform import errors
 from chalicelib.platform.clock import now_iso
 from chalicelib.platform.types import check_sku
@@ -34,14 +37,57 @@ class CatalogService:
 
     # --- catalog --------------------------------------------------------
     def put_product(self, sku: str, body: Any) -> Product:
+        """Create a product with its initial stock, or change an existing
+        one's name, price and threshold. A PUT never sets the stock of an
+        existing product: a ``stock`` that is not the current one is a 409,
+        so a stale read written back cannot undo reservations."""
         data: ProductInput = parse(ProductInput, body)
-        return self.repo.put(
-            Product(sku=check_sku(sku), updatedAt=self.clock(), **data.model_dump())
+        sku = check_sku(sku)
+        at = self.clock()
+        details = ProductDetails(
+            name=data.name, priceCents=data.priceCents, lowStockThreshold=data.lowStockThreshold
         )
+        if data.stock is not None:
+            new = Product(sku=sku, stock=data.stock, updatedAt=at, **details.model_dump())
+            created = self.repo.create(new)  # conditional: only one create sets the stock
+            if created is not None:
+                return created
+        try:
+            return self.repo.update_details(sku, details, data.stock, at)
+        except StockConflict as exc:
+            raise errors.Conflict(
+                f"the stock of {sku} is {exc.current}, not {data.stock}: a PUT does not change "
+                f"stock (leave it out); use POST /products/{sku}/restock or "
+                f"POST /products/{sku}/stock-adjustments"
+            ) from None
+        except errors.NotFound:
+            if data.stock is None:
+                raise errors.InvalidInput(
+                    f"stock: required to create product {sku}",
+                    [{"loc": ["stock"], "msg": "required to create a product"}],
+                ) from None
+            # It existed a moment ago; products are never deleted.
+            raise errors.Transient(f"product {sku} changed concurrently; retry") from None
 
-    def restock(self, sku: str, body: Any) -> Product:
+    def restock(self, sku: str, body: Any, by: str | None = None) -> Product:
         data: Restock = parse(Restock, body)
-        return self.repo.add_stock(check_sku(sku), data.quantity, self.clock())
+        return self._adjust(check_sku(sku), data.quantity, StockChange("restock", by))
+
+    def adjust_stock(self, sku: str, body: Any, by: str | None = None) -> Product:
+        """An explicit correction by a signed delta, with its reason. Never
+        clamped: a delta that would leave 0..MAX_STOCK is a 409."""
+        data: StockAdjustment = parse(StockAdjustment, body)
+        return self._adjust(check_sku(sku), data.delta, StockChange(data.reason, by))
+
+    def _adjust(self, sku: str, delta: int, change: StockChange) -> Product:
+        try:
+            return self.repo.adjust_stock(sku, delta, self.clock(), change)
+        except StockConflict as exc:
+            if delta > 0:
+                why = f"adding {delta} would exceed the maximum stock of {MAX_STOCK}"
+            else:
+                why = f"removing {-delta} would take it below 0"
+            raise errors.Conflict(f"the stock of {sku} is {exc.current}: {why}") from None
 
     def get(self, sku: str) -> Product:
         product = self.repo.get(check_sku(sku))

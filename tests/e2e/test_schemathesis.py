@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import random
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,12 +129,22 @@ def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         (
             "PUT",
             "/products/{sku}",
+            {"path_parameters": {"sku": w.skus[2]}, "body": {"name": "Fuzzed", "priceCents": 99}},
+        ),
+        (
+            "PUT",
+            "/products/{sku}",
             {
-                "path_parameters": {"sku": w.skus[2]},
+                "path_parameters": {"sku": f"FUZZ-{uuid.uuid4().hex[:10]}"},
                 "body": {"name": "Fuzzed", "priceCents": 99, "stock": 500},
             },
         ),
         ("POST", "/products/{sku}/restock", {"path_parameters": sku, "body": {"quantity": 3}}),
+        (
+            "POST",
+            "/products/{sku}/stock-adjustments",
+            {"path_parameters": sku, "body": {"delta": -1, "reason": "fuzz"}},
+        ),
         ("POST", "/orders", {"body": order_body}),
         ("POST", "/orders", {"body": order_body, "headers": {"Idempotency-Key": "fuzz-1"}}),
         ("POST", "/orders", {"body": order_body, "headers": {"Idempotency-Key": "fuzz-1"}}),

@@ -15,6 +15,7 @@ from tests.functional.conftest import Shop, order_body, unique
 PROTECTED = [
     ("PUT", "/products/{sku}", ("admin",)),
     ("POST", "/products/{sku}/restock", ("admin",)),
+    ("POST", "/products/{sku}/stock-adjustments", ("admin",)),
     ("POST", "/orders", ("customer",)),
     ("GET", "/orders", ("customer", "admin")),
     ("GET", "/orders/{orderId}", ("customer", "admin")),
@@ -124,11 +125,8 @@ def test_every_route_with_the_authorizer_answers_401_without_a_token(shop: Shop)
 )
 def test_customer_on_admin_route_gets_403(shop: Shop, method: str, path: str) -> None:
     sku = shop.put_product(stock=3)["sku"]
-    body = (
-        {"quantity": 5}
-        if path.endswith("restock")
-        else {"name": "hijack", "priceCents": 1, "stock": 999}
-    )
+    bodies = {"restock": {"quantity": 5}, "stock-adjustments": {"delta": -3, "reason": "hijack"}}
+    body = bodies.get(path.rsplit("/", 1)[1], {"name": "hijack", "priceCents": 1, "stock": 999})
 
     response = shop.call(
         method,

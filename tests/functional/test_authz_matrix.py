@@ -34,6 +34,7 @@ MATRIX: list[tuple[str, str, int, int, int, int]] = [
     ("GET",   "/products/{sku}",                200,    200, 200, 200),
     ("PUT",   "/products/{sku}",                401,    403, 403, 200),
     ("POST",  "/products/{sku}/restock",        401,    403, 403, 200),
+    ("POST",  "/products/{sku}/stock-adjustments", 401, 403, 403, 200),
     ("POST",  "/orders",                        401,    201, 201, 403),
     ("GET",   "/orders",                        401,    200, 200, 200),
     ("GET",   "/orders/{orderId}",              401,    200, 404, 200),
@@ -117,14 +118,13 @@ def fill(shop: Shop, world: World, method: str, path: str) -> str:
 
 def body(world: World, method: str, path: str) -> Any:
     if (method, path) == ("PUT", "/products/{sku}"):
-        return {
-            "name": f"Product {world.sku}",
-            "priceCents": 1250,
-            "stock": 1000,
-            "lowStockThreshold": 0,
-        }
+        # No stock: a PUT on an existing product changes the rest only, and
+        # the restock and adjustment cells move the stock in between.
+        return {"name": f"Product {world.sku}", "priceCents": 1250, "lowStockThreshold": 0}
     if (method, path) == ("POST", "/products/{sku}/restock"):
         return {"quantity": 1}
+    if (method, path) == ("POST", "/products/{sku}/stock-adjustments"):
+        return {"delta": -1, "reason": "authorization matrix"}
     if (method, path) == ("POST", "/orders"):
         return order_body([(world.sku, 1)])
     return None

@@ -1,4 +1,4 @@
-"""The catalog over HTTP: products, restock, listing with cursors."""
+"""The catalog over HTTP: products, restock, stock adjustments, listing with cursors."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+from chalicelib.catalog.model import MAX_STOCK
 from tests.functional.conftest import Shop, unique
+from tests.functional.test_saga import NO_FAILURES, start, types
 
 PRODUCT = {"name": "Teapot", "priceCents": 2599, "stock": 7, "lowStockThreshold": 2}
 
@@ -21,6 +23,10 @@ def restock(shop: Shop, sku: str, body: Any) -> Any:
     return shop.call("POST", f"/products/{sku}/restock", body=body, headers=shop.admin())
 
 
+def adjust(shop: Shop, sku: str, body: Any) -> Any:
+    return shop.call("POST", f"/products/{sku}/stock-adjustments", body=body, headers=shop.admin())
+
+
 def test_put_creates_a_product_and_get_reads_it(shop: Shop) -> None:
     sku = unique("tea")
 
@@ -28,7 +34,7 @@ def test_put_creates_a_product_and_get_reads_it(shop: Shop) -> None:
 
     assert response.status_code == 200, response.body
     product = response.json_body
-    assert product == {**PRODUCT, "sku": sku, "updatedAt": product["updatedAt"]}
+    assert product == {**PRODUCT, "sku": sku, "updatedAt": product["updatedAt"], "version": 1}
     assert product["updatedAt"].endswith("Z")
     assert shop.call("GET", f"/products/{sku}").json_body == product
 
@@ -37,12 +43,13 @@ def test_put_replaces_a_product(shop: Shop) -> None:
     sku = unique("tea")
     first = put(shop, sku, PRODUCT).json_body
 
-    second = put(shop, sku, {"name": "Big teapot", "priceCents": 4000, "stock": 1})
+    second = put(shop, sku, {"name": "Big teapot", "priceCents": 4000})
 
     assert second.status_code == 200
     assert second.json_body["name"] == "Big teapot"
     assert second.json_body["priceCents"] == 4000
-    assert second.json_body["stock"] == 1
+    assert second.json_body["stock"] == 7  # a PUT never sets an existing product's stock
+    assert second.json_body["version"] == 2
     assert second.json_body["lowStockThreshold"] == 0  # the default, not the old value
     assert second.json_body["updatedAt"] >= first["updatedAt"]
     assert shop.call("GET", f"/products/{sku}").json_body == second.json_body
@@ -78,6 +85,66 @@ def test_put_rejects_an_invalid_body_naming_the_field(
     assert shop.call("GET", f"/products/{sku}").status_code == 404
 
 
+def test_put_naming_another_stock_is_a_409_and_changes_nothing(shop: Shop) -> None:
+    sku = unique("tea")
+    created = put(shop, sku, PRODUCT).json_body
+
+    response = put(shop, sku, {**PRODUCT, "name": "Renamed", "stock": 8})
+
+    assert response.status_code == 409, response.body
+    assert response.json_body["Code"] == "ConflictError"
+    message = response.json_body["Message"]
+    assert message.startswith(f"the stock of {sku} is 7, not 8"), message
+    assert f"/products/{sku}/restock" in message
+    assert f"/products/{sku}/stock-adjustments" in message
+    assert shop.call("GET", f"/products/{sku}").json_body == created
+
+
+def test_put_naming_the_current_stock_is_accepted(shop: Shop) -> None:
+    sku = unique("tea")
+    put(shop, sku, PRODUCT)
+
+    response = put(shop, sku, {**PRODUCT, "priceCents": 1})
+
+    assert response.status_code == 200, response.body
+    assert (response.json_body["priceCents"], response.json_body["stock"]) == (1, 7)
+
+
+def test_a_create_without_stock_is_a_400_naming_stock(shop: Shop) -> None:
+    sku = unique("tea")
+
+    response = put(shop, sku, {k: v for k, v in PRODUCT.items() if k != "stock"})
+
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith("stock:")
+    assert response.json_body["Errors"] == [
+        {"loc": ["stock"], "msg": "required to create a product"}
+    ]
+    assert shop.call("GET", f"/products/{sku}").status_code == 404
+
+
+def test_a_put_while_an_order_holds_stock_then_a_cancel_leaves_the_admins_stock(
+    shop: Shop,
+) -> None:
+    """Set 10, one order of 5 reserved, PUT with stock 10, cancel: 10 (was 15)."""
+    sku = shop.put_product(stock=10)["sku"]
+    saga = start(shop, [(sku, 5)])
+    assert saga.step("inventory_step", saga.relay()) == NO_FAILURES
+    assert types(saga.relay()) == ["StockReserved"]
+
+    stale = put(shop, sku, {"name": "Renamed", "priceCents": 1250, "stock": 10})
+    renamed = put(shop, sku, {"name": "Renamed", "priceCents": 1250})
+    cancel = shop.call("POST", f"/orders/{saga.order_id}/cancel", headers=shop.auth(saga.customer))
+    assert cancel.status_code == 202, cancel.body
+    cancelled = saga.relay()
+    assert saga.step("inventory_step", cancelled) == NO_FAILURES
+
+    after = shop.call("GET", f"/products/{sku}").json_body
+    assert (after["name"], after["stock"]) == ("Renamed", 10)
+    assert stale.status_code == 409, stale.body
+    assert (renamed.status_code, renamed.json_body["stock"]) == (200, 5)
+
+
 @pytest.mark.parametrize("body", [[PRODUCT], "teapot", 7])
 def test_put_rejects_a_body_that_is_not_an_object(shop: Shop, body: Any) -> None:
     response = put(shop, unique("tea"), body)
@@ -96,12 +163,14 @@ def test_put_rejects_malformed_json(shop: Shop) -> None:
 
 
 @pytest.mark.parametrize("sku", ["bad sku!", "a" * 65, "under_score", "dot.ted"])
-@pytest.mark.parametrize("method", ["PUT", "GET", "POST"])
+@pytest.mark.parametrize("method", ["PUT", "GET", "POST", "ADJUST"])
 def test_an_invalid_sku_in_the_path_is_a_400(shop: Shop, sku: str, method: str) -> None:
     if method == "PUT":
         response = put(shop, sku, PRODUCT)
     elif method == "POST":
         response = restock(shop, sku, {"quantity": 1})
+    elif method == "ADJUST":
+        response = adjust(shop, sku, {"delta": 1, "reason": "x"})
     else:
         response = shop.call("GET", f"/products/{sku}")
 
@@ -151,6 +220,166 @@ def test_restock_of_an_unknown_sku_is_a_404_and_creates_nothing(shop: Shop) -> N
     assert response.status_code == 404, response.body
     assert response.json_body["Code"] == "NotFoundError"
     assert shop.call("GET", f"/products/{sku}").status_code == 404
+
+
+def test_restock_beyond_the_maximum_is_a_409(shop: Shop) -> None:
+    """10^9 onto 10^9 made 2x10^9, a stock no PUT accepts."""
+    sku = shop.put_product(stock=MAX_STOCK)["sku"]
+
+    response = restock(shop, sku, {"quantity": MAX_STOCK})
+
+    assert response.status_code == 409, response.body
+    assert response.json_body == {
+        "Code": "ConflictError",
+        "Message": f"the stock of {sku} is {MAX_STOCK}: adding {MAX_STOCK} would exceed "
+        f"the maximum stock of {MAX_STOCK}",
+    }
+    assert shop.call("GET", f"/products/{sku}").json_body["stock"] == MAX_STOCK
+
+
+def test_restock_up_to_the_maximum(shop: Shop) -> None:
+    sku = shop.put_product(stock=MAX_STOCK - 2)["sku"]
+
+    assert restock(shop, sku, {"quantity": 3}).status_code == 409
+    response = restock(shop, sku, {"quantity": 2})
+
+    assert (response.status_code, response.json_body["stock"]) == (200, MAX_STOCK)
+
+
+def test_a_create_above_the_maximum_is_a_400(shop: Shop) -> None:
+    sku = unique("tea")
+
+    response = put(shop, sku, {**PRODUCT, "stock": MAX_STOCK + 1})
+
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith("stock:")
+    assert shop.call("GET", f"/products/{sku}").status_code == 404
+
+
+# --- stock adjustments -----------------------------------------------------
+
+
+def test_an_adjustment_moves_the_stock_and_keeps_its_reason(shop: Shop) -> None:
+    sku = shop.put_product(stock=10)["sku"]
+    who = unique("ops")
+
+    down = shop.call(
+        "POST",
+        f"/products/{sku}/stock-adjustments",
+        body={"delta": -3, "reason": "  two broken, one lost  "},
+        headers=shop.auth(who, "admin"),
+    )
+    up = adjust(shop, sku, {"delta": 1, "reason": "found one"})
+
+    assert down.status_code == 200, down.body
+    assert (down.json_body["stock"], down.json_body["version"]) == (7, 2)
+    assert (up.json_body["stock"], up.json_body["version"]) == (8, 3)
+    assert shop.call("GET", f"/products/{sku}").json_body == up.json_body
+    item = shop.aws("dynamodb").get_item(
+        TableName=shop.outputs["ProductsTableName"],
+        Key={"pk": {"S": f"PRODUCT#{sku}"}, "sk": {"S": "PRODUCT"}},
+    )["Item"]
+    assert item["lastStockChange"]["M"]["reason"] == {"S": "found one"}
+    assert "by" in item["lastStockChange"]["M"]
+
+
+def test_an_adjustment_below_zero_is_a_409_not_a_clamp(shop: Shop) -> None:
+    sku = shop.put_product(stock=2)["sku"]
+
+    response = adjust(shop, sku, {"delta": -3, "reason": "recount"})
+
+    assert response.status_code == 409, response.body
+    assert response.json_body["Message"] == (
+        f"the stock of {sku} is 2: removing 3 would take it below 0"
+    )
+    assert shop.call("GET", f"/products/{sku}").json_body["stock"] == 2
+    assert adjust(shop, sku, {"delta": -2, "reason": "recount"}).json_body["stock"] == 0
+
+
+def test_an_adjustment_above_the_maximum_is_a_409(shop: Shop) -> None:
+    sku = shop.put_product(stock=MAX_STOCK)["sku"]
+
+    response = adjust(shop, sku, {"delta": 1, "reason": "recount"})
+
+    assert response.status_code == 409, response.body
+    assert "would exceed the maximum stock" in response.json_body["Message"]
+    assert shop.call("GET", f"/products/{sku}").json_body["stock"] == MAX_STOCK
+
+
+def test_an_adjustment_of_an_unknown_sku_is_a_404_and_creates_nothing(shop: Shop) -> None:
+    sku = unique("ghost")
+
+    response = adjust(shop, sku, {"delta": 3, "reason": "x"})
+
+    assert response.status_code == 404, response.body
+    assert shop.call("GET", f"/products/{sku}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"delta": 0, "reason": "x"}, "delta"),
+        ({"delta": "2", "reason": "x"}, "delta"),
+        ({"delta": 2.5, "reason": "x"}, "delta"),
+        ({"reason": "x"}, "delta"),
+        ({"delta": 2}, "reason"),
+        ({"delta": 2, "reason": ""}, "reason"),
+        ({"delta": 2, "reason": "x" * 201}, "reason"),
+        ({"delta": 2, "reason": "x", "by": "me"}, "by"),
+    ],
+)
+def test_an_invalid_adjustment_is_a_400_naming_the_field(
+    shop: Shop, body: dict[str, Any], field: str
+) -> None:
+    sku = shop.put_product(stock=4)["sku"]
+
+    response = adjust(shop, sku, body)
+
+    assert response.status_code == 400, response.body
+    assert response.json_body["Message"].startswith(f"{field}:"), response.body
+    assert shop.call("GET", f"/products/{sku}").json_body["stock"] == 4
+
+
+def product_stream(shop: Shop, sku: str) -> list[dict[str, Any]]:
+    """The products stream's records of one sku so far, as Lambda gets them.
+    Read from moto's backend: its in-process DynamoDB Streams API answers
+    "not yet implemented"."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][shop.session.region_name]
+    shard = backend.tables[shop.outputs["ProductsTableName"]].stream_shard
+    assert shard is not None, "the products table has no stream"
+    return [
+        {
+            "eventName": r.record["eventName"],
+            "eventSource": "aws:dynamodb",
+            "eventSourceARN": shop.outputs["ProductsStreamArn"],
+            "dynamodb": {
+                k: v
+                for k, v in r.record["dynamodb"].items()
+                if k in {"Keys", "OldImage", "NewImage"}
+            },
+        }
+        for r in shard.items
+        if r.record["dynamodb"]["Keys"]["pk"] == {"S": f"PRODUCT#{sku}"}
+    ]
+
+
+def test_an_adjustment_below_the_threshold_alerts_once_per_crossing(shop: Shop) -> None:
+    """The products stream carries an adjustment like any stock change: one
+    LowStock alert per crossing, whichever path lowered the stock."""
+    sku = shop.put_product(stock=5, threshold=3)["sku"]
+    tap = shop.tap("InventoryAlertsTopicArn", {"type": ["LowStock"]})
+
+    for delta in (-1, -2, -1, 4, -3):  # 5 -> 4 -> 2 (crosses) -> 1 -> 5 -> 2 (crosses)
+        assert adjust(shop, sku, {"delta": delta, "reason": "drill"}).status_code == 200
+    records = product_stream(shop, sku)
+    shop.client.lambda_.invoke("low_stock_alerts", {"Records": records})
+
+    assert [r["eventName"] for r in records] == ["INSERT"] + ["MODIFY"] * 5
+    alerts = [json.loads(m["Body"]) for m in shop.drain(tap)]
+    assert [(a["sku"], a["stock"]) for a in alerts] == [(sku, 2), (sku, 2)]
 
 
 def test_get_of_an_unknown_sku_is_a_404(shop: Shop) -> None:

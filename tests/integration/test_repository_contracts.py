@@ -16,7 +16,9 @@ import pytest
 from moto import mock_aws
 
 from chalicelib.catalog.dynamo import DynamoCatalogRepository
-from chalicelib.catalog.model import Line, Product
+from chalicelib.catalog.model import MAX_STOCK, Line, Product, ProductDetails
+from chalicelib.catalog.ports import StockChange, StockConflict
+from chalicelib.catalog.service import CatalogService
 from chalicelib.orders import dynamo as order_repository
 from chalicelib.orders import model
 from chalicelib.orders.dynamo import DynamoOrderRepository, IdempotencyRecord
@@ -26,6 +28,7 @@ from chalicelib.payments.ports import ProviderUnavailable
 from chalicelib.payments.simulated import SimulatedProvider
 from chalicelib.platform import dynamo, errors
 from tests.fakes import (
+    FakeAlerts,
     FakeCatalogRepository,
     FakeOrderRepository,
     FakePaymentRepository,
@@ -431,6 +434,8 @@ class TestDynamoOrderRepository(OrderRepositoryContract):
 # ================================================================= inventory
 
 T0, T1, T2 = "2025-01-01T00:00:00.000Z", "2025-01-01T00:00:01.000Z", "2025-01-01T00:00:02.000Z"
+RESTOCK = StockChange("restock", "ops-1")
+COUNTED = StockChange("counted on the shelf", "ops-2")
 
 
 def product(sku: str, stock: int = 10, price: int = 100) -> Product:
@@ -451,28 +456,66 @@ class CatalogRepositoryContract:
         return [repo.get(s).stock for s in skus]
 
     # -- catalog
-    def test_put_then_get_and_replace(self, repo: Any) -> None:
-        assert repo.put(product("A")) == product("A")
+    def test_create_then_get_and_a_second_create_writes_nothing(self, repo: Any) -> None:
+        assert repo.create(product("A")) == product("A")
         assert repo.get("A") == product("A")
-        repo.put(product("A", stock=3, price=250))
-        assert repo.get("A") == product("A", stock=3, price=250)
+        # Two creates cannot both set the stock: the second finds the sku taken.
+        assert repo.create(product("A", stock=3, price=250)) is None
+        assert repo.get("A") == product("A")
         assert repo.get("B") is None
+
+    def test_update_details_changes_everything_but_the_stock(self, repo: Any) -> None:
+        repo.create(product("A", stock=7))
+        details = ProductDetails(name="Renamed", priceCents=999, lowStockThreshold=4)
+
+        updated = repo.update_details("A", details, None, T1)
+
+        assert updated == Product(
+            sku="A",
+            name="Renamed",
+            priceCents=999,
+            stock=7,
+            lowStockThreshold=4,
+            updatedAt=T1,
+            version=2,
+        )
+        assert repo.get("A") == updated
+        assert repo.update_details("A", details, 7, T2).version == 3  # the current stock
+
+    def test_update_details_naming_another_stock_conflicts_and_writes_nothing(
+        self, repo: Any
+    ) -> None:
+        repo.create(product("A", stock=7))
+        details = ProductDetails(name="Renamed", priceCents=999, lowStockThreshold=4)
+
+        with pytest.raises(StockConflict) as caught:
+            repo.update_details("A", details, 10, T1)
+
+        assert caught.value.current == 7
+        assert repo.get("A") == product("A", stock=7)
+
+    def test_update_details_of_an_unknown_product_is_not_found(self, repo: Any) -> None:
+        details = ProductDetails(name="Ghost", priceCents=1, lowStockThreshold=0)
+        for expected in (None, 3):
+            with pytest.raises(errors.NotFound):
+                repo.update_details("NOPE", details, expected, T1)
+        assert repo.get("NOPE") is None
 
     def test_get_many_returns_the_known_skus(self, repo: Any) -> None:
         for sku in ("A", "B"):
-            repo.put(product(sku))
+            repo.create(product(sku))
         assert repo.get_many(["A", "Z", "B", "A"]) == {"A": product("A"), "B": product("B")}
         assert repo.get_many([]) == {}
 
     def test_get_many_beyond_one_batch(self, repo: Any) -> None:
         skus = [f"P{n:03d}" for n in range(101)]
         for sku in skus:
-            repo.put(product(sku))
+            repo.create(product(sku))
         assert sorted(repo.get_many(skus)) == skus
 
     def test_list_pages_in_sku_order(self, repo: Any) -> None:
         for sku in ("C", "A", "E", "B", "D"):
-            repo.put(product(sku))
+            repo.create(product(sku))
         repo.reserve("o1", [Line(sku="A", quantity=1)], T1)  # reservations are not products
 
         first = repo.list_products(2, None)
@@ -490,27 +533,98 @@ class CatalogRepositoryContract:
         assert third.last_key is None
 
     def test_list_rejects_a_foreign_cursor(self, repo: Any) -> None:
-        repo.put(product("A"))
+        repo.create(product("A"))
         with pytest.raises(errors.InvalidInput):
             repo.list_products(
                 1, {"pk": "ORDER#o1", "sk": "ORDER", "gsi1pk": "CUSTOMER#ada", "gsi1sk": "x"}
             )
 
     def test_add_stock(self, repo: Any) -> None:
-        repo.put(product("A", stock=1))
-        added = repo.add_stock("A", 4, T1)
+        repo.create(product("A", stock=1))
+        added = repo.adjust_stock("A", 4, T1, RESTOCK)
         assert (added.stock, added.updatedAt) == (5, T1)
         assert repo.get("A") == added
+        assert added.version == 2
 
     def test_add_stock_to_an_unknown_product_is_not_found(self, repo: Any) -> None:
-        with pytest.raises(errors.NotFound):
-            repo.add_stock("NOPE", 1, T1)
+        for delta in (1, -1):
+            with pytest.raises(errors.NotFound):
+                repo.adjust_stock("NOPE", delta, T1, RESTOCK)
         assert repo.get("NOPE") is None
+
+    def test_remove_stock_down_to_zero_and_not_below(self, repo: Any) -> None:
+        repo.create(product("A", stock=5))
+
+        assert repo.adjust_stock("A", -2, T1, COUNTED).stock == 3
+        with pytest.raises(StockConflict) as caught:
+            repo.adjust_stock("A", -4, T2, COUNTED)  # no clamp to 0
+        assert caught.value.current == 3
+        assert repo.get("A").updatedAt == T1
+        assert repo.adjust_stock("A", -3, T2, COUNTED).stock == 0
+        assert self.stocks(repo, "A") == [0]
+
+    def test_add_stock_up_to_the_maximum_and_not_beyond(self, repo: Any) -> None:
+        repo.create(product("A", stock=MAX_STOCK - 5))
+
+        with pytest.raises(StockConflict) as caught:
+            repo.adjust_stock("A", 6, T1, RESTOCK)
+        assert caught.value.current == MAX_STOCK - 5
+        assert repo.get("A") == product("A", stock=MAX_STOCK - 5)
+        assert repo.adjust_stock("A", 5, T1, RESTOCK).stock == MAX_STOCK
+        with pytest.raises(StockConflict):
+            repo.adjust_stock("A", 1, T2, RESTOCK)
+        assert self.stocks(repo, "A") == [MAX_STOCK]
+
+    def test_restocking_the_maximum_onto_the_maximum_conflicts(self, repo: Any) -> None:
+        repo.create(product("A", stock=MAX_STOCK))
+        with pytest.raises(StockConflict):
+            repo.adjust_stock("A", MAX_STOCK, T1, RESTOCK)
+        assert self.stocks(repo, "A") == [MAX_STOCK]
+
+    def test_every_change_bumps_the_version(self, repo: Any) -> None:
+        repo.create(product("A", stock=5))
+        details = ProductDetails(name="Renamed", priceCents=1, lowStockThreshold=0)
+        versions = [repo.get("A").version]
+
+        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
+        versions.append(repo.get("A").version)
+        repo.release("o1", T1)
+        versions.append(repo.get("A").version)
+        versions.append(repo.adjust_stock("A", 3, T1, RESTOCK).version)
+        versions.append(repo.update_details("A", details, None, T2).version)
+        repo.reserve("o2", [Line(sku="A", quantity=99)], T2)  # short: no change
+        versions.append(repo.get("A").version)
+
+        assert versions == [1, 2, 3, 4, 5, 5]
+
+    # -- the catalog service over this repository
+    def test_a_put_while_reserved_then_a_cancel_leaves_the_admins_stock(self, repo: Any) -> None:
+        """Set 10, one order of 5 reserved, PUT naming stock 10, cancel: the
+        stock is 10 (it was 15 when a PUT wrote the whole item)."""
+        service = CatalogService(repo, FakeAlerts(), clock=lambda: T1)
+        body = {"name": "Mug", "priceCents": 500, "stock": 10, "lowStockThreshold": 2}
+        service.put_product("A", body)
+        assert service.reserve("o1", [Line(sku="A", quantity=5)]).status == "RESERVED"
+
+        with pytest.raises(errors.Conflict) as caught:
+            service.put_product("A", body)  # a stale stock
+        renamed = service.put_product("A", body | {"name": "Big mug", "stock": 5})
+        unnamed = service.put_product("A", {k: v for k, v in body.items() if k != "stock"})
+        service.release("o1")
+
+        assert "the stock of A is 5, not 10" in caught.value.message
+        assert (renamed.name, renamed.stock, unnamed.name, unnamed.stock) == (
+            "Big mug",
+            5,
+            "Mug",
+            5,
+        )
+        assert self.stocks(repo, "A") == [10]
 
     # -- reservations
     def test_reserve_takes_every_line(self, repo: Any) -> None:
-        repo.put(product("A", stock=5))
-        repo.put(product("B", stock=2))
+        repo.create(product("A", stock=5))
+        repo.create(product("B", stock=2))
 
         outcome = repo.reserve("o1", [Line(sku="A", quantity=5), Line(sku="B", quantity=1)], T1)
 
@@ -519,9 +633,9 @@ class CatalogRepositoryContract:
         assert repo.get("A").updatedAt == T1
 
     def test_reserve_short_names_the_short_skus_and_takes_nothing(self, repo: Any) -> None:
-        repo.put(product("A", stock=5))
-        repo.put(product("B", stock=1))
-        repo.put(product("C", stock=3))
+        repo.create(product("A", stock=5))
+        repo.create(product("B", stock=1))
+        repo.create(product("C", stock=3))
         lines = [
             Line(sku="A", quantity=2),
             Line(sku="B", quantity=2),
@@ -536,16 +650,16 @@ class CatalogRepositoryContract:
         assert repo.get("A").updatedAt == T0
 
     def test_a_short_reservation_holds_nothing(self, repo: Any) -> None:
-        repo.put(product("A", stock=1))
+        repo.create(product("A", stock=1))
         assert repo.reserve("o1", [Line(sku="A", quantity=2)], T1).status == "SHORT"
 
-        repo.add_stock("A", 1, T1)
+        repo.adjust_stock("A", 1, T1, RESTOCK)
 
         assert repo.reserve("o1", [Line(sku="A", quantity=2)], T2).status == "RESERVED"
         assert self.stocks(repo, "A") == [0]
 
     def test_a_second_reserve_is_a_duplicate(self, repo: Any) -> None:
-        repo.put(product("A", stock=5))
+        repo.create(product("A", stock=5))
         repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
 
         again = repo.reserve("o1", [Line(sku="A", quantity=2)], T2)
@@ -554,13 +668,13 @@ class CatalogRepositoryContract:
         assert self.stocks(repo, "A") == [3]
 
     def test_a_duplicate_is_reported_even_when_stock_ran_out(self, repo: Any) -> None:
-        repo.put(product("A", stock=2))
+        repo.create(product("A", stock=2))
         repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
         assert repo.reserve("o1", [Line(sku="A", quantity=2)], T2).status == "DUPLICATE"
 
     def test_release_gives_the_lines_back_once(self, repo: Any) -> None:
-        repo.put(product("A", stock=5))
-        repo.put(product("B", stock=5))
+        repo.create(product("A", stock=5))
+        repo.create(product("B", stock=5))
         lines = [Line(sku="A", quantity=2), Line(sku="B", quantity=5)]
         repo.reserve("o1", lines, T1)
 
@@ -571,7 +685,7 @@ class CatalogRepositoryContract:
         assert self.stocks(repo, "A", "B") == [5, 5]
 
     def test_a_released_reservation_cannot_be_taken_again(self, repo: Any) -> None:
-        repo.put(product("A", stock=5))
+        repo.create(product("A", stock=5))
         repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
         repo.release("o1", T2)
 
@@ -581,7 +695,7 @@ class CatalogRepositoryContract:
         assert self.stocks(repo, "A") == [5]
 
     def test_a_release_before_the_reserve_leaves_a_tombstone(self, repo: Any) -> None:
-        repo.put(product("A", stock=5))
+        repo.create(product("A", stock=5))
 
         assert repo.release("o1", T1) is None
         assert repo.reserve("o1", [Line(sku="A", quantity=2)], T2).status == "RELEASED"
@@ -589,7 +703,7 @@ class CatalogRepositoryContract:
         assert self.stocks(repo, "A") == [5]
 
     def test_reservations_of_different_orders_are_independent(self, repo: Any) -> None:
-        repo.put(product("A", stock=5))
+        repo.create(product("A", stock=5))
         repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
         repo.release("o2", T1)
         assert repo.reserve("o3", [Line(sku="A", quantity=3)], T1).status == "RESERVED"
@@ -603,11 +717,50 @@ class TestFakeCatalogRepository(CatalogRepositoryContract):
     def repo(self) -> FakeCatalogRepository:
         return FakeCatalogRepository()
 
+    def test_a_stock_change_keeps_its_reason(self, repo: FakeCatalogRepository) -> None:
+        repo.create(product("A"))
+        repo.adjust_stock("A", -1, T1, COUNTED)
+        assert repo.last_stock_change("A") == COUNTED
+
 
 class TestDynamoCatalogRepository(CatalogRepositoryContract):
     @pytest.fixture
     def repo(self, stack: Stack) -> DynamoCatalogRepository:
         return DynamoCatalogRepository(stack.outputs["ProductsTableName"], client=stack.ddb)
+
+    def item(self, stack: Stack, sku: str) -> dict[str, Any]:
+        return dynamo.from_item(
+            stack.ddb.get_item(
+                TableName=stack.outputs["ProductsTableName"],
+                Key={"pk": {"S": f"PRODUCT#{sku}"}, "sk": {"S": "PRODUCT"}},
+                ConsistentRead=True,
+            )["Item"]
+        )
+
+    def test_a_stock_change_keeps_its_reason_on_the_item(
+        self, repo: DynamoCatalogRepository, stack: Stack
+    ) -> None:
+        repo.create(product("A"))
+        repo.adjust_stock("A", -1, T1, COUNTED)
+        assert self.item(stack, "A")["lastStockChange"] == {
+            "delta": -1,
+            "reason": "counted on the shelf",
+            "by": "ops-2",
+            "at": T1,
+        }
+
+    def test_a_product_stored_before_versions_reads_as_version_0(
+        self, repo: DynamoCatalogRepository, stack: Stack
+    ) -> None:
+        legacy = {**product("A").model_dump(), "pk": "PRODUCT#A", "sk": "PRODUCT"}
+        del legacy["version"]
+        stack.ddb.put_item(
+            TableName=stack.outputs["ProductsTableName"], Item=dynamo.to_item(legacy)
+        )
+
+        stored = repo.get("A")
+        assert stored is not None and stored.version == 0
+        assert repo.adjust_stock("A", 1, T1, RESTOCK).version == 1
 
 
 # ================================================================== payments

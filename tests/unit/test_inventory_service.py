@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.catalog.model import Line
+from chalicelib.catalog.model import MAX_STOCK, Line
+from chalicelib.catalog.ports import StockChange
 from chalicelib.catalog.service import CatalogService
 from chalicelib.platform import errors
 from tests.fakes import FakeAlerts, FakeCatalogRepository
@@ -39,6 +40,10 @@ def product(price: Any = 500, stock: Any = 10, threshold: Any = 3, **extra: Any)
     }
 
 
+def without_stock(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != "stock"}
+
+
 def stocks(service: CatalogService, *skus: str) -> list[int]:
     return [service.get(s).stock for s in skus]
 
@@ -48,7 +53,7 @@ def stocks(service: CatalogService, *skus: str) -> list[int]:
 
 def test_put_creates_and_replaces(service: CatalogService) -> None:
     created = service.put_product("MUG-1", product())
-    replaced = service.put_product("MUG-1", product(price=700, stock=2))
+    replaced = service.put_product("MUG-1", without_stock(product(price=700)))
 
     assert (created.sku, created.priceCents, created.stock, created.updatedAt) == (
         "MUG-1",
@@ -57,7 +62,93 @@ def test_put_creates_and_replaces(service: CatalogService) -> None:
         T0,
     )
     assert service.get("MUG-1") == replaced
-    assert (replaced.priceCents, replaced.stock) == (700, 2)
+    # A PUT replaces the descriptive fields only: the stock is the created one.
+    assert (replaced.priceCents, replaced.stock) == (700, 10)
+    assert (created.version, replaced.version) == (1, 2)
+
+
+def test_a_put_naming_the_current_stock_changes_the_rest(service: CatalogService) -> None:
+    service.put_product("MUG-1", product(stock=10))
+
+    same = service.put_product("MUG-1", product(price=1, stock=10, threshold=0))
+
+    assert (same.priceCents, same.stock, same.lowStockThreshold) == (1, 10, 0)
+
+
+def test_a_put_naming_another_stock_is_a_conflict_and_changes_nothing(
+    service: CatalogService,
+) -> None:
+    before = service.put_product("MUG-1", product(stock=10))
+
+    with pytest.raises(errors.Conflict) as caught:
+        service.put_product("MUG-1", product(price=1, stock=2))
+
+    message = caught.value.message
+    assert message.startswith("the stock of MUG-1 is 10, not 2: a PUT does not change stock")
+    assert "POST /products/MUG-1/restock" in message
+    assert "POST /products/MUG-1/stock-adjustments" in message
+    assert service.get("MUG-1") == before
+
+
+def test_a_put_after_a_reservation_then_a_cancel_leaves_the_admins_stock(
+    service: CatalogService,
+) -> None:
+    """Set 10, one order of 5 reserved, PUT stock 10, cancel: 10, not 15."""
+    service.put_product("MUG-1", product(stock=10))
+    service.reserve("o1", [Line(sku="MUG-1", quantity=5)])
+
+    with pytest.raises(errors.Conflict):
+        service.put_product("MUG-1", product(stock=10))
+    assert service.put_product("MUG-1", without_stock(product(price=9))).stock == 5
+    service.release("o1")
+
+    assert stocks(service, "MUG-1") == [10]
+
+
+def test_a_get_then_put_back_loop_never_moves_stock(service: CatalogService) -> None:
+    """Orders interleaved with an admin writing back what it read: 30 orders of
+    one unit on stock 20 sell exactly 20."""
+    service.put_product("MUG-1", product(stock=20))
+    fields = {"name", "priceCents", "stock"}
+    outcomes = []
+    for n in range(30):
+        seen = service.get("MUG-1").model_dump(include=fields)
+        outcomes.append(service.reserve(f"o{n}", [Line(sku="MUG-1", quantity=1)]).status)
+        if outcomes[-1] == "RESERVED":
+            with pytest.raises(errors.Conflict):
+                service.put_product("MUG-1", seen)  # stale by one reservation
+        else:
+            assert service.put_product("MUG-1", seen).stock == 0
+        service.put_product("MUG-1", service.get("MUG-1").model_dump(include=fields))
+
+    assert outcomes == ["RESERVED"] * 20 + ["SHORT"] * 10
+    assert stocks(service, "MUG-1") == [0]
+
+
+def test_a_create_without_stock_is_a_400_naming_stock(
+    service: CatalogService, repo: FakeCatalogRepository
+) -> None:
+    with pytest.raises(errors.InvalidInput) as caught:
+        service.put_product("MUG-1", without_stock(product()))
+
+    assert caught.value.message.startswith("stock: ")
+    assert caught.value.errors == [{"loc": ["stock"], "msg": "required to create a product"}]
+    assert repo.get("MUG-1") is None
+
+
+def test_a_second_create_does_not_set_the_stock(service: CatalogService) -> None:
+    """Two admins creating the same sku: the conditional create lets one set the
+    stock; the other's PUT is an update, refused for naming another stock."""
+    service.put_product("MUG-1", product(stock=10))
+
+    with pytest.raises(errors.Conflict):
+        service.put_product("MUG-1", product(stock=7))
+
+    assert stocks(service, "MUG-1") == [10]
+
+
+def test_a_create_at_the_maximum_stock(service: CatalogService) -> None:
+    assert service.put_product("MUG-1", product(stock=MAX_STOCK)).stock == MAX_STOCK
 
 
 def test_threshold_defaults_to_zero(service: CatalogService) -> None:
@@ -74,6 +165,8 @@ def test_threshold_defaults_to_zero(service: CatalogService) -> None:
         (product(price=1.5), "priceCents"),
         (product(stock=-1), "stock"),
         (product(stock=1_000_000_001), "stock"),
+        (product(stock=None), "stock"),
+        (product(stock="5"), "stock"),
         (product(threshold=-1), "lowStockThreshold"),
         (product(colour="red"), "colour"),
         ({"priceCents": 1, "stock": 1}, "name"),
@@ -116,6 +209,118 @@ def test_restock_validation(service: CatalogService, payload: Any) -> None:
 def test_restock_of_an_unknown_product_is_not_found(service: CatalogService) -> None:
     with pytest.raises(errors.NotFound):
         service.restock("NOPE", {"quantity": 1})
+
+
+def test_restock_records_who_restocked(
+    service: CatalogService, repo: FakeCatalogRepository
+) -> None:
+    service.put_product("A", product(stock=1))
+    service.restock("A", {"quantity": 2}, by="ops-1")
+    assert repo.last_stock_change("A") == StockChange("restock", "ops-1")
+
+
+@pytest.mark.parametrize(
+    ("stock", "quantity"), [(MAX_STOCK, MAX_STOCK), (MAX_STOCK, 1), (5, MAX_STOCK)]
+)
+def test_restock_beyond_the_maximum_is_a_conflict(
+    service: CatalogService, stock: int, quantity: int
+) -> None:
+    """10^9 onto 10^9 was 2x10^9, which no PUT would accept again."""
+    service.put_product("A", product(stock=stock))
+
+    with pytest.raises(errors.Conflict) as caught:
+        service.restock("A", {"quantity": quantity})
+
+    assert caught.value.message == (
+        f"the stock of A is {stock}: adding {quantity} would exceed "
+        f"the maximum stock of {MAX_STOCK}"
+    )
+    assert stocks(service, "A") == [stock]
+
+
+def test_restock_up_to_the_maximum(service: CatalogService) -> None:
+    service.put_product("A", product(stock=MAX_STOCK - 3))
+    assert service.restock("A", {"quantity": 3}).stock == MAX_STOCK
+
+
+# --- stock adjustments ---------------------------------------------------------------
+
+
+def test_an_adjustment_moves_the_stock_both_ways_and_keeps_its_reason(
+    service: CatalogService, repo: FakeCatalogRepository
+) -> None:
+    service.put_product("A", product(stock=10))
+
+    down = service.adjust_stock("A", {"delta": -4, "reason": "broken in transit"}, by="ops-1")
+    up = service.adjust_stock("A", {"delta": 1, "reason": "found one"}, by="ops-2")
+
+    assert (down.stock, up.stock, up.version) == (6, 7, 3)
+    assert repo.last_stock_change("A") == StockChange("found one", "ops-2")
+    assert stocks(service, "A") == [7]
+
+
+def test_an_adjustment_to_exactly_zero(service: CatalogService) -> None:
+    service.put_product("A", product(stock=3))
+    assert service.adjust_stock("A", {"delta": -3, "reason": "recount"}).stock == 0
+
+
+def test_an_adjustment_below_zero_is_a_conflict_not_a_clamp(service: CatalogService) -> None:
+    service.put_product("A", product(stock=3))
+
+    with pytest.raises(errors.Conflict) as caught:
+        service.adjust_stock("A", {"delta": -4, "reason": "recount"})
+
+    assert caught.value.message == "the stock of A is 3: removing 4 would take it below 0"
+    assert stocks(service, "A") == [3]
+
+
+def test_an_adjustment_above_the_maximum_is_a_conflict(service: CatalogService) -> None:
+    service.put_product("A", product(stock=MAX_STOCK - 1))
+
+    with pytest.raises(errors.Conflict) as caught:
+        service.adjust_stock("A", {"delta": 2, "reason": "recount"})
+
+    assert "adding 2 would exceed the maximum stock" in caught.value.message
+    assert service.adjust_stock("A", {"delta": 1, "reason": "recount"}).stock == MAX_STOCK
+
+
+def test_an_adjustment_of_an_unknown_product_is_not_found(service: CatalogService) -> None:
+    with pytest.raises(errors.NotFound):
+        service.adjust_stock("NOPE", {"delta": 1, "reason": "x"})
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"delta": 0, "reason": "x"}, "delta"),
+        ({"delta": "1", "reason": "x"}, "delta"),
+        ({"delta": 1.5, "reason": "x"}, "delta"),
+        ({"delta": True, "reason": "x"}, "delta"),
+        ({"delta": MAX_STOCK + 1, "reason": "x"}, "delta"),
+        ({"delta": -MAX_STOCK - 1, "reason": "x"}, "delta"),
+        ({"reason": "x"}, "delta"),
+        ({"delta": 1}, "reason"),
+        ({"delta": 1, "reason": ""}, "reason"),
+        ({"delta": 1, "reason": "   "}, "reason"),
+        ({"delta": 1, "reason": "x" * 201}, "reason"),
+        ({"delta": 1, "reason": 5}, "reason"),
+        ({"delta": 1, "reason": "x", "note": "y"}, "note"),
+    ],
+)
+def test_adjustment_validation_names_the_field(
+    service: CatalogService, payload: dict[str, Any], field: str
+) -> None:
+    service.put_product("A", product(stock=5))
+    with pytest.raises(errors.InvalidInput) as caught:
+        service.adjust_stock("A", payload)
+    assert caught.value.message.startswith(f"{field}: ")
+    assert stocks(service, "A") == [5]
+
+
+def test_an_adjustment_of_a_bad_sku_is_a_400(service: CatalogService) -> None:
+    with pytest.raises(errors.InvalidInput) as caught:
+        service.adjust_stock("a/b", {"delta": 1, "reason": "x"})
+    assert caught.value.errors == [{"loc": ["path", "sku"], "msg": "invalid sku"}]
 
 
 def test_get_unknown_is_not_found(service: CatalogService) -> None:

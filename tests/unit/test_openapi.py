@@ -138,15 +138,19 @@ def test_statuses_follow_the_api_contract(doc: dict[str, Any]) -> None:
     assert statuses[("/products", "GET")] == ["200", "400"]
     assert statuses[("/products/{sku}", "GET")] == ["200", "400", "404"]
     # 413: a body route refuses anything beyond app.MAX_BODY_BYTES
-    assert statuses[("/products/{sku}", "PUT")] == ["200", "400", "401", "403", "413"]
-    assert statuses[("/products/{sku}/restock", "POST")] == [
-        "200",
-        "400",
-        "401",
-        "403",
-        "404",
-        "413",
-    ]
+    # 409: a PUT naming a stock that is not the current one
+    assert statuses[("/products/{sku}", "PUT")] == ["200", "400", "401", "403", "409", "413"]
+    # 409: the stock would leave 0..MAX_STOCK
+    for stock_route in ("/products/{sku}/restock", "/products/{sku}/stock-adjustments"):
+        assert statuses[(stock_route, "POST")] == [
+            "200",
+            "400",
+            "401",
+            "403",
+            "404",
+            "409",
+            "413",
+        ]
     assert statuses[("/orders", "POST")] == ["200", "201", "400", "401", "403", "409", "413"]
     assert statuses[("/orders", "GET")] == ["200", "400", "401", "403"]
     assert statuses[("/orders/{orderId}", "GET")] == ["200", "401", "404"]
@@ -166,6 +170,9 @@ def test_request_bodies_and_parameters(doc: dict[str, Any]) -> None:
 
     assert body("/products/{sku}", "put") == {"$ref": "#/components/schemas/ProductInput"}
     assert body("/products/{sku}/restock", "post") == {"$ref": "#/components/schemas/Restock"}
+    assert body("/products/{sku}/stock-adjustments", "post") == {
+        "$ref": "#/components/schemas/StockAdjustment"
+    }
     assert body("/orders", "post") == {"$ref": "#/components/schemas/PlaceOrder"}
     params = {p["name"]: p for p in doc["paths"]["/orders"]["post"]["parameters"]}
     assert params["Idempotency-Key"]["in"] == "header"
@@ -177,7 +184,14 @@ def test_request_bodies_and_parameters(doc: dict[str, Any]) -> None:
 
 def test_place_order_forbids_unknown_fields(doc: dict[str, Any]) -> None:
     schemas = doc["components"]["schemas"]
-    for name in ("PlaceOrder", "OrderLineInput", "ShippingAddress", "ProductInput", "Restock"):
+    for name in (
+        "PlaceOrder",
+        "OrderLineInput",
+        "ShippingAddress",
+        "ProductInput",
+        "Restock",
+        "StockAdjustment",
+    ):
         assert schemas[name]["additionalProperties"] is False, name
     check = validator(doc, "PlaceOrder")
     good = {
@@ -226,6 +240,38 @@ def test_response_schemas_describe_what_the_code_returns(doc: dict[str, Any]) ->
     validator(doc, "OrderPage").validate({"items": [public], "nextCursor": None})
     event = OrderEvent.model_validate({"version": 1, "type": "OrderPlaced", "at": "t"})
     validator(doc, "OrderEventList").validate({"items": [event.model_dump(mode="json")]})
+
+
+def test_catalog_schemas_follow_the_stock_rules(doc: dict[str, Any]) -> None:
+    from chalicelib.catalog.model import MAX_STOCK, Product
+
+    schemas = doc["components"]["schemas"]
+    product_input = validator(doc, "ProductInput")
+    described = {"name": "Mug", "priceCents": 100, "lowStockThreshold": 2}
+    product_input.validate(described)  # stock is optional: required only to create
+    product_input.validate({**described, "stock": MAX_STOCK})
+    for bad in (None, -1, MAX_STOCK + 1, "5", 1.5):
+        assert not product_input.is_valid({**described, "stock": bad}), bad
+    assert schemas["ProductInput"]["required"] == ["name", "priceCents"]
+
+    adjustment = validator(doc, "StockAdjustment")
+    for delta in (-MAX_STOCK, -1, 1, MAX_STOCK):
+        adjustment.validate({"delta": delta, "reason": "recount"})
+    bad_adjustments: list[dict[str, Any]] = [
+        {"delta": 0, "reason": "x"},
+        {"delta": 1, "reason": ""},
+        {"delta": 1},
+    ]
+    for wrong in bad_adjustments:
+        assert not adjustment.is_valid(wrong), wrong
+    assert not adjustment.is_valid({"delta": 1, "reason": "x" * 201})
+
+    product = Product(
+        sku="S-1", name="Mug", priceCents=1, stock=0, lowStockThreshold=0, updatedAt="t"
+    ).model_dump()
+    validator(doc, "Product").validate(product)
+    assert set(schemas["Product"]["required"]) == set(product)
+    assert "version" in product
 
 
 @pytest.mark.parametrize("admin", [True, False])
