@@ -128,7 +128,8 @@ class Operation:
 
 
 # Views of models the API returns in a different shape than it stores.
-ORDER = View(Ref("chalicelib.orders.model:Order"), exclude=("stockReleased",))
+# Order.public() leaves out the compensation's internal progress (INTERNAL_FIELDS).
+ORDER = View(Ref("chalicelib.orders.model:Order"), exclude=("stockReleased", "openPayment"))
 ORDER_EVENT = View(Ref("chalicelib.orders.model:OrderEvent"))
 UPLOAD_SLOT = Ref("chalicelib.http.wire:UploadSlot")
 IMAGE = View(
