@@ -4,6 +4,13 @@ filters route each event type to the step that wants it; no step calls another.
 
 Every step is idempotent: the services it calls are, and ``OrderService.record``
 turns a duplicate or out-of-order event into a no-op.
+
+A declined payment or a cancel makes the order CANCELLING, not CANCELLED: the
+inventory step releases the stock and records StockReleased; the payments step
+voids or refunds the payment and records PaymentVoided or PaymentRefunded
+(when cancelled at RESERVED or PAID). Whichever records the last compensation
+adds CancellationCompleted (CANCELLED) in the same conditional write, so a
+client that reads CANCELLED finds the stock back and the money returned.
 """
 
 from __future__ import annotations
@@ -18,24 +25,31 @@ from chalicelib.catalog.model import Line, Reservation
 from chalicelib.catalog.service import CatalogService
 from chalicelib.checkout.shipping import Carrier
 from chalicelib.orders.events import (
+    CancellationCompleted,
+    DomainEvent,
     OrderCompleted,
     OrderEventMessage,
     OrderRejected,
     OrderShipped,
     PaymentCaptured,
     PaymentDeclined,
+    PaymentRefunded,
+    PaymentVoided,
     ReleasedLine,
     StockReleased,
     StockReserved,
     read_message,
 )
-from chalicelib.orders.model import EventType, OrderStatus
+from chalicelib.orders.model import EventType, OpenPayment, Order, OrderStatus
 from chalicelib.orders.service import OrderService, order_from_snapshot
-from chalicelib.payments.model import ChargeStatus
+from chalicelib.payments.model import CancelOutcome, ChargeStatus
 from chalicelib.payments.service import PaymentService
 from chalicelib.platform.validation import describe
 
 log = logging.getLogger("eventshop.checkout")
+
+# A capture that lands on one of these is given back.
+_CANCELLED = frozenset({OrderStatus.CANCELLING, OrderStatus.CANCELLED})
 
 
 def reserve_or_release(
@@ -61,21 +75,18 @@ def reserve_or_release(
         # RELEASED: cancelled before its stock was taken; nothing to do.
         return
     if msg.type in (EventType.ORDER_CANCELLED, EventType.PAYMENT_DECLINED):
+        # Release first, record after: the order is CANCELLED only once the
+        # stock is back. With nothing reserved yet, release leaves a tombstone,
+        # so a late OrderPlaced takes nothing.
         released = inventory.release(order.orderId)
-        current = orders.current(order.orderId)
-        if current.status == OrderStatus.CANCELLED and not current.stockReleased:
-            orders.record(
-                current,
-                StockReleased(
-                    lines=[ReleasedLine(sku=x.sku, quantity=x.quantity) for x in released or []]
-                ),
-            )
+        lines = [ReleasedLine(sku=x.sku, quantity=x.quantity) for x in released or []]
+        _compensated(orders, orders.current(order.orderId), StockReleased(lines=lines))
 
 
 def take_payment(msg: OrderEventMessage, orders: OrderService, payments: PaymentService) -> None:
     order, token = order_from_snapshot(msg.order)
     if msg.type == EventType.ORDER_CANCELLED:
-        payments.cancel(order.orderId)
+        _settle_cancelled(order, orders, payments)
         return
     if msg.type != EventType.STOCK_RESERVED:
         return
@@ -84,11 +95,65 @@ def take_payment(msg: OrderEventMessage, orders: OrderService, payments: Payment
         after, applied = orders.record(
             order, PaymentCaptured(chargeId=outcome.charge_id, amountCents=order.totalCents)
         )
-        if not applied and after.status == OrderStatus.CANCELLED:
-            # Cancelled while we were charging: give the money back.
+        if not applied and after.status in _CANCELLED:
+            # Cancelled while we were charging: give the money back, then say
+            # so (the cancel waits for this). A refund that finds nothing to
+            # return means the capture already went back.
             payments.cancel(order.orderId)
+            refund = PaymentRefunded(chargeId=outcome.charge_id, amountCents=order.totalCents)
+            _compensated(orders, after, refund)
     elif outcome.status is ChargeStatus.DECLINED:
-        orders.record(order, PaymentDeclined(reason=f"payment declined: {outcome.reason}"))
+        after, applied = orders.record(
+            order, PaymentDeclined(reason=f"payment declined: {outcome.reason}")
+        )
+        if not applied:
+            # Cancelled while we were charging, and the provider took nothing.
+            _compensated(orders, after, PaymentVoided())
+    else:
+        _settle_voided_charge(order, orders, payments)
+
+
+def _settle_cancelled(order: Order, orders: OrderService, payments: PaymentService) -> None:
+    """The payments step's part of a cancel: void a future charge or refund a
+    capture, and record it when the outcome is certain. NOTHING for a claimed
+    charge without a recorded capture is not: that charge may still be at the
+    provider, and the delivery that claimed it records the settlement once the
+    provider has answered (take_payment); until then the order is CANCELLING."""
+    settlement = _settlement(payments.cancel(order.orderId), order)
+    if settlement is not None:
+        _compensated(orders, order, settlement)
+
+
+def _settle_voided_charge(order: Order, orders: OrderService, payments: PaymentService) -> None:
+    """A StockReserved whose charge a cancel had already closed: this delivery
+    charged nothing. If the cancel still waits for the payment (an earlier
+    delivery claimed the charge and did not live to settle it), give back
+    whatever that one captured, and settle."""
+    current = orders.current(order.orderId)
+    if current.openPayment is None:
+        return
+    settlement = _settlement(payments.cancel(order.orderId), current)
+    # NOTHING here: nothing is captured, and no charge can start on a closed claim.
+    _compensated(orders, current, PaymentVoided() if settlement is None else settlement)
+
+
+def _settlement(outcome: CancelOutcome, order: Order) -> DomainEvent | None:
+    """The event that settles a cancelled order's payment after ``outcome``;
+    None when NOTHING leaves it open (a claimed charge, nothing captured yet)."""
+    if outcome is CancelOutcome.REFUNDED or order.openPayment is OpenPayment.CAPTURE:
+        # The capture went back, now or on an earlier delivery (a recorded
+        # capture that finds nothing to refund was refunded already).
+        return PaymentRefunded(amountCents=order.totalCents)
+    if outcome is CancelOutcome.VOIDED:
+        return PaymentVoided()  # no charge had been claimed: a late one takes nothing
+    return None
+
+
+def _compensated(orders: OrderService, order: Order, compensation: DomainEvent) -> None:
+    """Record one compensation of a cancelled order; if it is the last one,
+    CancellationCompleted goes into the same conditional write. A duplicate,
+    or an order not waiting for it, is a no-op."""
+    orders.record_many(order, [compensation, CancellationCompleted()])
 
 
 def ship(msg: OrderEventMessage, orders: OrderService, carrier: Carrier) -> None:

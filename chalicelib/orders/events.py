@@ -77,8 +77,33 @@ class OrderCompleted(DomainEvent):
 
 
 class OrderCancelled(DomainEvent):
+    """A cancel was accepted: the order is CANCELLING until its compensation
+    (stock released, payment settled) has landed."""
+
     TYPE = EventType.ORDER_CANCELLED
     reason: str
+
+
+class PaymentRefunded(DomainEvent):
+    """A cancelled order's capture went back to the customer."""
+
+    TYPE = EventType.PAYMENT_REFUNDED
+    chargeId: str | None = None  # noqa: N815
+    amountCents: int | None = None  # noqa: N815
+
+
+class PaymentVoided(DomainEvent):
+    """A cancelled order's payment took nothing, and no late charge can take
+    anything (the claim is closed, or the provider declined)."""
+
+    TYPE = EventType.PAYMENT_VOIDED
+
+
+class CancellationCompleted(DomainEvent):
+    """Every compensation of a cancelled order has landed: it is CANCELLED,
+    and nothing more happens to it."""
+
+    TYPE = EventType.CANCELLATION_COMPLETED
 
 
 EVENTS: dict[EventType, type[DomainEvent]] = {
@@ -93,6 +118,9 @@ EVENTS: dict[EventType, type[DomainEvent]] = {
         OrderShipped,
         OrderCompleted,
         OrderCancelled,
+        PaymentRefunded,
+        PaymentVoided,
+        CancellationCompleted,
     )
 }
 

@@ -4,6 +4,7 @@ pydantic only."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
@@ -21,6 +22,7 @@ class OrderStatus(StrEnum):
     SHIPPED = "SHIPPED"
     COMPLETED = "COMPLETED"
     REJECTED = "REJECTED"
+    CANCELLING = "CANCELLING"
     CANCELLED = "CANCELLED"
 
     @property
@@ -42,19 +44,48 @@ class EventType(StrEnum):
     ORDER_SHIPPED = "OrderShipped"
     ORDER_COMPLETED = "OrderCompleted"
     ORDER_CANCELLED = "OrderCancelled"
+    PAYMENT_REFUNDED = "PaymentRefunded"
+    PAYMENT_VOIDED = "PaymentVoided"
+    CANCELLATION_COMPLETED = "CancellationCompleted"
 
 
-# event -> (statuses it may follow, status it leads to). StockReleased changes
-# no status: it records that a cancelled order's stock went back, once.
+class OpenPayment(StrEnum):
+    """What a cancelled order still waits for from the payments step."""
+
+    # Cancelled while RESERVED: a charge may be in flight, or taken and not
+    # recorded. Settled by PaymentVoided (nothing taken, none can be) or
+    # PaymentRefunded (the capture went back).
+    CHARGE = "CHARGE"
+    # Cancelled when PAID: the recorded capture must go back (PaymentRefunded).
+    CAPTURE = "CAPTURE"
+
+
+_CANCELLING = frozenset({OrderStatus.CANCELLING})
+
+# event -> (statuses it may follow, status it leads to). PaymentDeclined and
+# OrderCancelled start the compensation (CANCELLING); StockReleased and the
+# payment's settlement (PaymentRefunded or PaymentVoided) change no status; the
+# step that records the last of them adds CancellationCompleted in the same
+# write, and only then is the order CANCELLED (see GUARDS).
 TRANSITIONS: dict[EventType, tuple[frozenset[OrderStatus], OrderStatus | None]] = {
     EventType.STOCK_RESERVED: (frozenset({OrderStatus.PLACED}), OrderStatus.RESERVED),
     EventType.ORDER_REJECTED: (frozenset({OrderStatus.PLACED}), OrderStatus.REJECTED),
     EventType.PAYMENT_CAPTURED: (frozenset({OrderStatus.RESERVED}), OrderStatus.PAID),
-    EventType.PAYMENT_DECLINED: (frozenset({OrderStatus.RESERVED}), OrderStatus.CANCELLED),
+    EventType.PAYMENT_DECLINED: (frozenset({OrderStatus.RESERVED}), OrderStatus.CANCELLING),
     EventType.ORDER_SHIPPED: (frozenset({OrderStatus.PAID}), OrderStatus.SHIPPED),
     EventType.ORDER_COMPLETED: (frozenset({OrderStatus.SHIPPED}), OrderStatus.COMPLETED),
-    EventType.ORDER_CANCELLED: (CANCELLABLE, OrderStatus.CANCELLED),
-    EventType.STOCK_RELEASED: (frozenset({OrderStatus.CANCELLED}), None),
+    EventType.ORDER_CANCELLED: (CANCELLABLE, OrderStatus.CANCELLING),
+    EventType.STOCK_RELEASED: (_CANCELLING, None),
+    EventType.PAYMENT_REFUNDED: (_CANCELLING, None),
+    EventType.PAYMENT_VOIDED: (_CANCELLING, None),
+    EventType.CANCELLATION_COMPLETED: (_CANCELLING, OrderStatus.CANCELLED),
+}
+
+# The payment a cancel leaves open, by the status it cancels: a PLACED order
+# has no StockReserved event, so no charge can ever start for it.
+_OPEN_ON_CANCEL = {
+    OrderStatus.RESERVED: OpenPayment.CHARGE,
+    OrderStatus.PAID: OpenPayment.CAPTURE,
 }
 
 
@@ -123,7 +154,21 @@ class Order(BaseModel):
     createdAt: str  # noqa: N815
     updatedAt: str  # noqa: N815
     version: int
+    # Internal (not in the API): the compensation's progress while CANCELLING.
     stockReleased: bool = False  # noqa: N815
+    openPayment: OpenPayment | None = None  # noqa: N815
+
+
+INTERNAL_FIELDS = frozenset({"stockReleased", "openPayment"})
+
+# Conditions beyond the status: each compensation lands once, and the
+# cancellation completes only once every compensation it needs has landed.
+GUARDS: dict[EventType, Callable[[Order], bool]] = {
+    EventType.STOCK_RELEASED: lambda o: not o.stockReleased,
+    EventType.PAYMENT_REFUNDED: lambda o: o.openPayment is not None,
+    EventType.PAYMENT_VOIDED: lambda o: o.openPayment is OpenPayment.CHARGE,
+    EventType.CANCELLATION_COMPLETED: lambda o: o.stockReleased and o.openPayment is None,
+}
 
 
 class OrderEvent(BaseModel):
@@ -144,9 +189,8 @@ class InvalidTransition(Exception):
 
 def can_apply(order: Order, event: EventType) -> bool:
     allowed, _ = TRANSITIONS[event]
-    if event is EventType.STOCK_RELEASED and order.stockReleased:
-        return False
-    return order.status in allowed
+    guard = GUARDS.get(event)
+    return order.status in allowed and (guard is None or guard(order))
 
 
 def apply(order: Order, event: OrderEvent) -> Order:
@@ -163,9 +207,19 @@ def apply(order: Order, event: OrderEvent) -> Order:
         changes["reason"] = event.data["reason"]
     if "trackingNumber" in event.data:
         changes["trackingNumber"] = event.data["trackingNumber"]
-    if event.type is EventType.STOCK_RELEASED:
-        changes["stockReleased"] = True
+    changes.update(_compensation(order, event.type))
     return order.model_copy(update=changes)
+
+
+def _compensation(order: Order, event: EventType) -> dict[str, Any]:
+    """The internal compensation fields ``event`` changes."""
+    if event is EventType.ORDER_CANCELLED:
+        return {"openPayment": _OPEN_ON_CANCEL.get(order.status)}
+    if event is EventType.STOCK_RELEASED:
+        return {"stockReleased": True}
+    if event in (EventType.PAYMENT_REFUNDED, EventType.PAYMENT_VOIDED):
+        return {"openPayment": None}
+    return {}
 
 
 def initial(event: OrderEvent) -> Order:

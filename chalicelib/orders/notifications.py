@@ -1,6 +1,10 @@
 """Customer notifications: one message per milestone per order, on the
 customer-notifications topic with the ``customerId`` attribute (subscribers
-filter on it), whatever number of times the milestone event is delivered."""
+filter on it), whatever number of times the milestone event is delivered.
+
+A cancellation is one milestone, heard when it is complete (CANCELLED: stock
+back, money returned), with the reason (the declined payment, or who
+cancelled); PaymentDeclined and OrderCancelled only start it."""
 
 from __future__ import annotations
 
@@ -23,8 +27,7 @@ MILESTONES = {
     "PaymentCaptured": "Your payment went through",
     "OrderShipped": "Your order is on its way",
     "OrderCompleted": "Your order was delivered",
-    "OrderCancelled": "Your order was cancelled",
-    "PaymentDeclined": "Your payment was declined",
+    "CancellationCompleted": "Your order was cancelled",
 }
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field
 
+from chalicelib.orders.model import INTERNAL_FIELDS, OrderStatus, ShippingAddress
 from chalicelib.orders.model import Order as StoredOrder
-from chalicelib.orders.model import OrderStatus, ShippingAddress
 from chalicelib.platform.public import PublicModel
 
 
@@ -34,7 +34,7 @@ class Order(PublicModel):
 
     @classmethod
     def of(cls, order: StoredOrder) -> Order:
-        return cls.model_validate(order.model_dump(exclude={"stockReleased"}))
+        return cls.model_validate(order.model_dump(exclude=set(INTERNAL_FIELDS)))
 
 
 def public(order: StoredOrder) -> dict[str, Any]:

@@ -81,6 +81,8 @@ def test_every_message_delivered_twice_changes_nothing(shop: Shop) -> None:
         assert shop.captures(order_id) == (1 if want == "COMPLETED" else 0)
         types = [e["type"] for e in shop.events(order_id)]
         assert len(types) == len(set(types)), types  # no event twice
+        if want == "CANCELLED":
+            assert types[-2:] == ["StockReleased", "CancellationCompleted"], types
     assert shop.stock(sku) == 100 - 8  # the declined ones were given back
     heard = Counter((m["body"]["orderId"], m["body"]["type"]) for m in shop.heard(listener))
     assert heard and set(heard.values()) == {1}
@@ -92,6 +94,9 @@ def test_every_message_delivered_twice_changes_nothing(shop: Shop) -> None:
             "OrderShipped",
             "OrderCompleted",
         }
+    for order_id in (o for o, want in placed if want == "CANCELLED"):
+        # A cancellation is one milestone, heard once it is complete.
+        assert {t for (o, t) in heard if o == order_id} == {"OrderPlaced", "CancellationCompleted"}
 
 
 def test_ten_percent_of_aws_calls_failing_loses_nothing() -> None:
@@ -168,12 +173,15 @@ def test_customer_cancel_before_shipping_releases_stock_exactly_once(shop: Shop)
     r = shop.http.post(
         f"{shop.api}/orders/{order['orderId']}/cancel", headers=shop.customer("carol"), timeout=30
     )
-    assert r.status_code == 202 and r.json()["status"] == "CANCELLED"
+    # Accepted, not done: CANCELLED only once the stock is back (and any payment settled).
+    assert r.status_code == 202 and r.json()["status"] == "CANCELLING"
     shop.stack.drain()
     assert shop.stock(sku) == 3
+    assert shop.order(order["orderId"], "carol")["status"] == "CANCELLED"
     types = [e["type"] for e in shop.events(order["orderId"])]
     assert types.count("StockReleased") <= 1 and types[:1] == ["OrderPlaced"]
     assert "OrderCancelled" in types
+    assert types[-1] == "CancellationCompleted" and types.count("CancellationCompleted") == 1
     again = shop.http.post(
         f"{shop.api}/orders/{order['orderId']}/cancel", headers=shop.customer("carol"), timeout=30
     )

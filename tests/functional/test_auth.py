@@ -211,5 +211,5 @@ def test_an_admin_may_cancel_any_order(shop: Shop) -> None:
     response = shop.call("POST", f"/orders/{order_id}/cancel", headers=shop.admin())
 
     assert response.status_code == 202, response.body
-    assert response.json_body["status"] == "CANCELLED"
+    assert response.json_body["status"] == "CANCELLING"
     assert response.json_body["reason"] == "cancelled by an admin"

@@ -170,6 +170,8 @@ def test_a_declined_payment_cancels_and_gives_the_stock_back(shop: Shop) -> None
     assert saga.step("payments_step", saga.relay()) == NO_FAILURES
     declined = saga.relay()
     assert types(declined) == ["PaymentDeclined"]
+    # The stock is still taken, so the order does not say CANCELLED yet.
+    assert saga.order()["status"] == "CANCELLING"
     assert saga.step("inventory_step", declined) == NO_FAILURES
     assert saga.step("inventory_step", declined) == NO_FAILURES
 
@@ -177,7 +179,13 @@ def test_a_declined_payment_cancels_and_gives_the_stock_back(shop: Shop) -> None
     assert order["status"] == "CANCELLED"
     assert order["reason"] == "payment declined: card declined"
     assert shop.call("GET", f"/products/{sku}").json_body["stock"] == 4
-    assert saga.history() == ["OrderPlaced", "StockReserved", "PaymentDeclined", "StockReleased"]
+    assert saga.history() == [
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentDeclined",
+        "StockReleased",
+        "CancellationCompleted",
+    ]
 
 
 def test_an_order_short_of_stock_is_rejected_and_takes_nothing(shop: Shop) -> None:
@@ -204,13 +212,26 @@ def test_a_customer_cancel_after_reservation_releases_the_stock(shop: Shop) -> N
 
     cancel = shop.call("POST", f"/orders/{saga.order_id}/cancel", headers=shop.auth(saga.customer))
     assert cancel.status_code == 202, cancel.body
+    assert cancel.json_body["status"] == "CANCELLING"
     cancelled = saga.relay()
     assert types(cancelled) == ["OrderCancelled"]
     assert saga.step("inventory_step", cancelled) == NO_FAILURES
+    assert shop.call("GET", f"/products/{sku}").json_body["stock"] == 6
+    # The stock is back, but a charge may still be on its way: not CANCELLED yet.
+    assert saga.order()["status"] == "CANCELLING"
     assert saga.step("payments_step", cancelled) == NO_FAILURES
 
+    assert saga.order()["status"] == "CANCELLED"
     assert shop.call("GET", f"/products/{sku}").json_body["stock"] == 6
-    assert saga.history() == ["OrderPlaced", "StockReserved", "OrderCancelled", "StockReleased"]
+    assert saga.history() == [
+        "OrderPlaced",
+        "StockReserved",
+        "OrderCancelled",
+        "StockReleased",
+        "PaymentVoided",
+        "CancellationCompleted",
+    ]
+    assert payment_state(shop, saga.order_id) == "VOIDED"
 
 
 @pytest.mark.parametrize("step", ["inventory_step", "payments_step", "shipping_step"])
@@ -363,6 +384,9 @@ def test_cancelling_a_paid_order_refunds_and_nothing_ships(shop: Shop) -> None:
     # The PaymentCaptured still queued for shipping arrives after the cancel.
     assert saga.step("shipping_step", captured) == NO_FAILURES
     assert saga.step("payments_step", cancelled) == NO_FAILURES
+    # Refunded, but the stock is still taken: not CANCELLED yet.
+    assert saga.order()["status"] == "CANCELLING"
+    assert shop.call("GET", f"/products/{sku}").json_body["stock"] == 3
     assert saga.step("inventory_step", cancelled) == NO_FAILURES
 
     order = saga.order()
@@ -375,5 +399,36 @@ def test_cancelling_a_paid_order_refunds_and_nothing_ships(shop: Shop) -> None:
         "StockReserved",
         "PaymentCaptured",
         "OrderCancelled",
+        "PaymentRefunded",
         "StockReleased",
+        "CancellationCompleted",
     ]
+    ledger = shop.aws("dynamodb").get_item(
+        TableName=shop.outputs["PaymentsTableName"],
+        Key={"pk": {"S": f"SIMULATED#{saga.order_id}"}},
+    )["Item"]
+    assert ledger["refunded"]["BOOL"] is True
+
+
+def test_a_declined_order_tells_its_customer_once_when_cancelled(shop: Shop) -> None:
+    sku = shop.put_product(stock=2)["sku"]
+    saga = start(shop, [(sku, 1)], payment_token="tok_declined")
+    tap = shop.tap("CustomerNotificationsTopicArn", {"customerId": [saga.customer]})
+    published = saga.relay()
+    saga.step("inventory_step", published)
+    published += saga.relay()
+    saga.step("payments_step", published[-1:])
+    published += saga.relay()
+    saga.step("inventory_step", published[-1:])
+    published += saga.relay()
+    assert types(published)[-3:] == ["PaymentDeclined", "StockReleased", "CancellationCompleted"]
+
+    assert saga.step("notify_step", published + published) == NO_FAILURES
+
+    sent = [json.loads(m["Body"]) for m in shop.drain(tap)]
+    assert sorted(body["type"] for body in sent) == ["CancellationCompleted", "OrderPlaced"]
+    (cancelled,) = (body for body in sent if body["type"] == "CancellationCompleted")
+    assert (cancelled["status"], cancelled["reason"]) == (
+        "CANCELLED",
+        "payment declined: card declined",
+    )

@@ -366,3 +366,34 @@ def test_two_different_schemas_with_one_name_are_refused() -> None:
     }
     with pytest.raises(ValueError, match="Image"):
         openapi.build(small, meta)
+
+
+def test_order_statuses_and_event_types_are_the_models(doc: dict[str, Any]) -> None:
+    from chalicelib.orders.model import EventType, OrderStatus
+
+    order, event = validator(doc, "Order"), validator(doc, "OrderEventList")
+    public = {
+        "orderId": "o1",
+        "customerId": "c1",
+        "status": "CANCELLING",
+        "items": [],
+        "totalCents": 0,
+        "shippingAddress": {
+            "name": "Ada",
+            "line1": "1 Main St",
+            "city": "Berlin",
+            "postalCode": "10115",
+            "country": "DE",
+        },
+        "reason": "payment declined: card declined",
+        "trackingNumber": None,
+        "createdAt": "t",
+        "updatedAt": "t",
+        "version": 3,
+    }
+    for status in OrderStatus:
+        order.validate({**public, "status": str(status)})
+    assert not order.is_valid({**public, "status": "CANCELING"})
+    for type_ in EventType:
+        event.validate({"items": [{"version": 2, "type": str(type_), "at": "t", "data": {}}]})
+    assert not event.is_valid({"items": [{"version": 2, "type": "OrderCanceled", "at": "t"}]})

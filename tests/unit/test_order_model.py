@@ -42,7 +42,18 @@ PATH: dict[OrderStatus, list[EventType]] = {
         EventType.ORDER_COMPLETED,
     ],
     OrderStatus.REJECTED: [EventType.ORDER_REJECTED],
-    OrderStatus.CANCELLED: [EventType.ORDER_CANCELLED],
+    OrderStatus.CANCELLING: [EventType.ORDER_CANCELLED],
+    OrderStatus.CANCELLED: [
+        EventType.ORDER_CANCELLED,
+        EventType.STOCK_RELEASED,
+        EventType.CANCELLATION_COMPLETED,
+    ],
+}
+# A CANCELLING order in which an event that needs more than the status (GUARDS) may follow.
+GUARDED_PATH: dict[EventType, list[EventType]] = {
+    EventType.PAYMENT_REFUNDED: [EventType.STOCK_RESERVED, EventType.ORDER_CANCELLED],
+    EventType.PAYMENT_VOIDED: [EventType.STOCK_RESERVED, EventType.ORDER_CANCELLED],
+    EventType.CANCELLATION_COMPLETED: [EventType.ORDER_CANCELLED, EventType.STOCK_RELEASED],
 }
 
 
@@ -68,11 +79,18 @@ def event(
     )
 
 
-def order_in(status: OrderStatus) -> Order:
+def order_in(status: OrderStatus, path: list[EventType] | None = None) -> Order:
     order = model.initial(placed_event())
-    for type_ in PATH[status]:
+    for type_ in PATH[status] if path is None else path:
         order = model.apply(order, event(order, type_))
     assert order.status is status
+    return order
+
+
+def order_after(*path: EventType) -> Order:
+    order = model.initial(placed_event())
+    for type_ in path:
+        order = model.apply(order, event(order, type_))
     return order
 
 
@@ -95,7 +113,7 @@ def test_every_event_but_order_placed_has_a_transition() -> None:
 
 @pytest.mark.parametrize(("type_", "status"), ALLOWED, ids=str)
 def test_allowed_transition_leads_to_its_target(type_: EventType, status: OrderStatus) -> None:
-    before = order_in(status)
+    before = order_in(status, GUARDED_PATH.get(type_))
     after = model.apply(before, event(before, type_))
 
     _, target = TRANSITIONS[type_]
@@ -130,6 +148,94 @@ def test_only_cancellable_statuses_accept_order_cancelled() -> None:
     assert accepting == {OrderStatus.PLACED, OrderStatus.RESERVED, OrderStatus.PAID}
 
 
+def test_cancelling_is_not_terminal_and_cancelled_is() -> None:
+    assert not OrderStatus.CANCELLING.terminal
+    assert OrderStatus.CANCELLED.terminal
+    assert {OrderStatus.COMPLETED, OrderStatus.REJECTED, OrderStatus.CANCELLED} == model.TERMINAL
+
+
+@pytest.mark.parametrize(
+    ("before", "opens"),
+    [
+        ([], None),  # PLACED: no StockReserved, so no charge can ever start
+        ([EventType.STOCK_RESERVED], model.OpenPayment.CHARGE),
+        ([EventType.STOCK_RESERVED, EventType.PAYMENT_CAPTURED], model.OpenPayment.CAPTURE),
+    ],
+)
+def test_a_cancel_leaves_open_the_payment_it_may_have_taken(
+    before: list[EventType], opens: model.OpenPayment | None
+) -> None:
+    order = order_after(*before)
+    cancelling = model.apply(order, event(order, EventType.ORDER_CANCELLED, {"reason": "r"}))
+
+    assert cancelling.status is OrderStatus.CANCELLING
+    assert cancelling.openPayment is opens
+    assert cancelling.stockReleased is False
+    assert not model.can_apply(cancelling, EventType.CANCELLATION_COMPLETED)
+
+
+def test_a_declined_payment_leaves_only_the_stock_to_release() -> None:
+    declined = order_after(EventType.STOCK_RESERVED, EventType.PAYMENT_DECLINED)
+
+    assert (declined.status, declined.openPayment) == (OrderStatus.CANCELLING, None)
+    assert not model.can_apply(declined, EventType.PAYMENT_REFUNDED)
+    assert not model.can_apply(declined, EventType.PAYMENT_VOIDED)
+    assert not model.can_apply(declined, EventType.CANCELLATION_COMPLETED)
+    released = order_after(
+        EventType.STOCK_RESERVED, EventType.PAYMENT_DECLINED, EventType.STOCK_RELEASED
+    )
+    assert model.can_apply(released, EventType.CANCELLATION_COMPLETED)
+
+
+@pytest.mark.parametrize(
+    "compensation",
+    [
+        [EventType.STOCK_RELEASED, EventType.PAYMENT_VOIDED],
+        [EventType.PAYMENT_VOIDED, EventType.STOCK_RELEASED],
+        [EventType.STOCK_RELEASED, EventType.PAYMENT_REFUNDED],
+        [EventType.PAYMENT_REFUNDED, EventType.STOCK_RELEASED],
+    ],
+    ids=str,
+)
+def test_cancelled_at_reserved_completes_only_after_stock_and_payment(
+    compensation: list[EventType],
+) -> None:
+    order = order_after(EventType.STOCK_RESERVED, EventType.ORDER_CANCELLED)
+    for type_ in compensation:
+        assert not model.can_apply(order, EventType.CANCELLATION_COMPLETED)
+        order = model.apply(order, event(order, type_))
+        assert order.status is OrderStatus.CANCELLING
+    done = model.apply(order, event(order, EventType.CANCELLATION_COMPLETED))
+
+    assert done.status is OrderStatus.CANCELLED
+    assert (done.stockReleased, done.openPayment) == (True, None)
+    assert not any(model.can_apply(done, t) for t in TRANSITIONS)
+
+
+def test_a_recorded_capture_is_settled_only_by_a_refund() -> None:
+    order = order_after(
+        EventType.STOCK_RESERVED, EventType.PAYMENT_CAPTURED, EventType.ORDER_CANCELLED
+    )
+
+    assert not model.can_apply(order, EventType.PAYMENT_VOIDED)
+    refunded = model.apply(order, event(order, EventType.PAYMENT_REFUNDED))
+    assert refunded.openPayment is None
+    assert not model.can_apply(refunded, EventType.PAYMENT_REFUNDED)  # once
+
+
+def test_compensation_events_keep_the_reason_of_the_cancel() -> None:
+    order = order_after(EventType.STOCK_RESERVED)
+    order = model.apply(order, event(order, EventType.ORDER_CANCELLED, {"reason": "by ada"}))
+    for type_ in (
+        EventType.STOCK_RELEASED,
+        EventType.PAYMENT_REFUNDED,
+        EventType.CANCELLATION_COMPLETED,
+    ):
+        order = model.apply(order, event(order, type_))
+
+    assert (order.status, order.reason) == (OrderStatus.CANCELLED, "by ada")
+
+
 @pytest.mark.parametrize("gap", [0, 2, -1])
 def test_versions_must_be_consecutive(gap: int) -> None:
     order = order_in(OrderStatus.PLACED)
@@ -137,16 +243,16 @@ def test_versions_must_be_consecutive(gap: int) -> None:
         model.apply(order, event(order, EventType.STOCK_RESERVED, version=order.version + gap))
 
 
-def test_stock_released_only_when_cancelled_and_only_once() -> None:
-    cancelled = order_in(OrderStatus.CANCELLED)
-    released = model.apply(cancelled, event(cancelled, EventType.STOCK_RELEASED))
+def test_stock_released_only_when_cancelling_and_only_once() -> None:
+    cancelling = order_in(OrderStatus.CANCELLING)
+    released = model.apply(cancelling, event(cancelling, EventType.STOCK_RELEASED))
 
-    assert released.status is OrderStatus.CANCELLED
+    assert released.status is OrderStatus.CANCELLING
     assert released.stockReleased is True
     assert not model.can_apply(released, EventType.STOCK_RELEASED)
     with pytest.raises(InvalidTransition):
         model.apply(released, event(released, EventType.STOCK_RELEASED))
-    for status in set(OrderStatus) - {OrderStatus.CANCELLED}:
+    for status in set(OrderStatus) - {OrderStatus.CANCELLING}:
         assert not model.can_apply(order_in(status), EventType.STOCK_RELEASED)
 
 
@@ -160,7 +266,7 @@ def test_reason_and_tracking_number_come_from_event_data() -> None:
         paid, event(paid, EventType.ORDER_SHIPPED, {"trackingNumber": "TRK-0000000001"})
     )
 
-    assert (declined.status, declined.reason) == (OrderStatus.CANCELLED, "card declined")
+    assert (declined.status, declined.reason) == (OrderStatus.CANCELLING, "card declined")
     assert (shipped.trackingNumber, shipped.reason) == ("TRK-0000000001", None)
 
 
@@ -174,6 +280,7 @@ def test_initial_builds_a_placed_order_from_order_placed() -> None:
     assert order.shippingAddress.country == "DE"
     assert order.createdAt == order.updatedAt == AT
     assert (order.reason, order.trackingNumber, order.stockReleased) == (None, None, False)
+    assert order.openPayment is None
 
 
 def test_initial_rejects_other_events_and_versions() -> None:
@@ -206,10 +313,37 @@ def test_replay_rejects_gaps_empty_histories_and_bad_sequences() -> None:
         model.replay(bad)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        [EventType.STOCK_RESERVED, EventType.PAYMENT_DECLINED, EventType.STOCK_RELEASED],
+        [EventType.STOCK_RESERVED, EventType.ORDER_CANCELLED, EventType.PAYMENT_VOIDED],
+        [
+            EventType.STOCK_RESERVED,
+            EventType.PAYMENT_CAPTURED,
+            EventType.ORDER_CANCELLED,
+            EventType.PAYMENT_REFUNDED,
+            EventType.STOCK_RELEASED,
+            EventType.CANCELLATION_COMPLETED,
+        ],
+    ],
+    ids="-".join,
+)
+def test_replay_folds_compensation_to_the_same_order(path: list[EventType]) -> None:
+    events = [placed_event()]
+    order = model.initial(events[0])
+    for type_ in path:
+        events.append(event(order, type_))
+        order = model.apply(order, events[-1])
+
+    assert model.replay(list(reversed(events))) == order
+
+
 def test_public_view_hides_stock_released() -> None:
     from chalicelib.orders.views import public
 
     body = public(order_in(OrderStatus.PLACED))
     assert "stockReleased" not in body
+    assert "openPayment" not in body
     assert body["status"] == "PLACED"
     assert body["items"][0]["unitPriceCents"] == 150

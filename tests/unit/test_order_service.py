@@ -368,7 +368,12 @@ FINAL_PATHS = {
         EventType.ORDER_COMPLETED,
     ),
     OrderStatus.REJECTED: (EventType.ORDER_REJECTED,),
-    OrderStatus.CANCELLED: (EventType.ORDER_CANCELLED,),
+    OrderStatus.CANCELLING: (EventType.ORDER_CANCELLED,),
+    OrderStatus.CANCELLED: (
+        EventType.ORDER_CANCELLED,
+        EventType.STOCK_RELEASED,
+        EventType.CANCELLATION_COMPLETED,
+    ),
 }
 
 
@@ -378,7 +383,8 @@ def test_cancel_before_shipping(service: OrderService, status: OrderStatus) -> N
 
     cancelled = service.cancel(order.orderId, ADA)
 
-    assert cancelled.status is OrderStatus.CANCELLED
+    # Accepted, not done: CANCELLED once the stock is back and the payment settled.
+    assert cancelled.status is OrderStatus.CANCELLING
     assert cancelled.reason == "cancelled by the customer"
     assert cancelled.version == order.version + 1
     assert service.events(order.orderId, ADA)[-1].type is EventType.ORDER_CANCELLED
@@ -389,6 +395,7 @@ def test_an_admin_cancelling_says_so(service: OrderService) -> None:
     assert service.cancel(order.orderId, ADMIN).reason == "cancelled by an admin"
 
 
+# CANCELLING is not terminal, but a cancel is already under way: a second one conflicts.
 @pytest.mark.parametrize("status", list(FINAL_PATHS))
 def test_cancel_after_shipping_or_at_the_end_conflicts(
     service: OrderService, status: OrderStatus
@@ -434,7 +441,7 @@ def test_a_stale_snapshot_rereads_and_applies_if_still_valid(service: OrderServi
 
     assert applied is True
     assert (cancelled.status, cancelled.version, cancelled.reason) == (
-        OrderStatus.CANCELLED,
+        OrderStatus.CANCELLING,
         3,
         "late",
     )
@@ -449,7 +456,7 @@ def test_a_stale_snapshot_is_a_no_op_when_the_event_no_longer_fits(service: Orde
     current, applied = service.record(reserved, typed(EventType.PAYMENT_CAPTURED, {}))
 
     assert applied is False
-    assert current.status is OrderStatus.CANCELLED
+    assert current.status is OrderStatus.CANCELLING
 
 
 def test_record_keeps_the_payment_token_only_while_unsettled(
@@ -470,6 +477,37 @@ def test_record_on_a_vanished_order_is_not_found(service: OrderService) -> None:
 
 
 # --- replay ----------------------------------------------------------------------------
+
+
+def test_record_many_completes_a_cancellation_only_with_its_last_compensation(
+    service: OrderService, repo: FakeOrderRepository
+) -> None:
+    order = advance(
+        service,
+        service.place("ada", body())[0],
+        EventType.STOCK_RESERVED,
+        EventType.ORDER_CANCELLED,
+    )
+    completed = typed(EventType.CANCELLATION_COMPLETED, {})
+
+    released, applied = service.record_many(
+        order, [typed(EventType.STOCK_RELEASED, {"lines": []}), completed]
+    )
+    assert applied and released.status is OrderStatus.CANCELLING  # the payment is still open
+    # From the stale snapshot: re-read, then both the settlement and the completion fit.
+    done, applied = service.record_many(order, [typed(EventType.PAYMENT_VOIDED, {}), completed])
+    again, applied_again = service.record_many(
+        done, [typed(EventType.PAYMENT_VOIDED, {}), completed]
+    )
+
+    assert applied and done.status is OrderStatus.CANCELLED
+    assert (applied_again, again) == (False, done)
+    assert [e.type for e in repo.events(order.orderId)][-3:] == [
+        EventType.STOCK_RELEASED,
+        EventType.PAYMENT_VOIDED,
+        EventType.CANCELLATION_COMPLETED,
+    ]
+    assert service.replay(order.orderId) == []
 
 
 def test_replay_finds_nothing_wrong_with_consistent_orders(service: OrderService) -> None:

@@ -5,8 +5,11 @@ subscription filter policies of ``infra/resources.yaml``."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -26,7 +29,9 @@ from chalicelib.orders.model import EventType, Order, OrderStatus
 from chalicelib.orders.notifications import MILESTONES, CustomerNotifier
 from chalicelib.orders.relay import order_event_messages
 from chalicelib.orders.service import OrderService
+from chalicelib.payments.model import ChargeResult
 from chalicelib.payments.service import PaymentService
+from chalicelib.platform import errors
 from chalicelib.platform.messaging import Message
 from devstack import template
 from tests.fakes import (
@@ -179,12 +184,23 @@ class Shop:
         return messages
 
     def deliver(self, message: Message, times: int = 1, only: str | None = None) -> None:
-        """SNS fan-out by filter policy, then each queue's SQS handler."""
+        """SNS fan-out by filter policy, then each queue's SQS handler; after
+        every delivery, CANCELLED must be the whole truth."""
         for queue, types in ROUTES.items():
             if message.attributes["type"] in types and only in (None, queue):
                 for _ in range(times):
                     result = saga.sqs_batch(sqs_event([message]), self.steps[queue])
                     assert result == {"batchItemFailures": []}
+                    self.check_cancelled_means_done()
+
+    def check_cancelled_means_done(self) -> None:
+        """A CANCELLED order's stock is back (and a late OrderPlaced takes
+        none: the reservation is RELEASED, a tombstone if it never ran) and
+        every capture went back; a CANCELLING one may still hold either."""
+        for order_id in self.order_repo.all_order_ids():
+            if self.status(order_id) is OrderStatus.CANCELLED:
+                assert self.inventory_repo.reservation_state(order_id) == "RELEASED", order_id
+                assert self.provider.captures(order_id) == self.provider.refunds(order_id)
 
     def run(self, times: int = 1) -> list[str]:
         """Relay and deliver until nothing new happens; the event types seen."""
@@ -341,15 +357,23 @@ def test_a_declined_payment_releases_the_stock() -> None:
 
     seen = shop.run(times=2)
 
-    assert seen == ["OrderPlaced", "StockReserved", "PaymentDeclined", "StockReleased"]
+    assert seen == [
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentDeclined",
+        "StockReleased",
+        "CancellationCompleted",
+    ]
     final = shop.orders.current(order.orderId)
     assert final.status is OrderStatus.CANCELLED
     assert final.reason == "payment declined: card declined"
     assert final.stockReleased
     assert shop.stock("A") == 5
     assert shop.provider.captures(order.orderId) == 0
-    released = shop.order_repo.events(order.orderId)[-1]
+    released = shop.order_repo.events(order.orderId)[-2]
+    assert released.type is EventType.STOCK_RELEASED
     assert released.data == {"lines": [{"sku": "A", "quantity": 2}]}
+    assert shop.notifications() == ["OrderPlaced", "CancellationCompleted"]
 
 
 def test_a_flaky_provider_is_retried_by_redelivery() -> None:
@@ -425,6 +449,8 @@ def test_customer_cancel_at_reserved_releases_once_and_refunds_a_late_charge() -
         "StockReserved",
         "OrderCancelled",
         "StockReleased",
+        "PaymentRefunded",
+        "CancellationCompleted",
     ]
     assert shop.provider.captures(order.orderId) == shop.provider.refunds(order.orderId) == 1
 
@@ -466,8 +492,14 @@ def test_customer_cancel_when_paid_refunds_the_payment() -> None:
     shop.run(times=2)
 
     assert shop.stock("A") == 5
-    assert shop.history(order.orderId)[-2:] == ["OrderCancelled", "StockReleased"]
+    assert shop.history(order.orderId)[-4:] == [
+        "OrderCancelled",
+        "StockReleased",
+        "PaymentRefunded",
+        "CancellationCompleted",
+    ]
     assert shop.provider.refunds(order.orderId) == 1
+    assert shop.status(order.orderId) is OrderStatus.CANCELLED
 
 
 def test_the_payments_step_refunds_a_cancelled_order_it_is_told_about() -> None:
@@ -499,8 +531,14 @@ def test_a_cancel_that_overtakes_the_reservation_takes_no_stock() -> None:
 
     assert shop.stock("A") == 5
     assert shop.inventory_repo.reservation_state(order.orderId) == "RELEASED"
-    assert shop.history(order.orderId) == ["OrderPlaced", "OrderCancelled", "StockReleased"]
-    assert shop.order_repo.events(order.orderId)[-1].data == {"lines": []}
+    # Cancelled while PLACED: no charge can start, so the stock is all there is to wait for.
+    assert shop.history(order.orderId) == [
+        "OrderPlaced",
+        "OrderCancelled",
+        "StockReleased",
+        "CancellationCompleted",
+    ]
+    assert shop.order_repo.events(order.orderId)[-2].data == {"lines": []}
     assert shop.provider.charge_calls == 0
 
 
@@ -513,10 +551,271 @@ def test_a_cancel_after_the_reservation_but_processed_first_still_returns_the_st
 
     shop.deliver(placed[0], only="InventoryQueue")  # reserves, but cannot record it
     assert shop.stock("A") == 2
+    assert shop.status(order.orderId) is OrderStatus.CANCELLING  # not CANCELLED: stock held
     shop.deliver(cancelled[0], only="InventoryQueue")
 
     assert shop.stock("A") == 5
-    assert shop.history(order.orderId) == ["OrderPlaced", "OrderCancelled", "StockReleased"]
+    assert shop.status(order.orderId) is OrderStatus.CANCELLED
+    assert shop.history(order.orderId) == [
+        "OrderPlaced",
+        "OrderCancelled",
+        "StockReleased",
+        "CancellationCompleted",
+    ]
+
+
+# --- CANCELLED only once the compensation is done (defect 7) ---------------------
+
+
+def test_a_declined_order_is_cancelling_until_its_stock_is_back() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(token="tok_declined", A=2)
+    oid = order.orderId
+    shop.deliver(shop.relay()[0], only="InventoryQueue")
+    shop.deliver(shop.relay()[0], only="PaymentsQueue")
+
+    declined = shop.relay()
+    assert types_of(declined) == ["PaymentDeclined"]
+    assert shop.status(oid) is OrderStatus.CANCELLING
+    assert shop.stock("A") == 3  # still taken: the order does not say CANCELLED yet
+    shop.deliver(declined[0], only="InventoryQueue")
+
+    assert types_of(shop.relay()) == ["StockReleased", "CancellationCompleted"]
+    assert shop.status(oid) is OrderStatus.CANCELLED
+    assert shop.stock("A") == 5
+
+
+def test_a_customer_cancel_is_cancelling_until_stock_and_payment_are_settled() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(A=2)
+    oid = order.orderId
+    shop.deliver(shop.relay()[0], only="InventoryQueue")
+    reserved = shop.relay()[0]
+
+    cancelling = shop.orders.cancel(oid, Who("ada"))
+    assert (cancelling.status, cancelling.openPayment) == (OrderStatus.CANCELLING, "CHARGE")
+    cancelled = shop.relay()[0]
+    shop.deliver(cancelled, only="InventoryQueue")
+    assert shop.stock("A") == 5
+    # The stock is back, but the StockReserved may still charge: not done yet.
+    assert shop.status(oid) is OrderStatus.CANCELLING
+    shop.deliver(cancelled, only="PaymentsQueue")
+
+    assert shop.status(oid) is OrderStatus.CANCELLED
+    assert shop.history(oid)[-3:] == ["StockReleased", "PaymentVoided", "CancellationCompleted"]
+    shop.relay()
+    shop.deliver(reserved, times=2)  # the late charge request takes nothing
+    assert shop.provider.charge_calls == 0
+    assert shop.relay() == []
+
+
+def deliveries(messages: list[Message]) -> list[tuple[Message, str]]:
+    """Each message once per queue whose filter policy lets it through."""
+    return [
+        (m, queue)
+        for m in messages
+        for queue, kinds in ROUTES.items()
+        if m.attributes["type"] in kinds
+    ]
+
+
+def shuffled_run(shop: Shop, order_id: str, seed: int, cancel: bool) -> None:
+    """Relay and deliver in an order drawn from ``seed``: every (message,
+    queue) pair in any order, a quarter of them redelivered, and the customer's
+    cancel (if any) at a drawn moment. Shop.deliver checks after each delivery
+    that a CANCELLED order has its stock back and its money returned."""
+    rng = random.Random(seed)
+    pending = deliveries(shop.relay())
+    cancel_at = rng.randrange(8) if cancel else -1
+    seen: Counter[tuple[str, str]] = Counter()
+    for step in itertools.count():
+        if step == cancel_at:
+            with contextlib.suppress(errors.Conflict):  # shipped, or declined already
+                assert shop.orders.cancel(order_id, Who("ada")).status is OrderStatus.CANCELLING
+            pending += deliveries(shop.relay())
+        if not pending:
+            return
+        message, queue = pending.pop(rng.randrange(len(pending)))
+        shop.deliver(message, only=queue)
+        seen[(message.body, queue)] += 1
+        if seen[(message.body, queue)] == 1 and rng.random() < 0.25:
+            pending.append((message, queue))  # SQS delivers at least once
+        pending += deliveries(shop.relay())
+
+
+@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize(
+    ("token", "cancel"), [("tok_declined", False), ("tok_ok", True), ("tok_declined", True)]
+)
+def test_cancelled_means_stock_back_and_money_returned_in_any_delivery_order(
+    token: str, cancel: bool, seed: int
+) -> None:
+    shop = Shop({"A": 5})
+    oid = shop.place(token=token, A=2).orderId
+
+    shuffled_run(shop, oid, seed, cancel)
+
+    final = shop.orders.current(oid)
+    captures, refunds = shop.provider.captures(oid), shop.provider.refunds(oid)
+    if final.status is OrderStatus.COMPLETED:  # the cancel came after shipping
+        assert (shop.stock("A"), captures, refunds) == (3, 1, 0)
+    else:
+        assert final.status is OrderStatus.CANCELLED
+        assert (shop.stock("A"), captures - refunds) == (5, 0)
+        assert shop.history(oid)[-1] == "CancellationCompleted"
+        assert "CancellationCompleted" in shop.notifications()
+    assert shop.orders.replay(oid) == []
+    # Terminal: every message delivered again changes nothing.
+    history = shop.history(oid)
+    for message in shop.publisher.messages(ORDER_EVENTS):
+        shop.deliver(message)
+    assert shop.relay() == []
+    assert shop.history(oid) == history
+    assert (shop.provider.captures(oid), shop.provider.refunds(oid)) == (captures, refunds)
+    assert len(shop.notifications()) == len(set(shop.notifications()))
+
+
+class SlowProvider(FakeProvider):
+    """A provider at which things happen while a charge is out: ``before``
+    runs before the charge lands, ``after`` once it landed but before its
+    answer is back (each once)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before: Callable[[], None] | None = None
+        self.after: Callable[[], None] | None = None
+
+    def charge(self, idempotency_key: str, amount_cents: int, token: str) -> ChargeResult:
+        hook, self.before = self.before, None
+        if hook:
+            hook()
+        result = super().charge(idempotency_key, amount_cents, token)
+        hook, self.after = self.after, None
+        if hook:
+            hook()
+        return result
+
+
+def slow_shop() -> tuple[Shop, SlowProvider]:
+    shop = Shop({"A": 5})
+    shop.provider = SlowProvider()
+    shop.payments = PaymentService(shop.payment_repo, shop.provider)
+    return shop, shop.provider
+
+
+@pytest.mark.parametrize(
+    ("token", "when", "meanwhile"),
+    [
+        ("tok_ok", "before", OrderStatus.CANCELLING),  # nothing to refund yet: wait
+        ("tok_ok", "after", OrderStatus.CANCELLED),  # the cancel refunds the capture
+        ("tok_declined", "before", OrderStatus.CANCELLING),
+        ("tok_declined", "after", OrderStatus.CANCELLING),  # the decline is not recorded yet
+    ],
+)
+def test_a_cancel_while_the_charge_is_at_the_provider(
+    token: str, when: str, meanwhile: OrderStatus
+) -> None:
+    shop, provider = slow_shop()
+    oid = shop.place(token=token, A=2).orderId
+    shop.deliver(shop.relay()[0], only="InventoryQueue")
+    reserved = shop.relay()[0]
+
+    def cancel() -> None:
+        shop.orders.cancel(oid, Who("ada"))
+        shop.deliver(shop.relay()[0])  # inventory releases, payments settles what it can
+        assert shop.status(oid) is meanwhile
+        assert shop.stock("A") == 5
+
+    setattr(provider, when, cancel)
+    shop.deliver(reserved, only="PaymentsQueue")
+    shop.run(times=2)
+
+    assert shop.status(oid) is OrderStatus.CANCELLED
+    assert shop.provider.captures(oid) == shop.provider.refunds(oid) == (token == "tok_ok")
+    settled = "PaymentRefunded" if token == "tok_ok" else "PaymentVoided"
+    assert shop.history(oid).count(settled) == 1
+    assert shop.history(oid)[-1] == "CancellationCompleted"
+    assert shop.orders.replay(oid) == []
+
+
+def test_a_capture_whose_step_died_is_refunded_before_the_order_is_cancelled() -> None:
+    shop, provider = slow_shop()
+    oid = shop.place(A=2).orderId
+    shop.deliver(shop.relay()[0], only="InventoryQueue")
+    reserved = shop.relay()[0]
+
+    def cancel() -> None:
+        shop.orders.cancel(oid, Who("ada"))
+        shop.deliver(shop.relay()[0])  # the refund finds nothing yet
+
+    def die() -> None:
+        raise ConnectionError("the payments step lost its answer")
+
+    provider.before, provider.after = cancel, die
+    failed = saga.sqs_batch(sqs_event([reserved]), shop.steps["PaymentsQueue"])
+    assert failed == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert (shop.status(oid), shop.provider.captures(oid)) == (OrderStatus.CANCELLING, 1)
+    shop.check_cancelled_means_done()
+
+    shop.deliver(reserved, only="PaymentsQueue")  # SQS redelivers it
+
+    assert shop.status(oid) is OrderStatus.CANCELLED
+    assert shop.provider.refunds(oid) == 1
+    assert shop.history(oid)[-2:] == ["PaymentRefunded", "CancellationCompleted"]
+
+
+def test_a_void_whose_step_died_is_settled_by_the_late_charge_request() -> None:
+    shop = Shop({"A": 5})
+    oid = shop.place(A=2).orderId
+    shop.deliver(shop.relay()[0], only="InventoryQueue")
+    reserved = shop.relay()[0]
+    shop.orders.cancel(oid, Who("ada"))
+    cancelled = shop.relay()[0]
+    shop.deliver(cancelled, only="InventoryQueue")
+    shop.payments.cancel(oid)  # voided; then the step died before recording it
+
+    shop.deliver(cancelled, only="PaymentsQueue")  # the redelivery cannot tell a void from a claim
+    assert shop.status(oid) is OrderStatus.CANCELLING
+    shop.deliver(reserved, only="PaymentsQueue")
+
+    assert shop.status(oid) is OrderStatus.CANCELLED
+    assert shop.history(oid)[-2:] == ["PaymentVoided", "CancellationCompleted"]
+    assert shop.provider.charge_calls == 0
+
+
+@pytest.mark.parametrize("redelivered", ["OrderCancelled", "StockReserved"])
+def test_a_refund_whose_step_died_is_settled_by_a_redelivery(redelivered: str) -> None:
+    shop = Shop({"A": 5})
+    oid = shop.place(A=2).orderId
+    shop.deliver(shop.relay()[0], only="InventoryQueue")
+    reserved = shop.relay()[0]
+    shop.deliver(reserved, only="PaymentsQueue")
+    assert shop.status(oid) is OrderStatus.PAID
+    shop.orders.cancel(oid, Who("ada"))
+    cancelled = shop.relay()[-1]
+    shop.deliver(cancelled, only="InventoryQueue")
+    shop.payments.cancel(oid)  # refunded; then the step died before recording it
+    assert shop.status(oid) is OrderStatus.CANCELLING
+
+    # The recorded capture is known: a refund that finds nothing means it went back.
+    shop.deliver(cancelled if redelivered == "OrderCancelled" else reserved, only="PaymentsQueue")
+
+    assert shop.status(oid) is OrderStatus.CANCELLED
+    assert shop.provider.refunds(oid) == 1
+    assert shop.history(oid)[-2:] == ["PaymentRefunded", "CancellationCompleted"]
+
+
+def test_a_cancellation_is_notified_once_when_it_is_complete() -> None:
+    shop = Shop({"A": 5})
+    oid = shop.place(A=1).orderId
+    shop.deliver(shop.relay()[0])
+    shop.orders.cancel(oid, Who("ada"))
+    shop.run(times=2)
+
+    sent = [json.loads(m.body) for m in shop.publisher.messages(NOTIFICATIONS)]
+    assert [m["type"] for m in sent] == ["OrderPlaced", "CancellationCompleted"]
+    assert (sent[1]["status"], sent[1]["reason"]) == ("CANCELLED", "cancelled by the customer")
+    assert sent[1]["message"] == "Your order was cancelled"
 
 
 # --- notifications ---------------------------------------------------------------
