@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from devstack.testing import RunningStack, running_stack
-from tests.e2e.shop import TERMINAL, Shop
+from tests.support.e2e_shop import TERMINAL, Shop
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,8 @@ import requests
 
 from chalicelib import iam
 from devstack.testing import RunningStack
-from tests.e2e.shop import ADDRESS, Shop
-from tests.unit import image_fixtures as fx
+from tests.support import images as fx
+from tests.support.e2e_shop import ADDRESS, Shop
 from tests.unit.test_policies import allows, policy
 
 ROOT = Path(__file__).resolve().parents[2]

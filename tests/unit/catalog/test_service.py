@@ -9,7 +9,7 @@ import pytest
 from chalicelib.catalog.model import Line
 from chalicelib.catalog.service import CatalogService
 from chalicelib.platform import errors
-from tests.fakes import FakeAlerts, FakeCatalogRepository
+from tests.support.fakes import FakeAlerts, FakeCatalogRepository
 
 T0 = "2025-01-01T00:00:00.000Z"
 

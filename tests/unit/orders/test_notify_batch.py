@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.orders.notifications import CustomerNotifier, notify_batch
 from chalicelib.platform import errors
-from tests.fakes import FakeOrderRepository
+from tests.support.fakes import FakeOrderRepository
 
 
 class Record:

@@ -10,7 +10,7 @@ from chalicelib.images.model import Image, ImageStatus, newer
 from chalicelib.images.ports import ObjectInfo
 from chalicelib.images.service import ImageLimits, ImageService
 from chalicelib.platform import errors
-from tests.unit import image_fixtures as fx
+from tests.support import images as fx
 
 SKU = "MUG-1"
 
