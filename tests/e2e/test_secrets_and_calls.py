@@ -23,7 +23,7 @@ from chalicelib import iam
 from devstack.testing import RunningStack
 from tests.support import images as fx
 from tests.support.e2e_shop import ADDRESS, Shop
-from tests.unit.test_policies import allows, policy
+from tests.support.iam_policies import allows, policy
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import Shop, unique
+from tests.support.builders import unique
+from tests.support.functional_shop import Shop
 
 PRODUCT = {"name": "Teapot", "priceCents": 2599, "stock": 7, "lowStockThreshold": 2}
 

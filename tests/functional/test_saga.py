@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import Shop, sqs_event, stream_event, unique
+from tests.support.builders import unique
+from tests.support.functional_shop import Shop
+from tests.support.lambda_events import sqs_event, stream_event
 
 STEP_QUEUES = {
     "inventory_step": "InventoryQueueName",
