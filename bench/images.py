@@ -300,7 +300,7 @@ def peak_rss_mb(op: str, path: Path) -> tuple[float | None, float | None]:
 
 # --- the run ---------------------------------------------------------------------------------
 def make_photo(megapixels: float) -> tuple[bytes, tuple[int, int]]:
-    from tests.unit.image_fixtures import photo_dimensions, photo_jpeg
+    from tests.support.images import photo_dimensions, photo_jpeg
 
     width, height = photo_dimensions(megapixels)
     data = photo_jpeg(

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from devstack.testing import RunningStack
-from tests.e2e.shop import Shop
+from tests.support.e2e_shop import Shop
 
 DESCRIPTIVE = ("name", "priceCents", "stock", "lowStockThreshold")
 

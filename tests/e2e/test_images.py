@@ -13,8 +13,8 @@ import requests
 from PIL import Image
 
 from devstack.testing import RunningStack
-from tests.e2e.shop import Shop
-from tests.unit import image_fixtures as fx
+from tests.support import images as fx
+from tests.support.e2e_shop import Shop
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from devstack.testing import RunningStack, running_stack
-from tests.e2e.shop import TERMINAL, Shop
+from tests.support.e2e_shop import TERMINAL, Shop
 
 
 @pytest.fixture(scope="module")

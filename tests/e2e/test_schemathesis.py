@@ -36,7 +36,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from devstack.testing import RunningStack, running_stack
-from tests.e2e.shop import ADDRESS, Shop
+from tests.support.e2e_shop import ADDRESS, Shop
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -20,9 +20,9 @@ import pytest
 import requests
 
 from devstack.testing import RunningStack
-from tests.e2e.shop import ADDRESS, Shop
-from tests.unit import image_fixtures as fx
-from tests.unit.test_policies import allows, policy
+from tests.support import images as fx
+from tests.support.e2e_shop import ADDRESS, Shop
+from tests.support.iam_policies import allows, policy
 from tools import iam
 
 ROOT = Path(__file__).resolve().parents[2]

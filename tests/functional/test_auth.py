@@ -9,7 +9,8 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.functional.conftest import Shop, order_body, unique
+from tests.support.builders import order_body, unique
+from tests.support.functional_shop import Shop
 
 # (method, path template, roles allowed); path params are filled per test.
 PROTECTED = [

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import Shop, order_body, unique
+from tests.support.builders import order_body, unique
+from tests.support.functional_shop import Shop
 
 CALLERS = ("anonymous", "customerA", "customerB", "admin")
 

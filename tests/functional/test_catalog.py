@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from chalicelib.catalog.model import MAX_STOCK
-from tests.functional.conftest import Shop, unique
-from tests.functional.test_saga import NO_FAILURES, start, types
+from tests.support.builders import unique
+from tests.support.functional_saga import NO_FAILURES, start, types
+from tests.support.functional_shop import Shop
 
 PRODUCT = {"name": "Teapot", "priceCents": 2599, "stock": 7, "lowStockThreshold": 2}
 

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from chalicelib import bootstrap
-from tests.functional.conftest import ADDRESS, Shop, order_body, unique
+from tests.support.builders import ADDRESS, order_body, unique
+from tests.support.functional_shop import Shop
 
 
 @pytest.fixture

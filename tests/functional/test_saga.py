@@ -14,76 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.functional.conftest import Shop, sqs_event, stream_event, unique
-
-STEP_QUEUES = {
-    "inventory_step": "InventoryQueueName",
-    "payments_step": "PaymentsQueueName",
-    "shipping_step": "ShippingQueueName",
-    "notify_step": "NotifyQueueName",
-}
-
-
-class Saga:
-    """One order driven by hand through the relay and the saga's steps."""
-
-    def __init__(self, shop: Shop, customer: str, order_id: str) -> None:
-        self.shop = shop
-        self.customer = customer
-        self.order_id = order_id
-        self.relayed = 0
-        self.tap = shop.tap("OrderEventsTopicArn", {"orderId": [order_id]})
-
-    def relay(self, *, with_order_item: bool = False) -> list[str]:
-        """Relay the events appended since the last call; return what was published."""
-        events = [
-            item
-            for item in self.shop.order_items(self.order_id, "EVENT#")
-            if int(item["version"]["N"]) > self.relayed
-        ]
-        records = events
-        if with_order_item:
-            # A real stream also carries the order item itself: not an event.
-            records = self.shop.order_items(self.order_id, "ORDER") + events
-        response = self.shop.client.lambda_.invoke(
-            "relay_order_events", stream_event(self.shop, records)
-        )
-        assert response.payload is None
-        self.relayed += len(events)
-        return [m["Body"] for m in self.shop.drain(self.tap)]
-
-    def step(self, name: str, bodies: list[str]) -> dict[str, Any]:
-        event, _ = sqs_event(self.shop, STEP_QUEUES[name], bodies)
-        payload = self.shop.client.lambda_.invoke(name, event).payload
-        assert isinstance(payload, dict)
-        return payload
-
-    def order(self) -> dict[str, Any]:
-        response = self.shop.call(
-            "GET", f"/orders/{self.order_id}", headers=self.shop.auth(self.customer)
-        )
-        assert response.status_code == 200, response.body
-        return dict(response.json_body)
-
-    def history(self) -> list[str]:
-        response = self.shop.call(
-            "GET", f"/orders/{self.order_id}/events", headers=self.shop.auth(self.customer)
-        )
-        return [e["type"] for e in response.json_body["items"]]
-
-
-def types(bodies: list[str]) -> list[str]:
-    return [json.loads(b)["type"] for b in bodies]
-
-
-def start(shop: Shop, items: list[tuple[str, int]], payment_token: str = "tok_ok") -> Saga:
-    customer = unique("cust")
-    response = shop.place_order(customer, items, payment_token=payment_token)
-    assert response.status_code == 201, response.body
-    return Saga(shop, customer, response.json_body["orderId"])
-
-
-NO_FAILURES: dict[str, Any] = {"batchItemFailures": []}
+from tests.support.functional_saga import NO_FAILURES, STEP_QUEUES, start, types
+from tests.support.functional_shop import Shop
+from tests.support.lambda_events import sqs_event, stream_event
 
 
 def test_an_order_goes_from_placed_to_completed(shop: Shop) -> None:

@@ -27,7 +27,7 @@ from chalicelib.payments.dynamo import DynamoPaymentRepository
 from chalicelib.payments.ports import ProviderUnavailable
 from chalicelib.payments.simulated import SimulatedProvider
 from chalicelib.platform import dynamo, errors
-from tests.fakes import (
+from tests.support.fakes import (
     FakeAlerts,
     FakeCatalogRepository,
     FakeOrderRepository,

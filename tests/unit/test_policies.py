@@ -5,53 +5,22 @@ resources the code uses, and the policies grant nothing else."""
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.support.iam_policies import allows, granted_actions, policy
+from tests.support.iam_policies import as_list as _as_list
 from tools import iam
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("dev", "prod")
 
 
-# --- a small IAM matcher ------------------------------------------------------
-
-
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
-
-@cache
-def _pattern(glob: str, ignore_case: bool) -> re.Pattern[str]:
-    # IAM wildcards: * any run of characters (":" and "/" included), ? one.
-    body = re.escape(glob).replace(r"\*", ".*").replace(r"\?", ".")
-    return re.compile(body, re.IGNORECASE if ignore_case else 0)
-
-
-def _matches(glob: str, value: str, ignore_case: bool = False) -> bool:
-    return _pattern(glob, ignore_case).fullmatch(value) is not None
-
-
-def policy(stage: str) -> dict[str, Any]:
-    return dict(json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text()))
-
-
-def allows(doc: dict[str, Any], action: str, resource: str) -> bool:
-    return any(
-        any(_matches(a, action, ignore_case=True) for a in _as_list(s["Action"]))
-        and any(_matches(r, resource) for r in _as_list(s["Resource"]))
-        for s in doc["Statement"]
-    )
-
-
-def granted_actions(doc: dict[str, Any]) -> set[str]:
-    return {a for s in doc["Statement"] for a in _as_list(s["Action"])}
+# --- the IAM matcher: tests.support.iam_policies ------------------------------
 
 
 def test_the_matcher() -> None:

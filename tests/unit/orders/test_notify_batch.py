@@ -9,12 +9,13 @@ import pytest
 
 from chalicelib.orders.notifications import CustomerNotifier, notify_batch
 from chalicelib.platform import errors
-from tests.fakes import FakeOrderRepository
+from tests.support import lambda_events
+from tests.support.fakes import FakeOrderRepository
 
 
 class Record:
     def __init__(self, message_id: str, body: str) -> None:
-        self._raw = {"messageId": message_id, "body": body, "attributes": {}}
+        self._raw = lambda_events.record("sqs", messageId=message_id, body=body)
 
     def to_dict(self) -> dict[str, Any]:
         return self._raw

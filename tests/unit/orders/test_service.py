@@ -14,7 +14,7 @@ from chalicelib.orders.events import typed
 from chalicelib.orders.model import EventType, Order, OrderEvent, OrderStatus
 from chalicelib.orders.service import OrderService
 from chalicelib.platform import errors
-from tests.fakes import FakeAlerts, FakeCatalogRepository, FakeOrderRepository
+from tests.support.fakes import FakeAlerts, FakeCatalogRepository, FakeOrderRepository
 
 ADDRESS = {
     "name": "Ada",

@@ -10,7 +10,7 @@ from chalicelib.catalog.model import MAX_STOCK, Line
 from chalicelib.catalog.ports import StockChange
 from chalicelib.catalog.service import CatalogService
 from chalicelib.platform import errors
-from tests.fakes import FakeAlerts, FakeCatalogRepository
+from tests.support.fakes import FakeAlerts, FakeCatalogRepository
 
 T0 = "2025-01-01T00:00:00.000Z"
 

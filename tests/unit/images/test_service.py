@@ -2,74 +2,45 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
 
-from chalicelib.images.model import Image, ImageStatus, newer
-from chalicelib.images.ports import ObjectInfo
+from chalicelib.images.model import ImageStatus, newer
 from chalicelib.images.service import ImageLimits, ImageService
 from chalicelib.platform import errors
-from tests.unit import image_fixtures as fx
+from tests.support import images as fx
+from tests.support.fakes import FakeImageRepository, FakeObjectStore
 
 SKU = "MUG-1"
 
 
-class FakeRepo:
-    def __init__(self) -> None:
-        self.items: dict[str, Image] = {}
-
-    def create(self, image: Image) -> None:
-        assert image.imageId not in self.items
-        self.items[image.imageId] = image
-
-    def get(self, image_id: str) -> Image | None:
-        return self.items.get(image_id)
-
-    def save(self, image: Image, expected_sequencer: str | None) -> bool:
-        current = self.items.get(image.imageId)
-        if current is None or current.sequencer != expected_sequencer:
-            return False
-        self.items[image.imageId] = image
-        return True
-
-    def list_for_sku(self, sku: str) -> list[Image]:
-        return [i for i in self.items.values() if i.sku == sku]
-
-
-class FakeStore:
-    def __init__(self) -> None:
-        self.objects: dict[str, bytes] = {}
-        self.reads: list[str] = []
-
-    def head(self, key: str) -> ObjectInfo | None:
-        data = self.objects.get(key)
-        return None if data is None else ObjectInfo(len(data), "image/jpeg", "etag")
-
-    def read(self, key: str) -> bytes:
-        self.reads.append(key)
-        return self.objects[key]
+class FakeStore(FakeObjectStore):
+    """The shared fake, checking what the service asks of it: thumbnails are
+    cacheable JPEGs, and the upload form's policy carries the size limit
+    (shown as ``max``, for the assertions)."""
 
     def write(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
         assert content_type == "image/jpeg" and "max-age" in cache_control
-        self.objects[key] = data
-
-    def delete(self, keys: list[str]) -> None:
-        for k in keys:
-            self.objects.pop(k, None)
+        super().write(key, data, content_type, cache_control)
 
     def presigned_post(
         self, key: str, content_type_prefix: str, min_bytes: int, max_bytes: int, expires_in: int
     ) -> dict[str, Any]:
-        return {"url": "http://bucket", "fields": {"key": key, "max": max_bytes}}
-
-    def url(self, key: str, expires_in: int) -> str:
-        return f"http://bucket/{key}?signed"
+        post = super().presigned_post(key, content_type_prefix, min_bytes, max_bytes, expires_in)
+        conditions = json.loads(base64.b64decode(post["fields"]["policy"]))["conditions"]
+        ranges = [c for c in conditions if isinstance(c, list) and c[0] == "content-length-range"]
+        ((_, _, limit),) = ranges
+        return {"url": post["url"], "fields": {**post["fields"], "max": limit}}
 
 
 @pytest.fixture
-def world() -> tuple[ImageService, FakeRepo, FakeStore, list[tuple[str, dict[str, Any]]]]:
-    repo, store, published = FakeRepo(), FakeStore(), []
+def world() -> tuple[
+    ImageService, FakeImageRepository, FakeStore, list[tuple[str, dict[str, Any]]]
+]:
+    repo, store, published = FakeImageRepository(), FakeStore(), []
     service = ImageService(
         repo,
         store,
@@ -84,6 +55,7 @@ def slot(service: ImageService, store: FakeStore, data: bytes) -> tuple[str, str
     image_id = service.create_upload(SKU)["imageId"]
     key = f"uploads/{SKU}/{image_id}"
     store.objects[key] = data
+    store.content_types[key] = "image/jpeg"  # what the browser's POST declares
     return image_id, key
 
 
@@ -187,3 +159,16 @@ def test_public_view_hides_gps_and_admin_view_shows_it(world: Any) -> None:
 )
 def test_sequencers_compare_as_padded_hex(a: str, b: str | None, expected: bool) -> None:
     assert newer(a, b) is expected
+
+
+@pytest.mark.parametrize("declared", ["text/html", "binary/octet-stream", ""])
+def test_an_upload_not_declared_as_an_image_fails_without_downloading(
+    world: Any, declared: str
+) -> None:
+    service, repo, store, _ = world
+    image_id, key = slot(service, store, fx.photo_jpeg(300, 150))
+    store.content_types[key] = declared
+    assert service.uploaded(key, "0A") == "failed"
+    shown = declared or "missing"
+    assert repo.items[image_id].reason == f"content type {shown!r} is not an image type (image/...)"
+    assert store.reads == []

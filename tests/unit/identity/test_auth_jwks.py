@@ -30,7 +30,7 @@ from jwt.algorithms import RSAAlgorithm
 from chalicelib.identity import auth
 from chalicelib.platform.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SECRET = "s" * 40
 ISSUER = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool"
 CLIENT_ID = "3n4b5urk1ft4fl3mg5e62d9ado"

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import images  # noqa: E402
-from tests.unit import image_fixtures as fx  # noqa: E402
+from tests.support import images as fx  # noqa: E402
 
 
 # --- geometric mean and median ---------------------------------------------------------------

@@ -18,7 +18,7 @@ from chalicelib.images.model import Image, ImageStatus
 from chalicelib.images.service import ImageService
 from chalicelib.orders.model import OrderEvent, PlaceOrder
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 # The app needs its environment at import time, and importing it here would

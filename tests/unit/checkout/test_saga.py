@@ -34,7 +34,7 @@ from chalicelib.payments.service import PaymentService
 from chalicelib.platform import errors
 from chalicelib.platform.messaging import Message
 from devstack import template
-from tests.fakes import (
+from tests.support.fakes import (
     FakeAlerts,
     FakeCatalogRepository,
     FakeOrderRepository,
@@ -43,7 +43,7 @@ from tests.fakes import (
     FakePublisher,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 ORDER_EVENTS = "arn:aws:sns:us-east-1:123456789012:eventshop-test-order-events"
 NOTIFICATIONS = "arn:aws:sns:us-east-1:123456789012:eventshop-test-customer-notifications"
 ADDRESS = {

@@ -21,7 +21,7 @@ from devstack.faults import AwsCalls
 from devstack.provision import ENV_NAMING, Stack, snake_upper
 from devstack.testing import READY
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 UNREACHABLE = "http://127.0.0.1:9"
 NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=1)
 

@@ -9,7 +9,7 @@ from chalicelib.payments.model import ChargeStatus, PaymentOutcome
 from chalicelib.payments.ports import ProviderUnavailable
 from chalicelib.payments.service import PaymentService
 from chalicelib.platform import errors
-from tests.fakes import FakePaymentRepository, FakeProvider
+from tests.support.fakes import FakePaymentRepository, FakeProvider
 
 
 @pytest.fixture

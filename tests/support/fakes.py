@@ -9,12 +9,16 @@ same behaviour. One lock per fake: the services may be driven from threads.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from chalicelib.catalog.dynamo import ProductPage
 from chalicelib.catalog.model import (
@@ -26,6 +30,8 @@ from chalicelib.catalog.model import (
     ReservationOutcome,
 )
 from chalicelib.catalog.ports import StockChange, StockConflict
+from chalicelib.images.model import Image
+from chalicelib.images.ports import ObjectInfo
 from chalicelib.orders.dynamo import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, Page
 from chalicelib.orders.model import Order, OrderEvent, OrderStatus
 from chalicelib.payments.model import ChargeResult
@@ -514,3 +520,120 @@ class FakeAlerts:
     def kinds(self) -> list[str]:
         with self._lock:
             return [kind for kind, _, _ in self.sent]
+
+
+# --- images ----------------------------------------------------------------------
+
+
+class FakeImageRepository:
+    """ImageRepository in memory, with DynamoImageRepository's conditions:
+    ``create`` takes a new id only; ``save`` lands only on the record whose
+    sequencer is still the expected one (None: one that has none yet), so of
+    two deliveries from the same state one wins; ``list_for_sku`` is gsi1's
+    order, oldest first (``createdAt#imageId``). ``items`` is the table."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.items: dict[str, Image] = {}
+
+    def create(self, image: Image) -> None:
+        with self._lock:
+            if image.imageId in self.items:
+                raise errors.Conflict(f"image {image.imageId} exists")
+            self.items[image.imageId] = image
+
+    def get(self, image_id: str) -> Image | None:
+        with self._lock:
+            return self.items.get(image_id)
+
+    def save(self, image: Image, expected_sequencer: str | None) -> bool:
+        with self._lock:
+            current = self.items.get(image.imageId)
+            if current is None or current.sequencer != expected_sequencer:
+                return False
+            self.items[image.imageId] = image
+            return True
+
+    def list_for_sku(self, sku: str) -> list[Image]:
+        with self._lock:
+            mine = [i for i in self.items.values() if i.sku == sku]
+        return sorted(mine, key=lambda i: f"{i.createdAt}#{i.imageId}")
+
+
+class FakeObjectStore:
+    """ObjectStore in memory, answering as S3ObjectStore does: ``head`` is None
+    for a missing key, else size, content type and S3's ETag (the quoted MD5);
+    ``read`` of a missing key is NotFound; ``delete`` ignores missing keys; a
+    presigned POST is S3's form (url, key, base64 policy with its conditions);
+    a presigned URL is the object's, with a (fake) signature in its query.
+
+    ``objects`` (key -> bytes) is the bucket: a test may put an upload there
+    directly, as the browser's POST would. ``reads`` lists the keys read."""
+
+    def __init__(self, bucket: str = "eventshop-test-images") -> None:
+        self._lock = threading.RLock()
+        self.bucket = bucket
+        self.objects: dict[str, bytes] = {}
+        self.content_types: dict[str, str] = {}
+        self.cache_control: dict[str, str] = {}
+        self.reads: list[str] = []
+
+    @property
+    def _endpoint(self) -> str:
+        return f"https://{self.bucket}.s3.amazonaws.com/"
+
+    def head(self, key: str) -> ObjectInfo | None:
+        with self._lock:
+            data = self.objects.get(key)
+            if data is None:
+                return None
+            # S3's default for an object stored without a type.
+            content_type = self.content_types.get(key, "binary/octet-stream")
+        etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        return ObjectInfo(len(data), content_type, f'"{etag}"')
+
+    def read(self, key: str) -> bytes:
+        with self._lock:
+            self.reads.append(key)
+            if key not in self.objects:
+                raise errors.NotFound("The specified key does not exist.")
+            return self.objects[key]
+
+    def write(self, key: str, data: bytes, content_type: str, cache_control: str) -> None:
+        with self._lock:
+            self.objects[key] = bytes(data)
+            self.content_types[key] = content_type
+            self.cache_control[key] = cache_control
+
+    def delete(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self.objects.pop(key, None)
+                self.content_types.pop(key, None)
+                self.cache_control.pop(key, None)
+
+    def presigned_post(
+        self, key: str, content_type_prefix: str, min_bytes: int, max_bytes: int, expires_in: int
+    ) -> dict[str, Any]:
+        expiration = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in)
+        policy = {
+            "expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "conditions": [
+                ["content-length-range", min_bytes, max_bytes],
+                ["starts-with", "$Content-Type", content_type_prefix],
+                {"bucket": self.bucket},
+                {"key": key},
+            ],
+        }
+        return {
+            "url": self._endpoint,
+            "fields": {
+                "key": key,
+                "AWSAccessKeyId": "FAKE",
+                "policy": base64.b64encode(json.dumps(policy).encode()).decode(),
+                "signature": "fake",
+            },
+        }
+
+    def url(self, key: str, expires_in: int) -> str:
+        return f"{self._endpoint}{quote(key)}?signed"

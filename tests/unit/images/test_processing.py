@@ -15,9 +15,9 @@ from PIL import Image, ImageFile
 
 from chalicelib.images import processing
 from chalicelib.images.processing import ProcessingError, process, sniff
-from tests.unit import image_fixtures as fx
+from tests.support import images as fx
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SIZES = (1024, 512, 200)
 ALLOWED = "(allowed: JPEG, PNG, WebP, GIF, TIFF)"
 
