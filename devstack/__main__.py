@@ -38,6 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--stream-max-retries", type=int, default=3)
     run.add_argument(
+        "--mappings",
+        type=Path,
+        default=None,
+        help="event source mapping settings by function name (JSON); "
+        "default: .chalice/event-source-mappings.json in the project",
+    )
+    run.add_argument(
         "--aws-error-rate",
         type=float,
         default=0.0,
@@ -89,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
                 control_port=args.control_port,
                 visibility_timeout=args.visibility_timeout,
                 stream_max_retries=args.stream_max_retries,
+                mappings=args.mappings,
                 aws_error_rate=args.aws_error_rate,
                 aws_error_services=tuple(args.aws_error_services),
                 aws_error_operations=tuple(args.aws_error_operations),

@@ -14,7 +14,8 @@ included) and delivers Lambda-shaped events to them, in this process:
   queue's DLQ and logged.
 - DynamoDB streams: shard iterators, batches of ``batch_size``, the batching
   window, ``batchItemFailures`` (retry from the first failed record), and a
-  failing batch retried up to ``stream_max_retries`` times, then skipped and
+  failing batch retried up to its mapping's ``MaximumRetryAttempts`` (or
+  ``stream_max_retries``; -1 holds the shard until the batch succeeds), then skipped and
   reported: AWS would block the shard for a day, which locally is a hang.
 - Schedules: rate and cron expressions on a clock that tests can advance.
 
@@ -604,6 +605,15 @@ class _Shard:
     iterator: str | None
     retry: list[dict[str, Any]] | None = None
     attempts: int = 0
+    not_before: float = 0.0  # a failed batch's next attempt, after a backoff
+
+
+def _created_at(record: dict[str, Any]) -> float:
+    """A stream record's creation time (boto3 parses it into a datetime)."""
+    value = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
+    if value is None:
+        return time.time()
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
 
 
 class StreamSource(Source):
@@ -651,6 +661,9 @@ class StreamSource(Source):
         found = False
         self._has_more = False
         for shard in self.shards:
+            if shard.retry and time.monotonic() < shard.not_before:
+                self._has_more = True  # held: still work, not yet due
+                continue
             records = shard.retry or self._fetch(shard, self.batch_size)
             if not records:
                 continue
@@ -698,7 +711,9 @@ class StreamSource(Source):
             shard.retry, shard.attempts = None, 0
             return
         shard.attempts += 1
-        if shard.attempts > self.max_retries:
+        # Lambda backs off between attempts; a held shard must not spin a core.
+        shard.not_before = time.monotonic() + min(2.0, 0.05 * 2 ** min(shard.attempts, 6))
+        if 0 <= self.max_retries < shard.attempts:
             self.rt.fail(
                 self.kind,
                 self.name,
@@ -709,9 +724,26 @@ class StreamSource(Source):
         else:
             shard.retry = retry
 
+    def describe(self) -> dict[str, Any]:
+        held = [s for s in self.shards if s.retry]
+        oldest = min(
+            (_created_at(r) for s in held for r in s.retry or []),
+            default=None,
+        )
+        return {
+            **super().describe(),
+            "maximumRetryAttempts": self.max_retries,
+            # A failed batch being retried: its attempts so far, and how old its
+            # oldest record is (Lambda's IteratorAge, the alarm's metric).
+            "heldAttempts": max((s.attempts for s in held), default=0),
+            "iteratorAgeSeconds": None if oldest is None else round(time.time() - oldest, 3),
+        }
+
     def pending(self) -> str | None:
-        if self._has_more or any(s.retry for s in self.shards):
-            return f"stream {self.stream_arn.split('/')[1]} has records for {self.name}"
+        held = [s.attempts for s in self.shards if s.retry]
+        if self._has_more or held:
+            where = f"stream {self.stream_arn.split('/')[1]} has records for {self.name}"
+            return where + (f" (failed batch, {max(held)} attempt(s) so far)" if held else "")
         return None
 
 
@@ -783,8 +815,19 @@ class ScheduleSource(Source):
         return d
 
 
-def sources_for(app: Any, rt: Runtime, stream_max_retries: int = 3) -> list[Source]:
-    """Build a source per event handler the app registered with Chalice."""
+def sources_for(
+    app: Any,
+    rt: Runtime,
+    stream_max_retries: int = 3,
+    mappings: dict[str, dict[str, Any]] | None = None,
+) -> list[Source]:
+    """Build a source per event handler the app registered with Chalice.
+
+    ``mappings``: event source mapping settings by function name (the
+    parameters of Lambda's UpdateEventSourceMapping), with ``_stream_default``
+    for stream functions not named; a stream's ``MaximumRetryAttempts`` (-1:
+    without end, as on Lambda) overrides ``stream_max_retries``."""
+    mappings = mappings or {}
     from chalice import app as chalice_app
 
     out: list[Source] = []
@@ -826,7 +869,11 @@ def sources_for(app: Any, rt: Runtime, stream_max_retries: int = 3) -> list[Sour
                     config.batch_size,
                     config.starting_position,
                     config.maximum_batching_window_in_seconds or 0,
-                    stream_max_retries,
+                    int(
+                        (mappings.get(config.name) or mappings.get("_stream_default") or {}).get(
+                            "MaximumRetryAttempts", stream_max_retries
+                        )
+                    ),
                 )
             )
         elif isinstance(config, chalice_app.ScheduledEventConfig):

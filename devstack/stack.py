@@ -14,6 +14,7 @@ SIGTERM (PR_SET_PDEATHSIG), so nothing outlives the stack.
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import re
@@ -56,6 +57,10 @@ class Options:
     control_port: int = 4567
     visibility_timeout: int = 2
     stream_max_retries: int = 3
+    # Event source mapping settings by function name (Lambda's
+    # UpdateEventSourceMapping parameters); default: the project's
+    # .chalice/event-source-mappings.json when it exists.
+    mappings: Path | None = None
     aws_error_rate: float = 0.0
     aws_error_services: tuple[str, ...] = ()
     aws_error_operations: tuple[str, ...] = ()
@@ -162,6 +167,15 @@ def _wait_http(url: str, stop: threading.Event, timeout: float = 60) -> None:
         timer.cancel()
 
 
+def _mappings(opts: Options) -> dict[str, dict[str, Any]]:
+    path = opts.mappings or opts.project_dir / ".chalice" / "event-source-mappings.json"
+    if not path.exists():
+        return {}
+    declared = json.loads(path.read_text())
+    log.info("event source mappings from %s: %s", path, ", ".join(sorted(declared)))
+    return {k: v for k, v in declared.items() if isinstance(v, dict)}
+
+
 def run(opts: Options) -> int:
     import boto3
 
@@ -235,7 +249,7 @@ def run(opts: Options) -> int:
         app = config.chalice_app
         app_name = str(config.app_name)  # .chalice/config.json, as `chalice deploy` names things
         rt = Runtime(session, app_name, opts.stage)
-        emulator = Emulator(rt, sources_for(app, rt, opts.stream_max_retries))
+        emulator = Emulator(rt, sources_for(app, rt, opts.stream_max_retries, _mappings(opts)))
         emulator.start()
         api_server = api.start_server(config, opts.host, opts.api_port)
         control_server = control.serve(emulator, calls, opts.host, opts.control_port)

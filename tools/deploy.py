@@ -186,7 +186,15 @@ def enable_partial_batch_responses(
     return updated
 
 
-STREAM_MAX_RETRIES = 3  # the local stack's --stream-max-retries default
+MAPPINGS_FILE = Path(".chalice") / "event-source-mappings.json"
+STREAM_MAX_RETRIES = 3  # _stream_default in MAPPINGS_FILE; the local stack honours the file
+
+
+def stream_mapping_settings(project_dir: Path, function: str) -> dict[str, Any]:
+    """The mapping settings of one stream function: its entry in
+    ``.chalice/event-source-mappings.json``, else ``_stream_default``."""
+    declared = json.loads((project_dir / MAPPINGS_FILE).read_text())
+    return dict(declared.get(function) or declared["_stream_default"])
 
 
 def bound_stream_retries(
@@ -194,11 +202,14 @@ def bound_stream_retries(
     deployed_json_path: Path,
     failure_queue_name: str,
     sleep: Callable[[float], None] = time.sleep,
+    project_dir: Path | None = None,
 ) -> list[str]:
-    """Give every DynamoDB stream mapping a retry limit, batch bisection and an
-    on-failure destination. Lambda's default retries a failing batch until the
-    records expire (24 h), blocking the shard; the local stack retries three
-    times and sets the batch aside, and so does AWS after this step."""
+    """Give every DynamoDB stream mapping its declared retry policy. Lambda's
+    default retries a failing batch until the records expire (24 h), blocking
+    the shard. Most stream functions get 3 retries with bisection, then the
+    on-failure destination (which holds only metadata); the outbox relay holds
+    its shard instead (-1: retry until it can publish, alarmed on IteratorAge),
+    because setting its batch aside would lose order events."""
     deployed = json.loads(deployed_json_path.read_text())
     sqs = session.client("sqs")
     url = sqs.get_queue_url(QueueName=failure_queue_name)["QueueUrl"]
@@ -207,19 +218,20 @@ def bound_stream_retries(
     ]
     lam = session.client("lambda")
     updated: list[str] = []
-    settings = {
-        "MaximumRetryAttempts": STREAM_MAX_RETRIES,
-        "BisectBatchOnFunctionError": True,
-        "DestinationConfig": {"OnFailure": {"Destination": queue_arn}},
-    }
+    root = project_dir or PROJECT_DIR
     for resource in deployed.get("resources", []):
         if resource.get("resource_type") != "dynamodb_event":
             continue
-        uuid = resource["event_uuid"]
+        uuid, name = resource["event_uuid"], str(resource.get("name", ""))
+        # Chalice names the mapping "<function>-dynamodb-event-source".
+        settings = stream_mapping_settings(root, name.removesuffix("-dynamodb-event-source"))
+        if settings.get("MaximumRetryAttempts") != -1:
+            settings["DestinationConfig"] = {"OnFailure": {"Destination": queue_arn}}
         _update_mapping(lam, uuid, sleep, **settings)
+        retries = settings["MaximumRetryAttempts"]
         print(
-            f"stream retries bounded ({STREAM_MAX_RETRIES}, then {failure_queue_name}): "
-            f"{resource.get('name', uuid)}"
+            f"stream retries: {name or uuid}: "
+            + ("held until published" if retries == -1 else f"{retries}, then {failure_queue_name}")
         )
         updated.append(uuid)
     return updated
@@ -289,7 +301,9 @@ def main(
         print("[5/5] SQS partial batch responses; bounded stream retries")
         deployed = project_dir / ".chalice" / "deployed" / f"{stage}.json"
         updated = enable_partial_batch_responses(session, deployed)
-        updated += bound_stream_retries(session, deployed, outputs["StreamFailuresQueueName"])
+        updated += bound_stream_retries(
+            session, deployed, outputs["StreamFailuresQueueName"], project_dir=project_dir
+        )
     except DeployError as exc:
         print(f"deploy failed: {exc}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from devstack.client import DrainTimedOut
 from devstack.testing import RunningStack, running_stack
 from tests.support.e2e_shop import TERMINAL, Shop
 
@@ -249,3 +250,56 @@ def test_fault_targets_must_be_lists_of_names(shop: Shop) -> None:
         r = requests.post(url, json=body, timeout=10)
         assert r.status_code == 400, (body, r.text)
     assert shop.stack.control.aws_calls()["errorRate"] == 0
+
+
+def _relay(shop: Shop) -> dict[str, Any]:
+    return next(
+        s for s in shop.stack.control.status()["sources"] if s["handler"] == "relay_order_events"
+    )
+
+
+def test_the_relay_holds_its_shard_through_an_sns_outage_and_loses_no_event(shop: Shop) -> None:
+    """Every PublishBatch fails for a while: the outbox relay keeps its failed
+    batch and retries it (MaximumRetryAttempts -1, as deployed) instead of
+    setting it aside after 3 retries, so once SNS answers again every order
+    event reaches its consumers."""
+    sku = shop.product(stock=100)
+    control = shop.stack.control
+    assert _relay(shop)["maximumRetryAttempts"] == -1  # .chalice/event-source-mappings.json
+    control.set_faults(awsErrorRate=1.0, awsErrorOperations=["sns.PublishBatch"])
+    try:
+        ids = [str(shop.place(f"outage-{i}", [(sku, 1)])["orderId"]) for i in range(4)]
+        # The old policy gave up after 4 attempts (1 + 3 retries). While the
+        # batch is held the stack is never idle: each short drain times out.
+        for _ in range(120):
+            with pytest.raises(DrainTimedOut, match="relay_order_events"):
+                shop.stack.drain(timeout=1)
+            if _relay(shop)["heldAttempts"] >= 6:
+                break
+        relay = _relay(shop)
+        assert relay["heldAttempts"] >= 6, relay
+        assert relay["iteratorAgeSeconds"] > 0
+        failures = control.status()["failures"]
+        assert not [f for f in failures if f["handler"] == "relay_order_events"], failures
+    finally:
+        control.set_faults(awsErrorRate=0, awsErrorOperations=[])
+    shop.stack.drain(timeout=120)
+    assert _relay(shop)["heldAttempts"] == 0
+    assert {o["status"] for o in shop.orders(ids)} == {"COMPLETED"}
+    for order_id in ids:
+        assert [e["type"] for e in shop.events(order_id)] == [
+            "OrderPlaced",
+            "StockReserved",
+            "PaymentCaptured",
+            "OrderShipped",
+            "OrderCompleted",
+        ]
+    assert shop.stock(sku) == 96
+    replay = subprocess.run(
+        [sys.executable, "-m", "tools", "replay-orders", "--endpoint", shop.stack.emulator_url],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert ", 0 differ" in replay.stdout

@@ -295,23 +295,23 @@ def _sqs_mapping(session: Any, handler: str) -> dict[str, str]:
     }
 
 
-def _stream_mapping(session: Any) -> dict[str, str]:
+def _stream_mapping(session: Any, function: str = "low_stock_alerts") -> dict[str, str]:
     """A DynamoDB stream mapping (``_plan_dynamodbeventsource``): not an SQS one."""
     table = session.client("dynamodb").create_table(
-        TableName="eventshop-dev-orders",
+        TableName=f"eventshop-dev-{function}",
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )["TableDescription"]
-    lambda_arn = _function(session, "eventshop-dev-relay")
+    lambda_arn = _function(session, f"eventshop-dev-{function}")
     uuid = session.client("lambda").create_event_source_mapping(
         EventSourceArn=table["LatestStreamArn"],
         FunctionName=lambda_arn,
         StartingPosition="LATEST",
     )["UUID"]
     return {
-        "name": "relay-dynamodb-event-source",
+        "name": f"{function}-dynamodb-event-source",
         "resource_type": "dynamodb_event",
         "stream_arn": table["LatestStreamArn"],
         "event_uuid": uuid,
@@ -486,3 +486,26 @@ def test_bound_stream_retries_gives_stream_mappings_a_limit_and_a_destination(
     assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == arn
     sqs_mapping = session.client("lambda").get_event_source_mapping(UUID=inventory["event_uuid"])
     assert "DestinationConfig" not in sqs_mapping or not sqs_mapping["DestinationConfig"]
+
+
+def test_the_outbox_relay_holds_its_shard_instead_of_setting_a_batch_aside(
+    session: Any, tmp_path: Path
+) -> None:
+    """A stream's on-failure record holds only metadata: a relay batch set
+    aside would lose its order events. The relay retries until it can publish."""
+    session.client("sqs").create_queue(QueueName="eventshop-dev-stream-failures")
+    relay = _stream_mapping(session, "relay_order_events")
+    alerts = _stream_mapping(session, "low_stock_alerts")
+    path = _deployed(tmp_path / "dev.json", [relay, alerts])
+
+    deploy.bound_stream_retries(session, path, "eventshop-dev-stream-failures")
+
+    lam = session.client("lambda")
+    held = lam.get_event_source_mapping(UUID=relay["event_uuid"])
+    assert held["MaximumRetryAttempts"] == -1
+    assert held["MaximumRecordAgeInSeconds"] == -1
+    assert held["BisectBatchOnFunctionError"] is True
+    assert not (held.get("DestinationConfig") or {}).get("OnFailure")
+    bounded = lam.get_event_source_mapping(UUID=alerts["event_uuid"])
+    assert bounded["MaximumRetryAttempts"] == 3
+    assert bounded["DestinationConfig"]["OnFailure"]["Destination"].endswith("stream-failures")

@@ -161,3 +161,20 @@ def test_policy_covers_what_the_app_and_its_event_sources_need(stage: str) -> No
 
 def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
+
+
+def test_the_held_relay_is_alarmed_on_its_iterator_age(template: dict[str, Any]) -> None:
+    """The relay retries without end (it must not set order events aside), so
+    a stall shows as the age of its oldest unrelayed record."""
+    mappings = json.loads((ROOT / ".chalice" / "event-source-mappings.json").read_text())
+    assert mappings["relay_order_events"]["MaximumRetryAttempts"] == -1
+    alarms = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Alarm" and r["Properties"]["MetricName"] == "IteratorAge"
+    ]
+    assert len(alarms) == 1
+    (alarm,) = alarms
+    assert alarm["Namespace"] == "AWS/Lambda"
+    assert "relay_order_events" in str(alarm["Dimensions"][0]["Value"])
+    assert alarm["AlarmActions"]
