@@ -815,19 +815,23 @@ class ScheduleSource(Source):
         return d
 
 
+def _max_retries(mappings: dict[str, dict[str, Any]] | None, name: str, default: int) -> int:
+    """``mappings``: event source mapping settings by function name (the
+    parameters of Lambda's UpdateEventSourceMapping), with ``_stream_default``
+    for stream functions not named; a stream's ``MaximumRetryAttempts`` (-1:
+    without end, as on Lambda) overrides ``default``."""
+    declared = (mappings or {}).get(name) or (mappings or {}).get("_stream_default") or {}
+    return int(declared.get("MaximumRetryAttempts", default))
+
+
 def sources_for(
     app: Any,
     rt: Runtime,
     stream_max_retries: int = 3,
     mappings: dict[str, dict[str, Any]] | None = None,
 ) -> list[Source]:
-    """Build a source per event handler the app registered with Chalice.
-
-    ``mappings``: event source mapping settings by function name (the
-    parameters of Lambda's UpdateEventSourceMapping), with ``_stream_default``
-    for stream functions not named; a stream's ``MaximumRetryAttempts`` (-1:
-    without end, as on Lambda) overrides ``stream_max_retries``."""
-    mappings = mappings or {}
+    """Build a source per event handler the app registered with Chalice
+    (``mappings``: see ``_max_retries``)."""
     from chalice import app as chalice_app
 
     out: list[Source] = []
@@ -869,11 +873,7 @@ def sources_for(
                     config.batch_size,
                     config.starting_position,
                     config.maximum_batching_window_in_seconds or 0,
-                    int(
-                        (mappings.get(config.name) or mappings.get("_stream_default") or {}).get(
-                            "MaximumRetryAttempts", stream_max_retries
-                        )
-                    ),
+                    _max_retries(mappings, config.name, stream_max_retries),
                 )
             )
         elif isinstance(config, chalice_app.ScheduledEventConfig):

@@ -192,22 +192,7 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         return StockConflict(f"the stock of {sku} is {current}", current)
 
     def reserve(self, order_id: str, lines: list[Line], at: str) -> ReservationOutcome:
-        items: list[dict[str, Any]] = [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": _product_key(line.sku),
-                    "UpdateExpression": "SET stock = stock - :q, updatedAt = :at ADD version :one",
-                    "ConditionExpression": "attribute_exists(pk) AND stock >= :q",
-                    "ExpressionAttributeValues": {
-                        ":q": {"N": str(line.quantity)},
-                        ":at": {"S": at},
-                        ":one": {"N": "1"},
-                    },
-                }
-            }
-            for line in lines
-        ]
+        items: list[dict[str, Any]] = [self._stock_move(line, at, take=True) for line in lines]
         items.append(
             {
                 "Put": {
@@ -251,6 +236,26 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
             ).get("Item")
         return str(item["state"]["S"]) if item else None
 
+    def _stock_move(self, line: Line, at: str, *, take: bool) -> dict[str, Any]:
+        """One line's stock change inside a reservation's or a release's
+        transaction: a take only if that much is there; a give-back always."""
+        sign, condition = ("-", " AND stock >= :q") if take else ("+", "")
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": _product_key(line.sku),
+                "UpdateExpression": (
+                    f"SET stock = stock {sign} :q, updatedAt = :at ADD version :one"
+                ),
+                "ConditionExpression": "attribute_exists(pk)" + condition,
+                "ExpressionAttributeValues": {
+                    ":q": {"N": str(line.quantity)},
+                    ":at": {"S": at},
+                    ":one": {"N": "1"},
+                },
+            }
+        }
+
     def release(self, order_id: str, at: str) -> list[Line] | None:
         with aws.translate():
             item = self.ddb.get_item(
@@ -293,22 +298,7 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
                 }
             }
         ]
-        items += [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": _product_key(line.sku),
-                    "UpdateExpression": "SET stock = stock + :q, updatedAt = :at ADD version :one",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeValues": {
-                        ":q": {"N": str(line.quantity)},
-                        ":at": {"S": at},
-                        ":one": {"N": "1"},
-                    },
-                }
-            }
-            for line in lines
-        ]
+        items += [self._stock_move(line, at, take=False) for line in lines]
         try:
             with aws.translate():
                 self.ddb.transact_write_items(TransactItems=items)
