@@ -92,3 +92,69 @@ def test_importing_the_app_loads_no_image_library() -> None:
     heavy, loaded = out.stdout.splitlines()
     assert heavy == "", heavy
     assert set(loaded.split(",")) <= COLD_START_MODULES, set(loaded.split(",")) - COLD_START_MODULES
+
+
+# --- the tests' own layout ---------------------------------------------------------------
+
+TESTS = ROOT / "tests"
+
+
+def _test_imports(path: Path, source: str | None = None) -> set[str]:
+    """The ``tests...`` modules a file under tests/ imports, relative imports
+    resolved and ``from tests.x import y`` counted as ``tests.x.y`` when y is
+    a module there."""
+    package = list(path.relative_to(ROOT).parts[:-1])  # a module's, or an __init__'s
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source if source is not None else path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "tests")
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - (node.level - 1)] if node.level else []
+            module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            if module.split(".")[0] != "tests":
+                continue
+            found.add(module)
+            for alias in node.names:
+                candidate = ROOT.joinpath(*module.split("."), alias.name)
+                if candidate.with_suffix(".py").is_file() or candidate.is_dir():
+                    found.add(f"{module}.{alias.name}")
+    return found
+
+
+def _foreign(modules: set[str]) -> set[str]:
+    """What a test may not import: anything of tests/ outside tests.support."""
+    return {
+        m
+        for m in modules
+        if m not in {"tests", "tests.support"} and not m.startswith("tests.support.")
+    }
+
+
+def test_tests_import_helpers_from_tests_support_only() -> None:
+    """No test module or conftest imports another test module or a conftest
+    (nor does a support module): what tests share lives in tests/support."""
+    files = [p for p in sorted(TESTS.rglob("*.py")) if "fixture_app" not in p.parts]
+    assert len([p for p in files if p.name.startswith("test_")]) > 30
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(_foreign(_test_imports(p)))
+        for p in files
+        if _foreign(_test_imports(p))
+    }
+    assert offenders == {}
+
+
+def test_the_import_rule_sees_every_form() -> None:
+    path = TESTS / "unit" / "orders" / "test_anything.py"
+    cases = {
+        "from tests.functional.conftest import Shop": {"tests.functional.conftest"},
+        "from tests.unit import test_policies": {"tests.unit", "tests.unit.test_policies"},
+        "import tests.e2e.conftest": {"tests.e2e.conftest"},
+        "from .test_model import x": {"tests.unit.orders.test_model"},
+        "from . import test_model": {"tests.unit.orders", "tests.unit.orders.test_model"},
+        "from ..conftest import shop": {"tests.unit.conftest"},
+        "from tests.support.fakes import FakeOrderRepository": set(),
+        "from tests.support import images as fx": set(),
+        "from chalicelib.orders import model": set(),
+    }
+    for source, foreign in cases.items():
+        assert _foreign(_test_imports(path, source)) == foreign, source
