@@ -221,12 +221,18 @@ class Runtime:
         return str(attrs["Attributes"]["QueueArn"])
 
     def queue_backlog(self, url: str) -> int:
+        # moto computes each attribute at its own instant, in the order asked.
+        # Time only moves messages towards "visible" (delayed -> visible,
+        # in flight -> visible), so asking for "visible" last means a message
+        # that changes state during the call is still counted once: asked the
+        # other way round, one that becomes visible in between is counted by
+        # neither, and drain returned with it still to be delivered.
         attrs = self.sqs.get_queue_attributes(
             QueueUrl=url,
             AttributeNames=[
-                "ApproximateNumberOfMessages",
-                "ApproximateNumberOfMessagesNotVisible",
                 "ApproximateNumberOfMessagesDelayed",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessages",
             ],
         )["Attributes"]
         return sum(int(v) for v in attrs.values())
