@@ -75,7 +75,7 @@ _ORDERS = ["chalicelib.orders.service", "chalicelib.orders.dynamo"]
 _CATALOG = [
     "chalicelib.catalog.service",
     "chalicelib.catalog.dynamo",
-    "chalicelib.catalog.alerts",
+    "chalicelib.platform.alerts",
 ]
 FIRST_CALL: dict[str, list[str]] = {
     API_FUNCTION: [*_ORDERS, *_CATALOG, "chalicelib.http.cursor"],

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from chalicelib.orders.service import OrderService
     from chalicelib.payments.ports import PaymentProvider
     from chalicelib.payments.service import PaymentService
+    from chalicelib.platform.alerts import AlertRaiser
     from chalicelib.platform.messaging import Publisher
 
 
@@ -49,15 +50,17 @@ class Services:
         return SnsPublisher()
 
     @cached_property
+    def alerts(self) -> AlertRaiser:
+        from chalicelib.platform.alerts import SnsAlerts
+
+        return SnsAlerts(self.publisher, self.settings.ops_alerts_topic_arn)
+
+    @cached_property
     def catalog(self) -> CatalogService:
-        from chalicelib.catalog.alerts import SnsCatalogAlerts
         from chalicelib.catalog.dynamo import DynamoCatalogRepository
         from chalicelib.catalog.service import CatalogService
 
-        return CatalogService(
-            DynamoCatalogRepository(self.settings.products_table_name),
-            SnsCatalogAlerts(self.publisher, self.settings.inventory_alerts_topic_arn),
-        )
+        return CatalogService(DynamoCatalogRepository(self.settings.products_table_name), self.alerts)
 
     @cached_property
     def order_repository(self) -> DynamoOrderRepository:

@@ -152,7 +152,7 @@ _TABLES = MappingProxyType(
         images_repository.__name__: "images",
     }
 )
-_TOPICS = ("order-events", "customer-notifications", "inventory-alerts", "image-events")
+_TOPICS = ("order-events", "customer-notifications", "ops-alerts", "image-events")
 _QUEUES = ("inventory", "payments", "shipping", "notify")
 
 

@@ -4,7 +4,7 @@ in as parameters (no boto3, no chalice here)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from chalicelib.catalog.model import (
     MAX_STOCK,
@@ -18,18 +18,15 @@ from chalicelib.catalog.model import (
 )
 from chalicelib.catalog.ports import CatalogRepository, ProductPage, StockChange, StockConflict
 from chalicelib.platform import errors
+from chalicelib.platform.alerts import Alert, AlertKind, AlertRaiser
 from chalicelib.platform.clock import now_iso
 from chalicelib.platform.types import check_sku
 from chalicelib.platform.validation import parse
 
 
-class AlertPublisher(Protocol):
-    def alert(self, kind: str, subject: str, detail: dict[str, Any]) -> None: ...
-
-
 class CatalogService:
     def __init__(
-        self, repo: CatalogRepository, alerts: AlertPublisher, clock: Callable[[], str] = now_iso
+        self, repo: CatalogRepository, alerts: AlertRaiser, clock: Callable[[], str] = now_iso
     ) -> None:
         self.repo = repo
         self.alerts = alerts
@@ -114,10 +111,13 @@ class CatalogService:
         return self.repo.release(order_id, self.clock())
 
     def alert_shortage(self, order_id: str, skus: list[str]) -> None:
-        self.alerts.alert(
-            "OrderRejectedForShortage",
-            f"order {order_id} rejected: out of stock",
-            {"orderId": order_id, "skus": skus},
+        self.alerts.raise_alert(
+            Alert(
+                AlertKind.LOW_STOCK,
+                f"order {order_id} rejected: out of stock",
+                {"orderId": order_id, "skus": skus},
+                alert_id=f"LOW_STOCK#order#{order_id}",
+            )
         )
 
     def alert_crossings(
@@ -133,10 +133,14 @@ class CatalogService:
             was = int(old["stock"]) if old and "stock" in old else None
             now = int(new["stock"])
             if now < threshold and (was is None or was >= threshold):
-                self.alerts.alert(
-                    "LowStock",
-                    f"{new['sku']} is low on stock ({now} left)",
-                    {"sku": new["sku"], "stock": now, "lowStockThreshold": threshold},
+                self.alerts.raise_alert(
+                    Alert(
+                        AlertKind.LOW_STOCK,
+                        f"{new['sku']} is low on stock ({now} left)",
+                        {"sku": new["sku"], "stock": now, "lowStockThreshold": threshold},
+                        # One crossing, one alert, however often the record is redelivered.
+                        alert_id=f"LOW_STOCK#{new['sku']}#{new.get('version', new.get('updatedAt', ''))}",
+                    )
                 )
                 sent += 1
         return sent

@@ -39,7 +39,7 @@ class Settings:
     images_bucket_name: str
     order_events_topic_arn: str
     customer_notifications_topic_arn: str
-    inventory_alerts_topic_arn: str
+    ops_alerts_topic_arn: str
     image_events_topic_arn: str
     inventory_queue_name: str
     payments_queue_name: str

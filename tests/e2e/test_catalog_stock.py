@@ -100,15 +100,15 @@ def test_racing_creates_set_the_stock_once(shop: Shop) -> None:
 
 def heard_low_stock(shop: Shop, url: str, sku: str) -> list[tuple[str, Any]]:
     return [
-        (m["body"]["type"], m["body"]["stock"])
+        (m["body"]["kind"], m["body"]["data"]["stock"])
         for m in shop.heard(url)
-        if m["body"].get("sku") == sku
+        if m["body"]["data"].get("sku") == sku
     ]
 
 
 def test_an_adjustment_below_the_threshold_alerts_once_per_crossing(shop: Shop) -> None:
     sku = shop.product(stock=5, threshold=3)
-    alerts = shop.listen("-inventory-alerts")
+    alerts = shop.listen("-ops-alerts")
 
     def adjust(delta: int) -> dict[str, Any]:
         r = shop.http.post(
@@ -124,7 +124,7 @@ def test_an_adjustment_below_the_threshold_alerts_once_per_crossing(shop: Shop) 
     adjust(-2)  # 4 -> 2: crosses
     adjust(-1)  # 2 -> 1
     shop.stack.drain()
-    assert heard_low_stock(shop, alerts, sku) == [("LowStock", 2)]
+    assert heard_low_stock(shop, alerts, sku) == [("LOW_STOCK", 2)]
 
     refused = shop.http.post(
         f"{shop.api}/products/{sku}/stock-adjustments",
@@ -136,4 +136,4 @@ def test_an_adjustment_below_the_threshold_alerts_once_per_crossing(shop: Shop) 
     adjust(4)  # 1 -> 5
     assert adjust(-4)["stock"] == 1  # crosses again
     shop.stack.drain()
-    assert heard_low_stock(shop, alerts, sku) == [("LowStock", 1)]
+    assert heard_low_stock(shop, alerts, sku) == [("LOW_STOCK", 1)]

@@ -195,7 +195,7 @@ def test_customer_cancel_before_shipping_releases_stock_exactly_once(shop: Shop)
 
 def test_low_stock_alert_once_per_crossing_and_on_shortage(shop: Shop) -> None:
     sku = shop.product(stock=5, threshold=3)
-    alerts = shop.listen("-inventory-alerts")
+    alerts = shop.listen("-ops-alerts")
     for _ in range(4):  # 5 -> 4 -> 3 -> 2 (crosses) -> 1
         shop.place("dora", [(sku, 1)])
         shop.stack.drain()
@@ -203,10 +203,10 @@ def test_low_stock_alert_once_per_crossing_and_on_shortage(shop: Shop) -> None:
     shop.stack.drain()
     assert shop.order(rejected["orderId"])["status"] == "REJECTED"
     heard = [m["body"] for m in shop.heard(alerts) if sku in str(m["body"])]
-    assert [(a["type"], a.get("stock")) for a in heard if a["type"] == "LowStock"] == [
-        ("LowStock", 2)
-    ]
-    shortages = [a for a in heard if a["type"] == "OrderRejectedForShortage"]
+    assert {a["kind"] for a in heard} == {"LOW_STOCK"}
+    crossings = [a["data"] for a in heard if "orderId" not in a["data"]]
+    assert [(a["sku"], a["stock"]) for a in crossings] == [(sku, 2)]
+    shortages = [a["data"] for a in heard if "orderId" in a["data"]]
     assert [(a["orderId"], a["skus"]) for a in shortages] == [(rejected["orderId"], [sku])]
     # restock above the threshold, then cross again: a second alert
     r = shop.http.post(
@@ -215,8 +215,8 @@ def test_low_stock_alert_once_per_crossing_and_on_shortage(shop: Shop) -> None:
     assert r.status_code == 200 and r.json()["stock"] == 10
     shop.place("dora", [(sku, 8)])
     shop.stack.drain()
-    again = [m["body"] for m in shop.heard(alerts) if m["body"].get("sku") == sku]
-    assert [(a["type"], a["stock"]) for a in again] == [("LowStock", 2)]
+    again = [m["body"] for m in shop.heard(alerts) if m["body"]["data"].get("sku") == sku]
+    assert [(a["kind"], a["data"]["stock"]) for a in again] == [("LOW_STOCK", 2)]
 
 
 def test_failing_only_sns_publishing_delays_the_saga_and_loses_nothing(shop: Shop) -> None:

@@ -371,7 +371,7 @@ def test_an_adjustment_below_the_threshold_alerts_once_per_crossing(shop: Shop) 
     """The products stream carries an adjustment like any stock change: one
     LowStock alert per crossing, whichever path lowered the stock."""
     sku = shop.put_product(stock=5, threshold=3)["sku"]
-    tap = shop.tap("InventoryAlertsTopicArn", {"type": ["LowStock"]})
+    tap = shop.tap("OpsAlertsTopicArn", {"kind": ["LOW_STOCK"]})
 
     for delta in (-1, -2, -1, 4, -3):  # 5 -> 4 -> 2 (crosses) -> 1 -> 5 -> 2 (crosses)
         assert adjust(shop, sku, {"delta": delta, "reason": "drill"}).status_code == 200
@@ -379,7 +379,7 @@ def test_an_adjustment_below_the_threshold_alerts_once_per_crossing(shop: Shop) 
     shop.client.lambda_.invoke("low_stock_alerts", {"Records": records})
 
     assert [r["eventName"] for r in records] == ["INSERT"] + ["MODIFY"] * 5
-    alerts = [json.loads(m["Body"]) for m in shop.drain(tap)]
+    alerts = [json.loads(m["Body"])["data"] for m in shop.drain(tap)]
     assert [(a["sku"], a["stock"]) for a in alerts] == [(sku, 2), (sku, 2)]
 
 

@@ -238,7 +238,7 @@ def test_the_relay_ignores_modifications_and_non_event_items(shop: Shop) -> None
 
 def test_low_stock_alert_on_crossing_the_threshold(shop: Shop) -> None:
     product = shop.put_product(stock=5, threshold=3)
-    tap = shop.tap("InventoryAlertsTopicArn", {"type": ["LowStock"]})
+    tap = shop.tap("OpsAlertsTopicArn", {"kind": ["LOW_STOCK"]})
     table = shop.outputs["ProductsTableName"]
     key = {"pk": {"S": f"PRODUCT#{product['sku']}"}, "sk": {"S": "PRODUCT"}}
     old = shop.aws("dynamodb").get_item(TableName=table, Key=key)["Item"]
@@ -259,7 +259,10 @@ def test_low_stock_alert_on_crossing_the_threshold(shop: Shop) -> None:
 
     (alert,) = shop.drain(tap)
     body = json.loads(alert["Body"])
-    assert body == {"type": "LowStock", "sku": product["sku"], "stock": 2, "lowStockThreshold": 3}
+    assert (body["kind"], body["data"]) == (
+        "LOW_STOCK",
+        {"sku": product["sku"], "stock": 2, "lowStockThreshold": 3},
+    )
 
 
 def payment_state(shop: Shop, order_id: str) -> str:

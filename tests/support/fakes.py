@@ -37,6 +37,7 @@ from chalicelib.orders.model import Order, OrderEvent, OrderStatus
 from chalicelib.payments.model import ChargeResult
 from chalicelib.payments.ports import ProviderUnavailable
 from chalicelib.platform import errors
+from chalicelib.platform.alerts import Alert
 from chalicelib.platform.messaging import Message
 
 # As in DynamoOrderRepository: the token is kept only while payment is unsettled.
@@ -507,15 +508,18 @@ class FakePublisher:
 
 
 class FakeAlerts:
-    """AlertPublisher that records every alert as (kind, subject, detail)."""
+    """AlertRaiser that records every alert as (kind, subject, data), and
+    the alerts themselves in ``alerts``."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.sent: list[tuple[str, str, dict[str, Any]]] = []
+        self.alerts: list[Alert] = []
 
-    def alert(self, kind: str, subject: str, detail: dict[str, Any]) -> None:
+    def raise_alert(self, alert: Alert) -> None:
         with self._lock:
-            self.sent.append((kind, subject, dict(detail)))
+            self.sent.append((alert.kind.value, alert.subject, dict(alert.data)))
+            self.alerts.append(alert)
 
     def kinds(self) -> list[str]:
         with self._lock:

@@ -412,7 +412,7 @@ def test_alert_shortage(service: CatalogService, alerts: FakeAlerts) -> None:
     service.alert_shortage("o1", ["A", "B"])
     assert alerts.sent == [
         (
-            "OrderRejectedForShortage",
+            "LOW_STOCK",
             "order o1 rejected: out of stock",
             {"orderId": "o1", "skus": ["A", "B"]},
         )
@@ -436,8 +436,20 @@ def image(sku: str = "A", stock: int = 5, threshold: int = 3, **extra: Any) -> d
 def test_a_crossing_below_the_threshold_alerts(service: CatalogService, alerts: FakeAlerts) -> None:
     assert service.alert_crossings([(image(stock=3), image(stock=2))]) == 1
     assert alerts.sent == [
-        ("LowStock", "A is low on stock (2 left)", {"sku": "A", "stock": 2, "lowStockThreshold": 3})
+        ("LOW_STOCK", "A is low on stock (2 left)", {"sku": "A", "stock": 2, "lowStockThreshold": 3})
     ]
+
+
+def test_a_crossing_is_one_alert_however_often_its_record_is_heard(
+    service: CatalogService, alerts: FakeAlerts
+) -> None:
+    crossing = (image(stock=3, version=7), image(stock=2, version=8))
+    service.alert_crossings([crossing])
+    service.alert_crossings([crossing])  # the stream redelivers the batch
+    later = (image(stock=6, version=9), image(stock=1, version=10))
+    service.alert_crossings([later])
+    ids = [a.alert_id for a in alerts.alerts]
+    assert ids == ["LOW_STOCK#A#8", "LOW_STOCK#A#8", "LOW_STOCK#A#10"]
 
 
 @pytest.mark.parametrize(
@@ -462,7 +474,7 @@ def test_a_new_product_below_its_threshold_alerts(
 ) -> None:
     assert service.alert_crossings([(None, image(stock=1))]) == 1
     assert service.alert_crossings([(None, image(sku="B", stock=3))]) == 0
-    assert alerts.kinds() == ["LowStock"]
+    assert alerts.kinds() == ["LOW_STOCK"]
 
 
 def test_each_crossing_alerts_once_per_batch(service: CatalogService, alerts: FakeAlerts) -> None:

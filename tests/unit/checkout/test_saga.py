@@ -403,7 +403,7 @@ def test_short_stock_rejects_and_alerts_once() -> None:
     assert (shop.stock("A"), shop.stock("B")) == (5, 1)
     assert shop.alerts.sent == [
         (
-            "OrderRejectedForShortage",
+            "LOW_STOCK",
             f"order {order.orderId} rejected: out of stock",
             {"orderId": order.orderId, "skus": ["B"]},
         )
