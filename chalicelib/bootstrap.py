@@ -60,7 +60,9 @@ class Services:
         from chalicelib.catalog.dynamo import DynamoCatalogRepository
         from chalicelib.catalog.service import CatalogService
 
-        return CatalogService(DynamoCatalogRepository(self.settings.products_table_name), self.alerts)
+        return CatalogService(
+            DynamoCatalogRepository(self.settings.products_table_name), self.alerts
+        )
 
     @cached_property
     def order_repository(self) -> DynamoOrderRepository:

@@ -139,7 +139,7 @@ class CatalogService:
                         f"{new['sku']} is low on stock ({now} left)",
                         {"sku": new["sku"], "stock": now, "lowStockThreshold": threshold},
                         # One crossing, one alert, however often the record is redelivered.
-                        alert_id=f"LOW_STOCK#{new['sku']}#{new.get('version', new.get('updatedAt', ''))}",
+                        alert_id=f"LOW_STOCK#{new['sku']}#{new.get('version', '')}",
                     )
                 )
                 sent += 1

@@ -436,7 +436,11 @@ def image(sku: str = "A", stock: int = 5, threshold: int = 3, **extra: Any) -> d
 def test_a_crossing_below_the_threshold_alerts(service: CatalogService, alerts: FakeAlerts) -> None:
     assert service.alert_crossings([(image(stock=3), image(stock=2))]) == 1
     assert alerts.sent == [
-        ("LOW_STOCK", "A is low on stock (2 left)", {"sku": "A", "stock": 2, "lowStockThreshold": 3})
+        (
+            "LOW_STOCK",
+            "A is low on stock (2 left)",
+            {"sku": "A", "stock": 2, "lowStockThreshold": 3},
+        )
     ]
 
 
