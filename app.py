@@ -14,6 +14,7 @@ from chalicelib.checkout.api import bp as checkout
 from chalicelib.http.api import bp as edge_routes
 from chalicelib.http.authorizer import edge
 from chalicelib.images.api import bp as images
+from chalicelib.ops.api import bp as ops
 from chalicelib.orders.api import bp as orders
 from chalicelib.platform import logs
 
@@ -26,5 +27,5 @@ logs.install(logging.getLogger())
 logs.install(app.log)
 
 # No url_prefix, no name_prefix: routes and Lambda function names stay as deployed.
-for blueprint in (edge, edge_routes, catalog, orders, checkout, images):
+for blueprint in (edge, edge_routes, catalog, orders, checkout, images, ops):
     app.register_blueprint(blueprint)

@@ -61,6 +61,8 @@ FUNCTION_CLIENTS: dict[str, list[str]] = {
     "shipping_step": ["dynamodb"],
     "notify_step": ["dynamodb", "sns"],
     "low_stock_alerts": ["sns"],
+    # The saga-timeout sweep: query the orders index, cancel, alert.
+    "time_out_stuck_sagas": ["dynamodb", "sns"],
     # Image handling: read the upload, write thumbnails, record, publish.
     "image_uploaded": ["s3", "dynamodb", "sns"],
     "image_removed": ["s3", "dynamodb"],
@@ -101,6 +103,12 @@ FIRST_CALL: dict[str, list[str]] = {
         "chalicelib.platform.sns",
     ],
     "low_stock_alerts": ["chalicelib.platform.dynamo", *_CATALOG, "chalicelib.platform.sns"],
+    "time_out_stuck_sagas": [
+        "chalicelib.ops.service",
+        *_ORDERS,
+        *_CATALOG,
+        "chalicelib.platform.sns",
+    ],
     "image_uploaded": [
         "chalicelib.images.service",
         "chalicelib.images.dynamo",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from chalicelib.catalog.service import CatalogService
     from chalicelib.checkout.shipping import Carrier
     from chalicelib.images.service import ImageService
+    from chalicelib.ops.service import OpsService
     from chalicelib.orders.dynamo import DynamoOrderRepository
     from chalicelib.orders.notifications import CustomerNotifier
     from chalicelib.orders.service import OrderService
@@ -117,6 +118,12 @@ class Services:
             product_exists=self.catalog.exists,
             limits=ImageLimits(max_bytes=s.image_max_bytes, max_pixels=s.image_max_pixels),
         )
+
+    @cached_property
+    def ops(self) -> OpsService:
+        from chalicelib.ops.service import OpsService
+
+        return OpsService(self.orders, self.alerts, self.settings.saga_timeout_seconds)
 
     @cached_property
     def notifier(self) -> CustomerNotifier:

@@ -163,7 +163,8 @@ def targets(module: str, action: str, stage: str) -> tuple[str, ...]:
     service = action.partition(":")[0]
     if service == "dynamodb" and module in _TABLES:
         table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{prefix}-{_TABLES[module]}"
-        return (table, f"{table}/index/gsi1") if action == "dynamodb:Query" else (table,)
+        indexes = (f"{table}/index/gsi1", f"{table}/index/gsi2")
+        return (table, *indexes) if action == "dynamodb:Query" else (table,)
     if service == "s3" and module == images_storage.__name__:
         bucket = f"arn:aws:s3:::{prefix}-images-{ACCOUNT}"
         if action == "s3:ListBucket":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -86,7 +87,7 @@ def reserve_or_release(
 def take_payment(msg: OrderEventMessage, orders: OrderService, payments: PaymentService) -> None:
     order, token = order_from_snapshot(msg.order)
     if msg.type == EventType.ORDER_CANCELLED:
-        _settle_cancelled(order, orders, payments)
+        _settle_cancelled(order, orders, payments, _epoch(msg.at))
         return
     if msg.type != EventType.STOCK_RESERVED:
         return
@@ -113,13 +114,19 @@ def take_payment(msg: OrderEventMessage, orders: OrderService, payments: Payment
         _settle_voided_charge(order, orders, payments)
 
 
-def _settle_cancelled(order: Order, orders: OrderService, payments: PaymentService) -> None:
+def _epoch(at: str) -> float:
+    return datetime.fromisoformat(at).timestamp()
+
+
+def _settle_cancelled(
+    order: Order, orders: OrderService, payments: PaymentService, cancelled_at: float
+) -> None:
     """The payments step's part of a cancel: void a future charge or refund a
     capture, and record it when the outcome is certain. NOTHING for a claimed
     charge without a recorded capture is not: that charge may still be at the
     provider, and the delivery that claimed it records the settlement once the
     provider has answered (take_payment); until then the order is CANCELLING."""
-    settlement = _settlement(payments.cancel(order.orderId), order)
+    settlement = _settlement(payments.cancel(order.orderId, cancelled_at), order)
     if settlement is not None:
         _compensated(orders, order, settlement)
 

@@ -1,2 +1,2 @@
-"""Operations: the room for dead letters, alerts, sweeps and cleanup (its
-``api.py`` blueprint is registered by app.py once it has handlers)."""
+"""Operations: the saga-timeout sweep (``service``, scheduled by ``api``).
+Dead letters, the alert subscriber and cleanup come next (docs/ARCHITECTURE.md)."""

@@ -2,7 +2,8 @@
 
 One table, keyed ``pk``/``sk``:
 - ``ORDER#id / ORDER``: the current state (plus the payment token until the
-  payment is settled), indexed by customer on ``gsi1`` (newest first);
+  payment is settled), indexed by customer on ``gsi1`` (newest first) and by
+  status and last change on ``gsi2`` (the saga-timeout sweep's query);
 - ``ORDER#id / EVENT#0001``...: the history, one item per event, never
   rewritten; each carries the order snapshot after it, which the stream relay
   publishes, so consumers need no read;
@@ -86,6 +87,8 @@ def _order_item(order: Order, token: str | None) -> dict[str, Any]:
         sk="ORDER",
         gsi1pk=f"CUSTOMER#{order.customerId}",
         gsi1sk=f"{order.createdAt}#{order.orderId}",
+        gsi2pk=f"STATUS#{order.status}",
+        gsi2sk=f"{order.updatedAt}#{order.orderId}",
     )
     if token and order.status in _TOKEN_STATUSES:
         data["paymentToken"] = token
@@ -94,7 +97,7 @@ def _order_item(order: Order, token: str | None) -> dict[str, Any]:
 
 def _to_order(item: dict[str, Any]) -> Order:
     data = dynamo.from_item(item)
-    for k in ("pk", "sk", "gsi1pk", "gsi1sk", "paymentToken"):
+    for k in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "paymentToken"):
         data.pop(k, None)
     return Order.model_validate(data)
 
@@ -268,6 +271,22 @@ class DynamoOrderRepository(dynamo.DynamoTable):
         return Page(
             [_to_order(i) for i in page.get("Items", [])], dynamo.from_item(last) if last else None
         )
+
+    def in_status_since(self, status: OrderStatus, before: str, limit: int) -> list[Order]:
+        """Orders in ``status`` whose last change is older than ``before``
+        (ISO time), oldest first: a Query on gsi2 (status, updatedAt)."""
+        with aws.translate():
+            page = self.ddb.query(
+                TableName=self.table,
+                IndexName="gsi2",
+                Limit=limit,
+                KeyConditionExpression="gsi2pk = :s AND gsi2sk < :before",
+                ExpressionAttributeValues={
+                    ":s": {"S": f"STATUS#{status}"},
+                    ":before": {"S": before},
+                },
+            )
+        return [_to_order(i) for i in page.get("Items", [])]
 
     def all_order_ids(self) -> list[str]:
         ids: list[str] = []

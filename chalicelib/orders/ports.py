@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.orders.model import Order, OrderEvent
+from chalicelib.orders.model import Order, OrderEvent, OrderStatus
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
@@ -61,6 +61,9 @@ class OrderRepository(Protocol):
     def list_for_customer(
         self, customer_id: str, limit: int, start: dict[str, Any] | None
     ) -> Page: ...
+
+    def in_status_since(self, status: OrderStatus, before: str, limit: int) -> list[Order]:
+        """Orders in ``status`` last changed before ``before``, oldest first."""
 
     def all_order_ids(self) -> list[str]: ...
 

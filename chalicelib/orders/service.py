@@ -15,7 +15,14 @@ from typing import Any, Protocol
 
 from chalicelib.orders import model
 from chalicelib.orders.events import DomainEvent, OrderCancelled, OrderPlaced
-from chalicelib.orders.model import Order, OrderEvent, OrderLine, PlaceOrder, ShippingAddress
+from chalicelib.orders.model import (
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    PlaceOrder,
+    ShippingAddress,
+)
 from chalicelib.orders.ports import IdempotencyRecord, OrderRepository, Page
 from chalicelib.platform import errors
 from chalicelib.platform.clock import now_iso
@@ -178,6 +185,26 @@ class OrderService:
                 return after
             order = after
         raise errors.Transient("the order kept changing; try again")
+
+    # --- operations -----------------------------------------------------
+    def stuck(self, status: OrderStatus, before: str, limit: int = 100) -> list[Order]:
+        """Orders in ``status`` that have not changed since ``before`` (ISO)."""
+        return self.repo.in_status_since(status, before, limit)
+
+    def time_out(self, seen: Order, at: str) -> Order | None:
+        """Cancel ``seen`` because its saga stopped moving: the compensation a
+        failure at its status would start (OrderCancelled: release what is
+        reserved, settle the payment). Conditional on the version seen: if
+        the order moved meanwhile (a late step, another sweep), nothing is
+        written and None is returned."""
+        if seen.status not in model.CANCELLABLE:
+            return None
+        happened = OrderCancelled(reason=f"timed out in {seen.status}")
+        event = OrderEvent(
+            version=seen.version + 1, type=happened.TYPE, at=at, data=happened.data()
+        )
+        after = model.apply(seen, event)
+        return after if self.repo.append(seen, after, event) else None
 
     # --- saga steps -----------------------------------------------------
     def record(

@@ -35,8 +35,31 @@ class DynamoPaymentRepository(dynamo.DynamoTable):
             return self._get(order_id) or {"state": "UNKNOWN"}
         return None
 
-    def start(self, order_id: str, amount_cents: int) -> dict[str, Any] | None:
-        return self._put_new(order_id, "PENDING", amount_cents)
+    def start(
+        self, order_id: str, amount_cents: int, attempted_at: float = 0
+    ) -> dict[str, Any] | None:
+        """Claim (or re-claim) the payment and stamp the attempt, in one
+        conditional write: a closed claim is returned untouched, so its
+        ``attemptedAt`` is final once it is closed."""
+        try:
+            with aws.translate():
+                old = self.ddb.update_item(
+                    TableName=self.table,
+                    Key=self._key(order_id),
+                    UpdateExpression="SET #s = if_not_exists(#s, :pending), "
+                    "amountCents = if_not_exists(amountCents, :amt), attemptedAt = :at",
+                    ConditionExpression="attribute_not_exists(pk) OR #s = :pending",
+                    ExpressionAttributeNames={"#s": "state"},
+                    ExpressionAttributeValues={
+                        ":pending": {"S": "PENDING"},
+                        ":amt": {"N": str(amount_cents)},
+                        ":at": {"N": str(int(attempted_at))},
+                    },
+                    ReturnValues="ALL_OLD",
+                ).get("Attributes")
+        except errors.Conflict:
+            return self._get(order_id) or {"state": "UNKNOWN"}
+        return dynamo.from_item(old) if old else None
 
     def void_or_get(self, order_id: str) -> dict[str, Any] | None:
         return self._put_new(order_id, "VOIDED", 0)

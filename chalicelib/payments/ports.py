@@ -22,9 +22,12 @@ class PaymentProvider(Protocol):
 
 
 class PaymentRepository(Protocol):
-    def start(self, order_id: str, amount_cents: int) -> dict[str, Any] | None:
-        """Claim the order's payment (PENDING); return the existing record if
-        there already is one."""
+    def start(
+        self, order_id: str, amount_cents: int, attempted_at: float = 0
+    ) -> dict[str, Any] | None:
+        """Claim the order's payment (PENDING) and stamp ``attemptedAt``;
+        return the record as it was if there already is one (a closed claim
+        is not touched)."""
 
     def void_or_get(self, order_id: str) -> dict[str, Any] | None:
         """Write VOIDED if there is no record yet; else return the record."""

@@ -10,17 +10,30 @@ charge costs two requests (claim, provider) and no write-back.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from chalicelib.payments.model import CancelOutcome, ChargeStatus, ClaimState, PaymentOutcome
 from chalicelib.payments.ports import PaymentProvider, PaymentRepository
 
+# A charge attempt that began longer ago than this has ended, one way or the
+# other: it is longer than the payment function's timeout (60 s, .chalice/config.json).
+IN_FLIGHT_SECONDS = 180
+
 
 class PaymentService:
-    def __init__(self, repo: PaymentRepository, provider: PaymentProvider) -> None:
+    def __init__(
+        self,
+        repo: PaymentRepository,
+        provider: PaymentProvider,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.repo = repo
         self.provider = provider
+        self.clock = clock
 
     def charge(self, order_id: str, amount_cents: int, token: str | None) -> PaymentOutcome:
-        existing = self.repo.start(order_id, amount_cents)
+        existing = self.repo.start(order_id, amount_cents, self.clock())
         if existing is not None and existing.get("state") in (
             ClaimState.VOIDED,
             ClaimState.REFUNDED,
@@ -35,16 +48,29 @@ class PaymentService:
             return PaymentOutcome(ChargeStatus.CAPTURED, result.charge_id)
         return PaymentOutcome(ChargeStatus.DECLINED, reason=result.reason)
 
-    def cancel(self, order_id: str) -> CancelOutcome:
-        """The order was cancelled: void a future charge, or refund a capture.
-        Returns VOIDED, REFUNDED or NOTHING. Safe to repeat."""
+    def cancel(self, order_id: str, cancelled_at: float | None = None) -> CancelOutcome:
+        """The order was cancelled (at ``cancelled_at``, epoch seconds; now if
+        None): void a future charge, or refund a capture. Returns VOIDED,
+        REFUNDED or NOTHING. Safe to repeat.
+
+        NOTHING means a charge attempt may still be running and may yet
+        capture: its delivery settles the order. When the last attempt began
+        more than IN_FLIGHT_SECONDS before the cancel, none can be running (a
+        charge whose message died in a DLQ, a saga timed out): nothing was
+        taken and nothing can be, so the outcome is VOIDED."""
         existing = self.repo.void_or_get(order_id)
         if existing is None:
             return CancelOutcome.VOIDED
         if existing.get("state") == ClaimState.VOIDED:
             return CancelOutcome.NOTHING
-        # Claimed: a charge may have gone through. Refund first (idempotent),
-        # then mark; if the refund fails, the retried cancellation tries again.
-        refunded = self.provider.refund(order_id, None)
+        # Claimed: a charge may have gone through. Close the claim first, so
+        # no new attempt starts; its last attempt's time is then final. If the
+        # refund fails, the retried cancellation tries again.
         self.repo.refunded(order_id)
-        return CancelOutcome.REFUNDED if refunded else CancelOutcome.NOTHING
+        final = self.repo.void_or_get(order_id) or existing
+        if self.provider.refund(order_id, None):
+            return CancelOutcome.REFUNDED
+        when = self.clock() if cancelled_at is None else cancelled_at
+        if when - float(final.get("attemptedAt", 0)) > IN_FLIGHT_SECONDS:
+            return CancelOutcome.VOIDED
+        return CancelOutcome.NOTHING

@@ -1,7 +1,8 @@
 """The simulated payment provider of the local and test stages (API.md).
 
 ``tok_ok`` approves; ``tok_declined`` declines; ``tok_flaky`` fails transiently
-twice for an order, then approves; any other token declines. Idempotent on its
+twice for an order, then approves; ``tok_unavailable`` fails transiently on
+every call (the provider never answers); any other token declines. Idempotent on its
 key (the order id), like real providers, and it counts captures, so tests can
 prove one charge per order. Its ledger is ``SIMULATED#<key>`` in the payments table.
 """
@@ -40,6 +41,8 @@ class SimulatedProvider(dynamo.DynamoTable):
         return {"pk": {"S": f"SIMULATED#{key}"}}
 
     def charge(self, idempotency_key: str, amount_cents: int, token: str) -> ChargeResult:
+        if token == "tok_unavailable":
+            raise ProviderUnavailable("simulated provider: not answering (tok_unavailable)")
         if token != "tok_flaky":
             return self._charge_once(idempotency_key, amount_cents, token)
         with aws.translate():

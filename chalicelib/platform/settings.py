@@ -63,6 +63,9 @@ class Settings:
     image_max_bytes: int = 20 * 1024 * 1024
     image_max_pixels: int = 100_000_000
     log_level: str = "INFO"
+    # An order unchanged this long in PLACED/RESERVED/PAID is compensated by
+    # the saga-timeout sweep (SHIPPED and CANCELLING ones raise an alert).
+    saga_timeout_seconds: int = 900
 
     @property
     def is_local(self) -> bool:

@@ -206,6 +206,14 @@ class FakeOrderRepository:
         page, more = mine[:limit], len(mine) > limit
         return Page(page, _order_keys(page[-1]) if more and page else None)
 
+    def in_status_since(self, status: OrderStatus, before: str, limit: int) -> list[Order]:
+        with self._lock:
+            found = sorted(
+                (o for o in self._orders.values() if o.status is status),
+                key=lambda o: f"{o.updatedAt}#{o.orderId}",
+            )
+        return [o for o in found if f"{o.updatedAt}#{o.orderId}" < before][:limit]
+
     def all_order_ids(self) -> list[str]:
         with self._lock:
             return list(self._orders)
@@ -400,8 +408,15 @@ class FakePaymentRepository:
             }
             return None
 
-    def start(self, order_id: str, amount_cents: int) -> dict[str, Any] | None:
-        return self._put_new(order_id, "PENDING", amount_cents)
+    def start(
+        self, order_id: str, amount_cents: int, attempted_at: float = 0
+    ) -> dict[str, Any] | None:
+        with self._lock:
+            old = self._put_new(order_id, "PENDING", amount_cents)
+            record = self._records[order_id]
+            if record["state"] == "PENDING":
+                record["attemptedAt"] = int(attempted_at)
+            return old
 
     def void_or_get(self, order_id: str) -> dict[str, Any] | None:
         return self._put_new(order_id, "VOIDED", 0)
@@ -431,10 +446,11 @@ class _Charge:
 
 class FakeProvider:
     """PaymentProvider with SimulatedProvider's token rules: ``tok_ok``
-    approves, ``tok_declined`` declines, ``tok_flaky`` is unavailable twice per
-    key and then approves, anything else declines. Idempotent per key.
+        approves, ``tok_declined`` declines, ``tok_flaky`` is unavailable twice per
+        key and then approves, ``tok_unavailable`` never answers, anything else
+    declines. Idempotent per key.
 
-    ``fail_refunds`` makes the next N refunds raise ProviderUnavailable."""
+        ``fail_refunds`` makes the next N refunds raise ProviderUnavailable."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -453,6 +469,8 @@ class FakeProvider:
                 result = ChargeResult(True)
             elif token == "tok_declined":
                 result = ChargeResult(False, reason="card declined")
+            elif token == "tok_unavailable":
+                raise ProviderUnavailable("fake provider: not answering")
             elif token == "tok_flaky":
                 if entry.attempts <= 2:
                     raise ProviderUnavailable("fake provider: temporarily unavailable")

@@ -63,8 +63,8 @@ COLD_START_MODULES = {
     "chalicelib.http.openapi",
     "chalicelib.http.request",
     "chalicelib.http.routing",
-    *(f"chalicelib.{c}" for c in ("catalog", "orders", "checkout", "images")),
-    *(f"chalicelib.{c}.api" for c in ("catalog", "orders", "checkout", "images")),
+    *(f"chalicelib.{c}" for c in ("catalog", "orders", "checkout", "images", "ops")),
+    *(f"chalicelib.{c}.api" for c in ("catalog", "orders", "checkout", "images", "ops")),
 }
 
 

@@ -27,6 +27,7 @@ NOT_FROM_OUTPUTS = {
     "log_level",
     "image_max_bytes",
     "image_max_pixels",
+    "saga_timeout_seconds",
 }
 
 

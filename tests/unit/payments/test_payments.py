@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.payments.model import ChargeStatus, PaymentOutcome
+from chalicelib.payments.model import CancelOutcome, ChargeStatus, PaymentOutcome
 from chalicelib.payments.ports import ProviderUnavailable
-from chalicelib.payments.service import PaymentService
+from chalicelib.payments.service import IN_FLIGHT_SECONDS, PaymentService
 from chalicelib.platform import errors
 from tests.support.fakes import FakePaymentRepository, FakeProvider
 
@@ -183,3 +183,36 @@ def test_a_refund_that_fails_is_retried_by_the_next_cancel(
     payments.cancel("o1")
 
     assert provider.refunds("o1") == 1
+
+
+def test_a_cancel_long_after_the_last_attempt_voids_a_claim_that_never_captured(
+    repo: FakePaymentRepository, provider: FakeProvider
+) -> None:
+    """tok_unavailable: the charge's message died in a DLQ. Nothing was taken,
+    and no attempt can still be running: the cancel settles it as VOIDED."""
+    now = [1_000_000.0]
+    payments = PaymentService(repo, provider, clock=lambda: now[0])
+    for _ in range(3):
+        with pytest.raises(ProviderUnavailable):
+            payments.charge("o1", 500, "tok_unavailable")
+    assert (
+        payments.cancel("o1", cancelled_at=now[0] + 30) is CancelOutcome.NOTHING
+    )  # may be running
+    assert (
+        payments.cancel("o1", cancelled_at=now[0] + IN_FLIGHT_SECONDS + 1) is CancelOutcome.VOIDED
+    )
+    assert payments.charge("o1", 500, "tok_ok").status is ChargeStatus.VOIDED  # closed for good
+    assert provider.captures("o1") == 0
+
+
+def test_an_attempt_after_the_claim_closed_does_not_move_its_attempt_time(
+    repo: FakePaymentRepository, provider: FakeProvider
+) -> None:
+    now = [1_000_000.0]
+    payments = PaymentService(repo, provider, clock=lambda: now[0])
+    with pytest.raises(ProviderUnavailable):
+        payments.charge("o1", 500, "tok_unavailable")
+    payments.cancel("o1")
+    now[0] += 1000
+    payments.charge("o1", 500, "tok_ok")
+    assert (repo.record("o1") or {})["attemptedAt"] == 1_000_000

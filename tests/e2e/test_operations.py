@@ -1,0 +1,52 @@
+"""Operations drills on the running stack: a payment provider that never
+answers, its message in the DLQ, and the saga-timeout sweep (driven by the
+stack's clock) that compensates the order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from devstack.testing import RunningStack
+from tests.support.e2e_shop import Shop
+
+
+@pytest.fixture(scope="module")
+def shop(app_stack: RunningStack) -> Shop:
+    return Shop(app_stack)
+
+
+def test_a_payment_that_never_answers_is_timed_out_and_compensated(shop: Shop) -> None:
+    sku = shop.product(stock=4)
+    alerts = shop.listen("-ops-alerts")
+    order = shop.place("tess", [(sku, 3)], token="tok_unavailable")
+    shop.stack.drain(timeout=90)
+    assert shop.order(order["orderId"])["status"] == "RESERVED"
+    assert shop.stock(sku) == 1
+    sqs = shop.stack.client("sqs")
+    dlq = sqs.get_queue_url(QueueName="eventshop-local-payments-dlq")["QueueUrl"]
+    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    bodies = [json.loads(m["Body"]) for m in dead.get("Messages", [])]
+    mine = [b for b in bodies if order["orderId"] in json.dumps(b)]
+    assert len(mine) == 1, bodies  # the charge, given up after 3 receives
+
+    shop.stack.control.advance_clock(600)  # not yet past the 900 s timeout
+    shop.stack.drain(timeout=60)
+    assert shop.order(order["orderId"])["status"] == "RESERVED"
+
+    # The sweep runs every 5 minutes: one run after the order is 900 s old.
+    shop.stack.control.advance_clock(900)
+    shop.stack.drain(timeout=60)
+    after = shop.order(order["orderId"])
+    assert (after["status"], after["reason"]) == ("CANCELLED", "timed out in RESERVED")
+    assert shop.stock(sku) == 4
+    types = [e["type"] for e in shop.events(order["orderId"])]
+    assert types[-1] == "CancellationCompleted" and "PaymentVoided" in types
+    timeouts = [
+        m["body"]
+        for m in shop.heard(alerts)
+        if m["body"]["kind"] == "SAGA_TIMEOUT" and m["body"]["data"]["orderId"] == order["orderId"]
+    ]
+    assert len(timeouts) == 1
+    assert shop.captures(order["orderId"]) == 0
