@@ -18,6 +18,7 @@ from typing import Protocol
 
 from chalicelib.orders.model import CANCELLABLE, Order, OrderStatus
 from chalicelib.platform.alerts import Alert, AlertKind, AlertRaiser
+from chalicelib.platform.clock import iso
 
 log = logging.getLogger("eventshop.ops")
 
@@ -44,10 +45,6 @@ class Orders(Protocol):
 class SweepReport:
     timed_out: list[str] = field(default_factory=list)
     alerted: list[str] = field(default_factory=list)
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class OpsService:
