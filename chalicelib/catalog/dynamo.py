@@ -5,11 +5,17 @@ Products table, keyed ``pk``/``sk``:
   last restock or adjustment (``lastStockChange``: delta, reason, by, at); on
   ``gsi1`` under ``PRODUCT`` sorted by sku for the catalog listing. Stock
   moves only by conditional deltas (reserve, release, ``adjust_stock``) and is
-  set once, by the conditional create; no write replaces an existing product;
-- ``RESERVATION#orderId / RESERVATION``: the lines an order holds, RESERVED
-  or RELEASED. Its existence makes reserve and release idempotent: a second
-  reserve finds it, a release flips it once, and a release that comes first
-  leaves a RELEASED tombstone so a late reserve takes nothing.
+  set once, by the conditional create; no write replaces an existing product.
+  ``held`` is the stock plus the units open reservations hold: a reserve or a
+  release moves units between the two and leaves it alone, a shipment takes
+  them out of it, and a restock's cap is a condition on it. So no release can
+  ever take the stock above MAX_STOCK (a condition cannot add two attributes;
+  keeping their sum in one is what lets the cap be a condition);
+- ``RESERVATION#orderId / RESERVATION``: the lines an order holds, RESERVED,
+  RELEASED or SHIPPED. Its existence makes reserve, release and ship
+  idempotent: a second reserve finds it, a release or a shipment flips it
+  once, and a release that comes first leaves a RELEASED tombstone so a late
+  reserve takes nothing.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         item = dynamo.to_item(
             {
                 **product.model_dump(),
+                "held": product.stock,
                 "pk": f"PRODUCT#{product.sku}",
                 "sk": "PRODUCT",
                 "gsi1pk": "PRODUCT",
@@ -157,15 +164,20 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         )
 
     def adjust_stock(self, sku: str, delta: int, at: str, change: StockChange) -> Product:
-        # The bound is the condition, so no interleaving can pass it.
-        bound = "stock <= :bound" if delta > 0 else "stock >= :bound"
+        # The bound is the condition, so no interleaving can pass it. Adding
+        # counts the reserved units too (``held``), so a release stays in bounds.
+        # Products written before ``held`` existed hold no more than their stock.
+        if delta > 0:
+            bound = "(held <= :bound OR (attribute_not_exists(held) AND stock <= :bound))"
+        else:
+            bound = "stock >= :bound"
         try:
             with aws.translate():
                 item = self.ddb.update_item(
                     TableName=self.table,
                     Key=_product_key(sku),
-                    UpdateExpression="SET stock = stock + :d, updatedAt = :at, "
-                    "lastStockChange = :change ADD version :one",
+                    UpdateExpression="SET stock = stock + :d, held = if_not_exists(held, stock) "
+                    "+ :d, updatedAt = :at, lastStockChange = :change ADD version :one",
                     ConditionExpression=f"attribute_exists(pk) AND {bound}",
                     ExpressionAttributeValues={
                         ":d": {"N": str(delta)},
@@ -282,29 +294,56 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         if data["state"] != "RESERVED":
             return None
         lines = [Line(**line) for line in data.get("lines", [])]
-        items: list[dict[str, Any]] = [
+        moves = [self._stock_move(line, at, take=False) for line in lines]
+        return lines if self._settle(order_id, "RELEASED", at, moves) else None
+
+    def ship(self, order_id: str, at: str) -> list[Line] | None:
+        with aws.translate():
+            item = self.ddb.get_item(
+                TableName=self.table, Key=_reservation_key(order_id), ConsistentRead=True
+            ).get("Item")
+        data = dynamo.from_item(item) if item else {}
+        if data.get("state") != "RESERVED":
+            return None
+        lines = [Line(**line) for line in data.get("lines", [])]
+        gone = [
             {
                 "Update": {
                     "TableName": self.table,
-                    "Key": _reservation_key(order_id),
-                    "UpdateExpression": "SET #s = :released, releasedAt = :at",
-                    "ConditionExpression": "#s = :reserved",
-                    "ExpressionAttributeNames": {"#s": "state"},
-                    "ExpressionAttributeValues": {
-                        ":released": {"S": "RELEASED"},
-                        ":reserved": {"S": "RESERVED"},
-                        ":at": {"S": at},
-                    },
+                    "Key": _product_key(line.sku),
+                    # Not the stock, not the version: only what counts against the cap.
+                    "UpdateExpression": "ADD held :minus",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": {":minus": {"N": str(-line.quantity)}},
                 }
             }
+            for line in lines
         ]
-        items += [self._stock_move(line, at, take=False) for line in lines]
+        return lines if self._settle(order_id, "SHIPPED", at, gone) else None
+
+    def _settle(self, order_id: str, state: str, at: str, moves: list[dict[str, Any]]) -> bool:
+        """Flip a RESERVED reservation to ``state`` and apply ``moves`` with it,
+        in one transaction; False if a duplicate delivery flipped it first."""
+        flip = {
+            "Update": {
+                "TableName": self.table,
+                "Key": _reservation_key(order_id),
+                "UpdateExpression": f"SET #s = :state, {state.lower()}At = :at",
+                "ConditionExpression": "#s = :reserved",
+                "ExpressionAttributeNames": {"#s": "state"},
+                "ExpressionAttributeValues": {
+                    ":state": {"S": state},
+                    ":reserved": {"S": "RESERVED"},
+                    ":at": {"S": at},
+                },
+            }
+        }
         try:
             with aws.translate():
-                self.ddb.transact_write_items(TransactItems=items)
+                self.ddb.transact_write_items(TransactItems=[flip, *moves])
         except errors.Conflict as exc:
             codes = dynamo.cancellation_codes(exc.__cause__ or exc)
             if codes and codes[0] == "ConditionalCheckFailed":
-                return None  # released concurrently by a duplicate delivery
-            raise errors.Transient("release did not commit; retry") from exc
-        return lines
+                return False
+            raise errors.Transient(f"{state.lower()} did not commit; retry") from exc
+        return True

@@ -61,3 +61,8 @@ class CatalogRepository(Protocol):
 
     def release(self, order_id: str, at: str) -> list[Line] | None:
         """Return the released lines, or None if nothing was (still) held."""
+
+    def ship(self, order_id: str, at: str) -> list[Line] | None:
+        """The order's reserved units left the warehouse: they stop counting
+        against the stock cap, and can no longer be released. Returns the
+        lines, or None if nothing was (still) held."""

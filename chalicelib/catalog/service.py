@@ -81,7 +81,10 @@ class CatalogService:
             return self.repo.adjust_stock(sku, delta, self.clock(), change)
         except StockConflict as exc:
             if delta > 0:
-                why = f"adding {delta} would exceed the maximum stock of {MAX_STOCK}"
+                why = (
+                    f"adding {delta} would exceed the maximum stock of {MAX_STOCK}"
+                    " (units held by open orders count)"
+                )
             else:
                 why = f"removing {-delta} would take it below 0"
             raise errors.Conflict(f"the stock of {sku} is {exc.current}: {why}") from None
@@ -109,6 +112,10 @@ class CatalogService:
     def release(self, order_id: str) -> list[Line] | None:
         """Give back what the order holds, exactly once."""
         return self.repo.release(order_id, self.clock())
+
+    def ship(self, order_id: str) -> list[Line] | None:
+        """The order's units are gone for good, exactly once."""
+        return self.repo.ship(order_id, self.clock())
 
     def alert_shortage(self, order_id: str, skus: list[str]) -> None:
         self.alerts.raise_alert(

@@ -33,4 +33,4 @@ def shipping_step(event: Any) -> dict[str, Any]:
     from chalicelib.checkout import saga
 
     s = bootstrap.services()
-    return saga.sqs_batch(event, lambda m: saga.ship(m, s.orders, s.carrier))
+    return saga.sqs_batch(event, lambda m: saga.ship(m, s.orders, s.carrier, s.catalog))

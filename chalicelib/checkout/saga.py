@@ -51,6 +51,7 @@ log = logging.getLogger("eventshop.checkout")
 
 # A capture that lands on one of these is given back.
 _CANCELLED = frozenset({OrderStatus.CANCELLING, OrderStatus.CANCELLED})
+_SHIPPED = frozenset({OrderStatus.SHIPPED, OrderStatus.COMPLETED})
 
 
 def reserve_or_release(
@@ -163,14 +164,21 @@ def _compensated(orders: OrderService, order: Order, compensation: DomainEvent) 
     orders.record_many(order, [compensation, CancellationCompleted()])
 
 
-def ship(msg: OrderEventMessage, orders: OrderService, carrier: Carrier) -> None:
+def ship(
+    msg: OrderEventMessage, orders: OrderService, carrier: Carrier, inventory: CatalogService
+) -> None:
     if msg.type != EventType.PAYMENT_CAPTURED:
         return
     order, _ = order_from_snapshot(msg.order)
     tracking = carrier.ship(order.orderId)
     # Shipped and delivered (the simulated carrier confirms at once): two
     # status changes, two events, one conditional write.
-    orders.record_many(order, [OrderShipped(trackingNumber=tracking), OrderCompleted()])
+    after, _ = orders.record_many(order, [OrderShipped(trackingNumber=tracking), OrderCompleted()])
+    if after.status in _SHIPPED:
+        # Only once no cancel can win: the units leave for good and stop
+        # counting against the stock cap. A redelivery after a crash here
+        # finds the order shipped and finishes this (ship is idempotent).
+        inventory.ship(order.orderId)
 
 
 def sqs_batch(

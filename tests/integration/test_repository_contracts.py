@@ -581,6 +581,47 @@ class CatalogRepositoryContract:
             repo.adjust_stock("A", MAX_STOCK, T1, RESTOCK)
         assert self.stocks(repo, "A") == [MAX_STOCK]
 
+    def test_a_restock_counts_reserved_units_so_a_release_keeps_the_cap(self, repo: Any) -> None:
+        """Restock to the cap while 5 units are reserved, then cancel: the
+        release must not take the stock above MAX_STOCK (it used to)."""
+        repo.create(product("A", stock=10))
+        repo.reserve("o1", [Line(sku="A", quantity=5)], T1)
+
+        with pytest.raises(StockConflict) as caught:
+            repo.adjust_stock("A", MAX_STOCK - 5 + 1, T1, RESTOCK)
+        assert caught.value.current == 5
+        assert repo.adjust_stock("A", MAX_STOCK - 10, T1, RESTOCK).stock == MAX_STOCK - 5
+        with pytest.raises(StockConflict):
+            repo.adjust_stock("A", 1, T1, RESTOCK)
+
+        assert repo.release("o1", T2) == [Line(sku="A", quantity=5)]
+        assert repo.get("A").stock == MAX_STOCK
+        with pytest.raises(StockConflict):
+            repo.adjust_stock("A", 1, T2, RESTOCK)
+
+    def test_shipped_units_stop_counting_against_the_cap(self, repo: Any) -> None:
+        repo.create(product("A", stock=MAX_STOCK))
+        repo.reserve("o1", [Line(sku="A", quantity=7)], T1)
+        with pytest.raises(StockConflict):
+            repo.adjust_stock("A", 1, T1, RESTOCK)  # the 7 may still come back
+
+        assert repo.ship("o1", T2) == [Line(sku="A", quantity=7)]
+        assert repo.ship("o1", T2) is None  # once
+        assert repo.release("o1", T2) is None  # shipped units never come back
+        assert repo.get("A").stock == MAX_STOCK - 7
+        assert repo.adjust_stock("A", 7, T2, RESTOCK).stock == MAX_STOCK
+        with pytest.raises(StockConflict):
+            repo.adjust_stock("A", 1, T2, RESTOCK)
+
+    def test_ship_without_a_reservation_or_after_a_release_does_nothing(self, repo: Any) -> None:
+        repo.create(product("A", stock=3))
+        assert repo.ship("never", T1) is None
+        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
+        repo.release("o1", T1)
+        assert repo.ship("o1", T2) is None
+        assert repo.get("A").stock == 3
+        assert repo.adjust_stock("A", MAX_STOCK - 3, T2, RESTOCK).stock == MAX_STOCK
+
     def test_every_change_bumps_the_version(self, repo: Any) -> None:
         repo.create(product("A", stock=5))
         details = ProductDetails(name="Renamed", priceCents=1, lowStockThreshold=0)

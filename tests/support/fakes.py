@@ -264,11 +264,14 @@ class FakeCatalogRepository:
     reservation record makes reserve and release idempotent, including the
     RELEASED tombstone a release leaves when it overtakes the reservation.
     As in DynamoDB, create is conditional on the sku being new, and stock
-    moves only by deltas within 0..MAX_STOCK; every change bumps ``version``."""
+    moves only by deltas within 0..MAX_STOCK; every change bumps ``version``.
+    ``held`` (stock plus reserved units) bounds a restock, and a shipment takes
+    the reserved units out of it, as ``held`` does in the table."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._products: dict[str, Product] = {}
+        self._held: dict[str, int] = {}
         self._reservations: dict[str, _Reservation] = {}
         self._changes: dict[str, StockChange] = {}
 
@@ -290,6 +293,7 @@ class FakeCatalogRepository:
             if product.sku in self._products:
                 return None
             self._products[product.sku] = product
+            self._held[product.sku] = product.stock
             return product
 
     def update_details(
@@ -327,8 +331,9 @@ class FakeCatalogRepository:
             product = self._products.get(sku)
             if product is None:
                 raise errors.NotFound(f"product {sku} not found")
-            if not 0 <= product.stock + delta <= MAX_STOCK:
+            if product.stock + delta < 0 or self._held[sku] + delta > MAX_STOCK:
                 raise StockConflict(f"the stock of {sku} is {product.stock}", product.stock)
+            self._held[sku] += delta
             self._changes[sku] = change
             return self._move(sku, delta, at)
 
@@ -369,6 +374,20 @@ class FakeCatalogRepository:
             existing.state = "RELEASED"
             return [*existing.lines]
 
+    def ship(self, order_id: str, at: str) -> Lines | None:
+        with self._lock:
+            existing = self._reservations.get(order_id)
+            if existing is None or existing.state != "RESERVED":
+                return None
+            for line in existing.lines:
+                self._held[line.sku] -= line.quantity
+            existing.state = "SHIPPED"
+            return [*existing.lines]
+
+    def held(self, sku: str) -> int:
+        with self._lock:
+            return self._held[sku]
+
     # -- for tests only
     def reservation_state(self, order_id: str) -> str | None:
         with self._lock:
@@ -379,6 +398,7 @@ class FakeCatalogRepository:
         """Seed a product as it is (a fixture writing the table directly)."""
         with self._lock:
             self._products[product.sku] = product
+            self._held[product.sku] = product.stock
             return product
 
     def last_stock_change(self, sku: str) -> StockChange | None:

@@ -233,7 +233,7 @@ def test_restock_beyond_the_maximum_is_a_conflict(
 
     assert caught.value.message == (
         f"the stock of A is {stock}: adding {quantity} would exceed "
-        f"the maximum stock of {MAX_STOCK}"
+        f"the maximum stock of {MAX_STOCK} (units held by open orders count)"
     )
     assert stocks(service, "A") == [stock]
 

@@ -161,7 +161,9 @@ class Shop:
         self.steps: dict[str, Callable[[OrderEventMessage], None]] = {
             "InventoryQueue": lambda m: saga.reserve_or_release(m, self.orders, self.inventory),
             "PaymentsQueue": lambda m: saga.take_payment(m, self.orders, self.payments),
-            "ShippingQueue": lambda m: saga.ship(m, self.orders, SimulatedCarrier()),
+            "ShippingQueue": lambda m: saga.ship(
+                m, self.orders, SimulatedCarrier(), self.inventory
+            ),
             "NotifyQueue": self._notify,
         }
         self._relayed = 0
@@ -500,6 +502,38 @@ def test_customer_cancel_when_paid_refunds_the_payment() -> None:
     ]
     assert shop.provider.refunds(order.orderId) == 1
     assert shop.status(order.orderId) is OrderStatus.CANCELLED
+
+
+def test_shipping_takes_the_units_out_of_what_counts_against_the_cap() -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(A=2)
+    shop.run(times=4)
+    assert shop.status(order.orderId) is OrderStatus.COMPLETED
+
+    assert (shop.stock("A"), shop.inventory_repo.held("A")) == (3, 3)
+    assert shop.inventory_repo.reservation_state(order.orderId) == "SHIPPED"
+
+
+def test_a_capture_heard_after_a_cancel_ships_nothing_and_the_stock_comes_back() -> None:
+    """A PaymentCaptured reaching shipping once the order is CANCELLING must not
+    mark its units gone: the release that follows would then give nothing back."""
+    shop = Shop({"A": 5})
+    order = shop.place(A=2)
+    for _ in range(2):
+        for message in shop.relay():
+            shop.deliver(message, only="InventoryQueue")
+            shop.deliver(message, only="PaymentsQueue")
+    assert shop.status(order.orderId) is OrderStatus.PAID
+    [captured] = shop.relay()
+    capture_msg = OrderEventMessage.model_validate_json(captured.body)
+    assert capture_msg.type == "PaymentCaptured"
+    shop.orders.cancel(order.orderId, Who("ada"))
+
+    saga.ship(capture_msg, shop.orders, SimulatedCarrier(), shop.inventory)
+    shop.run(times=2)
+
+    assert shop.status(order.orderId) is OrderStatus.CANCELLED
+    assert (shop.stock("A"), shop.inventory_repo.held("A")) == (5, 5)
 
 
 def test_the_payments_step_refunds_a_cancelled_order_it_is_told_about() -> None:
