@@ -16,13 +16,9 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name) or default)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run_parser(run: argparse.ArgumentParser) -> None:
     from devstack.provision import ENV_NAMING
 
-    parser = argparse.ArgumentParser(prog="python -m devstack")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    run = sub.add_parser("run", help="start the local stack in the foreground")
     run.add_argument("--project-dir", type=Path, default=Path.cwd())
     run.add_argument("--template", type=Path, default=None)
     run.add_argument("--stage", default="local")
@@ -44,6 +40,17 @@ def main(argv: list[str] | None = None) -> int:
         help="event source mapping settings by function name (JSON); "
         "default: .chalice/event-source-mappings.json in the project",
     )
+    _fault_arguments(run)
+    run.add_argument(
+        "--env-naming",
+        choices=sorted(ENV_NAMING),
+        default="snake-upper",
+        help="how a stack output's key becomes the app's environment variable: "
+        "snake-upper (OrdersTableName -> ORDERS_TABLE_NAME) or as-is",
+    )
+
+
+def _fault_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--aws-error-rate",
         type=float,
@@ -64,13 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SERVICE.OPERATION",
         help="fail only these operations (sns.PublishBatch), besides --aws-error-services",
     )
-    run.add_argument(
-        "--env-naming",
-        choices=sorted(ENV_NAMING),
-        default="snake-upper",
-        help="how a stack output's key becomes the app's environment variable: "
-        "snake-upper (OrdersTableName -> ORDERS_TABLE_NAME) or as-is",
-    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devstack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _run_parser(sub.add_parser("run", help="start the local stack in the foreground"))
 
     emu = sub.add_parser("emulator", help="the serialized moto server alone")
     emu.add_argument("--host", default="127.0.0.1")
@@ -79,49 +85,59 @@ def main(argv: list[str] | None = None) -> int:
     drain = sub.add_parser("drain", help="wait until the running stack is idle")
     drain.add_argument("--control", default=f"http://127.0.0.1:{_env_int('CONTROL_PORT', 4567)}")
     drain.add_argument("--timeout", type=float, default=60)
+    return parser
 
-    args = parser.parse_args(argv)
-    if args.command == "run":
-        from devstack.stack import Options
-        from devstack.stack import run as run_stack
 
-        return run_stack(
-            Options(
-                project_dir=args.project_dir.resolve(),
-                template=args.template,
-                stage=args.stage,
-                host=args.host,
-                api_port=args.api_port,
-                emulator_port=args.emulator_port,
-                control_port=args.control_port,
-                visibility_timeout=args.visibility_timeout,
-                stream_max_retries=args.stream_max_retries,
-                mappings=args.mappings,
-                aws_error_rate=args.aws_error_rate,
-                aws_error_services=tuple(args.aws_error_services),
-                aws_error_operations=tuple(args.aws_error_operations),
-                env_naming=args.env_naming,
-            )
+def _run(args: argparse.Namespace) -> int:
+    from devstack.stack import Options
+    from devstack.stack import run as run_stack
+
+    return run_stack(
+        Options(
+            project_dir=args.project_dir.resolve(),
+            template=args.template,
+            stage=args.stage,
+            host=args.host,
+            api_port=args.api_port,
+            emulator_port=args.emulator_port,
+            control_port=args.control_port,
+            visibility_timeout=args.visibility_timeout,
+            stream_max_retries=args.stream_max_retries,
+            mappings=args.mappings,
+            aws_error_rate=args.aws_error_rate,
+            aws_error_services=tuple(args.aws_error_services),
+            aws_error_operations=tuple(args.aws_error_operations),
+            env_naming=args.env_naming,
         )
-    if args.command == "emulator":
-        import logging
-        import warnings
+    )
 
-        # Request lines and moto's "no CloudFormation support" notes for the
-        # types devstack.provision creates itself are noise here.
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
-        logging.getLogger("moto").setLevel(logging.ERROR)
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"moto\.")
-        from devstack.emulator import serve
 
-        serve(args.host, args.port)
-        return 0
-    if args.command == "drain":
-        from devstack.client import StackControl
+def _emulator(args: argparse.Namespace) -> int:
+    import logging
+    import warnings
 
-        print(json.dumps(StackControl(args.control).drain(args.timeout)["byOutcome"]))
-        return 0
-    return 2
+    # Request lines and moto's "no CloudFormation support" notes for the
+    # types devstack.provision creates itself are noise here.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"moto\.")
+    from devstack.emulator import serve
+
+    serve(args.host, args.port)
+    return 0
+
+
+def _drain(args: argparse.Namespace) -> int:
+    from devstack.client import StackControl
+
+    print(json.dumps(StackControl(args.control).drain(args.timeout)["byOutcome"]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    commands = {"run": _run, "emulator": _emulator, "drain": _drain}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

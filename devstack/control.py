@@ -34,6 +34,59 @@ def _names(body: dict[str, Any], key: str) -> list[str] | None:
     return value
 
 
+Reply = tuple[int, Any]
+
+
+def _drain(emulator: Emulator, calls: AwsCalls, body: dict[str, Any]) -> Reply:
+    try:
+        return 200, {"idle": True, **emulator.drain(float(body.get("timeout", 30)))}
+    except DrainTimeout as exc:
+        return 504, {"idle": False, "pending": exc.pending}
+
+
+def _advance(emulator: Emulator, calls: AwsCalls, body: dict[str, Any]) -> Reply:
+    emulator.rt.clock.advance(float(body.get("seconds", 0)))
+    emulator.kick()
+    return 200, {"clock": emulator.rt.clock.now().isoformat()}
+
+
+def _faults(emulator: Emulator, calls: AwsCalls, body: dict[str, Any]) -> Reply:
+    try:
+        services = _names(body, "awsErrorServices")
+        operations = _names(body, "awsErrorOperations")
+        rate = float(body["awsErrorRate"]) if "awsErrorRate" in body else None
+    except (TypeError, ValueError) as exc:
+        return 400, {"message": str(exc)}
+    faults = emulator.rt.faults
+    if "duplicateDeliveries" in body:
+        faults.duplicate_deliveries = bool(body["duplicateDeliveries"])
+    calls.set_faults(rate, services, operations)
+    return 200, {**faults.__dict__, **calls.faults()}
+
+
+def _reset_calls(emulator: Emulator, calls: AwsCalls, body: dict[str, Any]) -> Reply:
+    calls.reset()
+    return 200, calls.snapshot()
+
+
+_POSTS = {
+    "/drain": _drain,
+    "/clock/advance": _advance,
+    "/faults": _faults,
+    "/aws-calls/reset": _reset_calls,
+}
+
+
+def _get(emulator: Emulator, calls: AwsCalls, path: str) -> Reply:
+    if path == "/status":
+        return 200, emulator.status()
+    if path == "/aws-calls":
+        return 200, calls.snapshot()
+    if path.startswith("/deliveries"):
+        return 200, {"items": [d.as_dict() for d in emulator.rt.deliveries]}
+    return 404, {"message": "not found"}
+
+
 def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -54,14 +107,7 @@ def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> Threadin
             return value if isinstance(value, dict) else {}
 
         def do_GET(self) -> None:
-            if self.path == "/status":
-                self._reply(200, emulator.status())
-            elif self.path == "/aws-calls":
-                self._reply(200, calls.snapshot())
-            elif self.path.startswith("/deliveries"):
-                self._reply(200, {"items": [d.as_dict() for d in emulator.rt.deliveries]})
-            else:
-                self._reply(404, {"message": "not found"})
+            self._reply(*_get(emulator, calls, self.path))
 
         def do_POST(self) -> None:
             try:
@@ -69,35 +115,11 @@ def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> Threadin
             except ValueError:
                 self._reply(400, {"message": "body must be JSON"})
                 return
-            if self.path == "/drain":
-                try:
-                    self._reply(
-                        200, {"idle": True, **emulator.drain(float(body.get("timeout", 30)))}
-                    )
-                except DrainTimeout as exc:
-                    self._reply(504, {"idle": False, "pending": exc.pending})
-            elif self.path == "/clock/advance":
-                emulator.rt.clock.advance(float(body.get("seconds", 0)))
-                emulator.kick()
-                self._reply(200, {"clock": emulator.rt.clock.now().isoformat()})
-            elif self.path == "/faults":
-                try:
-                    services = _names(body, "awsErrorServices")
-                    operations = _names(body, "awsErrorOperations")
-                    rate = float(body["awsErrorRate"]) if "awsErrorRate" in body else None
-                except (TypeError, ValueError) as exc:
-                    self._reply(400, {"message": str(exc)})
-                    return
-                faults = emulator.rt.faults
-                if "duplicateDeliveries" in body:
-                    faults.duplicate_deliveries = bool(body["duplicateDeliveries"])
-                calls.set_faults(rate, services, operations)
-                self._reply(200, {**faults.__dict__, **calls.faults()})
-            elif self.path == "/aws-calls/reset":
-                calls.reset()
-                self._reply(200, calls.snapshot())
-            else:
+            route = _POSTS.get(self.path)
+            if route is None:
                 self._reply(404, {"message": "not found"})
+                return
+            self._reply(*route(emulator, calls, body))
 
     server = Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="control", daemon=True).start()

@@ -65,6 +65,69 @@ def _query_error(namespace: str | None, code: str, request_id: str) -> bytes:
     ).encode()
 
 
+_CODE = "ServiceUnavailable"
+
+
+def _json_error(protocol: str, metadata: dict[str, Any], headers: dict[str, str]) -> bytes | None:
+    """The body (and headers) of a JSON-family 503; None for another protocol."""
+    code = _CODE
+    if protocol == "json":
+        # DynamoDB, SQS, SSM, EventBridge, Kinesis, CloudWatch Logs, ...
+        headers["Content-Type"] = f"application/x-amz-json-{metadata.get('jsonVersion', '1.0')}"
+        if "awsQueryCompatible" in metadata:
+            # Services that moved from query (SQS) also name the query-era code.
+            headers["x-amzn-query-error"] = f"{code};Receiver"
+        return json.dumps({"__type": code, "message": MESSAGE}).encode()
+    if protocol == "rest-json":
+        # Lambda, API Gateway, ...: the code travels in a header.
+        headers["Content-Type"] = "application/json"
+        headers["x-amzn-ErrorType"] = code
+        return json.dumps({"message": MESSAGE}).encode()
+    if protocol == "smithy-rpc-v2-cbor":
+        # Services that speak only CBOR (EventBridge v2, ...).
+        headers["Content-Type"] = "application/cbor"
+        headers["smithy-protocol"] = "rpc-v2-cbor"
+        if "awsQueryCompatible" in metadata:
+            headers["x-amzn-query-error"] = f"{code};Receiver"
+        return _cbor_map({"__type": code, "message": MESSAGE})
+    return None
+
+
+def _xml_error(
+    protocol: str, metadata: dict[str, Any], headers: dict[str, str], request_id: str
+) -> tuple[dict[str, str], bytes]:
+    """The headers and body of an XML-family 503."""
+    code = _CODE
+    if protocol == "query":
+        # SNS, STS, CloudFormation, ...
+        headers["Content-Type"] = "text/xml"
+        return headers, _query_error(metadata.get("xmlNamespace"), code, request_id)
+    if protocol == "ec2":
+        headers["Content-Type"] = "text/xml;charset=UTF-8"
+        code = "Unavailable"  # EC2's own 503 code
+        return headers, (
+            f"<Response><Errors><Error><Code>{code}</Code><Message>{escape(MESSAGE)}</Message>"
+            f"</Error></Errors><RequestID>{request_id}</RequestID></Response>"
+        ).encode()
+    if protocol == "rest-xml" and metadata.get("endpointPrefix") in {"s3", "s3-control"}:
+        host_id = uuid.uuid4().hex
+        s3_headers = {
+            "Content-Type": "application/xml",
+            "x-amz-request-id": request_id,
+            "x-amz-id-2": host_id,
+        }
+        return s3_headers, (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>{escape(MESSAGE)}</Message><RequestId>{request_id}</RequestId>"
+            f"<HostId>{host_id}</HostId></Error>"
+        ).encode()
+    if protocol == "rest-xml":
+        # Route 53, CloudFront: the query-style envelope.
+        headers["Content-Type"] = "text/xml"
+        return headers, _query_error(None, code, request_id)
+    raise ValueError(f"no 503 shape for protocol {protocol!r}")
+
+
 def unavailable(service_model: Any, request: Any) -> AWSResponse:
     """The HTTP 503 ``service_model``'s service answers when it is unavailable,
     in its own protocol (the code its documentation lists for a 503)."""
@@ -74,54 +137,9 @@ def unavailable(service_model: Any, request: Any) -> AWSResponse:
     metadata = service_model.metadata
     request_id = str(uuid.uuid4())
     headers: dict[str, str] = {"x-amzn-RequestId": request_id}
-    code = "ServiceUnavailable"
-    if protocol == "json":
-        # DynamoDB, SQS, SSM, EventBridge, Kinesis, CloudWatch Logs, ...
-        headers["Content-Type"] = f"application/x-amz-json-{metadata.get('jsonVersion', '1.0')}"
-        if "awsQueryCompatible" in metadata:
-            # Services that moved from query (SQS) also name the query-era code.
-            headers["x-amzn-query-error"] = f"{code};Receiver"
-        body = json.dumps({"__type": code, "message": MESSAGE}).encode()
-    elif protocol == "rest-json":
-        # Lambda, API Gateway, ...: the code travels in a header.
-        headers["Content-Type"] = "application/json"
-        headers["x-amzn-ErrorType"] = code
-        body = json.dumps({"message": MESSAGE}).encode()
-    elif protocol == "smithy-rpc-v2-cbor":
-        # Services that speak only CBOR (EventBridge v2, ...).
-        headers["Content-Type"] = "application/cbor"
-        headers["smithy-protocol"] = "rpc-v2-cbor"
-        if "awsQueryCompatible" in metadata:
-            headers["x-amzn-query-error"] = f"{code};Receiver"
-        body = _cbor_map({"__type": code, "message": MESSAGE})
-    elif protocol == "query":
-        # SNS, STS, CloudFormation, ...
-        headers["Content-Type"] = "text/xml"
-        body = _query_error(metadata.get("xmlNamespace"), code, request_id)
-    elif protocol == "ec2":
-        headers["Content-Type"] = "text/xml;charset=UTF-8"
-        code = "Unavailable"  # EC2's own 503 code
-        body = (
-            f"<Response><Errors><Error><Code>{code}</Code><Message>{escape(MESSAGE)}</Message>"
-            f"</Error></Errors><RequestID>{request_id}</RequestID></Response>"
-        ).encode()
-    elif protocol == "rest-xml" and metadata.get("endpointPrefix") in {"s3", "s3-control"}:
-        headers = {
-            "Content-Type": "application/xml",
-            "x-amz-request-id": request_id,
-            "x-amz-id-2": uuid.uuid4().hex,
-        }
-        body = (
-            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-            f"<Message>{escape(MESSAGE)}</Message><RequestId>{request_id}</RequestId>"
-            f"<HostId>{headers['x-amz-id-2']}</HostId></Error>"
-        ).encode()
-    elif protocol == "rest-xml":
-        # Route 53, CloudFront: the query-style envelope.
-        headers["Content-Type"] = "text/xml"
-        body = _query_error(None, code, request_id)
-    else:
-        raise ValueError(f"no 503 shape for protocol {protocol!r}")
+    body = _json_error(protocol, metadata, headers)
+    if body is None:
+        headers, body = _xml_error(protocol, metadata, headers, request_id)
     if getattr(request, "method", "") == "HEAD":
         body = b""  # a HEAD answer has no body, errors included (botocore uses the status)
     headers["Content-Length"] = str(len(body))

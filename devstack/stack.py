@@ -13,6 +13,7 @@ SIGTERM (PR_SET_PDEATHSIG), so nothing outlives the stack.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import logging
@@ -24,7 +25,6 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -176,14 +176,86 @@ def _mappings(opts: Options) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in declared.items() if isinstance(v, dict)}
 
 
-def run(opts: Options) -> int:
+def _start_emulator(opts: Options, stack: contextlib.ExitStack) -> tuple[Child, str]:
+    emu = Child(
+        "emulator",
+        [
+            sys.executable,
+            "-m",
+            "devstack",
+            "emulator",
+            "--host",
+            opts.host,
+            "--port",
+            str(opts.emulator_port),
+        ],
+        dict(os.environ),
+    )
+    stack.callback(emu.stop)
+    emulator_port = int(emu.wait_for(r"emulator listening on [\d.]+:(\d+)").group(1))
+    return emu, f"http://{opts.host}:{emulator_port}"
+
+
+def _provision(opts: Options) -> Any:
+    """The template's resources on the emulator, and their outputs in the
+    environment the app reads. Returns devstack's own (hook-free) session."""
     import boto3
 
-    from devstack import api, control, hooks, provision
+    from devstack import hooks, provision
     from devstack import template as tpl
+
+    # devstack's own clients (provisioning, pollers) carry no hooks.
+    session = hooks.exempt(boto3.session.Session())
+    template = tpl.load(opts.template_path)
+    stack = provision.deploy(
+        session,
+        opts.template_path,
+        f"devstack-{opts.stage}",
+        _template_parameters(template, opts),
+    )
+    os.environ.update(stack.environment(opts.env_naming))
+    log.info("resources from %s: %d outputs", opts.template_path, len(stack.outputs))
+    return session
+
+
+def _start_app(
+    opts: Options, session: Any, stack: contextlib.ExitStack
+) -> tuple[str, str, str, int]:
+    """Hooks, the app, its event sources, the API and the control endpoint.
+    Returns the app's name, the API's and the control endpoint's URLs, and
+    how many event sources run."""
+    from devstack import api, control, hooks
     from devstack.eventsources import Emulator, Runtime, sources_for
     from devstack.faults import AwsCalls
 
+    # Hooks first: every client the app creates from now on carries them,
+    # including clients it makes at import time.
+    calls = AwsCalls(
+        opts.aws_error_rate,
+        error_services=opts.aws_error_services,
+        error_operations=opts.aws_error_operations,
+    )
+    stack.callback(hooks.install(calls.attach))
+    api.patch_authorizer()
+    api.thread_local_requests()
+    config = api.load_app(opts.project_dir, opts.stage)
+    app_name = str(config.app_name)  # .chalice/config.json, as `chalice deploy` names things
+    rt = Runtime(session, app_name, opts.stage)
+    emulator = Emulator(
+        rt, sources_for(config.chalice_app, rt, opts.stream_max_retries, _mappings(opts))
+    )
+    emulator.start()
+    stack.callback(emulator.stop)
+    api_server = api.start_server(config, opts.host, opts.api_port)
+    stack.callback(api_server.shutdown)
+    control_server = control.serve(emulator, calls, opts.host, opts.control_port)
+    stack.callback(control_server.shutdown)
+    control_url = f"http://{opts.host}:{control_server.server_address[1]}"
+    api_url = f"http://{opts.host}:{api_server.server_address[1]}"
+    return app_name, api_url, control_url, len(emulator.sources)
+
+
+def _logging_and_signals() -> threading.Event:
     logging.basicConfig(
         stream=sys.stdout,
         level=logging.INFO,
@@ -194,94 +266,34 @@ def run(opts: Options) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    return stop
 
-    children: list[Child] = []
-    uninstall_hooks: Callable[[], None] | None = None
-    emulator: Emulator | None = None
-    control_server = None
-    api_server = None
-    code = 0
+
+def run(opts: Options) -> int:
+    """Start everything, print the ready line, and wait for a signal or a dead
+    child; whatever started is stopped in reverse order."""
+    stop = _logging_and_signals()
     try:
-        os.environ.update(LOCAL_ENV)
-        os.environ.pop("AWS_PROFILE", None)
-        emu = Child(
-            "emulator",
-            [
-                sys.executable,
-                "-m",
-                "devstack",
-                "emulator",
-                "--host",
-                opts.host,
-                "--port",
-                str(opts.emulator_port),
-            ],
-            dict(os.environ),
-        )
-        children.append(emu)
-        emulator_port = int(emu.wait_for(r"emulator listening on [\d.]+:(\d+)").group(1))
-        emulator_url = f"http://{opts.host}:{emulator_port}"
-        os.environ["AWS_ENDPOINT_URL"] = emulator_url
-
-        # devstack's own clients (provisioning, pollers) carry no hooks.
-        session = hooks.exempt(boto3.session.Session())
-        template = tpl.load(opts.template_path)
-        stack = provision.deploy(
-            session,
-            opts.template_path,
-            f"devstack-{opts.stage}",
-            _template_parameters(template, opts),
-        )
-        os.environ.update(stack.environment(opts.env_naming))
-        log.info("resources from %s: %d outputs", opts.template_path, len(stack.outputs))
-
-        # Hooks first: every client the app creates from now on carries them,
-        # including clients it makes at import time.
-        calls = AwsCalls(
-            opts.aws_error_rate,
-            error_services=opts.aws_error_services,
-            error_operations=opts.aws_error_operations,
-        )
-        uninstall_hooks = hooks.install(calls.attach)
-        api.patch_authorizer()
-        api.thread_local_requests()
-        config = api.load_app(opts.project_dir, opts.stage)
-        app = config.chalice_app
-        app_name = str(config.app_name)  # .chalice/config.json, as `chalice deploy` names things
-        rt = Runtime(session, app_name, opts.stage)
-        emulator = Emulator(rt, sources_for(app, rt, opts.stream_max_retries, _mappings(opts)))
-        emulator.start()
-        api_server = api.start_server(config, opts.host, opts.api_port)
-        control_server = control.serve(emulator, calls, opts.host, opts.control_port)
-        control_url = f"http://{opts.host}:{control_server.server_address[1]}"
-
-        api_url = f"http://{opts.host}:{api_server.server_address[1]}"
-        _wait_http(api_url + "/", stop)
-        if not stop.is_set():
-            print(
-                f"{app_name} ready api={api_url} emulator={emulator_url} "
-                f"control={control_url} sources={len(emulator.sources)}",
-                flush=True,
-            )
-        while not stop.wait(0.5):
-            dead = [c for c in children if c.proc.poll() is not None]
-            if dead:
-                log.error("%s exited with %s; stopping", dead[0].name, dead[0].proc.returncode)
-                code = 1
-                break
+        with contextlib.ExitStack() as stack:
+            stack.callback(log.info, "devstack stopped")
+            os.environ.update(LOCAL_ENV)
+            os.environ.pop("AWS_PROFILE", None)
+            emu, emulator_url = _start_emulator(opts, stack)
+            os.environ["AWS_ENDPOINT_URL"] = emulator_url
+            session = _provision(opts)
+            app_name, api_url, control_url, sources = _start_app(opts, session, stack)
+            _wait_http(api_url + "/", stop)
+            if not stop.is_set():
+                print(
+                    f"{app_name} ready api={api_url} emulator={emulator_url} "
+                    f"control={control_url} sources={sources}",
+                    flush=True,
+                )
+            while not stop.wait(0.5):
+                if emu.proc.poll() is not None:
+                    log.error("%s exited with %s; stopping", emu.name, emu.proc.returncode)
+                    return 1
     except Exception:
         log.exception("devstack failed")
-        code = 1
-    finally:
-        if emulator is not None:
-            emulator.stop()
-        if control_server is not None:
-            control_server.shutdown()
-        if api_server is not None:
-            api_server.shutdown()
-        for child in reversed(children):
-            child.stop()
-        if uninstall_hooks is not None:
-            uninstall_hooks()
-        log.info("devstack stopped")
-    return code
+        return 1
+    return 0

@@ -66,32 +66,8 @@ def _stop(proc: subprocess.Popen[str], timeout: float = 20) -> None:
             proc.wait()
 
 
-@contextmanager
-def running_stack(
-    project_dir: Path = ROOT,
-    template: Path | None = None,
-    extra_args: tuple[str, ...] = (),
-    env: dict[str, str] | None = None,
-    startup_timeout: float = 120,
-) -> Iterator[RunningStack]:
-    argv = [
-        sys.executable,
-        "-m",
-        "devstack",
-        "run",
-        "--project-dir",
-        str(project_dir),
-        "--api-port",
-        "0",
-        "--emulator-port",
-        "0",
-        "--control-port",
-        "0",
-        *extra_args,
-    ]
-    if template is not None:
-        argv += ["--template", str(template)]
-    proc = subprocess.Popen(
+def _start(argv: list[str], env: dict[str, str] | None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         argv,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -102,7 +78,11 @@ def running_stack(
         # If the test process dies, the stack goes with it.
         preexec_fn=die_with_parent,  # noqa: PLW1509
     )
-    output: list[str] = []
+
+
+def _wait_ready(proc: subprocess.Popen[str], output: list[str], timeout: float) -> re.Match[str]:
+    """Collect the stack's output in ``output`` (for ever, on a thread) and
+    return its ready line's match once it prints one."""
     ready: list[re.Match[str]] = []
     cond = threading.Condition()
 
@@ -119,12 +99,32 @@ def running_stack(
             cond.notify_all()
 
     threading.Thread(target=pump, daemon=True).start()
+    with cond:
+        cond.wait_for(lambda: bool(ready) or proc.poll() is not None, timeout=timeout)
+    if not ready:
+        raise RuntimeError("the stack did not start:\n" + "".join(output[-60:]))
+    return ready[0]
+
+
+@contextmanager
+def running_stack(
+    project_dir: Path = ROOT,
+    template: Path | None = None,
+    extra_args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+    startup_timeout: float = 120,
+) -> Iterator[RunningStack]:
+    argv = [
+        *(sys.executable, "-m", "devstack", "run", "--project-dir", str(project_dir)),
+        *("--api-port", "0", "--emulator-port", "0", "--control-port", "0"),
+        *extra_args,
+    ]
+    if template is not None:
+        argv += ["--template", str(template)]
+    proc = _start(argv, env)
+    output: list[str] = []
     try:
-        with cond:
-            cond.wait_for(lambda: bool(ready) or proc.poll() is not None, timeout=startup_timeout)
-        if not ready:
-            raise RuntimeError("the stack did not start:\n" + "".join(output[-60:]))
-        m = ready[0]
+        m = _wait_ready(proc, output, startup_timeout)
         yield RunningStack(
             m["api"], m["emulator"], StackControl(m["control"]), proc, output, app_name=m["app"]
         )
