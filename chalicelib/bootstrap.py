@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from chalicelib.catalog.service import CatalogService
     from chalicelib.checkout.shipping import Carrier
     from chalicelib.images.service import ImageService
+    from chalicelib.ops.dead_letters import DeadLetterService
     from chalicelib.ops.service import OpsService
     from chalicelib.orders.dynamo import DynamoOrderRepository
     from chalicelib.orders.notifications import CustomerNotifier
@@ -124,6 +125,26 @@ class Services:
         from chalicelib.ops.service import OpsService
 
         return OpsService(self.orders, self.alerts, self.settings.saga_timeout_seconds)
+
+    @cached_property
+    def dead_letters(self) -> DeadLetterService:
+        import time
+
+        from chalicelib.ops.dead_letters import DeadLetterService
+        from chalicelib.ops.sqs import SqsDeadLetters
+
+        s = self.settings
+        store = SqsDeadLetters(
+            [
+                s.inventory_queue_name,
+                s.payments_queue_name,
+                s.shipping_queue_name,
+                s.notify_queue_name,
+            ],
+            s.stream_failures_queue_name,
+            f"{s.orders_stream_arn},{s.products_stream_arn}",
+        )
+        return DeadLetterService(store, time.time)
 
     @cached_property
     def notifier(self) -> CustomerNotifier:

@@ -24,6 +24,7 @@ from chalicelib.catalog import dynamo as inventory_repository
 from chalicelib.identity import auth
 from chalicelib.images import dynamo as images_repository
 from chalicelib.images import s3 as images_storage
+from chalicelib.ops import sqs as ops_dead_letters
 from chalicelib.orders import dynamo as orders_repository
 from chalicelib.payments import dynamo as payments_repository
 from chalicelib.payments import simulated as payments_simulated
@@ -41,6 +42,7 @@ ADAPTERS: tuple[ModuleType, ...] = (
     payments_simulated,
     images_repository,
     images_storage,
+    ops_dead_letters,
 )
 
 BY_MODULE: MappingProxyType[str, frozenset[str]] = MappingProxyType(
@@ -102,6 +104,7 @@ _OPERATION_ACTIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "dynamodb.BatchWriteItem": frozenset({"dynamodb:PutItem", "dynamodb:DeleteItem"}),
         "dynamodb.TransactGetItems": frozenset({"dynamodb:GetItem"}),
         "sns.PublishBatch": frozenset({"sns:Publish"}),
+        "sqs.ChangeMessageVisibilityBatch": frozenset({"sqs:ChangeMessageVisibility"}),
         "s3.HeadObject": frozenset({"s3:GetObject"}),
         "s3.DeleteObjects": frozenset({"s3:DeleteObject"}),
         "s3.ListObjectsV2": frozenset({"s3:ListBucket"}),
@@ -174,6 +177,11 @@ def targets(module: str, action: str, stage: str) -> tuple[str, ...]:
         return tuple(f"arn:aws:sns:{REGION}:{ACCOUNT}:{prefix}-{t}" for t in _TOPICS)
     if service == "sqs" and module == aws.__name__:
         return tuple(f"arn:aws:sqs:{REGION}:{ACCOUNT}:{prefix}-{q}" for q in _QUEUES)
+    if service == "sqs" and module == ops_dead_letters.__name__:
+        # The step queues (their redrive policies name the DLQs) and the DLQs.
+        dlqs = (*(f"{q}-dlq" for q in _QUEUES), "stream-failures")
+        names = (*_QUEUES, *dlqs) if action == "sqs:GetQueueAttributes" else dlqs
+        return tuple(f"arn:aws:sqs:{REGION}:{ACCOUNT}:{prefix}-{q}" for q in names)
     if service == "ssm" and module == auth.__name__:
         return (f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/eventshop/{stage}/jwt-secret",)
     raise KeyError(f"tools.iam.targets does not know where {module} performs {action}")

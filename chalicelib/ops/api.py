@@ -1,4 +1,5 @@
-"""The operations blueprint: scheduled jobs that keep the sagas moving."""
+"""The operations blueprint: scheduled jobs that keep the sagas moving, and
+the dead letters an admin can see."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from typing import Any
 from chalice.app import Blueprint, Rate
 
 from chalicelib import bootstrap
+from chalicelib.http import openapi
+from chalicelib.http.routing import Router
 
 bp = Blueprint(__name__)
+api = Router(bp)
 
 
 @bp.schedule(Rate(5, unit=Rate.MINUTES))
@@ -19,3 +23,32 @@ def time_out_stuck_sagas(event: Any) -> None:
     # "now" is the scheduled event's time: on the local stack, its clock.
     now = datetime.fromisoformat(event.to_dict()["time"].replace("Z", "+00:00"))
     bootstrap.services().ops.sweep_stuck_sagas(now)
+
+
+# --- dead letters (admin) ---------------------------------------------------------
+
+DEAD_LETTER_QUEUE = openapi.ref("chalicelib.ops.views:DeadLetterQueue")
+DEAD_LETTER = openapi.ref("chalicelib.ops.views:DeadLetter")
+
+
+@api.route(
+    "/ops/dead-letters",
+    roles=("admin",),
+    summary="The stage's dead-letter queues, with depth and oldest message age",
+    response=openapi.items(DEAD_LETTER_QUEUE),
+)
+def list_dead_letter_queues() -> dict[str, Any]:
+    queues = bootstrap.services().dead_letters.list_queues()
+    return {"items": [q.as_dict() for q in queues]}
+
+
+@api.route(
+    "/ops/dead-letters/{queue}",
+    roles=("admin",),
+    summary="A dead-letter queue's messages (up to 100), left in the queue",
+    response=openapi.items(DEAD_LETTER),
+    failures=(404,),
+)
+def list_dead_letters(queue: str) -> dict[str, Any]:
+    letters = bootstrap.services().dead_letters.messages(queue)
+    return {"items": [m.as_dict() for m in letters]}

@@ -99,6 +99,7 @@ class World:
     order_id: str
     image_id: str
     customer: str
+    dlq: str
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +111,11 @@ def world() -> Iterator[World]:
         order = shop.place(customer, [(skus[0], 1), (skus[1], 2)])
         r = shop.http.post(f"{shop.api}/products/{skus[0]}/images", headers=shop.admin, timeout=30)
         assert r.status_code == 201, r.text
+        dlqs = shop.http.get(f"{shop.api}/ops/dead-letters", headers=shop.admin, timeout=30)
+        assert dlqs.status_code == 200, dlqs.text
+        dlq = dlqs.json()["items"][0]["queue"]
         schema = schemathesis.openapi.from_url(f"{shop.api}/openapi.json")
-        yield World(stack, shop, schema, skus, order["orderId"], r.json()["imageId"], customer)
+        yield World(stack, shop, schema, skus, order["orderId"], r.json()["imageId"], customer, dlq)
 
 
 def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
@@ -157,6 +161,8 @@ def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", "/products/{sku}/images", {"path_parameters": sku}),
         ("GET", "/products/{sku}/images", {"path_parameters": sku}),
         ("GET", "/images/{imageId}", {"path_parameters": {"imageId": w.image_id}}),
+        ("GET", "/ops/dead-letters", {}),
+        ("GET", "/ops/dead-letters/{queue}", {"path_parameters": {"queue": w.dlq}}),
         ("GET", "/health", {}),
         ("GET", "/openapi.json", {}),
     ]

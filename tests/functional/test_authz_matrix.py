@@ -44,6 +44,8 @@ MATRIX: list[tuple[str, str, int, int, int, int]] = [
     ("POST",  "/products/{sku}/images",         401,    403, 403, 201),
     ("GET",   "/products/{sku}/images",         200,    200, 200, 200),
     ("GET",   "/images/{imageId}",              401,    403, 403, 200),
+    ("GET",   "/ops/dead-letters",              401,    403, 403, 200),
+    ("GET",   "/ops/dead-letters/{queue}",      401,    403, 403, 200),
 ]
 
 # The same route with a query that changes who may call it.
@@ -72,6 +74,7 @@ class World:
     customer_b: str
     order: str  # owned by customer A
     image: str  # an upload slot (PENDING image) on ``sku``
+    queue: str  # a dead-letter queue of the stage
     headers: dict[str, dict[str, str]]
 
 
@@ -83,7 +86,10 @@ def world(shop: Shop) -> World:
     assert placed.status_code == 201, placed.body
     slot = shop.call("POST", f"/products/{sku}/images", headers=shop.admin())
     assert slot.status_code == 201, slot.body
+    dlqs = shop.call("GET", "/ops/dead-letters", headers=shop.admin())
+    assert dlqs.status_code == 200, dlqs.body
     return World(
+        queue=dlqs.json_body["items"][0]["queue"],
         sku=sku,
         customer_a=customer_a,
         customer_b=customer_b,
@@ -109,7 +115,12 @@ def fill(shop: Shop, world: World, method: str, path: str) -> str:
             placed = shop.place_order(world.customer_a, [(world.sku, 1)])
             assert placed.status_code == 201, placed.body
             return str(placed.json_body["orderId"])
-        known = {"sku": world.sku, "orderId": world.order, "imageId": world.image}
+        known = {
+            "sku": world.sku,
+            "orderId": world.order,
+            "imageId": world.image,
+            "queue": world.queue,
+        }
         if name not in known:
             pytest.fail(f"no object for path parameter {{{name}}} in {method} {path}")
         return known[name]

@@ -1,0 +1,95 @@
+"""Dead letters an operator can see: the model, the port, and the use case.
+
+A dead-letter queue is one of the stage's own: the DLQ of a saga step's queue
+(found from the step queue's redrive policy) or the stream-failures queue. An
+operator lists them with their depth and the age of their oldest message,
+and reads one's messages without consuming them (a peek: received, then
+made visible again at once).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from chalicelib.platform import errors
+
+PEEK_LIMIT = 100  # messages one listing returns; ``depth`` gives the total
+
+
+@dataclass(frozen=True)
+class DeadLetterQueue:
+    queue: str  # the DLQ's name
+    source: str  # the queue, or the streams, whose failures it holds
+    depth: int
+    oldest_age_seconds: int | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "queue": self.queue,
+            "source": self.source,
+            "depth": self.depth,
+            "oldestAgeSeconds": self.oldest_age_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    body: str
+    attributes: dict[str, str]
+    receive_count: int
+    sent_at: float  # epoch seconds
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "messageId": self.message_id,
+            "body": parse_body(self.body),
+            "attributes": self.attributes,
+            "receiveCount": self.receive_count,
+            "reason": self.reason,
+        }
+
+
+def parse_body(body: str) -> Any:
+    """The body as JSON when it is JSON, else the text as it came."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+class DeadLetterStore(Protocol):
+    def queues(self) -> dict[str, str]:
+        """The stage's DLQs: name -> source."""
+
+    def depth(self, queue: str) -> int: ...
+
+    def peek(self, queue: str, limit: int) -> list[DeadLetter]:
+        """Up to ``limit`` messages, oldest first, left in the queue."""
+
+
+class DeadLetterService:
+    def __init__(self, store: DeadLetterStore, now: Any) -> None:
+        self.store = store
+        self.now = now  # () -> epoch seconds
+
+    def list_queues(self) -> list[DeadLetterQueue]:
+        found = []
+        for queue, source in sorted(self.store.queues().items()):
+            depth = self.store.depth(queue)
+            oldest = None
+            if depth:
+                letters = self.store.peek(queue, PEEK_LIMIT)
+                if letters:
+                    first = min(m.sent_at for m in letters)
+                    oldest = max(0, int(self.now() - first))
+            found.append(DeadLetterQueue(queue, source, depth, oldest))
+        return found
+
+    def messages(self, queue: str) -> list[DeadLetter]:
+        if queue not in self.store.queues():
+            raise errors.NotFound(f"no dead-letter queue named {queue}")
+        return self.store.peek(queue, PEEK_LIMIT)

@@ -1,0 +1,32 @@
+"""What the ops routes return, as the OpenAPI document describes it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class DeadLetterQueue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queue: str = Field(description="the DLQ's name")
+    source: str = Field(description="the queue, or the streams (comma-separated), it holds for")
+    depth: int = Field(ge=0, description="messages in the DLQ")
+    oldestAgeSeconds: int | None = Field(  # noqa: N815
+        ge=0, description="age of its oldest message; null when empty"
+    )
+
+
+class DeadLetter(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messageId: str  # noqa: N815
+    body: Any = Field(description="parsed when it is JSON, else the text")
+    attributes: dict[str, str] = Field(description="the message attributes' string values")
+    receiveCount: int = Field(  # noqa: N815
+        ge=0, description="receives before this listing (approximate, as SQS counts)"
+    )
+    reason: str | None = Field(
+        description="the last failure's error class and message, when the handler recorded it"
+    )

@@ -1,0 +1,97 @@
+"""GET /ops/dead-letters and /ops/dead-letters/{queue}: the stage's DLQs as an
+admin sees them, and their messages without consuming them (on moto)."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support.functional_shop import STAGE, Shop
+
+STEPS = ("inventory", "payments", "shipping", "notify")
+
+
+def dlq_url(shop: Shop, name: str) -> str:
+    return str(shop.aws("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+
+
+def purge(shop: Shop, name: str) -> None:
+    """Empty the queue (PurgeQueue allows one call a minute)."""
+    sqs, url = shop.aws("sqs"), dlq_url(shop, name)
+    while got := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for message in got:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def queues(shop: Shop) -> dict[str, dict[str, object]]:
+    response = shop.call("GET", "/ops/dead-letters", headers=shop.admin())
+    assert response.status_code == 200, response.body
+    return {q["queue"]: q for q in response.json_body["items"]}
+
+
+def test_every_dlq_of_the_stage_is_listed_with_its_source(shop: Shop) -> None:
+    listed = queues(shop)
+
+    expected = {f"eventshop-{STAGE}-{step}-dlq": f"eventshop-{STAGE}-{step}" for step in STEPS}
+    assert {q: listed[q]["source"] for q in expected} == expected
+    failures = listed[f"eventshop-{STAGE}-stream-failures"]
+    assert str(failures["source"]).split(",") == [
+        shop.outputs["OrdersStreamArn"],
+        shop.outputs["ProductsStreamArn"],
+    ]
+    assert len(listed) == 5
+
+
+def test_a_dead_letter_is_counted_and_listed_and_stays(shop: Shop) -> None:
+    name = f"eventshop-{STAGE}-payments-dlq"
+    purge(shop, name)
+    assert queues(shop)[name]["depth"] == 0
+    assert queues(shop)[name]["oldestAgeSeconds"] is None
+    sqs = shop.aws("sqs")
+    sqs.send_message(
+        QueueUrl=dlq_url(shop, name),
+        MessageBody=json.dumps({"type": "StockReserved", "orderId": "o-1"}),
+        MessageAttributes={"type": {"DataType": "String", "StringValue": "StockReserved"}},
+    )
+    sqs.send_message(QueueUrl=dlq_url(shop, name), MessageBody="not json {")
+
+    summary = queues(shop)[name]
+    assert summary["depth"] == 2
+    assert isinstance(summary["oldestAgeSeconds"], int) and summary["oldestAgeSeconds"] >= 0
+
+    for _ in range(2):  # reading is not consuming
+        response = shop.call("GET", f"/ops/dead-letters/{name}", headers=shop.admin())
+        assert response.status_code == 200, response.body
+        items = response.json_body["items"]
+        assert [m["body"] for m in items] == [
+            {"type": "StockReserved", "orderId": "o-1"},
+            "not json {",
+        ]
+        assert items[0]["attributes"] == {"type": "StockReserved"}
+        assert items[1]["attributes"] == {}
+        assert all(m["reason"] is None and m["receiveCount"] >= 0 for m in items)
+        assert len({m["messageId"] for m in items}) == 2
+    assert queues(shop)[name]["depth"] == 2
+    visible = sqs.get_queue_attributes(
+        QueueUrl=dlq_url(shop, name), AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    assert visible["ApproximateNumberOfMessages"] == "2"  # visible again at once
+    purge(shop, name)
+
+
+def test_more_than_ten_dead_letters_are_all_listed(shop: Shop) -> None:
+    name = f"eventshop-{STAGE}-notify-dlq"
+    purge(shop, name)
+    for i in range(23):
+        shop.aws("sqs").send_message(QueueUrl=dlq_url(shop, name), MessageBody=json.dumps(i))
+
+    response = shop.call("GET", f"/ops/dead-letters/{name}", headers=shop.admin())
+
+    assert sorted(m["body"] for m in response.json_body["items"]) == list(range(23))
+    purge(shop, name)
+
+
+def test_an_unknown_queue_is_a_404(shop: Shop) -> None:
+    for name in (f"eventshop-{STAGE}-payments", "nope", f"eventshop-{STAGE}-payments-dlq-x"):
+        response = shop.call("GET", f"/ops/dead-letters/{name}", headers=shop.admin())
+        assert response.status_code == 404, (name, response.body)
+        assert response.json_body["Code"] == "NotFoundError"
