@@ -28,12 +28,20 @@ def test_a_payment_that_never_answers_is_timed_out_and_compensated(shop: Shop) -
     shop.stack.drain(timeout=90)
     assert shop.order(order["orderId"])["status"] == "RESERVED"
     assert shop.stock(sku) == 1
-    sqs = shop.stack.client("sqs")
-    dlq = sqs.get_queue_url(QueueName="eventshop-local-payments-dlq")["QueueUrl"]
-    dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0)
-    bodies = [json.loads(m["Body"]) for m in dead.get("Messages", [])]
-    mine = [b for b in bodies if order["orderId"] in json.dumps(b)]
-    assert len(mine) == 1, bodies  # the charge, given up after 3 receives
+    # The operator's view of it, over the API: the payments DLQ holds it.
+    queue = "eventshop-local-payments-dlq"
+    listed = shop.http.get(f"{shop.api}/ops/dead-letters", headers=shop.admin, timeout=30)
+    assert listed.status_code == 200, listed.text
+    dlqs = {q["queue"]: q for q in listed.json()["items"]}
+    assert dlqs[queue]["source"] == "eventshop-local-payments"
+    assert dlqs[queue]["depth"] == 1
+    assert dlqs[queue]["oldestAgeSeconds"] >= 0
+    assert all(q["depth"] == 0 for name, q in dlqs.items() if name != queue)
+    peeked = shop.http.get(f"{shop.api}/ops/dead-letters/{queue}", headers=shop.admin, timeout=30)
+    assert peeked.status_code == 200, peeked.text
+    mine = [m for m in peeked.json()["items"] if order["orderId"] in json.dumps(m["body"])]
+    assert len(mine) == 1, peeked.json()  # the charge, given up after 3 receives
+    assert mine[0]["receiveCount"] >= 3
 
     shop.stack.control.advance_clock(600)  # not yet past the 900 s timeout
     shop.stack.drain(timeout=60)
