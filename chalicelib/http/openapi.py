@@ -151,6 +151,7 @@ STATUS_TEXT = {
     200: "OK",
     201: "Created",
     202: "Accepted",
+    204: "No Content",
     400: "The request is not valid",
     401: "No valid bearer token",
     403: "The caller's role may not do this",
@@ -272,10 +273,9 @@ def _responses(entry: Any, meta: Operation, components: _Components) -> dict[str
     responses: dict[str, Any] = {}
     body = components.ref(meta.response) if meta.response is not None else {}
     for status in meta.status:
-        response: dict[str, Any] = {
-            "description": STATUS_TEXT.get(status, str(status)),
-            "content": _json(body),
-        }
+        response: dict[str, Any] = {"description": STATUS_TEXT.get(status, str(status))}
+        if status != 204:  # No Content: no body to describe
+            response["content"] = _json(body)
         if meta.response_headers:
             response["headers"] = {
                 name: {"required": True, "schema": dict(schema)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Blueprint, Rate
+from chalice.app import Blueprint, Rate, Response
 
 from chalicelib import bootstrap
 from chalicelib.http import openapi
@@ -52,3 +52,16 @@ def list_dead_letter_queues() -> dict[str, Any]:
 def list_dead_letters(queue: str) -> dict[str, Any]:
     letters = bootstrap.services().dead_letters.messages(queue)
     return {"items": [m.as_dict() for m in letters]}
+
+
+@api.route(
+    "/ops/dead-letters/{queue}/{messageId}",
+    methods=("DELETE",),
+    roles=("admin",),
+    summary="Delete one dead letter (it is not retried)",
+    status=204,
+    failures=(404,),
+)
+def delete_dead_letter(queue: str, messageId: str) -> Response:  # noqa: N803
+    bootstrap.services().dead_letters.delete(queue, messageId)
+    return Response(body="", status_code=204)

@@ -70,6 +70,9 @@ class DeadLetterStore(Protocol):
     def peek(self, queue: str, limit: int) -> list[DeadLetter]:
         """Up to ``limit`` messages, oldest first, left in the queue."""
 
+    def delete(self, queue: str, message_id: str) -> bool:
+        """Delete one message by its id; False if the queue does not hold it."""
+
 
 class DeadLetterService:
     def __init__(self, store: DeadLetterStore, now: Any) -> None:
@@ -93,3 +96,9 @@ class DeadLetterService:
         if queue not in self.store.queues():
             raise errors.NotFound(f"no dead-letter queue named {queue}")
         return self.store.peek(queue, PEEK_LIMIT)
+
+    def delete(self, queue: str, message_id: str) -> None:
+        if queue not in self.store.queues():
+            raise errors.NotFound(f"no dead-letter queue named {queue}")
+        if not self.store.delete(queue, message_id):
+            raise errors.NotFound(f"{queue} holds no message {message_id}")

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import json
 from functools import cached_property
+from typing import Any
 
-from chalicelib.ops.dead_letters import DeadLetter
+from chalicelib.ops.dead_letters import PEEK_LIMIT, DeadLetter
 from chalicelib.platform import aws, errors
 
 # IAM actions this module's own calls need (collected by tools.iam).
 AWS_CALLS = frozenset(
-    {"sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"}
+    {
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+    }
 )
 
 _PEEK_HIDE_SECONDS = 30  # long enough to page through; reset to 0 at once after
@@ -61,16 +67,39 @@ class SqsDeadLetters:
         return sum(int(v) for v in attrs.values())
 
     def peek(self, queue: str, limit: int) -> list[DeadLetter]:
+        seen: dict[str, DeadLetter] = {}
+        for message in self._receive_all(queue, limit):
+            seen.setdefault(message["MessageId"], _letter(message))
+        return sorted(seen.values(), key=lambda m: (m.sent_at, m.message_id))
+
+    def delete(self, queue: str, message_id: str) -> bool:
+        """SQS deletes by receipt handle: receive until the message comes by,
+        delete it with the handle of that receive; the rest are shown again."""
+        for message in self._receive_all(queue, PEEK_LIMIT, until=message_id):
+            if message["MessageId"] == message_id:
+                with aws.translate():
+                    aws.client("sqs").delete_message(
+                        QueueUrl=aws.queue_url(queue), ReceiptHandle=message["ReceiptHandle"]
+                    )
+                return True
+        return False
+
+    def _receive_all(
+        self, queue: str, limit: int, until: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Receive up to ``limit`` distinct messages (stopping early at the
+        id ``until``), then make every one visible again, whatever happens
+        to them next (a delete by its handle still works after that)."""
         sqs = aws.client("sqs")
         url = aws.queue_url(queue)
-        seen: dict[str, DeadLetter] = {}
-        handles: list[str] = []
+        got_all: list[dict[str, Any]] = []
+        ids: set[str] = set()
         try:
-            while len(seen) < limit:
+            while len(ids) < limit and until not in ids:
                 with aws.translate():
                     got = sqs.receive_message(
                         QueueUrl=url,
-                        MaxNumberOfMessages=min(10, limit - len(seen)),
+                        MaxNumberOfMessages=min(10, limit - len(ids)),
                         VisibilityTimeout=_PEEK_HIDE_SECONDS,
                         WaitTimeSeconds=0,
                         MessageSystemAttributeNames=["All"],
@@ -78,12 +107,11 @@ class SqsDeadLetters:
                     ).get("Messages", [])
                 if not got:
                     break
-                for message in got:
-                    handles.append(message["ReceiptHandle"])
-                    seen.setdefault(message["MessageId"], _letter(message))
+                got_all += got
+                ids.update(m["MessageId"] for m in got)
         finally:
-            _show_again(url, handles)
-        return sorted(seen.values(), key=lambda m: (m.sent_at, m.message_id))
+            _show_again(url, [m["ReceiptHandle"] for m in got_all])
+        return got_all
 
 
 def _letter(message: dict[str, object]) -> DeadLetter:

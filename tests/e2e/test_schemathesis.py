@@ -100,6 +100,7 @@ class World:
     image_id: str
     customer: str
     dlq: str
+    dead_letter: str
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +115,22 @@ def world() -> Iterator[World]:
         dlqs = shop.http.get(f"{shop.api}/ops/dead-letters", headers=shop.admin, timeout=30)
         assert dlqs.status_code == 200, dlqs.text
         dlq = dlqs.json()["items"][0]["queue"]
+        sqs = stack.client("sqs")
+        dead = sqs.send_message(
+            QueueUrl=sqs.get_queue_url(QueueName=dlq)["QueueUrl"], MessageBody='{"fuzz": 1}'
+        )
         schema = schemathesis.openapi.from_url(f"{shop.api}/openapi.json")
-        yield World(stack, shop, schema, skus, order["orderId"], r.json()["imageId"], customer, dlq)
+        yield World(
+            stack,
+            shop,
+            schema,
+            skus,
+            order["orderId"],
+            r.json()["imageId"],
+            customer,
+            dlq,
+            dead["MessageId"],
+        )
 
 
 def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
@@ -163,6 +178,11 @@ def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/images/{imageId}", {"path_parameters": {"imageId": w.image_id}}),
         ("GET", "/ops/dead-letters", {}),
         ("GET", "/ops/dead-letters/{queue}", {"path_parameters": {"queue": w.dlq}}),
+        (
+            "DELETE",
+            "/ops/dead-letters/{queue}/{messageId}",
+            {"path_parameters": {"queue": w.dlq, "messageId": w.dead_letter}},
+        ),
         ("GET", "/health", {}),
         ("GET", "/openapi.json", {}),
     ]

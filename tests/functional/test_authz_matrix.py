@@ -46,6 +46,7 @@ MATRIX: list[tuple[str, str, int, int, int, int]] = [
     ("GET",   "/images/{imageId}",              401,    403, 403, 200),
     ("GET",   "/ops/dead-letters",              401,    403, 403, 200),
     ("GET",   "/ops/dead-letters/{queue}",      401,    403, 403, 200),
+    ("DELETE", "/ops/dead-letters/{queue}/{messageId}", 401, 403, 403, 204),
 ]
 
 # The same route with a query that changes who may call it.
@@ -75,6 +76,7 @@ class World:
     order: str  # owned by customer A
     image: str  # an upload slot (PENDING image) on ``sku``
     queue: str  # a dead-letter queue of the stage
+    message: str  # a message in ``queue``
     headers: dict[str, dict[str, str]]
 
 
@@ -88,8 +90,14 @@ def world(shop: Shop) -> World:
     assert slot.status_code == 201, slot.body
     dlqs = shop.call("GET", "/ops/dead-letters", headers=shop.admin())
     assert dlqs.status_code == 200, dlqs.body
+    queue = dlqs.json_body["items"][0]["queue"]
+    sqs = shop.aws("sqs")
+    sent = sqs.send_message(
+        QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"], MessageBody="{}"
+    )
     return World(
-        queue=dlqs.json_body["items"][0]["queue"],
+        queue=queue,
+        message=sent["MessageId"],
         sku=sku,
         customer_a=customer_a,
         customer_b=customer_b,
@@ -120,6 +128,7 @@ def fill(shop: Shop, world: World, method: str, path: str) -> str:
             "orderId": world.order,
             "imageId": world.image,
             "queue": world.queue,
+            "messageId": world.message,
         }
         if name not in known:
             pytest.fail(f"no object for path parameter {{{name}}} in {method} {path}")

@@ -95,3 +95,26 @@ def test_an_unknown_queue_is_a_404(shop: Shop) -> None:
         response = shop.call("GET", f"/ops/dead-letters/{name}", headers=shop.admin())
         assert response.status_code == 404, (name, response.body)
         assert response.json_body["Code"] == "NotFoundError"
+
+
+def test_delete_removes_one_dead_letter_and_leaves_the_rest(shop: Shop) -> None:
+    name = f"eventshop-{STAGE}-shipping-dlq"
+    purge(shop, name)
+    sqs = shop.aws("sqs")
+    ids = [
+        sqs.send_message(QueueUrl=dlq_url(shop, name), MessageBody=json.dumps(i))["MessageId"]
+        for i in range(12)
+    ]
+
+    gone = shop.call("DELETE", f"/ops/dead-letters/{name}/{ids[10]}", headers=shop.admin())
+
+    assert gone.status_code == 204, gone.body
+    listed = shop.call("GET", f"/ops/dead-letters/{name}", headers=shop.admin()).json_body
+    assert sorted(m["body"] for m in listed["items"]) == [*range(10), 11]
+    assert queues(shop)[name]["depth"] == 11
+    again = shop.call("DELETE", f"/ops/dead-letters/{name}/{ids[10]}", headers=shop.admin())
+    assert again.status_code == 404, again.body
+    assert again.json_body["Message"] == f"{name} holds no message {ids[10]}"
+    unknown = shop.call("DELETE", f"/ops/dead-letters/nope/{ids[0]}", headers=shop.admin())
+    assert unknown.status_code == 404, unknown.body
+    purge(shop, name)
