@@ -144,7 +144,7 @@ class Services:
             s.stream_failures_queue_name,
             f"{s.orders_stream_arn},{s.products_stream_arn}",
         )
-        return DeadLetterService(store, time.time)
+        return DeadLetterService(store, time.time, s.stream_failures_queue_name)
 
     @cached_property
     def notifier(self) -> CustomerNotifier:

@@ -44,8 +44,10 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
     )
 
     from devstack.moto_patches import patch_transactions
+    from devstack.sqs_moves import patch_message_moves
 
     patch_transactions()
+    patch_message_moves()
     app = serialized(DomainDispatcherApplication(create_backend_app))
     # Headers and body leave in separate writes: without TCP_NODELAY each
     # keep-alive response can wait on a delayed ACK.

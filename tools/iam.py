@@ -82,9 +82,6 @@ GRANTED_UNUSED: MappingProxyType[str, str] = MappingProxyType(
         "dynamodb:ConditionCheckItem": (
             "no transaction uses ConditionCheck today; tests/unit/test_template.py requires it"
         ),
-        "sqs:SendMessage": (
-            "no chalicelib code sends to a queue; tests/unit/test_template.py requires it"
-        ),
     }
 )
 
@@ -105,6 +102,17 @@ _OPERATION_ACTIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "dynamodb.TransactGetItems": frozenset({"dynamodb:GetItem"}),
         "sns.PublishBatch": frozenset({"sns:Publish"}),
         "sqs.ChangeMessageVisibilityBatch": frozenset({"sqs:ChangeMessageVisibility"}),
+        # SQS moves the messages with the caller's permissions: receive and
+        # delete on the DLQ, send on the destination.
+        "sqs.StartMessageMoveTask": frozenset(
+            {
+                "sqs:StartMessageMoveTask",
+                "sqs:ReceiveMessage",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:SendMessage",
+            }
+        ),
         "s3.HeadObject": frozenset({"s3:GetObject"}),
         "s3.DeleteObjects": frozenset({"s3:DeleteObject"}),
         "s3.ListObjectsV2": frozenset({"s3:ListBucket"}),
@@ -180,7 +188,12 @@ def targets(module: str, action: str, stage: str) -> tuple[str, ...]:
     if service == "sqs" and module == ops_dead_letters.__name__:
         # The step queues (their redrive policies name the DLQs) and the DLQs.
         dlqs = (*(f"{q}-dlq" for q in _QUEUES), "stream-failures")
-        names = (*_QUEUES, *dlqs) if action == "sqs:GetQueueAttributes" else dlqs
+        if action == "sqs:SendMessage":  # a redrive sends to the step queues
+            names: tuple[str, ...] = _QUEUES
+        elif action == "sqs:GetQueueAttributes":
+            names = (*_QUEUES, *dlqs)
+        else:
+            names = dlqs
         return tuple(f"arn:aws:sqs:{REGION}:{ACCOUNT}:{prefix}-{q}" for q in names)
     if service == "ssm" and module == auth.__name__:
         return (f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/eventshop/{stage}/jwt-secret",)

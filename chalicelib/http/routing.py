@@ -43,6 +43,7 @@ class Router:
         roles: tuple[str, ...] = (),
         *,
         summary: str | None = None,
+        description: str | None = None,
         body: type[Any] | openapi.Ref | None = None,
         response: openapi.Schema | None = None,
         status: int | tuple[int, ...] = 200,
@@ -59,6 +60,7 @@ class Router:
         and header parameters, and error statuses beyond 400/401/403."""
         meta = openapi.Operation(
             summary=summary,
+            description=description,
             body=body,
             response=response,
             status=(status,) if isinstance(status, int) else status,

@@ -65,3 +65,22 @@ def list_dead_letters(queue: str) -> dict[str, Any]:
 def delete_dead_letter(queue: str, messageId: str) -> Response:  # noqa: N803
     bootstrap.services().dead_letters.delete(queue, messageId)
     return Response(body="", status_code=204)
+
+
+REDRIVE = openapi.ref("chalicelib.ops.views:Redrive")
+
+
+@api.route(
+    "/ops/dead-letters/{queue}/redrive",
+    methods=("POST",),
+    roles=("admin",),
+    summary="Move every message of a step queue's DLQ back to that queue",
+    description="202: a message move task (StartMessageMoveTask). SQS runs it on its own; "
+    "poll GET /ops/dead-letters for the depth. 409 for the stream-failures queue.",
+    response=REDRIVE,
+    status=202,
+    failures=(404, 409),
+)
+def redrive_dead_letters(queue: str) -> Response:
+    task = bootstrap.services().dead_letters.redrive(queue)
+    return Response(body=task.as_dict(), status_code=202)

@@ -61,6 +61,24 @@ def parse_body(body: str) -> Any:
         return body
 
 
+@dataclass(frozen=True)
+class Redrive:
+    """A message move task: SQS runs it on its own; the caller polls the DLQ."""
+
+    task_handle: str
+    status: str  # RUNNING, COMPLETED, CANCELLED or FAILED, as SQS says
+    moved: int
+    to_move: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "taskHandle": self.task_handle,
+            "status": self.status,
+            "moved": self.moved,
+            "toMove": self.to_move,
+        }
+
+
 class DeadLetterStore(Protocol):
     def queues(self) -> dict[str, str]:
         """The stage's DLQs: name -> source."""
@@ -73,11 +91,15 @@ class DeadLetterStore(Protocol):
     def delete(self, queue: str, message_id: str) -> bool:
         """Delete one message by its id; False if the queue does not hold it."""
 
+    def redrive(self, queue: str) -> Redrive:
+        """Move every message back to the queue it failed in."""
+
 
 class DeadLetterService:
-    def __init__(self, store: DeadLetterStore, now: Any) -> None:
+    def __init__(self, store: DeadLetterStore, now: Any, stream_failures: str = "") -> None:
         self.store = store
         self.now = now  # () -> epoch seconds
+        self.stream_failures = stream_failures
 
     def list_queues(self) -> list[DeadLetterQueue]:
         found = []
@@ -102,3 +124,12 @@ class DeadLetterService:
             raise errors.NotFound(f"no dead-letter queue named {queue}")
         if not self.store.delete(queue, message_id):
             raise errors.NotFound(f"{queue} holds no message {message_id}")
+
+    def redrive(self, queue: str) -> Redrive:
+        if queue not in self.store.queues():
+            raise errors.NotFound(f"no dead-letter queue named {queue}")
+        if queue == self.stream_failures:
+            # Its messages are stream positions, not events: there is no queue to
+            # send them back to (replay from the stream: python -m tools replay-orders).
+            raise errors.Conflict(f"{queue} holds stream failures, which cannot be redriven")
+        return self.store.redrive(queue)

@@ -14,7 +14,7 @@ import json
 from functools import cached_property
 from typing import Any
 
-from chalicelib.ops.dead_letters import PEEK_LIMIT, DeadLetter
+from chalicelib.ops.dead_letters import PEEK_LIMIT, DeadLetter, Redrive
 from chalicelib.platform import aws, errors
 
 # IAM actions this module's own calls need (collected by tools.iam).
@@ -24,6 +24,11 @@ AWS_CALLS = frozenset(
         "sqs:ReceiveMessage",
         "sqs:ChangeMessageVisibility",
         "sqs:DeleteMessage",
+        # A redrive: SQS moves the messages with the caller's permissions
+        # (receive and delete on the DLQ, send on the source queue).
+        "sqs:StartMessageMoveTask",
+        "sqs:ListMessageMoveTasks",
+        "sqs:SendMessage",
     }
 )
 
@@ -83,6 +88,22 @@ class SqsDeadLetters:
                     )
                 return True
         return False
+
+    def redrive(self, queue: str) -> Redrive:
+        sqs = aws.client("sqs")
+        with aws.translate():
+            arn = sqs.get_queue_attributes(
+                QueueUrl=aws.queue_url(queue), AttributeNames=["QueueArn"]
+            )["Attributes"]["QueueArn"]
+            handle = sqs.start_message_move_task(SourceArn=arn)["TaskHandle"]
+            tasks = sqs.list_message_move_tasks(SourceArn=arn, MaxResults=1)["Results"]
+        task: dict[str, Any] = next((t for t in tasks if t.get("TaskHandle") == handle), {})
+        return Redrive(
+            task_handle=str(handle),
+            status=str(task.get("Status", "RUNNING")),
+            moved=int(task.get("ApproximateNumberOfMessagesMoved", 0)),
+            to_move=int(task.get("ApproximateNumberOfMessagesToMove", 0)),
+        )
 
     def _receive_all(
         self, queue: str, limit: int, until: str | None = None

@@ -30,3 +30,12 @@ class DeadLetter(BaseModel):
     reason: str | None = Field(
         description="the last failure's error class and message, when the handler recorded it"
     )
+
+
+class Redrive(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    taskHandle: str  # noqa: N815
+    status: str = Field(description="RUNNING, COMPLETED, CANCELLED or FAILED, as SQS reports it")
+    moved: int = Field(ge=0, description="messages moved so far")
+    toMove: int = Field(ge=0, description="messages the task set out to move")  # noqa: N815

@@ -62,3 +62,56 @@ def test_a_payment_that_never_answers_is_timed_out_and_compensated(shop: Shop) -
     ]
     assert len(timeouts) == 1
     assert shop.captures(order["orderId"]) == 0
+
+    # A redrive sends the charge back: the step finds a cancelled order and
+    # does nothing, and the DLQ is empty.
+    redriven = shop.http.post(
+        f"{shop.api}/ops/dead-letters/{queue}/redrive", headers=shop.admin, timeout=30
+    )
+    assert redriven.status_code == 202, redriven.text
+    assert (redriven.json()["status"], redriven.json()["moved"]) == ("COMPLETED", 1)
+    shop.stack.drain(timeout=60)
+    assert shop.order(order["orderId"])["status"] == "CANCELLED"
+    assert shop.events(order["orderId"])[-1]["type"] == "CancellationCompleted"
+    assert shop.captures(order["orderId"]) == 0
+    assert depth(shop, queue) == 0
+
+
+def depth(shop: Shop, queue: str) -> int:
+    listed = shop.http.get(f"{shop.api}/ops/dead-letters", headers=shop.admin, timeout=30)
+    assert listed.status_code == 200, listed.text
+    return int(next(q for q in listed.json()["items"] if q["queue"] == queue)["depth"])
+
+
+def test_a_poison_message_is_listed_survives_a_redrive_and_is_deleted(shop: Shop) -> None:
+    queue = "eventshop-local-shipping-dlq"
+    sqs = shop.stack.client("sqs")
+    step = sqs.get_queue_url(QueueName="eventshop-local-shipping")["QueueUrl"]
+    sqs.send_message(QueueUrl=step, MessageBody="poison: not JSON")
+    shop.stack.drain(timeout=60)
+
+    def poison() -> list[dict[str, object]]:
+        peeked = shop.http.get(
+            f"{shop.api}/ops/dead-letters/{queue}", headers=shop.admin, timeout=30
+        )
+        assert peeked.status_code == 200, peeked.text
+        return [m for m in peeked.json()["items"] if m["body"] == "poison: not JSON"]
+
+    [first] = poison()
+    assert int(str(first["receiveCount"])) >= 3  # given up after 3 receives
+
+    redriven = shop.http.post(
+        f"{shop.api}/ops/dead-letters/{queue}/redrive", headers=shop.admin, timeout=30
+    )
+    assert (redriven.status_code, redriven.json()["moved"]) == (202, 1)
+    shop.stack.drain(timeout=60)
+    [again] = poison()  # failed 3 more times: back, as a new message
+    assert again["messageId"] != first["messageId"]
+    assert int(str(again["receiveCount"])) >= 3
+
+    gone = shop.http.delete(
+        f"{shop.api}/ops/dead-letters/{queue}/{again['messageId']}", headers=shop.admin, timeout=30
+    )
+    assert gone.status_code == 204, gone.text
+    assert poison() == []
+    assert depth(shop, queue) == 0

@@ -114,7 +114,7 @@ def world() -> Iterator[World]:
         assert r.status_code == 201, r.text
         dlqs = shop.http.get(f"{shop.api}/ops/dead-letters", headers=shop.admin, timeout=30)
         assert dlqs.status_code == 200, dlqs.text
-        dlq = dlqs.json()["items"][0]["queue"]
+        dlq = next(q["queue"] for q in dlqs.json()["items"] if q["queue"].endswith("-dlq"))
         sqs = stack.client("sqs")
         dead = sqs.send_message(
             QueueUrl=sqs.get_queue_url(QueueName=dlq)["QueueUrl"], MessageBody='{"fuzz": 1}'
@@ -178,6 +178,7 @@ def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/images/{imageId}", {"path_parameters": {"imageId": w.image_id}}),
         ("GET", "/ops/dead-letters", {}),
         ("GET", "/ops/dead-letters/{queue}", {"path_parameters": {"queue": w.dlq}}),
+        ("POST", "/ops/dead-letters/{queue}/redrive", {"path_parameters": {"queue": w.dlq}}),
         (
             "DELETE",
             "/ops/dead-letters/{queue}/{messageId}",

@@ -33,6 +33,9 @@ from tests.support.functional_shop import (
 
 @pytest.fixture(scope="module")
 def shop() -> Iterator[Shop]:
+    from devstack.sqs_moves import patch_message_moves
+
+    patch_message_moves()  # moto lacks StartMessageMoveTask; devstack adds it
     with pytest.MonkeyPatch.context() as mp, mock_aws():
         for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
             mp.delenv(name, raising=False)

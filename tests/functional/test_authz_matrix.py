@@ -47,6 +47,7 @@ MATRIX: list[tuple[str, str, int, int, int, int]] = [
     ("GET",   "/ops/dead-letters",              401,    403, 403, 200),
     ("GET",   "/ops/dead-letters/{queue}",      401,    403, 403, 200),
     ("DELETE", "/ops/dead-letters/{queue}/{messageId}", 401, 403, 403, 204),
+    ("POST",  "/ops/dead-letters/{queue}/redrive", 401, 403, 403, 202),
 ]
 
 # The same route with a query that changes who may call it.
@@ -90,7 +91,7 @@ def world(shop: Shop) -> World:
     assert slot.status_code == 201, slot.body
     dlqs = shop.call("GET", "/ops/dead-letters", headers=shop.admin())
     assert dlqs.status_code == 200, dlqs.body
-    queue = dlqs.json_body["items"][0]["queue"]
+    queue = next(q["queue"] for q in dlqs.json_body["items"] if q["queue"].endswith("-dlq"))
     sqs = shop.aws("sqs")
     sent = sqs.send_message(
         QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"], MessageBody="{}"

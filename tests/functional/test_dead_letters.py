@@ -118,3 +118,42 @@ def test_delete_removes_one_dead_letter_and_leaves_the_rest(shop: Shop) -> None:
     unknown = shop.call("DELETE", f"/ops/dead-letters/nope/{ids[0]}", headers=shop.admin())
     assert unknown.status_code == 404, unknown.body
     purge(shop, name)
+
+
+def test_redrive_moves_every_dead_letter_back_to_its_step_queue(shop: Shop) -> None:
+    name = f"eventshop-{STAGE}-inventory-dlq"
+    purge(shop, name)
+    sqs = shop.aws("sqs")
+    for i in range(3):
+        sqs.send_message(
+            QueueUrl=dlq_url(shop, name),
+            MessageBody=json.dumps({"n": i}),
+            MessageAttributes={"type": {"DataType": "String", "StringValue": "OrderPlaced"}},
+        )
+
+    response = shop.call("POST", f"/ops/dead-letters/{name}/redrive", headers=shop.admin())
+
+    assert response.status_code == 202, response.body
+    task = response.json_body
+    assert (task["status"], task["moved"], task["toMove"]) == ("COMPLETED", 3, 3)
+    assert task["taskHandle"]
+    assert queues(shop)[name]["depth"] == 0
+    step = dlq_url(shop, f"eventshop-{STAGE}-inventory")
+    back = sqs.receive_message(QueueUrl=step, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    assert sorted(json.loads(m["Body"])["n"] for m in back["Messages"]) == [0, 1, 2]
+    assert {m["MessageAttributes"]["type"]["StringValue"] for m in back["Messages"]} == {
+        "OrderPlaced"
+    }
+    for m in back["Messages"]:
+        sqs.delete_message(QueueUrl=step, ReceiptHandle=m["ReceiptHandle"])
+
+    empty = shop.call("POST", f"/ops/dead-letters/{name}/redrive", headers=shop.admin())
+    assert (empty.status_code, empty.json_body["moved"]) == (202, 0)
+
+
+def test_stream_failures_and_unknown_queues_are_not_redriven(shop: Shop) -> None:
+    failures = f"eventshop-{STAGE}-stream-failures"
+    refused = shop.call("POST", f"/ops/dead-letters/{failures}/redrive", headers=shop.admin())
+    assert refused.status_code == 409, refused.body
+    unknown = shop.call("POST", "/ops/dead-letters/nope/redrive", headers=shop.admin())
+    assert unknown.status_code == 404, unknown.body
