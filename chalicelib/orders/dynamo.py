@@ -8,7 +8,8 @@ One table, keyed ``pk``/``sk``:
   rewritten; each carries the order snapshot after it, which the stream relay
   publishes, so consumers need no read;
 - ``IDEMPOTENCY#customer#hash``: what an ``Idempotency-Key`` created (TTL 24 h);
-- ``ORDER#id / NOTIFIED#type``: customer notifications already sent.
+- ``ORDER#id / NOTIFIED#type``: customer notifications already sent; TTL'd
+  (``expiresAt``, 30 days) like the idempotency keys.
 A status change writes the order (conditioned on the expected status and
 version) and puts the next event (conditioned on not existing) in ONE
 transaction, so the state and its history can never disagree.
@@ -22,6 +23,7 @@ from typing import Any
 from chalicelib.orders.model import Order, OrderEvent, OrderStatus
 from chalicelib.orders.ports import (
     IDEMPOTENCY_TTL_SECONDS,
+    NOTIFIED_TTL_SECONDS,
     IdempotencyRecord,
     OrderRepository,
     Page,
@@ -305,6 +307,7 @@ class DynamoOrderRepository(dynamo.DynamoTable):
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def mark_notified(self, order_id: str, event_type: str) -> bool:
+        now = int(time.time())
         try:
             with aws.translate():
                 self.ddb.put_item(
@@ -312,7 +315,9 @@ class DynamoOrderRepository(dynamo.DynamoTable):
                     Item={
                         "pk": {"S": f"ORDER#{order_id}"},
                         "sk": {"S": f"NOTIFIED#{event_type}"},
-                        "at": {"N": str(int(time.time()))},
+                        "at": {"N": str(now)},
+                        # The table's TTL attribute: DynamoDB deletes it, no sweep.
+                        "expiresAt": {"N": str(now + NOTIFIED_TTL_SECONDS)},
                     },
                     ConditionExpression="attribute_not_exists(pk)",
                 )

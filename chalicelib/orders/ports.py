@@ -8,6 +8,9 @@ from typing import Any, Protocol
 from chalicelib.orders.model import Order, OrderEvent, OrderStatus
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+# A notification marker only stops duplicate deliveries of one event; none
+# arrives this late (a DLQ keeps messages 14 days), so DynamoDB's TTL drops it.
+NOTIFIED_TTL_SECONDS = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)

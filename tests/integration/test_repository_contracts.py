@@ -430,6 +430,17 @@ class TestDynamoOrderRepository(OrderRepositoryContract):
 
         return read
 
+    def test_a_notification_marker_expires_by_the_tables_ttl(
+        self, repo: DynamoOrderRepository, stack: Stack, clock: Clock
+    ) -> None:
+        assert repo.mark_notified("o-ttl", "OrderPlaced") is True
+        item = stack.ddb.get_item(
+            TableName=stack.outputs["OrdersTableName"],
+            Key={"pk": {"S": "ORDER#o-ttl"}, "sk": {"S": "NOTIFIED#OrderPlaced"}},
+        )["Item"]
+        # expiresAt: the orders table's TTL attribute (infra/resources.yaml).
+        assert int(item["expiresAt"]["N"]) == int(clock()) + 30 * 24 * 3600
+
 
 # ================================================================= inventory
 

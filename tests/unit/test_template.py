@@ -179,3 +179,10 @@ def test_the_held_relay_is_alarmed_on_its_iterator_age(template: dict[str, Any])
     assert alarm["Namespace"] == "AWS/Lambda"
     assert "relay_order_events" in str(alarm["Dimensions"][0]["Value"])
     assert alarm["AlarmActions"]
+
+
+def test_the_orders_table_expires_items_by_their_expires_at(template: dict[str, Any]) -> None:
+    """Idempotency keys and notification markers carry ``expiresAt``: DynamoDB's
+    TTL deletes them, nothing sweeps them by hand."""
+    props = template["Resources"]["OrdersTable"]["Properties"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
