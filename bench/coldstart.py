@@ -63,6 +63,8 @@ FUNCTION_CLIENTS: dict[str, list[str]] = {
     "low_stock_alerts": ["sns"],
     # The saga-timeout sweep: query the orders index, cancel, alert.
     "time_out_stuck_sagas": ["dynamodb", "sns"],
+    # The dead-letter watcher: DLQ depths, its own table, alerts.
+    "watch_dead_letters": ["sqs", "dynamodb", "sns"],
     # Image handling: read the upload, write thumbnails, record, publish.
     "image_uploaded": ["s3", "dynamodb", "sns"],
     "image_removed": ["s3", "dynamodb"],
@@ -107,6 +109,13 @@ FIRST_CALL: dict[str, list[str]] = {
         "chalicelib.ops.service",
         *_ORDERS,
         *_CATALOG,
+        "chalicelib.platform.sns",
+    ],
+    "watch_dead_letters": [
+        "chalicelib.ops.dead_letters",
+        "chalicelib.ops.sqs",
+        "chalicelib.ops.dynamo",
+        "chalicelib.platform.alerts",
         "chalicelib.platform.sns",
     ],
     "image_uploaded": [

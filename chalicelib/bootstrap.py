@@ -131,6 +131,7 @@ class Services:
         import time
 
         from chalicelib.ops.dead_letters import DeadLetterService
+        from chalicelib.ops.dynamo import DynamoDepths
         from chalicelib.ops.sqs import SqsDeadLetters
 
         s = self.settings
@@ -144,7 +145,13 @@ class Services:
             s.stream_failures_queue_name,
             f"{s.orders_stream_arn},{s.products_stream_arn}",
         )
-        return DeadLetterService(store, time.time, s.stream_failures_queue_name)
+        return DeadLetterService(
+            store,
+            time.time,
+            s.stream_failures_queue_name,
+            depths=DynamoDepths(s.ops_table_name),
+            alerts=self.alerts,
+        )
 
     @cached_property
     def notifier(self) -> CustomerNotifier:

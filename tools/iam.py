@@ -24,6 +24,7 @@ from chalicelib.catalog import dynamo as inventory_repository
 from chalicelib.identity import auth
 from chalicelib.images import dynamo as images_repository
 from chalicelib.images import s3 as images_storage
+from chalicelib.ops import dynamo as ops_repository
 from chalicelib.ops import sqs as ops_dead_letters
 from chalicelib.orders import dynamo as orders_repository
 from chalicelib.payments import dynamo as payments_repository
@@ -43,6 +44,7 @@ ADAPTERS: tuple[ModuleType, ...] = (
     images_repository,
     images_storage,
     ops_dead_letters,
+    ops_repository,
 )
 
 BY_MODULE: MappingProxyType[str, frozenset[str]] = MappingProxyType(
@@ -161,6 +163,7 @@ _TABLES = MappingProxyType(
         payments_repository.__name__: "payments",
         payments_simulated.__name__: "payments",
         images_repository.__name__: "images",
+        ops_repository.__name__: "ops",
     }
 )
 _TOPICS = ("order-events", "customer-notifications", "ops-alerts", "image-events")

@@ -25,6 +25,13 @@ def time_out_stuck_sagas(event: Any) -> None:
     bootstrap.services().ops.sweep_stuck_sagas(now)
 
 
+@bp.schedule(Rate(5, unit=Rate.MINUTES))
+def watch_dead_letters(event: Any) -> None:
+    """Every 5 minutes: a DEAD_LETTERS alert for each DLQ that grew."""
+    # The scheduled event's time names the run (the alert id), as the stack's clock says.
+    bootstrap.services().dead_letters.watch(str(event.to_dict()["time"]))
+
+
 # --- dead letters (admin) ---------------------------------------------------------
 
 DEAD_LETTER_QUEUE = openapi.ref("chalicelib.ops.views:DeadLetterQueue")

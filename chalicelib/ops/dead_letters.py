@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.platform import errors
+from chalicelib.platform.alerts import Alert, AlertKind, AlertRaiser
 
 PEEK_LIMIT = 100  # messages one listing returns; ``depth`` gives the total
 
@@ -95,11 +96,45 @@ class DeadLetterStore(Protocol):
         """Move every message back to the queue it failed in."""
 
 
+class Depths(Protocol):
+    def swap(self, queue: str, depth: int, at: str) -> int:
+        """Record this run's depth; return the previous run's (0 at first)."""
+
+
 class DeadLetterService:
-    def __init__(self, store: DeadLetterStore, now: Any, stream_failures: str = "") -> None:
+    def __init__(
+        self,
+        store: DeadLetterStore,
+        now: Any,
+        stream_failures: str = "",
+        depths: Depths | None = None,
+        alerts: AlertRaiser | None = None,
+    ) -> None:
         self.store = store
         self.now = now  # () -> epoch seconds
         self.stream_failures = stream_failures
+        self.depths = depths
+        self.alerts = alerts
+
+    def watch(self, at: str) -> list[str]:
+        """One watcher run (every 5 minutes): a DEAD_LETTERS alert for each DLQ
+        deeper than at the previous run. Returns the queues it alerted on."""
+        assert self.depths is not None and self.alerts is not None
+        grew = []
+        for queue, source in sorted(self.store.queues().items()):
+            depth = self.store.depth(queue)
+            before = self.depths.swap(queue, depth, at)
+            if depth > before:
+                grew.append(queue)
+                self.alerts.raise_alert(
+                    Alert(
+                        AlertKind.DEAD_LETTERS,
+                        f"{queue}: {depth} dead letters (was {before})",
+                        {"queue": queue, "source": source, "depth": depth, "previous": before},
+                        alert_id=f"DEAD_LETTERS#{queue}#{at}",
+                    )
+                )
+        return grew
 
     def list_queues(self) -> list[DeadLetterQueue]:
         found = []

@@ -36,6 +36,7 @@ class Settings:
     products_stream_arn: str
     payments_table_name: str
     images_table_name: str
+    ops_table_name: str
     images_bucket_name: str
     order_events_topic_arn: str
     customer_notifications_topic_arn: str

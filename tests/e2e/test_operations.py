@@ -46,6 +46,10 @@ def test_a_payment_that_never_answers_is_timed_out_and_compensated(shop: Shop) -
     shop.stack.control.advance_clock(600)  # not yet past the 900 s timeout
     shop.stack.drain(timeout=60)
     assert shop.order(order["orderId"])["status"] == "RESERVED"
+    # The 5-minute watcher noticed the DLQ grow, once (later runs see no growth).
+    grew = [m["body"] for m in shop.heard(alerts) if m["body"]["kind"] == "DEAD_LETTERS"]
+    assert [a["data"]["queue"] for a in grew] == [queue], grew
+    assert (grew[0]["data"]["depth"], grew[0]["data"]["previous"]) == (1, 0)
 
     # The sweep runs every 5 minutes: one run after the order is 900 s old.
     shop.stack.control.advance_clock(900)

@@ -928,3 +928,21 @@ class TestSimulatedProvider(PaymentProviderContract):
     @pytest.fixture
     def provider(self, stack: Stack) -> SimulatedProvider:
         return SimulatedProvider(stack.outputs["PaymentsTableName"], client=stack.ddb)
+
+
+# ================================================================= ops
+
+
+def test_the_watchers_depths_swap_atomically_on_dynamodb(stack: Stack) -> None:
+    from chalicelib.ops.dynamo import DynamoDepths
+
+    _empty(stack.ddb, stack.outputs["OpsTableName"])
+    depths = DynamoDepths(stack.outputs["OpsTableName"], client=stack.ddb)
+
+    assert depths.swap("q-dlq", 2, "t1") == 0  # first run: nothing seen before
+    assert depths.swap("q-dlq", 5, "t2") == 2
+    assert depths.swap("other-dlq", 1, "t2") == 0
+    assert depths.swap("q-dlq", 0, "t3") == 5
+    assert depths.swap("q-dlq", 0, "t4") == 0
+    assert depths.swap("q-dlq", 3, "t5") == 0
+    assert depths.swap("q-dlq", 3, "t6") == 3  # unchanged: still reported
