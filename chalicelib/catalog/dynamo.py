@@ -241,12 +241,16 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
             return ReservationOutcome(status=Reservation.SHORT, short_skus=short)
         return ReservationOutcome(status=Reservation.RESERVED)
 
-    def _reservation_state(self, order_id: str) -> str | None:
+    def _reservation(self, order_id: str) -> dict[str, Any] | None:
         with aws.translate():
             item = self.ddb.get_item(
                 TableName=self.table, Key=_reservation_key(order_id), ConsistentRead=True
             ).get("Item")
-        return str(item["state"]["S"]) if item else None
+        return dynamo.from_item(item) if item else None
+
+    def _reservation_state(self, order_id: str) -> str | None:
+        found = self._reservation(order_id)
+        return str(found["state"]) if found else None
 
     def _stock_move(self, line: Line, at: str, *, take: bool) -> dict[str, Any]:
         """One line's stock change inside a reservation's or a release's
@@ -269,11 +273,8 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         }
 
     def release(self, order_id: str, at: str) -> list[Line] | None:
-        with aws.translate():
-            item = self.ddb.get_item(
-                TableName=self.table, Key=_reservation_key(order_id), ConsistentRead=True
-            ).get("Item")
-        if item is None:
+        data = self._reservation(order_id)
+        if data is None:
             # Nothing held yet: leave a tombstone so a late reserve takes nothing.
             try:
                 with aws.translate():
@@ -290,7 +291,6 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
                 return None
             except errors.Conflict:
                 return self.release(order_id, at)  # the reservation just landed
-        data = dynamo.from_item(item)
         if data["state"] != "RESERVED":
             return None
         lines = [Line(**line) for line in data.get("lines", [])]
@@ -298,11 +298,7 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         return lines if self._settle(order_id, "RELEASED", at, moves) else None
 
     def ship(self, order_id: str, at: str) -> list[Line] | None:
-        with aws.translate():
-            item = self.ddb.get_item(
-                TableName=self.table, Key=_reservation_key(order_id), ConsistentRead=True
-            ).get("Item")
-        data = dynamo.from_item(item) if item else {}
+        data = self._reservation(order_id) or {}
         if data.get("state") != "RESERVED":
             return None
         lines = [Line(**line) for line in data.get("lines", [])]

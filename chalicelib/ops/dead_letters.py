@@ -106,9 +106,9 @@ class DeadLetterService:
         self,
         store: DeadLetterStore,
         now: Any,
-        stream_failures: str = "",
-        depths: Depths | None = None,
-        alerts: AlertRaiser | None = None,
+        stream_failures: str,
+        depths: Depths,
+        alerts: AlertRaiser,
     ) -> None:
         self.store = store
         self.now = now  # () -> epoch seconds
@@ -119,7 +119,6 @@ class DeadLetterService:
     def watch(self, at: str) -> list[str]:
         """One watcher run (every 5 minutes): a DEAD_LETTERS alert for each DLQ
         deeper than at the previous run. Returns the queues it alerted on."""
-        assert self.depths is not None and self.alerts is not None
         grew = []
         for queue, source in sorted(self.store.queues().items()):
             depth = self.store.depth(queue)
@@ -149,21 +148,20 @@ class DeadLetterService:
             found.append(DeadLetterQueue(queue, source, depth, oldest))
         return found
 
-    def messages(self, queue: str) -> list[DeadLetter]:
+    def _known(self, queue: str) -> str:
         if queue not in self.store.queues():
             raise errors.NotFound(f"no dead-letter queue named {queue}")
-        return self.store.peek(queue, PEEK_LIMIT)
+        return queue
+
+    def messages(self, queue: str) -> list[DeadLetter]:
+        return self.store.peek(self._known(queue), PEEK_LIMIT)
 
     def delete(self, queue: str, message_id: str) -> None:
-        if queue not in self.store.queues():
-            raise errors.NotFound(f"no dead-letter queue named {queue}")
-        if not self.store.delete(queue, message_id):
+        if not self.store.delete(self._known(queue), message_id):
             raise errors.NotFound(f"{queue} holds no message {message_id}")
 
     def redrive(self, queue: str) -> Redrive:
-        if queue not in self.store.queues():
-            raise errors.NotFound(f"no dead-letter queue named {queue}")
-        if queue == self.stream_failures:
+        if self._known(queue) == self.stream_failures:
             # Its messages are stream positions, not events: there is no queue to
             # send them back to (replay from the stream: python -m tools replay-orders).
             raise errors.Conflict(f"{queue} holds stream failures, which cannot be redriven")

@@ -135,9 +135,9 @@ class SqsDeadLetters:
         return got_all
 
 
-def _letter(message: dict[str, object]) -> DeadLetter:
-    system = dict(message.get("Attributes") or {})  # type: ignore[call-overload]
-    custom = dict(message.get("MessageAttributes") or {})  # type: ignore[call-overload]
+def _letter(message: dict[str, Any]) -> DeadLetter:
+    system = dict(message.get("Attributes") or {})
+    custom = dict(message.get("MessageAttributes") or {})
     return DeadLetter(
         message_id=str(message["MessageId"]),
         body=str(message.get("Body", "")),

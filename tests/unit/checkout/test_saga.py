@@ -214,6 +214,14 @@ class Shop:
         return seen
 
     # -- shortcuts
+    def pay(self, order_id: str) -> None:
+        """Reserve and capture, but leave the capture unshipped: PAID."""
+        for _ in range(2):
+            for message in self.relay():
+                self.deliver(message, only="InventoryQueue")
+                self.deliver(message, only="PaymentsQueue")
+        assert self.status(order_id) is OrderStatus.PAID
+
     def place(self, token: str = "tok_ok", **lines: int) -> Order:
         items = [{"sku": sku, "quantity": q} for sku, q in lines.items()]
         order, _ = self.orders.place(
@@ -484,11 +492,7 @@ def test_customer_cancel_at_reserved_voids_a_charge_not_yet_taken() -> None:
 def test_customer_cancel_when_paid_refunds_the_payment() -> None:
     shop = Shop({"A": 5})
     order = shop.place(A=2)
-    for _ in range(2):
-        for message in shop.relay():
-            shop.deliver(message, only="InventoryQueue")
-            shop.deliver(message, only="PaymentsQueue")
-    assert shop.status(order.orderId) is OrderStatus.PAID
+    shop.pay(order.orderId)
 
     shop.orders.cancel(order.orderId, Who("ada"))
     shop.run(times=2)
@@ -519,11 +523,7 @@ def test_a_capture_heard_after_a_cancel_ships_nothing_and_the_stock_comes_back()
     mark its units gone: the release that follows would then give nothing back."""
     shop = Shop({"A": 5})
     order = shop.place(A=2)
-    for _ in range(2):
-        for message in shop.relay():
-            shop.deliver(message, only="InventoryQueue")
-            shop.deliver(message, only="PaymentsQueue")
-    assert shop.status(order.orderId) is OrderStatus.PAID
+    shop.pay(order.orderId)
     [captured] = shop.relay()
     capture_msg = OrderEventMessage.model_validate_json(captured.body)
     assert capture_msg.type == "PaymentCaptured"

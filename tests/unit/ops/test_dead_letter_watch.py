@@ -38,7 +38,9 @@ class Depths:
 
 def test_only_a_dlq_that_grew_since_the_last_run_raises_an_alert() -> None:
     store, alerts = Store(), FakeAlerts()
-    service = DeadLetterService(store, lambda: 0.0, depths=Depths(), alerts=alerts)
+    service = DeadLetterService(
+        store, lambda: 0.0, "app-stream-failures", depths=Depths(), alerts=alerts
+    )
 
     assert service.watch("t1") == []  # all empty
     store.depths["app-payments-dlq"] = 2
