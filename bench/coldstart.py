@@ -65,6 +65,8 @@ FUNCTION_CLIENTS: dict[str, list[str]] = {
     "time_out_stuck_sagas": ["dynamodb", "sns"],
     # The dead-letter watcher: DLQ depths, its own table, alerts.
     "watch_dead_letters": ["sqs", "dynamodb", "sns"],
+    # The alert subscriber: its own table only.
+    "record_alert": ["dynamodb"],
     # Image handling: read the upload, write thumbnails, record, publish.
     "image_uploaded": ["s3", "dynamodb", "sns"],
     "image_removed": ["s3", "dynamodb"],
@@ -118,6 +120,7 @@ FIRST_CALL: dict[str, list[str]] = {
         "chalicelib.platform.alerts",
         "chalicelib.platform.sns",
     ],
+    "record_alert": ["chalicelib.ops.alerts", "chalicelib.ops.dynamo"],
     "image_uploaded": [
         "chalicelib.images.service",
         "chalicelib.images.dynamo",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from chalicelib.catalog.service import CatalogService
     from chalicelib.checkout.shipping import Carrier
     from chalicelib.images.service import ImageService
+    from chalicelib.ops.alerts import AlertBook
     from chalicelib.ops.dead_letters import DeadLetterService
     from chalicelib.ops.service import OpsService
     from chalicelib.orders.dynamo import DynamoOrderRepository
@@ -152,6 +153,13 @@ class Services:
             depths=DynamoDepths(s.ops_table_name),
             alerts=self.alerts,
         )
+
+    @cached_property
+    def alert_book(self) -> AlertBook:
+        from chalicelib.ops.alerts import AlertBook
+        from chalicelib.ops.dynamo import DynamoAlertLog
+
+        return AlertBook(DynamoAlertLog(self.settings.ops_table_name))
 
     @cached_property
     def notifier(self) -> CustomerNotifier:

@@ -9,10 +9,13 @@ from chalice.app import Blueprint, Rate, Response
 
 from chalicelib import bootstrap
 from chalicelib.http import openapi
+from chalicelib.http.request import RequestReader
 from chalicelib.http.routing import Router
 
 bp = Blueprint(__name__)
 api = Router(bp)
+request = RequestReader(bp)
+settings = bootstrap.settings()
 
 
 @bp.schedule(Rate(5, unit=Rate.MINUTES))
@@ -91,3 +94,36 @@ REDRIVE = openapi.ref("chalicelib.ops.views:Redrive")
 def redrive_dead_letters(queue: str) -> Response:
     task = bootstrap.services().dead_letters.redrive(queue)
     return Response(body=task.as_dict(), status_code=202)
+
+
+# --- alerts -------------------------------------------------------------------------
+
+
+@bp.on_sns_message(topic=settings.ops_alerts_topic_arn)
+def record_alert(event: Any) -> None:
+    """Every message on the ops-alerts topic: recorded once (see ops.alerts)."""
+    from chalicelib.ops.alerts import SnsNotice
+
+    sns = event.to_dict()["Records"][0]["Sns"]
+    notice = SnsNotice(event.message, event.subject, sns["MessageId"], sns["Timestamp"])
+    bootstrap.services().alert_book.record(notice)
+
+
+ALERT = openapi.ref("chalicelib.ops.views:AlertView")
+
+
+@api.route(
+    "/ops/alerts",
+    roles=("admin",),
+    summary="Operator alerts, newest first",
+    description="Everything published on the ops-alerts topic, each cause once: the app's "
+    "alerts (LOW_STOCK, DEAD_LETTERS, SAGA_TIMEOUT, IMAGE_FAILED), CloudWatch alarm state "
+    "changes (ALARM) and messages published by hand (MESSAGE). Kept 90 days.",
+    response=openapi.page(ALERT),
+    query=openapi.PAGING,
+)
+def list_alerts() -> dict[str, Any]:
+    scope = "ops:alerts"
+    start = request.page_start(scope)
+    page = bootstrap.services().alert_book.newest(request.page_limit(), start)
+    return request.page([a.to_dict() for a in page.alerts], page.last_key, scope)

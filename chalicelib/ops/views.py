@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.platform.alerts import AlertKind
+
 
 class DeadLetterQueue(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -39,3 +41,13 @@ class Redrive(BaseModel):
     status: str = Field(description="RUNNING, COMPLETED, CANCELLED or FAILED, as SQS reports it")
     moved: int = Field(ge=0, description="messages moved so far")
     toMove: int = Field(ge=0, description="messages the task set out to move")  # noqa: N815
+
+
+class AlertView(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    alertId: str = Field(description="names the cause; one record per cause")  # noqa: N815
+    kind: AlertKind
+    subject: str
+    data: dict[str, Any] = Field(description="the alert's facts (order, queue, sku, image ...)")
+    at: str = Field(description="when it was raised (ISO-8601 UTC)")

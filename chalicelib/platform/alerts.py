@@ -24,6 +24,10 @@ class AlertKind(StrEnum):
     DEAD_LETTERS = "DEAD_LETTERS"
     SAGA_TIMEOUT = "SAGA_TIMEOUT"
     IMAGE_FAILED = "IMAGE_FAILED"
+    # Not raised by the app: what others publish on the topic, recorded by the
+    # ops subscriber (a CloudWatch alarm's state change; any other message).
+    ALARM = "ALARM"
+    MESSAGE = "MESSAGE"
 
 
 @dataclass(frozen=True)

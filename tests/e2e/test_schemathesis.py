@@ -184,6 +184,8 @@ def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
             "/ops/dead-letters/{queue}/{messageId}",
             {"path_parameters": {"queue": w.dlq, "messageId": w.dead_letter}},
         ),
+        ("GET", "/ops/alerts", {}),
+        ("GET", "/ops/alerts", {"query": {"limit": 1}}),
         ("GET", "/health", {}),
         ("GET", "/openapi.json", {}),
     ]

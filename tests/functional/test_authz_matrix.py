@@ -48,6 +48,7 @@ MATRIX: list[tuple[str, str, int, int, int, int]] = [
     ("GET",   "/ops/dead-letters/{queue}",      401,    403, 403, 200),
     ("DELETE", "/ops/dead-letters/{queue}/{messageId}", 401, 403, 403, 204),
     ("POST",  "/ops/dead-letters/{queue}/redrive", 401, 403, 403, 202),
+    ("GET",   "/ops/alerts",                    401,    403, 403, 200),
 ]
 
 # The same route with a query that changes who may call it.

@@ -946,3 +946,62 @@ def test_the_watchers_depths_swap_atomically_on_dynamodb(stack: Stack) -> None:
     assert depths.swap("q-dlq", 0, "t4") == 0
     assert depths.swap("q-dlq", 3, "t5") == 0
     assert depths.swap("q-dlq", 3, "t6") == 3  # unchanged: still reported
+
+
+def _alert(alert_id: str, at: str, kind: str = "SAGA_TIMEOUT") -> Any:
+    from chalicelib.platform.alerts import Alert, AlertKind
+
+    return Alert(AlertKind(kind), f"subject {alert_id}", {"n": 1.5, "id": alert_id}, alert_id, at)
+
+
+class AlertLogContract:
+    def test_an_alert_is_recorded_once_per_id(self, log: Any) -> None:
+        assert log.record(_alert("a1", "2026-01-01T00:00:00.000Z")) is True
+        # The same cause again, later (a re-raised alert): still one record.
+        assert log.record(_alert("a1", "2026-01-01T00:05:00.000Z")) is False
+        page = log.newest(10, None)
+        assert [(a.alert_id, a.at) for a in page.alerts] == [("a1", "2026-01-01T00:00:00.000Z")]
+        assert page.alerts[0].data == {"n": 1.5, "id": "a1"}
+        assert page.alerts[0].kind == "SAGA_TIMEOUT"
+
+    def test_newest_first_across_pages(self, log: Any) -> None:
+        for i, at in enumerate(["02", "01", "04", "03", "05"]):
+            log.record(_alert(f"a{i}", f"2026-01-{at}T00:00:00.000Z", "LOW_STOCK"))
+        first = log.newest(2, None)
+        second = log.newest(2, first.last_key)
+        third = log.newest(2, second.last_key)
+        ats = [a.at[8:10] for p in (first, second, third) for a in p.alerts]
+        assert ats == ["05", "04", "03", "02", "01"]
+        assert third.last_key is None
+
+    def test_a_key_of_another_partition_is_refused(self, log: Any) -> None:
+        with pytest.raises(errors.InvalidInput):
+            log.newest(2, {"pk": "DLQ#x", "sk": "DEPTH"})
+
+
+class TestFakeAlertLog(AlertLogContract):
+    @pytest.fixture
+    def log(self) -> Any:
+        from tests.support.fakes import FakeAlertLog
+
+        return FakeAlertLog()
+
+
+class TestDynamoAlertLog(AlertLogContract):
+    @pytest.fixture
+    def log(self, stack: Stack) -> Any:
+        from chalicelib.ops.dynamo import DynamoAlertLog
+
+        _empty(stack.ddb, stack.outputs["OpsTableName"])
+        return DynamoAlertLog(stack.outputs["OpsTableName"], client=stack.ddb)
+
+    def test_both_items_carry_the_tables_ttl(self, log: Any, stack: Stack) -> None:
+        import time
+
+        from chalicelib.ops.dynamo import ALERT_TTL_SECONDS
+
+        log.record(_alert("a1", "2026-01-01T00:00:00.000Z"))
+        items = stack.ddb.scan(TableName=stack.outputs["OpsTableName"])["Items"]
+        assert len(items) == 2
+        for item in items:
+            assert abs(int(item["expiresAt"]["N"]) - (time.time() + ALERT_TTL_SECONDS)) < 60

@@ -564,6 +564,37 @@ class FakeAlerts:
             return [kind for kind, _, _ in self.sent]
 
 
+class FakeAlertLog:
+    """AlertLog in memory, with DynamoAlertLog's keys: one record per alert id,
+    newest first by (at, alertId), pages ending on the last key."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.by_sk: dict[str, Alert] = {}
+        self.ids: set[str] = set()
+
+    def record(self, alert: Alert) -> bool:
+        with self._lock:
+            if alert.alert_id in self.ids:
+                return False
+            self.ids.add(alert.alert_id)
+            self.by_sk[f"{alert.at}#{alert.alert_id}"] = alert
+            return True
+
+    def newest(self, limit: int, start: dict[str, Any] | None) -> Any:
+        from chalicelib.ops.alerts import AlertPage
+
+        with self._lock:
+            keys = sorted(self.by_sk, reverse=True)
+        if start:
+            if start.get("pk") != "ALERTS" or not isinstance(start.get("sk"), str):
+                raise errors.InvalidInput("cursor is not valid for this listing")
+            keys = [k for k in keys if k < start["sk"]]
+        page = keys[:limit]
+        last = {"pk": "ALERTS", "sk": page[-1]} if len(page) == limit and page else None
+        return AlertPage([self.by_sk[k] for k in page], last)
+
+
 # --- images ----------------------------------------------------------------------
 
 
