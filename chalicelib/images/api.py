@@ -1,11 +1,11 @@
-"""The image routes (upload slots, listings) and the S3 handlers that process
-an upload and clean up after a removal."""
+"""The image routes (upload slots, listings), the S3 handlers that process
+an upload and clean up after a removal, and the daily expiry of unused slots."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Blueprint, Response
+from chalice.app import Blueprint, Cron, Response
 
 from chalicelib import bootstrap
 from chalicelib.http import openapi
@@ -67,3 +67,13 @@ def image_removed(event: Any) -> None:
     raw = event.to_dict()["Records"][0]["s3"]["object"]
     outcome = bootstrap.services().images.removed(event.key, raw.get("sequencer", "0"))
     bp.log.info("removal %s: %s", event.key, outcome)
+
+
+@bp.schedule(Cron(15, 3, "*", "*", "?", "*"))
+def expire_upload_slots(event: Any) -> None:
+    """Daily at 03:15 UTC: upload slots unused for 24 h end FAILED ("expired ...")."""
+    from datetime import datetime
+
+    # "now" is the scheduled event's time: on the local stack, its clock.
+    now = datetime.fromisoformat(event.to_dict()["time"].replace("Z", "+00:00"))
+    bootstrap.services().images.expire_slots(now)

@@ -1,14 +1,17 @@
-"""Image records in DynamoDB (the images table; ``gsi1`` lists a sku's images)."""
+"""Image records in DynamoDB (the images table; ``gsi1`` lists a sku's images;
+``gsi2`` is sparse: only PENDING upload slots carry its keys, by creation
+time, so the daily expiry queries the few open slots, never the whole table)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.images.model import Image
+from chalicelib.images.model import Image, ImageStatus
 from chalicelib.platform import aws, dynamo, errors
 
 # IAM actions this module's own calls need (collected by tools.iam).
 AWS_CALLS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"})
+PENDING_PK = "PENDING"
 
 
 def _item(image: Image) -> dict[str, Any]:
@@ -16,12 +19,14 @@ def _item(image: Image) -> dict[str, Any]:
     data.update(
         pk=image.imageId, gsi1pk=f"SKU#{image.sku}", gsi1sk=f"{image.createdAt}#{image.imageId}"
     )
+    if image.status == ImageStatus.PENDING and image.deletedAt is None:
+        data.update(gsi2pk=PENDING_PK, gsi2sk=f"{image.createdAt}#{image.imageId}")
     return dynamo.to_item(data)
 
 
 def _image(item: dict[str, Any]) -> Image:
     data = dynamo.from_item(item)
-    for k in ("pk", "gsi1pk", "gsi1sk"):
+    for k in ("pk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk"):
         data.pop(k, None)
     return Image.model_validate(data)
 
@@ -73,3 +78,14 @@ class DynamoImageRepository(dynamo.DynamoTable):
                 if "LastEvaluatedKey" not in page:
                     return out
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def pending_before(self, before: str, limit: int) -> list[Image]:
+        with aws.translate():
+            page = self.ddb.query(
+                TableName=self.table,
+                IndexName="gsi2",
+                Limit=limit,
+                KeyConditionExpression="gsi2pk = :p AND gsi2sk < :before",
+                ExpressionAttributeValues={":p": {"S": PENDING_PK}, ":before": {"S": before}},
+            )
+        return [_image(i) for i in page.get("Items", [])]

@@ -65,3 +65,11 @@ def newer(sequencer: str, than: str | None) -> bool:
         return True
     width = max(len(sequencer), len(than))
     return sequencer.upper().rjust(width, "0") > than.upper().rjust(width, "0")
+
+
+REVISION_WIDTH = 64
+
+
+def revision(sequencer: str | None) -> str:
+    """The sequencer as a string that compares like ``newer``: "" before any upload."""
+    return "" if sequencer is None else sequencer.upper().rjust(REVISION_WIDTH, "0")

@@ -26,6 +26,10 @@ class ImageRepository(Protocol):
 
     def list_for_sku(self, sku: str) -> list[Image]: ...
 
+    def pending_before(self, before: str, limit: int) -> list[Image]:
+        """Up to ``limit`` PENDING slots created before ``before`` (ISO), oldest first."""
+        ...
+
 
 class ObjectStore(Protocol):
     def head(self, key: str) -> ObjectInfo | None: ...

@@ -21,17 +21,24 @@ from chalicelib.images.model import (
     ImageStatus,
     newer,
     parse_upload_key,
+    revision,
     thumbnail_key,
     upload_key,
 )
 from chalicelib.images.ports import ImageRepository, ObjectInfo, ObjectStore
 from chalicelib.platform import errors
-from chalicelib.platform.clock import now_iso
+from chalicelib.platform.alerts import Alert, AlertKind, AlertRaiser
+from chalicelib.platform.clock import iso, now_iso
 from chalicelib.platform.types import check_sku
 
 log = logging.getLogger("eventshop.images")
 _IMAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 CACHE_CONTROL = "public, max-age=31536000"
+# An upload slot unused for this long ends FAILED ("expired ..."), and an
+# upload that arrives later is refused the same way.
+SLOT_LIFETIME = timedelta(hours=24)
+EXPIRED = "expired: no upload within 24 hours of the slot"
+EXPIRY_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,9 @@ class ImageService:
         limits: ImageLimits | None = None,
         clock: Callable[[], str] = now_iso,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        alerts: AlertRaiser | None = None,
     ) -> None:
+        self.alerts = alerts
         self.repo = repo
         self.store = store
         self.publish = publish  # (event type, detail)
@@ -105,6 +114,10 @@ class ImageService:
             if i.status == ImageStatus.READY and i.deletedAt is None
         ]
 
+    def thumbnail_url(self, key: str) -> str:
+        """A URL a browser can load for one thumbnail key (what image events carry)."""
+        return self.store.url(key, self.limits.url_expires_seconds)
+
     def view(self, image: Image, admin: bool) -> dict[str, Any]:
         """The API's body for ``image``: thumbnail URLs; GPS and the deletion
         time for admins only."""
@@ -132,6 +145,9 @@ class ImageService:
         image = self._image_for(key)
         if image is None:
             return "ignored"
+        if image.status == ImageStatus.FAILED and (image.reason or "").startswith("expired"):
+            log.warning("upload %s refused: slot %s %s", key[:200], image.imageId, image.reason)
+            return "expired"
         if not newer(sequencer, image.sequencer):
             self._publish_once(image)
             return "duplicate"
@@ -207,6 +223,7 @@ class ImageService:
         if image is None:
             return "ignored"
         if not newer(sequencer, image.sequencer):
+            self._publish_once(image)  # a removal whose event did not go out yet
             return "stale"
         if image.thumbnailKeys:
             self.store.delete(list(image.thumbnailKeys.values()))
@@ -217,10 +234,40 @@ class ImageService:
                 "deletedAt": now,
                 "updatedAt": now,
                 "sequencer": sequencer,
-                "published": True,
+                "published": False,
             }
         )
-        return "deleted" if self.repo.save(gone, image.sequencer) else "raced"
+        if not self.repo.save(gone, image.sequencer):
+            return "raced"
+        self._publish_once(gone)
+        return "deleted"
+
+    # --- cleanup -------------------------------------------------------------
+    def expire_slots(self, now: datetime) -> list[str]:
+        """Upload slots still PENDING ``SLOT_LIFETIME`` after they were made end
+        FAILED (``EXPIRED``). ``now``: the scheduled event's time. Each write is
+        conditional on the slot still having no upload, so an upload racing the
+        sweep wins and two sweeps at once expire a slot once."""
+        before = iso(now - SLOT_LIFETIME)
+        expired: list[str] = []
+        while True:
+            page = self.repo.pending_before(before, EXPIRY_PAGE)
+            for slot in page:
+                failed = slot.model_copy(
+                    update={
+                        "status": ImageStatus.FAILED,
+                        "reason": EXPIRED,
+                        "updatedAt": iso(now),
+                        "published": False,
+                    }
+                )
+                if self.repo.save(failed, None):
+                    expired.append(slot.imageId)
+                    self._publish_once(failed)
+            if len(page) < EXPIRY_PAGE:
+                break
+        log.info("expired %d upload slot(s): %s", len(expired), expired)
+        return expired
 
     def _image_for(self, key: str) -> Image | None:
         parsed = parse_upload_key(key)
@@ -252,9 +299,12 @@ class ImageService:
     def _publish_once(self, image: Image) -> None:
         """The event for the record's current state, once: publish, then mark.
         A publish that fails raises, and the redelivery publishes again."""
-        if image.published or image.status == ImageStatus.PENDING:
+        if image.published or (image.status == ImageStatus.PENDING and not image.deletedAt):
             return
-        kind = "ImageProcessed" if image.status == ImageStatus.READY else "ImageFailed"
+        if image.deletedAt:
+            kind = "ImageRemoved"
+        else:
+            kind = "ImageProcessed" if image.status == ImageStatus.READY else "ImageFailed"
         self.publish(
             kind,
             {
@@ -264,6 +314,21 @@ class ImageService:
                 "reason": image.reason,
                 "width": image.width,
                 "height": image.height,
+                # What a subscriber needs to show it (keys: ``thumbnail_url`` makes
+                # URLs); when it changed; and ``revision``, which orders one image's
+                # events as plain strings (its S3 sequencer, padded; "" before any).
+                "thumbnailKeys": image.thumbnailKeys,
+                "at": image.updatedAt,
+                "revision": revision(image.sequencer),
             },
         )
+        if kind == "ImageFailed" and self.alerts is not None:
+            self.alerts.raise_alert(
+                Alert(
+                    AlertKind.IMAGE_FAILED,
+                    f"image {image.imageId} of {image.sku} failed: {image.reason}"[:300],
+                    {"imageId": image.imageId, "sku": image.sku, "reason": image.reason},
+                    alert_id=f"IMAGE_FAILED#{image.imageId}#{image.sequencer or 'slot'}",
+                )
+            )
         self.repo.save(image.model_copy(update={"published": True}), image.sequencer)

@@ -242,6 +242,22 @@ class ImageRepositoryContract:
         repo.create(image())
         assert repo.list_for_sku("NONE-1") == []
 
+    def test_pending_before_lists_open_slots_older_than_the_time_oldest_first(
+        self, repo: Any
+    ) -> None:
+        old2 = image("b" * 32, created="2025-01-02T00:00:00Z")
+        old1 = image("a" * 32, created="2025-01-01T00:00:00Z")
+        young = image("c" * 32, created="2025-01-05T00:00:00Z")
+        used = image("d" * 32, created="2025-01-01T00:00:00Z")
+        failed = image("e" * 32, created="2025-01-01T00:00:00Z")
+        for made in (old2, old1, young, used, failed):
+            repo.create(made)
+        repo.save(processed(used, "0A"), None)
+        repo.save(failed.model_copy(update={"status": ImageStatus.FAILED}), None)
+        assert repo.pending_before("2025-01-04T00:00:00Z", 10) == [old1, old2]
+        assert repo.pending_before("2025-01-04T00:00:00Z", 1) == [old1]
+        assert repo.pending_before("2025-01-01T00:00:00Z", 10) == []
+
 
 class TestFakeImageRepository(ImageRepositoryContract):
     @pytest.fixture

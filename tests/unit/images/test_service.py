@@ -172,3 +172,62 @@ def test_an_upload_not_declared_as_an_image_fails_without_downloading(
     shown = declared or "missing"
     assert repo.items[image_id].reason == f"content type {shown!r} is not an image type (image/...)"
     assert store.reads == []
+
+
+def test_a_removal_publishes_image_removed_once(world: Any) -> None:
+    service, _, store, published = world
+    image_id, key = slot(service, store, fx.photo_jpeg(600, 400))
+    service.uploaded(key, "0A")
+    assert service.removed(key, "0B") == "deleted"
+    assert service.removed(key, "0B") == "stale"  # redelivered: not again
+    assert [k for k, _ in published] == ["ImageProcessed", "ImageRemoved"]
+    ready, gone = (d for _, d in published)
+    assert set(ready["thumbnailKeys"]) == {"512", "200"} and ready["imageId"] == image_id
+    assert gone["thumbnailKeys"] == {} and gone["revision"] > ready["revision"] > ""
+
+
+def test_slots_unused_for_24_hours_expire_and_refuse_a_late_upload(world: Any) -> None:
+    from datetime import datetime, timedelta
+
+    from tests.support.fakes import FakeAlerts
+
+    service, repo, store, published = world
+    service.alerts = alerts = FakeAlerts()
+    old = service.create_upload(SKU)["imageId"]
+    made = datetime.fromisoformat(repo.items[old].createdAt.replace("Z", "+00:00"))
+    used, used_key = slot(service, store, fx.photo_jpeg(300, 200))
+    service.uploaded(used_key, "0A")
+
+    assert service.expire_slots(made + timedelta(hours=23)) == []  # not yet
+    assert service.expire_slots(made + timedelta(hours=24, seconds=1)) == [old]
+    assert service.expire_slots(made + timedelta(hours=25)) == []  # a second run: nothing
+    assert repo.items[old].status == ImageStatus.FAILED
+    assert (repo.items[old].reason or "").startswith("expired")
+    assert repo.items[used].status == ImageStatus.READY
+    assert [k for k, _ in published] == ["ImageProcessed", "ImageFailed"]
+    assert alerts.kinds() == ["IMAGE_FAILED"] and old in alerts.alerts[0].subject
+
+    late = f"uploads/{SKU}/{old}"
+    store.objects[late] = fx.photo_jpeg(300, 200)
+    store.content_types[late] = "image/jpeg"
+    assert service.uploaded(late, "0C") == "expired"
+    assert repo.items[old].status == ImageStatus.FAILED and not repo.items[old].thumbnailKeys
+
+
+def test_an_upload_racing_the_expiry_wins(world: Any) -> None:
+    from datetime import datetime, timedelta
+
+    service, repo, store, _ = world
+    image_id, key = slot(service, store, fx.photo_jpeg(300, 200))
+    made = datetime.fromisoformat(repo.items[image_id].createdAt.replace("Z", "+00:00"))
+    seen = repo.pending_before  # the sweep reads the slot, then the upload lands
+
+    def read_then_upload(before: str, limit: int) -> Any:
+        page = seen(before, limit)
+        if page:
+            service.uploaded(key, "0A")
+        return page
+
+    repo.pending_before = read_then_upload  # type: ignore[method-assign]
+    assert service.expire_slots(made + timedelta(days=2)) == []
+    assert repo.items[image_id].status == ImageStatus.READY
