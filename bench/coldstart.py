@@ -67,6 +67,10 @@ FUNCTION_CLIENTS: dict[str, list[str]] = {
     "watch_dead_letters": ["sqs", "dynamodb", "sns"],
     # The alert subscriber: its own table only.
     "record_alert": ["dynamodb"],
+    # The catalog's image subscriber: the products table only.
+    "product_images": ["dynamodb"],
+    # The daily slot expiry: the images table, image events and alerts.
+    "expire_upload_slots": ["dynamodb", "sns"],
     # Image handling: read the upload, write thumbnails, record, publish.
     "image_uploaded": ["s3", "dynamodb", "sns"],
     "image_removed": ["s3", "dynamodb"],
@@ -121,6 +125,13 @@ FIRST_CALL: dict[str, list[str]] = {
         "chalicelib.platform.sns",
     ],
     "record_alert": ["chalicelib.ops.alerts", "chalicelib.ops.dynamo"],
+    "product_images": _CATALOG,
+    "expire_upload_slots": [
+        "chalicelib.images.service",
+        "chalicelib.images.dynamo",
+        "chalicelib.images.sns",
+        "chalicelib.platform.sns",
+    ],
     "image_uploaded": [
         "chalicelib.images.service",
         "chalicelib.images.dynamo",

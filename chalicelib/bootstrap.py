@@ -64,7 +64,10 @@ class Services:
         from chalicelib.catalog.service import CatalogService
 
         return CatalogService(
-            DynamoCatalogRepository(self.settings.products_table_name), self.alerts
+            DynamoCatalogRepository(self.settings.products_table_name),
+            self.alerts,
+            # Resolved on use: the images service asks the catalog in turn.
+            thumbnail_url=lambda key: self.images.thumbnail_url(key),  # noqa: PLW0108
         )
 
     @cached_property
@@ -119,6 +122,7 @@ class Services:
             # Images ask the catalog's service, never its table.
             product_exists=self.catalog.exists,
             limits=ImageLimits(max_bytes=s.image_max_bytes, max_pixels=s.image_max_pixels),
+            alerts=self.alerts,
         )
 
     @cached_property

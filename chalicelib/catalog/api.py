@@ -1,4 +1,5 @@
-"""The catalog's routes (products, stock) and its stream handler (low-stock alerts)."""
+"""The catalog's routes (products, stock), its stream handler (low-stock
+alerts) and its image-events subscriber (each product's primary image)."""
 
 from __future__ import annotations
 
@@ -28,13 +29,15 @@ settings = bootstrap.settings()
 )
 def list_products() -> dict[str, Any]:
     start = request.page_start("products")
-    page = bootstrap.services().catalog.list_products(request.page_limit(), start)
-    return request.page([p.model_dump() for p in page.products], page.last_key, "products")
+    catalog = bootstrap.services().catalog
+    page = catalog.list_products(request.page_limit(), start)
+    return request.page([catalog.view(p) for p in page.products], page.last_key, "products")
 
 
 @api.route("/products/{sku}", summary="Get a product", response=PRODUCT, failures=(404,))
 def get_product(sku: str) -> dict[str, Any]:
-    return bootstrap.services().catalog.get(sku).model_dump()
+    catalog = bootstrap.services().catalog
+    return catalog.view(catalog.get(sku))
 
 
 @api.route(
@@ -47,7 +50,8 @@ def get_product(sku: str) -> dict[str, Any]:
     failures=(409,),
 )
 def put_product(sku: str) -> dict[str, Any]:
-    return bootstrap.services().catalog.put_product(sku, request.json_body()).model_dump()
+    catalog = bootstrap.services().catalog
+    return catalog.view(catalog.put_product(sku, request.json_body()))
 
 
 @api.route(
@@ -61,7 +65,8 @@ def put_product(sku: str) -> dict[str, Any]:
 )
 def restock(sku: str) -> dict[str, Any]:
     by = request.principal().sub
-    return bootstrap.services().catalog.restock(sku, request.json_body(), by).model_dump()
+    catalog = bootstrap.services().catalog
+    return catalog.view(catalog.restock(sku, request.json_body(), by))
 
 
 @api.route(
@@ -75,7 +80,8 @@ def restock(sku: str) -> dict[str, Any]:
 )
 def adjust_stock(sku: str) -> dict[str, Any]:
     by = request.principal().sub
-    return bootstrap.services().catalog.adjust_stock(sku, request.json_body(), by).model_dump()
+    catalog = bootstrap.services().catalog
+    return catalog.view(catalog.adjust_stock(sku, request.json_body(), by))
 
 
 @bp.on_dynamodb_record(
@@ -89,3 +95,20 @@ def low_stock_alerts(event: Any) -> None:
         for r in event.to_dict()["Records"]
     ]
     bootstrap.services().catalog.alert_crossings(changes)
+
+
+@bp.on_sns_message(topic=settings.image_events_topic_arn)
+def product_images(event: Any) -> None:
+    """The images context's events: the product's primary image follows them."""
+    import json
+
+    try:
+        detail = json.loads(event.message)
+    except ValueError:
+        bp.log.warning("ignored an image event that is not JSON")
+        return
+    if not isinstance(detail, dict):
+        bp.log.warning("ignored an image event that is not an object")
+        return
+    outcome = bootstrap.services().catalog.hear_image(detail)
+    bp.log.info("image %s of %s: %s", detail.get("imageId"), detail.get("sku"), outcome)

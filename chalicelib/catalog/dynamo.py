@@ -16,6 +16,11 @@ Products table, keyed ``pk``/``sk``:
   idempotent: a second reserve finds it, a release or a shipment flips it
   once, and a release that comes first leaves a RELEASED tombstone so a late
   reserve takes nothing.
+
+  A product item also keeps what the image events said (``images``: imageId
+  -> READY or GONE, at which revision, with the thumbnail keys) and the
+  primary image derived from it (``image``: the newest READY one); the
+  catalog never reads the images table.
 """
 
 from __future__ import annotations
@@ -24,13 +29,21 @@ from typing import Any
 
 from chalicelib.catalog.model import (
     MAX_STOCK,
+    ImageEntry,
     Line,
     Product,
     ProductDetails,
+    ProductImage,
     Reservation,
     ReservationOutcome,
 )
-from chalicelib.catalog.ports import CatalogRepository, ProductPage, StockChange, StockConflict
+from chalicelib.catalog.ports import (
+    CatalogRepository,
+    ImageState,
+    ProductPage,
+    StockChange,
+    StockConflict,
+)
 from chalicelib.platform import aws, dynamo, errors
 
 # IAM actions this module's own calls need (collected by tools.iam).
@@ -58,7 +71,7 @@ def _reservation_key(order_id: str) -> dict[str, Any]:
 
 def _to_product(item: dict[str, Any]) -> Product:
     data = {"version": 0} | dynamo.from_item(item)  # items from before versions: 0
-    return Product.model_validate({k: data[k] for k in Product.model_fields})
+    return Product.model_validate({k: data[k] for k in Product.model_fields if k in data})
 
 
 def _failed_item(exc: errors.Conflict) -> dict[str, Any] | None:
@@ -342,4 +355,55 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
             if codes and codes[0] == "ConditionalCheckFailed":
                 return False
             raise errors.Transient(f"{state.lower()} did not commit; retry") from exc
+        return True
+
+    # --- images (what the image events said) ----------------------------------
+    def image_state(self, sku: str) -> ImageState | None:
+        with aws.translate():
+            item = self.ddb.get_item(
+                TableName=self.table,
+                Key=_product_key(sku),
+                ConsistentRead=True,
+                ProjectionExpression="version, images",
+            ).get("Item")
+        if not item:
+            return None
+        data = dynamo.from_item(item)
+        entries = {k: ImageEntry.model_validate(v) for k, v in data.get("images", {}).items()}
+        return ImageState(int(data.get("version", 0)), entries)
+
+    def set_images(
+        self,
+        sku: str,
+        expected_version: int,
+        entries: dict[str, ImageEntry],
+        primary: ProductImage | None,
+        at: str,
+    ) -> bool:
+        values = {
+            ":v": dynamo.value(expected_version),
+            ":zero": dynamo.value(0),
+            ":one": dynamo.value(1),
+            ":at": dynamo.value(at),
+            ":e": dynamo.value({k: e.model_dump() for k, e in entries.items()}),
+        }
+        update = "SET version = if_not_exists(version, :zero) + :one, images = :e, updatedAt = :at"
+        if primary is None:
+            update += " REMOVE image"
+        else:
+            update += ", image = :p"
+            values[":p"] = dynamo.value(primary.model_dump())
+        try:
+            with aws.translate():
+                self.ddb.update_item(
+                    TableName=self.table,
+                    Key=_product_key(sku),
+                    UpdateExpression=update,
+                    # Items from before versions have none: they read as 0.
+                    ConditionExpression="attribute_exists(pk) AND "
+                    "(version = :v OR (attribute_not_exists(version) AND :v = :zero))",
+                    ExpressionAttributeValues=values,
+                )
+        except errors.Conflict:
+            return False
         return True

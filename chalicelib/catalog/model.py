@@ -69,6 +69,43 @@ class StockAdjustment(_Strict):
         return value
 
 
+class ProductImage(BaseModel):
+    """A product's primary image: its newest READY one (see ``primary_image``).
+    In the domain ``thumbnails`` maps size to object key; the API answers with
+    URLs a browser can load (``CatalogService.view``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    imageId: str  # noqa: N815
+    thumbnails: dict[str, str] = Field(description="size (px, longest side) -> URL")
+
+
+class ImageEntry(BaseModel):
+    """What the catalog last heard of one image of a product: READY (with its
+    thumbnails) or GONE (failed or removed), at which ``revision`` of the image."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: str  # "READY" | "GONE"
+    revision: str
+    at: str
+    thumbnailKeys: dict[str, str] = Field(default_factory=dict)  # noqa: N815
+
+
+# A GONE entry older than this (before the newest event heard) is forgotten;
+# it only guards against a redelivery, and SNS gives up on one within hours.
+GONE_KEPT_SECONDS = 7 * 24 * 3600
+
+
+def primary_image(entries: dict[str, ImageEntry]) -> ProductImage | None:
+    """The newest READY image (by the time it became READY, then its id), or None."""
+    ready = [(e.at, image_id, e) for image_id, e in entries.items() if e.state == "READY"]
+    if not ready:
+        return None
+    _, image_id, entry = max(ready)
+    return ProductImage(imageId=image_id, thumbnails=dict(entry.thumbnailKeys))
+
+
 class Product(BaseModel):
     # Every field is in every response, defaults included.
     model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
@@ -80,8 +117,11 @@ class Product(BaseModel):
     lowStockThreshold: int  # noqa: N815
     updatedAt: str  # noqa: N815
     # 1 on creation, +1 on every change of the item: descriptive updates,
-    # restocks, adjustments, reservations and releases.
+    # restocks, adjustments, reservations and releases, its primary image.
     version: int = 1
+    image: ProductImage | None = Field(
+        default=None, description="the newest READY image; null until one is READY"
+    )
 
 
 class ProductDetails(BaseModel):

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.catalog.model import Line, Product, ProductDetails, ReservationOutcome
+from chalicelib.catalog.model import (
+    ImageEntry,
+    Line,
+    Product,
+    ProductDetails,
+    ProductImage,
+    ReservationOutcome,
+)
 from chalicelib.platform import errors
 
 
@@ -13,6 +20,14 @@ from chalicelib.platform import errors
 class ProductPage:
     products: list[Product]
     last_key: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class ImageState:
+    """A product's image entries as read, with the version a write must find."""
+
+    version: int
+    entries: dict[str, ImageEntry]
 
 
 @dataclass(frozen=True)
@@ -66,3 +81,19 @@ class CatalogRepository(Protocol):
         """The order's reserved units left the warehouse: they stop counting
         against the stock cap, and can no longer be released. Returns the
         lines, or None if nothing was (still) held."""
+
+    def image_state(self, sku: str) -> ImageState | None:
+        """The product's image entries (None: no such product)."""
+        ...
+
+    def set_images(
+        self,
+        sku: str,
+        expected_version: int,
+        entries: dict[str, ImageEntry],
+        primary: ProductImage | None,
+        at: str,
+    ) -> bool:
+        """Store the entries and the primary image if the product is still at
+        ``expected_version`` (+1 on it); False if it changed meanwhile."""
+        ...

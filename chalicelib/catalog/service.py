@@ -3,11 +3,15 @@ in as parameters (no boto3, no chalice here)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.catalog.model import (
+    GONE_KEPT_SECONDS,
     MAX_STOCK,
+    ImageEntry,
     Line,
     Product,
     ProductDetails,
@@ -15,6 +19,7 @@ from chalicelib.catalog.model import (
     ReservationOutcome,
     Restock,
     StockAdjustment,
+    primary_image,
 )
 from chalicelib.catalog.ports import CatalogRepository, ProductPage, StockChange, StockConflict
 from chalicelib.platform import errors
@@ -23,14 +28,35 @@ from chalicelib.platform.clock import now_iso
 from chalicelib.platform.types import check_sku
 from chalicelib.platform.validation import parse
 
+log = logging.getLogger("eventshop.catalog")
+
+# Image events that make an image the product's (READY) or take it away.
+IMAGE_STATES = {"ImageProcessed": "READY", "ImageFailed": "GONE", "ImageRemoved": "GONE"}
+IMAGE_WRITE_ATTEMPTS = 5
+
 
 class CatalogService:
     def __init__(
-        self, repo: CatalogRepository, alerts: AlertRaiser, clock: Callable[[], str] = now_iso
+        self,
+        repo: CatalogRepository,
+        alerts: AlertRaiser,
+        clock: Callable[[], str] = now_iso,
+        thumbnail_url: Callable[[str], str] | None = None,
     ) -> None:
         self.repo = repo
         self.alerts = alerts
         self.clock = clock
+        # Object key -> URL, from the images context (the catalog never signs).
+        self.thumbnail_url = thumbnail_url
+
+    def view(self, product: Product) -> dict[str, Any]:
+        """The API's body for ``product``: its primary image's thumbnails as URLs."""
+        body = product.model_dump()
+        if product.image is not None and self.thumbnail_url is not None:
+            body["image"]["thumbnails"] = {
+                size: self.thumbnail_url(key) for size, key in product.image.thumbnails.items()
+            }
+        return body
 
     # --- catalog --------------------------------------------------------
     def put_product(self, sku: str, body: Any) -> Product:
@@ -151,3 +177,54 @@ class CatalogService:
                 )
                 sent += 1
         return sent
+
+    # --- images -----------------------------------------------------------
+    def hear_image(self, event: dict[str, Any]) -> str:
+        """An image event (the images context's ``ImageProcessed``, ``ImageFailed``
+        or ``ImageRemoved``): keep what it says of its image and make the newest
+        READY image the product's. Idempotent and order-independent: an event
+        no newer (by ``revision``) than what was heard of its image changes
+        nothing, so a redelivered READY never brings back a removed image."""
+        try:
+            state = IMAGE_STATES[event["type"]]
+            sku, image_id = check_sku(event["sku"]), str(event["imageId"])
+            entry = ImageEntry(
+                state=state,
+                revision=str(event.get("revision") or ""),
+                at=str(event["at"]),
+                thumbnailKeys=(event.get("thumbnailKeys") or {}) if state == "READY" else {},
+            )
+        except (KeyError, TypeError, ValueError, errors.InvalidInput) as exc:
+            log.warning("ignored an image event that is not one: %s", exc)
+            return "ignored"
+        for _ in range(IMAGE_WRITE_ATTEMPTS):
+            current = self.repo.image_state(sku)
+            if current is None:
+                return "no product"
+            known = current.entries.get(image_id)
+            if known is not None and known.revision >= entry.revision:
+                return "stale"
+            entries = _forget_old_tombstones({**current.entries, image_id: entry}, entry.at)
+            if self.repo.set_images(
+                sku, current.version, entries, primary_image(entries), self.clock()
+            ):
+                return state.lower()
+        raise errors.Transient(f"product {sku} kept changing; the event is retried")
+
+
+def _forget_old_tombstones(entries: dict[str, ImageEntry], now: str) -> dict[str, ImageEntry]:
+    try:
+        horizon = datetime.fromisoformat(now.replace("Z", "+00:00")) - timedelta(
+            seconds=GONE_KEPT_SECONDS
+        )
+    except ValueError:
+        return entries
+    keep: dict[str, ImageEntry] = {}
+    for image_id, e in entries.items():
+        try:
+            old = datetime.fromisoformat(e.at.replace("Z", "+00:00")) < horizon
+        except ValueError:
+            old = False
+        if e.state == "READY" or not old:
+            keep[image_id] = e
+    return keep

@@ -763,6 +763,38 @@ class CatalogRepositoryContract:
         assert repo.release("o1", T2) == [Line(sku="A", quantity=2)]
         assert self.stocks(repo, "A") == [2]
 
+    # -- images
+    def test_image_entries_and_the_primary_image_are_kept_on_the_product(self, repo: Any) -> None:
+        from chalicelib.catalog.model import ImageEntry, ProductImage
+
+        repo.create(product("A", stock=5))
+        state = repo.image_state("A")
+        assert state.entries == {} and repo.get("A").image is None
+        entry = ImageEntry(state="READY", revision="01", at=T1, thumbnailKeys={"200": "k/200"})
+        primary = ProductImage(imageId="i1", thumbnails={"200": "k/200"})
+        assert repo.set_images("A", state.version, {"i1": entry}, primary, T1) is True
+        after = repo.image_state("A")
+        assert after.entries == {"i1": entry} and after.version == state.version + 1
+        got = repo.get("A")
+        assert got.image == primary and got.stock == 5 and got.updatedAt == T1
+        # From a stale version: refused, nothing written.
+        assert repo.set_images("A", state.version, {}, None, T2) is False
+        assert repo.get("A").image == primary
+        # Cleared.
+        assert repo.set_images("A", after.version, {"i1": entry}, None, T2) is True
+        assert repo.get("A").image is None and repo.get("A").stock == 5
+
+    def test_a_reservation_between_read_and_write_refuses_the_write(self, repo: Any) -> None:
+        repo.create(product("A", stock=5))
+        state = repo.image_state("A")
+        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
+        assert repo.set_images("A", state.version, {}, None, T2) is False
+        assert self.stocks(repo, "A") == [3]
+
+    def test_an_unknown_product_has_no_image_state(self, repo: Any) -> None:
+        assert repo.image_state("NOPE-1") is None
+        assert repo.set_images("NOPE-1", 0, {}, None, T1) is False
+
 
 class TestFakeCatalogRepository(CatalogRepositoryContract):
     @pytest.fixture

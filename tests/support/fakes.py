@@ -274,6 +274,7 @@ class FakeCatalogRepository:
         self._held: dict[str, int] = {}
         self._reservations: dict[str, _Reservation] = {}
         self._changes: dict[str, StockChange] = {}
+        self._images: dict[str, dict[str, Any]] = {}
 
     def _move(self, sku: str, delta: int, at: str, **changes: Any) -> Product:
         product = self._products[sku]
@@ -295,6 +296,28 @@ class FakeCatalogRepository:
             self._products[product.sku] = product
             self._held[product.sku] = product.stock
             return product
+
+    def image_state(self, sku: str) -> Any:
+        from chalicelib.catalog.ports import ImageState
+
+        with self._lock:
+            product = self._products.get(sku)
+            if product is None:
+                return None
+            return ImageState(product.version, dict(self._images.get(sku, {})))
+
+    def set_images(
+        self, sku: str, expected_version: int, entries: Any, primary: Any, at: str
+    ) -> bool:
+        with self._lock:
+            product = self._products.get(sku)
+            if product is None or product.version != expected_version:
+                return False
+            self._images[sku] = dict(entries)
+            self._products[sku] = product.model_copy(
+                update={"image": primary, "updatedAt": at, "version": product.version + 1}
+            )
+            return True
 
     def update_details(
         self, sku: str, details: ProductDetails, expected_stock: int | None, at: str
@@ -631,6 +654,17 @@ class FakeImageRepository:
         with self._lock:
             mine = [i for i in self.items.values() if i.sku == sku]
         return sorted(mine, key=lambda i: f"{i.createdAt}#{i.imageId}")
+
+    def pending_before(self, before: str, limit: int) -> list[Image]:
+        from chalicelib.images.model import ImageStatus
+
+        with self._lock:
+            open_ = [
+                i
+                for i in self.items.values()
+                if i.status == ImageStatus.PENDING and i.deletedAt is None and i.createdAt < before
+            ]
+        return sorted(open_, key=lambda i: f"{i.createdAt}#{i.imageId}")[:limit]
 
 
 class FakeObjectStore:
