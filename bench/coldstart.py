@@ -93,18 +93,21 @@ FIRST_CALL: dict[str, list[str]] = {
     "relay_order_events": ["chalicelib.orders.relay", "chalicelib.platform.sns"],
     "inventory_step": [
         "chalicelib.checkout.saga",
+        "chalicelib.ops.failures",
         *_ORDERS,
         *_CATALOG,
         "chalicelib.platform.sns",
     ],
     "payments_step": [
         "chalicelib.checkout.saga",
+        "chalicelib.ops.failures",
         *_ORDERS,
         "chalicelib.payments.dynamo",
         "chalicelib.payments.simulated",
     ],
-    "shipping_step": ["chalicelib.checkout.saga", *_ORDERS],
+    "shipping_step": ["chalicelib.checkout.saga", "chalicelib.ops.failures", *_ORDERS],
     "notify_step": [
+        "chalicelib.ops.failures",
         "chalicelib.orders.dynamo",
         "chalicelib.orders.notifications",
         "chalicelib.orders.sns",

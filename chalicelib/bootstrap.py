@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from chalicelib.payments.ports import PaymentProvider
     from chalicelib.payments.service import PaymentService
     from chalicelib.platform.alerts import AlertRaiser
+    from chalicelib.platform.failures import FailureRecorder
     from chalicelib.platform.messaging import Publisher
 
 
@@ -137,6 +138,7 @@ class Services:
 
         from chalicelib.ops.dead_letters import DeadLetterService
         from chalicelib.ops.dynamo import DynamoDepths
+        from chalicelib.ops.failures import DynamoFailureLog
         from chalicelib.ops.sqs import SqsDeadLetters
 
         s = self.settings
@@ -156,7 +158,15 @@ class Services:
             s.stream_failures_queue_name,
             depths=DynamoDepths(s.ops_table_name),
             alerts=self.alerts,
+            reasons=DynamoFailureLog(s.ops_table_name),
         )
+
+    @cached_property
+    def failures(self) -> FailureRecorder:
+        """Where the queue handlers record why a message failed (the ops table)."""
+        from chalicelib.ops.failures import DynamoFailureLog
+
+        return DynamoFailureLog(self.settings.ops_table_name)
 
     @cached_property
     def alert_book(self) -> AlertBook:

@@ -25,6 +25,7 @@ from chalicelib.identity import auth
 from chalicelib.images import dynamo as images_repository
 from chalicelib.images import s3 as images_storage
 from chalicelib.ops import dynamo as ops_repository
+from chalicelib.ops import failures as ops_failures
 from chalicelib.ops import sqs as ops_dead_letters
 from chalicelib.orders import dynamo as orders_repository
 from chalicelib.payments import dynamo as payments_repository
@@ -45,6 +46,7 @@ ADAPTERS: tuple[ModuleType, ...] = (
     images_storage,
     ops_dead_letters,
     ops_repository,
+    ops_failures,
 )
 
 BY_MODULE: MappingProxyType[str, frozenset[str]] = MappingProxyType(
@@ -164,6 +166,7 @@ _TABLES = MappingProxyType(
         payments_simulated.__name__: "payments",
         images_repository.__name__: "images",
         ops_repository.__name__: "ops",
+        ops_failures.__name__: "ops",
     }
 )
 _TOPICS = ("order-events", "customer-notifications", "ops-alerts", "image-events")

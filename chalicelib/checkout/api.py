@@ -17,7 +17,9 @@ def inventory_step(event: Any) -> dict[str, Any]:
     from chalicelib.checkout import saga
 
     s = bootstrap.services()
-    return saga.sqs_batch(event, lambda m: saga.reserve_or_release(m, s.orders, s.catalog))
+    return saga.sqs_batch(
+        event, lambda m: saga.reserve_or_release(m, s.orders, s.catalog), s.failures
+    )
 
 
 @bp.on_sqs_message(queue=settings.payments_queue_name, batch_size=10)
@@ -25,7 +27,7 @@ def payments_step(event: Any) -> dict[str, Any]:
     from chalicelib.checkout import saga
 
     s = bootstrap.services()
-    return saga.sqs_batch(event, lambda m: saga.take_payment(m, s.orders, s.payments))
+    return saga.sqs_batch(event, lambda m: saga.take_payment(m, s.orders, s.payments), s.failures)
 
 
 @bp.on_sqs_message(queue=settings.shipping_queue_name, batch_size=10)
@@ -33,4 +35,4 @@ def shipping_step(event: Any) -> dict[str, Any]:
     from chalicelib.checkout import saga
 
     s = bootstrap.services()
-    return saga.sqs_batch(event, lambda m: saga.ship(m, s.orders, s.carrier, s.catalog))
+    return saga.sqs_batch(event, lambda m: saga.ship(m, s.orders, s.carrier, s.catalog), s.failures)

@@ -45,6 +45,7 @@ from chalicelib.orders.model import EventType, OpenPayment, Order, OrderStatus
 from chalicelib.orders.service import OrderService, order_from_snapshot
 from chalicelib.payments.model import CancelOutcome, ChargeStatus
 from chalicelib.payments.service import PaymentService
+from chalicelib.platform.failures import FailureRecorder, note, reason_of
 from chalicelib.platform.validation import describe
 
 log = logging.getLogger("eventshop.checkout")
@@ -182,10 +183,13 @@ def ship(
 
 
 def sqs_batch(
-    records: Iterable[Any], step: Callable[[OrderEventMessage], None]
+    records: Iterable[Any],
+    step: Callable[[OrderEventMessage], None],
+    failures_log: FailureRecorder | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """Run ``step`` on each SQS record; report the ones that failed, so one
-    poison message never retries its neighbours (needs ReportBatchItemFailures)."""
+    poison message never retries its neighbours (needs ReportBatchItemFailures).
+    Each failure's reason goes to ``failures_log`` (what the DLQ listing shows)."""
     failures = []
     for record in records:
         raw = record.to_dict()
@@ -193,16 +197,18 @@ def sqs_batch(
             message = read_message(raw)
         except (ValueError, ValidationError) as exc:
             log.error("unreadable message %s: %s", raw.get("messageId"), describe(exc))
+            note(failures_log, raw, f"unreadable message: {describe(exc)}")
             failures.append({"itemIdentifier": raw["messageId"]})
             continue
         try:
             step(message)
-        except Exception:
+        except Exception as exc:
             log.exception(
                 "%s for order %s failed (receive %s)",
                 message.type,
                 message.orderId,
                 raw.get("attributes", {}).get("ApproximateReceiveCount"),
             )
+            note(failures_log, raw, reason_of(exc))
             failures.append({"itemIdentifier": raw["messageId"]})
     return {"batchItemFailures": failures}

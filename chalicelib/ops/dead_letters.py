@@ -10,7 +10,7 @@ made visible again at once).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from chalicelib.platform import errors
@@ -101,6 +101,12 @@ class Depths(Protocol):
         """Record this run's depth; return the previous run's (0 at first)."""
 
 
+class Reasons(Protocol):
+    def reasons(self, message_ids: list[str]) -> dict[str, str]:
+        """The recorded failure reason of each message id that has one."""
+        ...
+
+
 class DeadLetterService:
     def __init__(
         self,
@@ -109,7 +115,9 @@ class DeadLetterService:
         stream_failures: str,
         depths: Depths,
         alerts: AlertRaiser,
+        reasons: Reasons,
     ) -> None:
+        self.reasons = reasons
         self.store = store
         self.now = now  # () -> epoch seconds
         self.stream_failures = stream_failures
@@ -154,7 +162,9 @@ class DeadLetterService:
         return queue
 
     def messages(self, queue: str) -> list[DeadLetter]:
-        return self.store.peek(self._known(queue), PEEK_LIMIT)
+        letters = self.store.peek(self._known(queue), PEEK_LIMIT)
+        why = self.reasons.reasons([m.message_id for m in letters]) if letters else {}
+        return [replace(m, reason=why.get(m.message_id, m.reason)) for m in letters]
 
     def delete(self, queue: str, message_id: str) -> None:
         if not self.store.delete(self._known(queue), message_id):

@@ -3,6 +3,7 @@
 Ops table, keyed ``pk``/``sk``:
 - ``DLQ#name / DEPTH``: the depth the last watcher run saw (``depth``, ``at``).
 - ``ALERT#alertId / ALERT``: an alert id already recorded (the dedup marker).
+- ``FAILURE#messageId / REASON``: why the message last failed (``ops.failures``).
 - ``ALERTS / at#alertId``: the alert itself; one partition, read newest first.
   Alerts are a few a minute at the worst, far below one partition's 1,000
   writes a second. Both items carry the table's TTL (``expiresAt``, 90 days).

@@ -122,4 +122,5 @@ def relay_order_events(event: Any) -> None:
 def notify_step(event: Any) -> dict[str, Any]:
     from chalicelib.orders.notifications import notify_batch
 
-    return notify_batch(event, bootstrap.services().notifier)
+    s = bootstrap.services()
+    return notify_batch(event, s.notifier, s.failures)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from chalicelib.orders.events import OrderEventMessage, read_message
 from chalicelib.orders.ports import OrderRepository
+from chalicelib.platform.failures import FailureRecorder, note, reason_of
 from chalicelib.platform.validation import describe
 
 log = logging.getLogger("eventshop.orders")
@@ -80,24 +81,30 @@ class CustomerNotifier:
 
 
 def notify_batch(
-    records: Iterable[Any], notifier: CustomerNotifier
+    records: Iterable[Any],
+    notifier: CustomerNotifier,
+    failures_log: FailureRecorder | None = None,
 ) -> dict[str, list[dict[str, str]]]:
     """The notify step for a whole SQS batch: one publish for all of it.
     Unreadable records fail alone; a failed publish fails the readable ones
-    (their marks are undone, so the redelivery sends them once)."""
+    (their marks are undone, so the redelivery sends them once). Each
+    failure's reason goes to ``failures_log``."""
     failures: list[dict[str, str]] = []
-    readable: list[tuple[str, OrderEventMessage]] = []
+    readable: list[tuple[dict[str, Any], OrderEventMessage]] = []
     for record in records:
         raw = record.to_dict()
         try:
-            readable.append((raw["messageId"], read_message(raw)))
+            readable.append((raw, read_message(raw)))
         except (ValueError, ValidationError) as exc:
             log.error("unreadable message %s: %s", raw.get("messageId"), describe(exc))
+            note(failures_log, raw, f"unreadable message: {describe(exc)}")
             failures.append({"itemIdentifier": raw["messageId"]})
     if readable:
         try:
             notifier.notify_many([(m.type, m.order) for _, m in readable])
-        except Exception:
+        except Exception as exc:
             log.exception("customer notifications failed for %d message(s)", len(readable))
-            failures.extend({"itemIdentifier": message_id} for message_id, _ in readable)
+            for raw, _ in readable:
+                note(failures_log, raw, reason_of(exc))
+                failures.append({"itemIdentifier": raw["messageId"]})
     return {"batchItemFailures": failures}

@@ -42,6 +42,8 @@ def test_a_payment_that_never_answers_is_timed_out_and_compensated(shop: Shop) -
     mine = [m for m in peeked.json()["items"] if order["orderId"] in json.dumps(m["body"])]
     assert len(mine) == 1, peeked.json()  # the charge, given up after 3 receives
     assert mine[0]["receiveCount"] >= 3
+    # Why: the error of its last receive, as the payments step recorded it.
+    assert mine[0]["reason"].startswith("ProviderUnavailable: "), mine[0]
 
     shop.stack.control.advance_clock(600)  # not yet past the 900 s timeout
     shop.stack.drain(timeout=60)
@@ -103,6 +105,7 @@ def test_a_poison_message_is_listed_survives_a_redrive_and_is_deleted(shop: Shop
 
     [first] = poison()
     assert int(str(first["receiveCount"])) >= 3  # given up after 3 receives
+    assert str(first["reason"]).startswith("unreadable message: "), first
 
     redriven = shop.http.post(
         f"{shop.api}/ops/dead-letters/{queue}/redrive", headers=shop.admin, timeout=30
@@ -112,6 +115,7 @@ def test_a_poison_message_is_listed_survives_a_redrive_and_is_deleted(shop: Shop
     [again] = poison()  # failed 3 more times: back, as a new message
     assert again["messageId"] != first["messageId"]
     assert int(str(again["receiveCount"])) >= 3
+    assert str(again["reason"]).startswith("unreadable message: "), again
 
     gone = shop.http.delete(
         f"{shop.api}/ops/dead-letters/{queue}/{again['messageId']}", headers=shop.admin, timeout=30

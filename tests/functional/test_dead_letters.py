@@ -157,3 +157,41 @@ def test_stream_failures_and_unknown_queues_are_not_redriven(shop: Shop) -> None
     assert refused.status_code == 409, refused.body
     unknown = shop.call("POST", "/ops/dead-letters/nope/redrive", headers=shop.admin())
     assert unknown.status_code == 404, unknown.body
+
+
+def test_a_message_given_up_on_is_listed_with_the_reason_of_its_last_failure(
+    shop: Shop,
+) -> None:
+    """SQS's own redrive (moto, maxReceiveCount 3): each receive goes to the
+    step handler as Lambda would pass it; each failure records its reason."""
+    sqs, name = shop.aws("sqs"), f"eventshop-{STAGE}-shipping"
+    purge(shop, f"{name}-dlq")
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sent = sqs.send_message(QueueUrl=url, MessageBody="poison: not JSON")["MessageId"]
+    for _ in range(3):
+        [got] = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0, AttributeNames=["All"])[
+            "Messages"
+        ]
+        record = {
+            "messageId": got["MessageId"],
+            "receiptHandle": got["ReceiptHandle"],
+            "body": got["Body"],
+            "attributes": got["Attributes"],
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": arn,
+            "awsRegion": "us-east-1",
+        }
+        result = shop.client.lambda_.invoke("shipping_step", {"Records": [record]}).payload
+        assert result == {"batchItemFailures": [{"itemIdentifier": sent}]}
+    assert sqs.receive_message(QueueUrl=url).get("Messages") is None  # moved to the DLQ
+
+    response = shop.call("GET", f"/ops/dead-letters/{name}-dlq", headers=shop.admin())
+    assert response.status_code == 200, response.body
+    [letter] = response.json_body["items"]
+    assert letter["messageId"] == sent
+    assert letter["reason"].startswith("unreadable message: ")
+    purge(shop, f"{name}-dlq")

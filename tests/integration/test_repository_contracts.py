@@ -1037,3 +1037,25 @@ class TestDynamoAlertLog(AlertLogContract):
         assert len(items) == 2
         for item in items:
             assert abs(int(item["expiresAt"]["N"]) - (time.time() + ALERT_TTL_SECONDS)) < 60
+
+
+def test_failure_reasons_are_kept_by_message_id_the_last_one_wins(stack: Stack) -> None:
+    import time
+
+    from chalicelib.ops.failures import FAILURE_TTL_SECONDS, DynamoFailureLog
+
+    _empty(stack.ddb, stack.outputs["OpsTableName"])
+    log = DynamoFailureLog(stack.outputs["OpsTableName"], client=stack.ddb)
+    log.record("m-1", "q", "Transient: first")
+    log.record("m-1", "q", "Transient: second")
+    for n in range(150):  # more than one BatchGetItem takes
+        log.record(f"n-{n}", "q", f"r{n}")
+    ids = ["m-1", "unknown", *(f"n-{n}" for n in range(150))]
+    found = log.reasons(ids)
+    assert found["m-1"] == "Transient: second" and "unknown" not in found
+    assert [found[f"n-{n}"] for n in range(150)] == [f"r{n}" for n in range(150)]
+    item = stack.ddb.get_item(
+        TableName=stack.outputs["OpsTableName"],
+        Key={"pk": {"S": "FAILURE#m-1"}, "sk": {"S": "REASON"}},
+    )["Item"]
+    assert abs(int(item["expiresAt"]["N"]) - (time.time() + FAILURE_TTL_SECONDS)) < 60

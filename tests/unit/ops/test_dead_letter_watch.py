@@ -36,10 +36,20 @@ class Depths:
         return before
 
 
+class NoReasons:
+    def reasons(self, message_ids: list[str]) -> dict[str, str]:
+        return {}
+
+
 def test_only_a_dlq_that_grew_since_the_last_run_raises_an_alert() -> None:
     store, alerts = Store(), FakeAlerts()
     service = DeadLetterService(
-        store, lambda: 0.0, "app-stream-failures", depths=Depths(), alerts=alerts
+        store,
+        lambda: 0.0,
+        "app-stream-failures",
+        depths=Depths(),
+        alerts=alerts,
+        reasons=NoReasons(),
     )
 
     assert service.watch("t1") == []  # all empty
