@@ -5,6 +5,10 @@ can both pass their condition. AWS applies each item write atomically, so the
 local stack must too, or an oversell test proves nothing. One lock around the
 whole WSGI call (body included) gives that; connections are still accepted
 concurrently, so a slow client cannot stall the listener.
+
+Besides moto's AWS API it answers devstack's own ``POST /_devstack/dynamodb/ttl``
+(``devstack.ttl``: DynamoDB's TTL deletions, at the stack's clock), under the
+same lock.
 """
 
 from __future__ import annotations
@@ -45,10 +49,12 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
 
     from devstack.moto_patches import patch_transactions
     from devstack.sqs_moves import patch_message_moves
+    from devstack.ttl import with_ttl_route
 
     patch_transactions()
     patch_message_moves()
-    app = serialized(DomainDispatcherApplication(create_backend_app))
+    # devstack's own route (TTL) sits inside the lock, in front of moto's dispatcher.
+    app = serialized(with_ttl_route(DomainDispatcherApplication(create_backend_app)))
     # Headers and body leave in separate writes: without TCP_NODELAY each
     # keep-alive response can wait on a delayed ACK.
     MotoRequestHandler.disable_nagle_algorithm = True

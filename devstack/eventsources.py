@@ -18,6 +18,8 @@ included) and delivers Lambda-shaped events to them, in this process:
   ``stream_max_retries``; -1 holds the shard until the batch succeeds), then skipped and
   reported: AWS would block the shard for a day, which locally is a hang.
 - Schedules: rate and cron expressions on a clock that tests can advance.
+- DynamoDB TTL (``TtlReaper``): expired items deleted at that clock, with the
+  REMOVE stream records AWS marks as TTL deletions (``devstack.ttl``).
 
 ``drain`` blocks until nothing has pending work and no handler runs.
 """
@@ -31,6 +33,7 @@ import random
 import threading
 import time
 import traceback
+import urllib.request
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -40,6 +43,7 @@ from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 from devstack import schedule as sched
+from devstack.ttl import ROUTE as TTL_ROUTE
 
 log = logging.getLogger("devstack.events")
 
@@ -70,6 +74,12 @@ class Clock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += seconds
+
+    @property
+    def offset(self) -> float:
+        """Seconds the clock has been advanced by, in all."""
+        with self._lock:
+            return self._offset
 
 
 @dataclass
@@ -622,6 +632,17 @@ def _created_at(record: dict[str, Any]) -> float:
     return value.timestamp() if hasattr(value, "timestamp") else float(value)
 
 
+def _lambda_record(record: dict[str, Any]) -> dict[str, Any]:
+    """A GetRecords record as Lambda passes it: JSON-shaped, and a TTL
+    deletion's ``userIdentity`` in Lambda's lowercase keys (GetRecords has
+    ``PrincipalId``/``Type``; the event has ``principalId``/``type``)."""
+    item: dict[str, Any] = to_lambda_json(record)
+    identity = item.get("userIdentity")
+    if isinstance(identity, dict):
+        item["userIdentity"] = {k[:1].lower() + k[1:]: v for k, v in identity.items()}
+    return item
+
+
 class StreamSource(Source):
     kind = "dynamodb"
 
@@ -691,7 +712,7 @@ class StreamSource(Source):
     def _deliver(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
         event_records = []
         for r in records:
-            item = to_lambda_json(r)
+            item = _lambda_record(r)
             item["eventSourceARN"] = self.stream_arn
             item.setdefault("awsRegion", self.rt.region)
             item.setdefault("eventSource", "aws:dynamodb")
@@ -819,6 +840,85 @@ class ScheduleSource(Source):
             nextFire=self.next_fire.isoformat() if self.next_fire else None,
         )
         return d
+
+
+def _no_handler(event: dict[str, Any], context: Any) -> None:
+    """The TTL reaper invokes nothing: its REMOVE records reach the stream
+    handlers through their own sources."""
+
+
+class TtlReaper(Source):
+    """DynamoDB's TTL process: the emulator deletes what expired by the
+    stack's clock (``devstack.ttl``), whenever that clock was advanced since
+    the last reap and otherwise at most once a (wall) second. While the clock
+    is ahead of the last reap it is pending, so ``drain`` after an advance
+    includes the reap and the stream deliveries it causes."""
+
+    kind = "ttl"
+    INTERVAL = 1.0
+
+    def __init__(self, rt: Runtime, name: str = "dynamodb-ttl") -> None:
+        super().__init__(rt, name, _no_handler)
+        self.url = ""
+        self.reaped_offset: float | None = None  # the clock's offset the last reap saw
+        self.reaps = 0
+        self.deleted = 0
+        self.last_reap: datetime | None = None
+        self._last_attempt = float("-inf")
+        self._last_ok = True
+
+    def wire(self) -> None:
+        self.url = str(self.rt.streams.meta.endpoint_url).rstrip("/") + TTL_ROUTE
+
+    def _due(self) -> bool:
+        return self.reaped_offset != self.rt.clock.offset
+
+    def poll(self) -> bool:
+        wall = time.monotonic()
+        recent = wall - self._last_attempt < self.INTERVAL
+        # A failing emulator is retried once a second, not every cycle.
+        if recent and not (self._due() and self._last_ok):
+            return False
+        self._last_attempt = wall
+        offset = self.rt.clock.offset
+        now = time.time() + offset
+        self.busy = True
+        self._last_ok = False
+        try:
+            deleted = self._reap(now)
+        finally:
+            self.busy = False
+        self._last_ok = True
+        self.reaped_offset = offset
+        self.reaps += 1
+        self.last_reap = datetime.fromtimestamp(now, UTC)
+        for table, n in sorted(deleted.items()):
+            self.deleted += n
+            log.info("ttl deleted %d expired item(s) from %s", n, table.rsplit("/", 1)[-1])
+        return bool(deleted)
+
+    def _reap(self, now: float) -> dict[str, int]:
+        request = urllib.request.Request(  # noqa: S310 - the emulator, on loopback
+            self.url,
+            data=json.dumps({"now": now}).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return {str(k): int(v) for k, v in json.loads(response.read())["deleted"].items()}
+
+    def pending(self) -> str | None:
+        if self._due():
+            return "ttl reap due (the clock moved since the last reap)"
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "reaps": self.reaps,
+            "deleted": self.deleted,
+            "lastReap": self.last_reap.isoformat() if self.last_reap else None,
+        }
 
 
 def _max_retries(mappings: dict[str, dict[str, Any]] | None, name: str, default: int) -> int:

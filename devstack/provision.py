@@ -2,8 +2,10 @@
 
 moto's CloudFormation creates tables, queues, topics, buckets and parameters but
 skips ``AWS::SNS::Subscription`` and ``AWS::SQS::QueuePolicy``; those are created
-here from the template's own definitions, never from a second list. Its queue-URL
-values are AWS-shaped, so queues are resolved by name.
+here from the template's own definitions, never from a second list. It also
+ignores a table's ``TimeToLiveSpecification``, which is applied here with
+``UpdateTimeToLive``. Its queue-URL values are AWS-shaped, so queues are resolved
+by name.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ def deploy(
     template = tpl.load(template_path)
     resolver = _resolver(session, template, physical, parameters)
     _create_skipped(session, template, resolver)
+    _apply_ttl(session, template, physical, resolver)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     # Outputs that name queues by URL come back AWS-shaped; every output is
     # re-resolved from the template so the values are the emulator's own.
@@ -168,3 +171,29 @@ def _create_skipped(session: Any, template: dict[str, Any], resolver: tpl.Resolv
             for url in props["Queues"]:
                 sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
         log.info("created %s %s (skipped by the emulator's CloudFormation)", kind, logical)
+
+
+def _apply_ttl(
+    session: Any, template: dict[str, Any], physical: dict[str, str], resolver: tpl.Resolver
+) -> None:
+    """Each table's ``TimeToLiveSpecification``, unless the emulator recorded it."""
+    ddb = session.client("dynamodb")
+    for logical, res in template["Resources"].items():
+        if res["Type"] != "AWS::DynamoDB::Table":
+            continue
+        spec = resolver(res.get("Properties", {}).get("TimeToLiveSpecification"))
+        if not spec:
+            continue
+        name = str(spec["AttributeName"])
+        enabled = str(spec.get("Enabled", False)).lower() == "true"
+        status = "ENABLED" if enabled else "DISABLED"
+        table = physical[logical]
+        current = ddb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+        if current.get("TimeToLiveStatus") == status and current.get("AttributeName") == name:
+            continue
+        ddb.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"AttributeName": name, "Enabled": enabled}
+        )
+        log.info(
+            "TTL %s on %s of %s (skipped by the emulator's CloudFormation)", status, name, logical
+        )

@@ -225,7 +225,7 @@ def _start_app(
     Returns the app's name, the API's and the control endpoint's URLs, and
     how many event sources run."""
     from devstack import api, control, hooks
-    from devstack.eventsources import Emulator, Runtime, sources_for
+    from devstack.eventsources import Emulator, Runtime, TtlReaper, sources_for
     from devstack.faults import AwsCalls
 
     # Hooks first: every client the app creates from now on carries them,
@@ -241,9 +241,9 @@ def _start_app(
     config = api.load_app(opts.project_dir, opts.stage)
     app_name = str(config.app_name)  # .chalice/config.json, as `chalice deploy` names things
     rt = Runtime(session, app_name, opts.stage)
-    emulator = Emulator(
-        rt, sources_for(config.chalice_app, rt, opts.stream_max_retries, _mappings(opts))
-    )
+    sources = sources_for(config.chalice_app, rt, opts.stream_max_retries, _mappings(opts))
+    # DynamoDB's own TTL deletions, whatever the app registered.
+    emulator = Emulator(rt, [*sources, TtlReaper(rt)])
     emulator.start()
     stack.callback(emulator.stop)
     api_server = api.start_server(config, opts.host, opts.api_port)
