@@ -86,12 +86,33 @@ def reserve_or_release(
         _compensated(orders, orders.current(order.orderId), StockReleased(lines=lines))
 
 
+# An order in one of these took its payment, or never will: the payments step
+# charges nothing for it. CANCELLING is not here: a cancel may be waiting for
+# the settlement of a charge an earlier delivery started.
+_PAST_PAYMENT = frozenset(
+    {
+        OrderStatus.PAID,
+        OrderStatus.SHIPPED,
+        OrderStatus.COMPLETED,
+        OrderStatus.CANCELLED,
+        OrderStatus.REJECTED,
+    }
+)
+
+
 def take_payment(msg: OrderEventMessage, orders: OrderService, payments: PaymentService) -> None:
     order, token = order_from_snapshot(msg.order)
     if msg.type == EventType.ORDER_CANCELLED:
         _settle_cancelled(order, orders, payments, _epoch(msg.at))
         return
     if msg.type != EventType.STOCK_RESERVED:
+        return
+    status = orders.current(order.orderId).status
+    if status in _PAST_PAYMENT:
+        # Paid, or finished, before this delivery: a redelivery, a redrive, or
+        # a late duplicate. Nothing to charge, and nothing that needs the claim,
+        # which is why claims may expire (payments.dynamo, TTL).
+        log.info("order %s is %s: no charge for a late StockReserved", order.orderId, status)
         return
     outcome = payments.charge(order.orderId, order.totalCents, token)
     if outcome.status is ChargeStatus.CAPTURED:

@@ -1,13 +1,31 @@
-"""Payment records in DynamoDB (``PAYMENT#orderId`` in the payments table)."""
+"""Payment records in DynamoDB (``PAYMENT#orderId`` in the payments table).
+
+A claim carries the table's TTL attribute (``expiresAt``, ``CLAIM_TTL_SECONDS``
+after it was made), so DynamoDB deletes it instead of a sweep. That is safe
+because the claim guards only an order still waiting for its payment: the
+payments step reads the order first and charges nothing for one that is past
+RESERVED (``checkout.saga.take_payment``), and no order waits that long (the
+saga-timeout sweep cancels it after 15 minutes). A redelivery that comes after
+the claim is gone finds a finished order and does nothing.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from chalicelib.platform import aws, dynamo, errors
 
 # IAM actions this module's own calls need (collected by tools.iam).
 AWS_CALLS = frozenset({"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"})
+
+# Longer than anything can redeliver a step's message: SQS keeps a message in a
+# DLQ for at most 14 days, and an operator may redrive it on the last one.
+CLAIM_TTL_SECONDS = 30 * 24 * 3600
+
+
+def _expires() -> int:
+    return int(time.time()) + CLAIM_TTL_SECONDS
 
 
 class DynamoPaymentRepository(dynamo.DynamoTable):
@@ -27,7 +45,12 @@ class DynamoPaymentRepository(dynamo.DynamoTable):
                 self.ddb.put_item(
                     TableName=self.table,
                     Item=dynamo.to_item(
-                        {"pk": f"PAYMENT#{order_id}", "state": state, "amountCents": amount_cents}
+                        {
+                            "pk": f"PAYMENT#{order_id}",
+                            "state": state,
+                            "amountCents": amount_cents,
+                            "expiresAt": _expires(),
+                        }
                     ),
                     ConditionExpression="attribute_not_exists(pk)",
                 )
@@ -47,13 +70,15 @@ class DynamoPaymentRepository(dynamo.DynamoTable):
                     TableName=self.table,
                     Key=self._key(order_id),
                     UpdateExpression="SET #s = if_not_exists(#s, :pending), "
-                    "amountCents = if_not_exists(amountCents, :amt), attemptedAt = :at",
+                    "amountCents = if_not_exists(amountCents, :amt), attemptedAt = :at, "
+                    "expiresAt = if_not_exists(expiresAt, :exp)",
                     ConditionExpression="attribute_not_exists(pk) OR #s = :pending",
                     ExpressionAttributeNames={"#s": "state"},
                     ExpressionAttributeValues={
                         ":pending": {"S": "PENDING"},
                         ":amt": {"N": str(amount_cents)},
                         ":at": {"N": str(int(attempted_at))},
+                        ":exp": {"N": str(_expires())},
                     },
                     ReturnValues="ALL_OLD",
                 ).get("Attributes")

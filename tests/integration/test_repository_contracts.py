@@ -896,6 +896,35 @@ class TestDynamoPaymentRepository(PaymentRepositoryContract):
     def repo(self, stack: Stack) -> DynamoPaymentRepository:
         return DynamoPaymentRepository(stack.outputs["PaymentsTableName"], client=stack.ddb)
 
+    def test_every_claim_carries_the_tables_ttl_set_once(
+        self, repo: DynamoPaymentRepository, stack: Stack
+    ) -> None:
+        import time
+
+        from chalicelib.payments.dynamo import CLAIM_TTL_SECONDS
+
+        def expires(order_id: str) -> int:
+            item = stack.ddb.get_item(
+                TableName=stack.outputs["PaymentsTableName"],
+                Key={"pk": {"S": f"PAYMENT#{order_id}"}},
+                ConsistentRead=True,
+            )["Item"]
+            return int(item["expiresAt"]["N"])
+
+        repo.start("o1", 300, 1)
+        repo.void_or_get("o2")
+        first = expires("o1")
+        assert abs(first - (time.time() + CLAIM_TTL_SECONDS)) < 60
+        assert abs(expires("o2") - (time.time() + CLAIM_TTL_SECONDS)) < 60
+        stack.ddb.update_item(
+            TableName=stack.outputs["PaymentsTableName"],
+            Key={"pk": {"S": "PAYMENT#o1"}},
+            UpdateExpression="SET expiresAt = :e",
+            ExpressionAttributeValues={":e": {"N": "123"}},
+        )
+        repo.start("o1", 300, 2)  # a re-claim keeps the claim's first expiry
+        assert expires("o1") == 123
+
 
 # ================================================================== provider
 

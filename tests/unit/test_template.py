@@ -181,8 +181,12 @@ def test_the_held_relay_is_alarmed_on_its_iterator_age(template: dict[str, Any])
     assert alarm["AlarmActions"]
 
 
-def test_the_orders_table_expires_items_by_their_expires_at(template: dict[str, Any]) -> None:
-    """Idempotency keys and notification markers carry ``expiresAt``: DynamoDB's
-    TTL deletes them, nothing sweeps them by hand."""
-    props = template["Resources"]["OrdersTable"]["Properties"]
+@pytest.mark.parametrize("table", ["OrdersTable", "PaymentsTable", "OpsTable"])
+def test_tables_with_short_lived_items_expire_them_by_their_expires_at(
+    template: dict[str, Any], table: str
+) -> None:
+    """Idempotency keys and notification markers (orders), payment claims
+    (payments), alerts and failure reasons (ops) carry ``expiresAt``:
+    DynamoDB's TTL deletes them, nothing sweeps them by hand."""
+    props = template["Resources"][table]["Properties"]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}

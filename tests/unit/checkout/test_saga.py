@@ -358,6 +358,39 @@ def test_a_step_redelivered_after_the_saga_moved_on_changes_nothing() -> None:
     assert shop.provider.captures(order.orderId) == 1
 
 
+@pytest.mark.parametrize("end", ["PAID", "COMPLETED", "CANCELLED"])
+def test_a_late_stock_reserved_after_its_claim_expired_charges_nothing(end: str) -> None:
+    """Claims carry a TTL: once DynamoDB deleted one, a redelivered (or
+    redriven) StockReserved must still not reach the provider."""
+    shop = Shop({"A": 5})
+    order = shop.place(A=1)
+    if end == "PAID":
+        shop.pay(order.orderId)
+    elif end == "COMPLETED":
+        shop.run()
+    else:
+        shop.orders.cancel(order.orderId, Who("ada"))
+        shop.run()
+    assert shop.status(order.orderId) == end
+    reserved = [
+        m for m in shop.publisher.messages(ORDER_EVENTS) if m.attributes["type"] == "StockReserved"
+    ]
+    shop.payment_repo._records.clear()  # the TTL deleted every claim
+    calls: list[str] = []
+    charge = shop.provider.charge
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append("charge")
+        return charge(*args, **kwargs)
+
+    shop.provider.charge = counted  # type: ignore[method-assign]
+    for message in reserved:
+        shop.deliver(message, only="PaymentsQueue")
+    assert calls == []
+    assert shop.status(order.orderId) == end
+    assert shop.provider.captures(order.orderId) == (0 if end == "CANCELLED" else 1)
+
+
 # --- unhappy paths ---------------------------------------------------------------
 
 
