@@ -192,7 +192,7 @@ def ship(
     if msg.type != EventType.PAYMENT_CAPTURED:
         return
     order, _ = order_from_snapshot(msg.order)
-    tracking = carrier.ship(order.orderId)
+    tracking = carrier.ship(order.orderId, order.shippingAddress.postalCode)
     # Shipped and delivered (the simulated carrier confirms at once): two
     # status changes, two events, one conditional write.
     after, _ = orders.record_many(order, [OrderShipped(trackingNumber=tracking), OrderCompleted()])

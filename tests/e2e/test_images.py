@@ -185,3 +185,37 @@ def test_an_upload_declared_as_another_type_fails_with_a_reason(shop: Shop, decl
     record = image(shop, slot["imageId"])
     assert record["status"] == "FAILED"
     assert record["reason"] == f"content type {declared!r} is not an image type (image/...)"
+
+
+def test_the_newest_ready_image_becomes_the_products_and_a_removal_clears_it(
+    shop: Shop,
+) -> None:
+    sku = shop.product(stock=1)
+
+    def product_image() -> Any:
+        r = shop.http.get(f"{shop.api}/products/{sku}", timeout=30)
+        assert r.status_code == 200, r.text
+        return r.json()["image"]
+
+    assert product_image() is None
+    first = upload(shop, sku, fx.photo_jpeg(800, 600))
+    shop.stack.drain()
+    assert product_image()["imageId"] == first["imageId"]
+    second = upload(shop, sku, fx.photo_jpeg(640, 480))
+    shop.stack.drain()
+    shown = product_image()
+    assert shown["imageId"] == second["imageId"]
+    assert set(shown["thumbnails"]) == {"200", "512"}
+    r = requests.get(shown["thumbnails"]["512"], timeout=30)  # a URL a browser loads
+    assert r.status_code == 200 and r.headers["Content-Type"] == "image/jpeg"
+    listed = shop.http.get(f"{shop.api}/products?limit=100", timeout=30).json()["items"]
+    assert next(p for p in listed if p["sku"] == sku)["image"]["imageId"] == second["imageId"]
+
+    s3 = shop.stack.client("s3")
+    bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "-images-" in b["Name"])
+    s3.delete_object(Bucket=bucket, Key=f"uploads/{sku}/{second['imageId']}")
+    shop.stack.drain()
+    assert product_image()["imageId"] == first["imageId"]  # the next newest READY one
+    s3.delete_object(Bucket=bucket, Key=f"uploads/{sku}/{first['imageId']}")
+    shop.stack.drain()
+    assert product_image() is None

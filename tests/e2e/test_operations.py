@@ -5,7 +5,10 @@ stack's clock) that compensates the order."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -123,3 +126,107 @@ def test_a_poison_message_is_listed_survives_a_redrive_and_is_deleted(shop: Shop
     assert gone.status_code == 204, gone.text
     assert poison() == []
     assert depth(shop, queue) == 0
+
+
+def stack_now(shop: Shop) -> datetime:
+    return datetime.fromisoformat(shop.stack.control.status()["clock"])
+
+
+def test_two_sweeps_at_once_compensate_each_of_20_stuck_orders_once(shop: Shop) -> None:
+    """10 orders stuck RESERVED (a payment provider that never answers), 10
+    stuck PAID (a carrier that never answers): two sweeper runs at once, on the
+    stack's tables, with every write conditional; the stack compensates."""
+    from chalicelib.catalog.dynamo import DynamoCatalogRepository
+    from chalicelib.catalog.service import CatalogService
+    from chalicelib.ops.service import OpsService
+    from chalicelib.orders.dynamo import DynamoOrderRepository
+    from chalicelib.orders.service import OrderService
+    from tests.support.fakes import FakeAlerts
+
+    sku = shop.product(stock=100)
+    stuck_reserved = [shop.place(f"r{i}", [(sku, 2)], token="tok_unavailable") for i in range(10)]
+    stuck_paid = [shop.place(f"p{i}", [(sku, 3)], postal_code="00000") for i in range(10)]
+    shop.stack.drain(timeout=120)
+    ids = [o["orderId"] for o in stuck_reserved + stuck_paid]
+    assert [o["status"] for o in shop.orders(ids)] == ["RESERVED"] * 10 + ["PAID"] * 10
+    assert shop.stock(sku) == 100 - 20 - 30
+
+    ddb = shop.stack.client("dynamodb")
+    alerts = FakeAlerts()
+    catalog = CatalogService(DynamoCatalogRepository("eventshop-local-products", ddb), alerts)
+    orders = OrderService(DynamoOrderRepository("eventshop-local-orders", ddb), catalog)
+    sweeper = OpsService(orders, alerts, saga_timeout_seconds=900)
+    later = stack_now(shop) + timedelta(seconds=901)
+    start = threading.Barrier(2)
+
+    def sweep() -> list[str]:
+        start.wait()
+        return sweeper.sweep_stuck_sagas(later).timed_out
+
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda _: sweep(), range(2)))
+    assert sorted(runs[0] + runs[1]) == sorted(ids)  # each order by exactly one run
+    assert len(set(runs[0]) & set(runs[1])) == 0
+    # One timeout alert per order. (Orders the first run moved to CANCELLING may
+    # also be reported stuck there by the other: its "now" is 15 minutes ahead
+    # of the stack's own writes. Those alerts name the status in their id.)
+    timed_out = [a.data["orderId"] for a in alerts.alerts if a.alert_id.count("#") == 1]
+    assert sorted(timed_out) == sorted(ids)
+
+    shop.stack.drain(timeout=120)
+    after = {o["orderId"]: o for o in shop.orders(ids)}
+    for o in stuck_reserved:
+        assert (after[o["orderId"]]["status"], after[o["orderId"]]["reason"]) == (
+            "CANCELLED",
+            "timed out in RESERVED",
+        )
+        assert shop.captures(o["orderId"]) == 0
+    for o in stuck_paid:
+        assert (after[o["orderId"]]["status"], after[o["orderId"]]["reason"]) == (
+            "CANCELLED",
+            "timed out in PAID",
+        )
+        assert (shop.captures(o["orderId"]), shop.refunded(o["orderId"])) == (1, True)
+        assert "PaymentRefunded" in [e["type"] for e in shop.events(o["orderId"])]
+    for order_id in ids:
+        types = [e["type"] for e in shop.events(order_id)]
+        assert types.count("OrderCancelled") == 1 and types.count("StockReleased") == 1
+    assert shop.stock(sku) == 100  # every unit back, none twice
+
+
+def test_a_day_on_the_stacks_clock_expires_slots_and_ttl_records(shop: Shop) -> None:
+    sku = shop.product(stock=5)
+    slot = shop.http.post(f"{shop.api}/products/{sku}/images", headers=shop.admin, timeout=30)
+    assert slot.status_code == 201, slot.text
+    image_id = slot.json()["imageId"]
+    placed = shop.place("ida", [(sku, 1)], key=f"key-{image_id}")
+    ddb = shop.stack.client("dynamodb")
+
+    def idempotency_records() -> list[dict[str, object]]:
+        found = ddb.scan(
+            TableName="eventshop-local-orders",
+            FilterExpression="begins_with(pk, :p) AND orderId = :o",
+            ExpressionAttributeValues={
+                ":p": {"S": "IDEMPOTENCY#"},
+                ":o": {"S": placed["orderId"]},
+            },
+        )
+        return list(found["Items"])
+
+    shop.stack.drain(timeout=60)
+    assert len(idempotency_records()) == 1
+    # The slot expiry runs daily (03:15 UTC): two days on the stack's clock
+    # pass at least one run more than 24 h after the slot was made.
+    shop.stack.control.advance_clock(2 * 24 * 3600)
+    shop.stack.drain(timeout=180)
+
+    got = shop.http.get(f"{shop.api}/images/{image_id}", headers=shop.admin, timeout=30).json()
+    assert got["status"] == "FAILED" and got["reason"].startswith("expired"), got
+    failed = [a for a in shop.alerts("IMAGE_FAILED") if a["data"]["imageId"] == image_id]
+    assert len(failed) == 1 and failed[0]["data"]["reason"].startswith("expired")
+    # The idempotency key's TTL (24 h) passed on the stack's clock: DynamoDB's
+    # TTL (devstack's reaper) deleted it, and the order itself stays.
+    assert idempotency_records() == []
+    assert shop.order(placed["orderId"])["status"] == "COMPLETED"
+    ttl = next(s for s in shop.stack.control.status()["sources"] if s["kind"] == "ttl")
+    assert ttl["deleted"] >= 1

@@ -71,14 +71,17 @@ class Shop:
         token: str = "tok_ok",
         key: str | None = None,
         attempts: int = 1,
+        postal_code: str | None = None,
     ) -> dict[str, Any]:
+        """``postal_code`` "00000": an address the simulated carrier never answers for."""
         headers = dict(self.customer(sub))
         if key:
             headers["Idempotency-Key"] = key
+        address = {**ADDRESS, "postalCode": postal_code} if postal_code else ADDRESS
         body: dict[str, Any] = {
             "items": [{"sku": s, "quantity": q} for s, q in lines],
             "paymentToken": token,
-            "shippingAddress": ADDRESS,
+            "shippingAddress": address,
         }
         for attempt in range(attempts):
             r = requests.post(f"{self.api}/orders", json=body, headers=headers, timeout=60)
@@ -141,6 +144,30 @@ class Shop:
                     }
                 )
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    def refunded(self, order_id: str) -> bool:
+        """Whether the simulated provider gave the order's capture back."""
+        ddb = self.stack.client("dynamodb")
+        item = ddb.get_item(
+            TableName="eventshop-local-payments",
+            Key={"pk": {"S": f"SIMULATED#{order_id}"}},
+            ConsistentRead=True,
+        ).get("Item")
+        return bool(item and item.get("refunded", {}).get("BOOL"))
+
+    def alerts(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """GET /ops/alerts, every page, newest first (``kind``: only those)."""
+        items: list[dict[str, Any]] = []
+        cursor = ""
+        while True:
+            r = self.http.get(
+                f"{self.api}/ops/alerts?limit=100{cursor}", headers=self.admin, timeout=30
+            )
+            assert r.status_code == 200, r.text
+            items += r.json()["items"]
+            if not r.json()["nextCursor"]:
+                return [a for a in items if kind in (None, a["kind"])]
+            cursor = f"&cursor={r.json()['nextCursor']}"
 
     def captures(self, order_id: str) -> int:
         ddb = self.stack.client("dynamodb")

@@ -977,3 +977,11 @@ HANDLED: dict[str, set[str]] = {
 @pytest.mark.parametrize("queue", sorted(HANDLED))
 def test_each_step_is_subscribed_to_every_event_it_reacts_to(queue: str) -> None:
     assert {str(t) for t in HANDLED[queue]} - ROUTES[queue] == set()
+
+
+def test_an_unreachable_carrier_leaves_the_order_paid_for_the_sweep() -> None:
+    from chalicelib.checkout.shipping import CarrierUnavailable
+
+    with pytest.raises(CarrierUnavailable):
+        SimulatedCarrier().ship("o-1", "00000")
+    assert SimulatedCarrier().ship("o-1", "10115") == SimulatedCarrier().ship("o-1")
