@@ -71,6 +71,10 @@ def test_a_payment_that_never_answers_is_timed_out_and_compensated(shop: Shop) -
     ]
     assert len(timeouts) == 1
     assert shop.captures(order["orderId"]) == 0
+    # The ops-alerts subscriber recorded both, once each, for GET /ops/alerts.
+    recorded = [a for a in shop.alerts("SAGA_TIMEOUT") if a["data"]["orderId"] == order["orderId"]]
+    assert [a["alertId"] for a in recorded] == [f"SAGA_TIMEOUT#{order['orderId']}"]
+    assert [a["data"]["queue"] for a in shop.alerts("DEAD_LETTERS")] == [queue]
 
     # A redrive sends the charge back: the step finds a cancelled order and
     # does nothing, and the DLQ is empty.
