@@ -45,6 +45,7 @@ from chalicelib.orders.model import EventType, OpenPayment, Order, OrderStatus
 from chalicelib.orders.service import OrderService, order_from_snapshot
 from chalicelib.payments.model import CancelOutcome, ChargeStatus
 from chalicelib.payments.service import PaymentService
+from chalicelib.platform import correlation
 from chalicelib.platform.failures import FailureRecorder, note, reason_of
 from chalicelib.platform.validation import describe
 
@@ -221,15 +222,18 @@ def sqs_batch(
             note(failures_log, raw, f"unreadable message: {describe(exc)}")
             failures.append({"itemIdentifier": raw["messageId"]})
             continue
-        try:
-            step(message)
-        except Exception as exc:
-            log.exception(
-                "%s for order %s failed (receive %s)",
-                message.type,
-                message.orderId,
-                raw.get("attributes", {}).get("ApproximateReceiveCount"),
-            )
-            note(failures_log, raw, reason_of(exc))
-            failures.append({"itemIdentifier": raw["messageId"]})
+        # Each record runs under its order's flow: its log records, and the
+        # events the step appends, carry the order's correlation id.
+        with correlation.use(message.correlationId, order_id=message.orderId):
+            try:
+                step(message)
+            except Exception as exc:
+                log.exception(
+                    "%s for order %s failed (receive %s)",
+                    message.type,
+                    message.orderId,
+                    raw.get("attributes", {}).get("ApproximateReceiveCount"),
+                )
+                note(failures_log, raw, reason_of(exc))
+                failures.append({"itemIdentifier": raw["messageId"]})
     return {"batchItemFailures": failures}

@@ -1,4 +1,5 @@
-"""The edge's own routes: liveness and the OpenAPI document of every route."""
+"""The edge's own routes (liveness, the OpenAPI document of every route) and
+the middleware every route runs in: the request's correlation id."""
 
 from __future__ import annotations
 
@@ -29,3 +30,16 @@ def health() -> dict[str, str]:
 @api.route("/openapi.json", summary="This document", response={"type": "object"})
 def openapi_document() -> dict[str, Any]:
     return openapi.document(bp.current_app, ROUTE_DOCS)
+
+
+@bp.middleware("http")
+def correlate(event: Any, get_response: Any) -> Any:
+    """Every request runs under a correlation id: the caller's ``X-Correlation-Id``
+    when it is valid (printable ASCII, at most 128 characters), else a new one;
+    the response carries it back."""
+    from chalicelib.platform import correlation
+
+    with correlation.use((event.headers or {}).get("x-correlation-id")) as cid:
+        response = get_response(event)
+    response.headers[correlation.HEADER] = cid
+    return response

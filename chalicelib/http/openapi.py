@@ -253,6 +253,7 @@ def _operation(
         {"name": name, "in": "header", "required": False, "schema": dict(schema)}
         for name, schema in meta.headers.items()
     ]
+    parameters.append(dict(CORRELATION_PARAMETER))  # every route (chalicelib.http.api.correlate)
     if parameters:
         op["parameters"] = parameters
     if meta.body is not None:
@@ -267,6 +268,18 @@ def _operation(
     return op
 
 
+CORRELATION_HEADER = "X-Correlation-Id"
+CORRELATION_PARAMETER: Mapping[str, Any] = {
+    "name": CORRELATION_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "the business flow this request belongs to: printable ASCII, at most "
+    "128 characters; anything else (or none) gets a new id. Answered in the response's "
+    "header and carried by every event, message and log record of the flow.",
+    "schema": {"type": "string"},
+}
+
+
 def _responses(entry: Any, meta: Operation, components: _Components) -> dict[str, Any]:
     """Success statuses with the response shape, then every error status the
     route can answer (implied by its body, parameters and authorizer, or named)."""
@@ -276,11 +289,17 @@ def _responses(entry: Any, meta: Operation, components: _Components) -> dict[str
         response: dict[str, Any] = {"description": STATUS_TEXT.get(status, str(status))}
         if status != 204:  # No Content: no body to describe
             response["content"] = _json(body)
-        if meta.response_headers:
-            response["headers"] = {
+        response["headers"] = {
+            CORRELATION_HEADER: {
+                "required": True,
+                "schema": {"type": "string", "maxLength": 128},
+                "description": "the request's correlation id (the caller's, or a new one)",
+            },
+            **{
                 name: {"required": True, "schema": dict(schema)}
                 for name, schema in meta.response_headers.items()
-            }
+            },
+        }
         responses[str(status)] = response
 
     error = components.ref(_wire("Error"))

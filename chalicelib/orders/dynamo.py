@@ -28,7 +28,7 @@ from chalicelib.orders.ports import (
     OrderRepository,
     Page,
 )
-from chalicelib.platform import aws, dynamo, errors
+from chalicelib.platform import aws, correlation, dynamo, errors
 
 # IAM actions this module's own calls need (collected by tools.iam).
 # TransactWriteItems is authorized per item: Put -> PutItem. Scan serves only
@@ -78,6 +78,8 @@ def _event_item(order: Order, event: OrderEvent, token: str | None) -> dict[str,
             "at": event.at,
             "data": event.data,
             "snapshot": snapshot,
+            # The flow that appended it (None values are left out of the item).
+            "correlationId": correlation.current(),
         }
     )
 

@@ -142,6 +142,9 @@ class OrderEventMessage(BaseModel):
     at: str
     data: dict[str, Any]
     order: dict[str, Any]  # the order after this event (with the payment token until settled)
+    # The business flow this event belongs to (platform.correlation); None
+    # for events stored before correlation ids existed.
+    correlationId: str | None = None  # noqa: N815
 
 
 def read_message(record: dict[str, Any]) -> OrderEventMessage:

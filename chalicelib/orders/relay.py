@@ -30,11 +30,10 @@ def order_event_messages(records: list[dict[str, Any]]) -> list[Message]:
             at=new["at"],
             data=new.get("data") or {},
             order=new.get("snapshot") or {},
+            correlationId=new.get("correlationId"),
         )
-        out.append(
-            Message(
-                body=message.model_dump_json(),
-                attributes={"type": message.type, "orderId": message.orderId},
-            )
-        )
+        attributes = {"type": message.type, "orderId": message.orderId}
+        if message.correlationId:
+            attributes["correlationId"] = message.correlationId
+        out.append(Message(body=message.model_dump_json(exclude_none=True), attributes=attributes))
     return out

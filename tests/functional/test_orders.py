@@ -359,3 +359,36 @@ def test_real_country_codes_are_accepted(shop: Shop, skus: list[str], country: s
     body["shippingAddress"]["country"] = country
     response = place(shop, unique("cust"), body)
     assert response.status_code == 201, response.body
+
+
+def test_the_correlation_id_is_answered_and_stored_with_the_orders_events(shop: Shop) -> None:
+    import uuid
+
+    from tests.support.builders import order_body
+
+    sku = shop.put_product(stock=5)["sku"]
+    cid = f"t-{uuid.uuid4().hex}"
+    customer = f"cust-{uuid.uuid4().hex[:8]}"
+    placed = shop.call(
+        "POST",
+        "/orders",
+        body=order_body([(sku, 1)]),
+        headers={**shop.auth(customer), "X-Correlation-Id": cid},
+    )
+    assert placed.status_code == 201, placed.body
+    assert placed.headers["X-Correlation-Id"] == cid
+    events = shop.order_items(placed.json_body["orderId"], prefix="EVENT#")
+    assert [e["correlationId"]["S"] for e in events] == [cid]
+
+
+def test_every_route_answers_with_a_correlation_id_even_for_errors_and_bad_ids(
+    shop: Shop,
+) -> None:
+    for path, status in [("/health", 200), ("/products/NOPE-404", 404), ("/orders/x", 401)]:
+        response = shop.call("GET", path, headers={"X-Correlation-Id": "a" * 129})
+        assert response.status_code == status, (path, response.body)
+        if status != 401:  # API Gateway's own 401 never reaches the app
+            got = response.headers["X-Correlation-Id"]
+            assert got != "a" * 129 and len(got) == 32
+    kept = shop.call("GET", "/health", headers={"X-Correlation-Id": "mine"})
+    assert kept.headers["X-Correlation-Id"] == "mine"

@@ -81,7 +81,7 @@ class FakeOrderRepository:
         snapshot = order.model_dump(mode="json")
         if token and order.status in _TOKEN_STATUSES:
             snapshot["paymentToken"] = token
-        return {
+        item = {
             "pk": f"ORDER#{order.orderId}",
             "sk": f"EVENT#{event.version:04d}",
             "orderId": order.orderId,
@@ -92,6 +92,11 @@ class FakeOrderRepository:
             "data": dict(event.data),
             "snapshot": snapshot,
         }
+        from chalicelib.platform import correlation  # what the table stores, too
+
+        if correlation.current():
+            item["correlationId"] = correlation.current()
+        return item
 
     def _keep_token(self, order: Order, token: str | None) -> None:
         if token and order.status in _TOKEN_STATUSES:

@@ -985,3 +985,32 @@ def test_an_unreachable_carrier_leaves_the_order_paid_for_the_sweep() -> None:
     with pytest.raises(CarrierUnavailable):
         SimulatedCarrier().ship("o-1", "00000")
     assert SimulatedCarrier().ship("o-1", "10115") == SimulatedCarrier().ship("o-1")
+
+
+def test_the_correlation_id_rides_the_relay_and_every_step_runs_under_it() -> None:
+    from chalicelib.platform import correlation
+
+    shop = Shop({"A": 5})
+    with correlation.use("t-flow-1"):
+        order = shop.place(A=1)
+    seen: list[tuple[str | None, dict[str, str]]] = []
+    original = shop.steps["PaymentsQueue"]
+
+    def spy(message: OrderEventMessage) -> None:
+        seen.append((correlation.current(), dict(correlation.subject())))
+        original(message)
+
+    shop.steps["PaymentsQueue"] = spy
+    assert shop.run() == [
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentCaptured",
+        "OrderShipped",
+        "OrderCompleted",
+    ]
+    # Every message of the flow carries the id, though only the API set it:
+    # each step appended its events under the id of the message it handled.
+    messages = shop.publisher.messages(ORDER_EVENTS)
+    assert {m.attributes["correlationId"] for m in messages} == {"t-flow-1"}
+    assert {json.loads(m.body)["correlationId"] for m in messages} == {"t-flow-1"}
+    assert seen == [("t-flow-1", {"order_id": order.orderId})]
