@@ -20,11 +20,16 @@ from chalicelib.platform import logs
 
 app = Chalice(app_name="eventshop")
 # Chalice leaves app.log at WARNING unless debug is on; INFO is what operators
-# read in CloudWatch. Secrets never reach the logs (chalicelib.platform.logs):
-# on the root logger's handlers and on app.log, which Chalice gives its own.
-app.log.setLevel(getattr(logging, bootstrap.settings().log_level.upper(), logging.INFO))
-logs.install(logging.getLogger())
-logs.install(app.log)
+# read in CloudWatch. Secrets never reach the logs, every record carries the
+# flow's correlation id, and deployed stages log one JSON object per line
+# (chalicelib.platform.logs): on the root logger's handlers and on app.log,
+# which Chalice gives its own.
+_settings = bootstrap.settings()
+logs.configure(
+    [logging.getLogger(), app.log],
+    getattr(logging, _settings.log_level.upper(), logging.INFO),
+    _settings.log_format,
+)
 
 # No url_prefix, no name_prefix: routes and Lambda function names stay as deployed.
 for blueprint in (edge, edge_routes, catalog, orders, checkout, images, ops):

@@ -42,6 +42,11 @@ RESULTS_PATH = ROOT / "bench" / "results" / "coldstart.json"
 API_FUNCTION = "api_handler"
 TARGET_RATIO = 1.3
 HEAVY_MODULES = ("PIL", "exifread")
+# What of Powertools every function loads at init (deployed stages log JSON:
+# chalicelib.platform.logs.json_formatter). Importing it loads the package's
+# __init__, i.e. Logger and Metrics; Tracer stays lazy (aws-xray-sdk is not
+# installed: Lambda's active tracing records the invocations instead).
+POWERTOOLS_AT_INIT = ("aws_lambda_powertools.logging.formatter",)
 # The images context's S3 handlers: they need Pillow and exifread (upload) and
 # are exempt from the ratio; named, not guessed from the name, so a function
 # like the catalog's product_images is held to the target.
@@ -214,23 +219,32 @@ import time
 cut = sys.argv.index("--") if "--" in sys.argv else len(sys.argv)
 clients, first_call = sys.argv[1:cut], sys.argv[cut + 1:]
 t0 = time.perf_counter()
+# The Powertools modules the app loads at init, timed on their own (after
+# boto3, which every function loads too, so what they share counts once): the
+# app's import then finds them loaded, so the sum is the same init.
+import importlib
+import boto3
+tp = time.perf_counter()
+for module in __POWERTOOLS__:
+    importlib.import_module(module)
+powertools = time.perf_counter() - tp
 import app
 from chalicelib.platform import aws
 for name in clients:
     aws.client(name)
 elapsed = time.perf_counter() - t0
 heavy = sorted(m for m in __HEAVY__ if m in sys.modules)
-import importlib
 t1 = time.perf_counter()
 for module in first_call:
     importlib.import_module(module)
 first = time.perf_counter() - t1
 print(json.dumps({
     "ms": elapsed * 1000.0, "first_ms": first * 1000.0,
+    "powertools_ms": powertools * 1000.0,
     "heavy": heavy,
     "modules": len(sys.modules),
 }))
-""".replace("__HEAVY__", repr(HEAVY_MODULES))
+""".replace("__HEAVY__", repr(HEAVY_MODULES)).replace("__POWERTOOLS__", repr(POWERTOOLS_AT_INIT))
 
 _FLOOR_CHILD = """\
 import json, sys
@@ -268,6 +282,7 @@ class Sample:
     heavy: list[str]
     modules: int
     first_ms: float = 0.0
+    powertools_ms: float = 0.0
 
 
 @dataclass
@@ -287,6 +302,7 @@ class FunctionResult:
     floor_modules: int = 0
     first_call_ms: float = 0.0
     cold_ratio: float = 0.0  # (init + first-call imports) / floor
+    powertools_ms: float = 0.0  # of init: importing Powertools
 
 
 def child_env() -> dict[str, str]:
@@ -325,6 +341,7 @@ def _sample(code: str, args: Sequence[str], env: Mapping[str, str]) -> Sample:
         heavy=list(data["heavy"]),
         modules=int(data["modules"]),
         first_ms=float(data.get("first_ms", 0.0)),
+        powertools_ms=float(data.get("powertools_ms", 0.0)),
     )
 
 
@@ -394,6 +411,7 @@ def measure_function(
         init_modules=max(s.modules for s in init),
         floor_modules=max(s.modules for s in floor),
         first_call_ms=round(first_ms, 1),
+        powertools_ms=round(statistics.median(s.powertools_ms for s in init), 1),
         cold_ratio=round((init_ms + first_ms) / floor_ms, 2) if floor_ms > 0 else float("inf"),
     )
 
@@ -419,6 +437,7 @@ def format_table(results: Sequence[FunctionResult]) -> str:
         "init ms (median)",
         "floor ms (median)",
         "ratio",
+        "powertools ms (of init)",
         "first-call imports ms",
         "(init+first)/floor",
         "PIL/exifread at init",
@@ -431,6 +450,7 @@ def format_table(results: Sequence[FunctionResult]) -> str:
             f"{r.init_ms:.1f}",
             f"{r.floor_ms:.1f}",
             f"{r.ratio:.2f}",
+            f"{r.powertools_ms:.1f}",
             f"{r.first_call_ms:.1f}",
             f"{r.cold_ratio:.2f}",
             ", ".join(r.heavy_imported) if r.heavy_imported else "no",

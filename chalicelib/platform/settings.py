@@ -64,6 +64,9 @@ class Settings:
     image_max_bytes: int = 20 * 1024 * 1024
     image_max_pixels: int = 100_000_000
     log_level: str = "INFO"
+    # "json" (Powertools' formatter: what CloudWatch Logs Insights queries) or
+    # "text" (the local and test stages: people read those).
+    log_format: str = "json"
     # An order unchanged this long in PLACED/RESERVED/PAID is compensated by
     # the saga-timeout sweep (SHIPPED and CANCELLING ones raise an alert).
     saga_timeout_seconds: int = 900

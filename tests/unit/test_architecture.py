@@ -54,6 +54,7 @@ COLD_START_MODULES = {
     "chalicelib.platform.settings",
     "chalicelib.platform.errors",
     "chalicelib.platform.logs",
+    "chalicelib.platform.correlation",
     "chalicelib.identity",
     "chalicelib.identity.auth",
     "chalicelib.http",

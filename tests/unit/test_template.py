@@ -25,6 +25,7 @@ NOT_FROM_OUTPUTS = {
     "jwt_issuer",
     "jwt_audience",
     "log_level",
+    "log_format",
     "image_max_bytes",
     "image_max_pixels",
     "saga_timeout_seconds",
