@@ -110,5 +110,9 @@ def product_images(event: Any) -> None:
     if not isinstance(detail, dict):
         bp.log.warning("ignored an image event that is not an object")
         return
-    outcome = bootstrap.services().catalog.hear_image(detail)
-    bp.log.info("image %s of %s: %s", detail.get("imageId"), detail.get("sku"), outcome)
+    from chalicelib.platform import correlation
+
+    image_id = detail.get("imageId")
+    with correlation.use(detail.get("correlationId"), image_id=str(image_id or "")):
+        outcome = bootstrap.services().catalog.hear_image(detail)
+        bp.log.info("image %s of %s: %s", image_id, detail.get("sku"), outcome)

@@ -74,6 +74,9 @@ def expire_upload_slots(event: Any) -> None:
     """Daily at 03:15 UTC: upload slots unused for 24 h end FAILED ("expired ...")."""
     from datetime import datetime
 
+    from chalicelib.platform import correlation
+
     # "now" is the scheduled event's time: on the local stack, its clock.
     now = datetime.fromisoformat(event.to_dict()["time"].replace("Z", "+00:00"))
-    bootstrap.services().images.expire_slots(now)
+    with correlation.use(None):  # a run is a flow of its own
+        bootstrap.services().images.expire_slots(now)

@@ -43,6 +43,9 @@ class Image(BaseModel):
     # are ordered by it, so a redelivery or a stale event changes nothing.
     sequencer: str | None = None
     published: bool = False
+    # The flow that made the upload slot (platform.correlation): its S3
+    # handling and image events carry it.
+    correlationId: str | None = None  # noqa: N815
 
 
 def upload_key(sku: str, image_id: str) -> str:

@@ -26,7 +26,7 @@ from chalicelib.images.model import (
     upload_key,
 )
 from chalicelib.images.ports import ImageRepository, ObjectInfo, ObjectStore
-from chalicelib.platform import errors
+from chalicelib.platform import correlation, errors
 from chalicelib.platform.alerts import Alert, AlertKind, AlertRaiser
 from chalicelib.platform.clock import iso, now_iso
 from chalicelib.platform.types import check_sku
@@ -79,7 +79,12 @@ class ImageService:
         image_id, now = self.new_id(), self.clock()
         self.repo.create(
             Image(
-                imageId=image_id, sku=sku, status=ImageStatus.PENDING, createdAt=now, updatedAt=now
+                imageId=image_id,
+                sku=sku,
+                status=ImageStatus.PENDING,
+                createdAt=now,
+                updatedAt=now,
+                correlationId=correlation.current(),
             )
         )
         expires = self.limits.upload_expires_seconds
@@ -128,7 +133,9 @@ class ImageService:
             exif = {k: v for k, v in exif.items() if k != "gps"}
         public = views.Image.model_validate(
             {
-                **image.model_dump(exclude={"thumbnailKeys", "sequencer", "published"}),
+                **image.model_dump(
+                    exclude={"thumbnailKeys", "sequencer", "published", "correlationId"}
+                ),
                 "exif": exif,
                 "thumbnails": {
                     size: self.store.url(key, self.limits.url_expires_seconds)
@@ -145,6 +152,11 @@ class ImageService:
         image = self._image_for(key)
         if image is None:
             return "ignored"
+        # The upload belongs to the flow that made its slot.
+        with correlation.use(image.correlationId, image_id=image.imageId):
+            return self._uploaded(image, key, sequencer)
+
+    def _uploaded(self, image: Image, key: str, sequencer: str) -> str:
         if image.status == ImageStatus.FAILED and (image.reason or "").startswith("expired"):
             log.warning("upload %s refused: slot %s %s", key[:200], image.imageId, image.reason)
             return "expired"
@@ -222,6 +234,10 @@ class ImageService:
         image = self._image_for(key)
         if image is None:
             return "ignored"
+        with correlation.use(image.correlationId, image_id=image.imageId):
+            return self._removed(image, sequencer)
+
+    def _removed(self, image: Image, sequencer: str) -> str:
         if not newer(sequencer, image.sequencer):
             self._publish_once(image)  # a removal whose event did not go out yet
             return "stale"
@@ -320,6 +336,7 @@ class ImageService:
                 "thumbnailKeys": image.thumbnailKeys,
                 "at": image.updatedAt,
                 "revision": revision(image.sequencer),
+                "correlationId": image.correlationId,
             },
         )
         if kind == "ImageFailed" and self.alerts is not None:

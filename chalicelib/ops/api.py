@@ -23,16 +23,24 @@ def time_out_stuck_sagas(event: Any) -> None:
     """Every 5 minutes: compensate the orders whose saga stopped moving."""
     from datetime import datetime
 
+    from chalicelib.platform import correlation
+
     # "now" is the scheduled event's time: on the local stack, its clock.
     now = datetime.fromisoformat(event.to_dict()["time"].replace("Z", "+00:00"))
-    bootstrap.services().ops.sweep_stuck_sagas(now)
+    # A run is a flow of its own: its log lines, and the cancels it appends
+    # (so the compensations that follow), carry the run's id.
+    with correlation.use(None):
+        bootstrap.services().ops.sweep_stuck_sagas(now)
 
 
 @bp.schedule(Rate(5, unit=Rate.MINUTES))
 def watch_dead_letters(event: Any) -> None:
     """Every 5 minutes: a DEAD_LETTERS alert for each DLQ that grew."""
+    from chalicelib.platform import correlation
+
     # The scheduled event's time names the run (the alert id), as the stack's clock says.
-    bootstrap.services().dead_letters.watch(str(event.to_dict()["time"]))
+    with correlation.use(None):
+        bootstrap.services().dead_letters.watch(str(event.to_dict()["time"]))
 
 
 # --- dead letters (admin) ---------------------------------------------------------

@@ -231,3 +231,25 @@ def test_an_upload_racing_the_expiry_wins(world: Any) -> None:
     repo.pending_before = read_then_upload  # type: ignore[method-assign]
     assert service.expire_slots(made + timedelta(days=2)) == []
     assert repo.items[image_id].status == ImageStatus.READY
+
+
+def test_the_slots_correlation_id_follows_its_upload_and_events(world: Any) -> None:
+    from chalicelib.platform import correlation
+
+    service, repo, store, published = world
+    with correlation.use("t-upload-1"):
+        image_id, key = slot(service, store, fx.photo_jpeg(300, 200))
+    seen: list[tuple[str | None, dict[str, str]]] = []
+    read = store.read
+
+    def spy(k: str) -> bytes:
+        seen.append((correlation.current(), dict(correlation.subject())))
+        return read(k)
+
+    store.read = spy  # type: ignore[method-assign]
+    assert correlation.current() is None  # the S3 handler starts outside any flow
+    service.uploaded(key, "0A")
+    service.removed(key, "0B")
+    assert seen == [("t-upload-1", {"image_id": image_id})]
+    assert [d["correlationId"] for _, d in published] == ["t-upload-1", "t-upload-1"]
+    assert "correlationId" not in service.view(repo.items[image_id], admin=True)
