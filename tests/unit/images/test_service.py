@@ -244,7 +244,7 @@ def test_the_slots_correlation_id_follows_its_upload_and_events(world: Any) -> N
 
     def spy(k: str) -> bytes:
         seen.append((correlation.current(), dict(correlation.subject())))
-        return read(k)
+        return bytes(read(k))
 
     store.read = spy  # type: ignore[method-assign]
     assert correlation.current() is None  # the S3 handler starts outside any flow
