@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from chalicelib.platform.alerts import AlertRaiser
     from chalicelib.platform.failures import FailureRecorder
     from chalicelib.platform.messaging import Publisher
+    from chalicelib.platform.metrics import EmfMetrics
 
 
 class Services:
@@ -52,6 +53,13 @@ class Services:
         from chalicelib.platform.sns import SnsPublisher
 
         return SnsPublisher()
+
+    @cached_property
+    def metrics(self) -> EmfMetrics:
+        """The process's metrics (EMF), printed at the end of each invocation."""
+        from chalicelib.platform.metrics import EmfMetrics
+
+        return EmfMetrics(self.settings.stage)
 
     @cached_property
     def alerts(self) -> AlertRaiser:
@@ -81,7 +89,7 @@ class Services:
     def orders(self) -> OrderService:
         from chalicelib.orders.service import OrderService
 
-        return OrderService(self.order_repository, self.catalog)
+        return OrderService(self.order_repository, self.catalog, metrics=self.metrics)
 
     @cached_property
     def payment_provider(self) -> PaymentProvider:
@@ -124,13 +132,16 @@ class Services:
             product_exists=self.catalog.exists,
             limits=ImageLimits(max_bytes=s.image_max_bytes, max_pixels=s.image_max_pixels),
             alerts=self.alerts,
+            metrics=self.metrics,
         )
 
     @cached_property
     def ops(self) -> OpsService:
         from chalicelib.ops.service import OpsService
 
-        return OpsService(self.orders, self.alerts, self.settings.saga_timeout_seconds)
+        return OpsService(
+            self.orders, self.alerts, self.settings.saga_timeout_seconds, metrics=self.metrics
+        )
 
     @cached_property
     def dead_letters(self) -> DeadLetterService:
@@ -159,6 +170,7 @@ class Services:
             depths=DynamoDepths(s.ops_table_name),
             alerts=self.alerts,
             reasons=DynamoFailureLog(s.ops_table_name),
+            metrics=self.metrics,
         )
 
     @cached_property

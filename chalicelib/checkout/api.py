@@ -18,7 +18,11 @@ def inventory_step(event: Any) -> dict[str, Any]:
 
     s = bootstrap.services()
     return saga.sqs_batch(
-        event, lambda m: saga.reserve_or_release(m, s.orders, s.catalog), s.failures
+        event,
+        lambda m: saga.reserve_or_release(m, s.orders, s.catalog),
+        s.failures,
+        s.metrics,
+        "inventory",
     )
 
 
@@ -27,7 +31,13 @@ def payments_step(event: Any) -> dict[str, Any]:
     from chalicelib.checkout import saga
 
     s = bootstrap.services()
-    return saga.sqs_batch(event, lambda m: saga.take_payment(m, s.orders, s.payments), s.failures)
+    return saga.sqs_batch(
+        event,
+        lambda m: saga.take_payment(m, s.orders, s.payments),
+        s.failures,
+        s.metrics,
+        "payments",
+    )
 
 
 @bp.on_sqs_message(queue=settings.shipping_queue_name, batch_size=10)
@@ -35,4 +45,10 @@ def shipping_step(event: Any) -> dict[str, Any]:
     from chalicelib.checkout import saga
 
     s = bootstrap.services()
-    return saga.sqs_batch(event, lambda m: saga.ship(m, s.orders, s.carrier, s.catalog), s.failures)
+    return saga.sqs_batch(
+        event,
+        lambda m: saga.ship(m, s.orders, s.carrier, s.catalog),
+        s.failures,
+        s.metrics,
+        "shipping",
+    )

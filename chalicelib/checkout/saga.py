@@ -16,6 +16,7 @@ client that reads CANCELLED finds the stock back and the money returned.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,7 @@ from chalicelib.payments.model import CancelOutcome, ChargeStatus
 from chalicelib.payments.service import PaymentService
 from chalicelib.platform import correlation
 from chalicelib.platform.failures import FailureRecorder, note, reason_of
+from chalicelib.platform.metrics import MetricSink
 from chalicelib.platform.validation import describe
 
 log = logging.getLogger("eventshop.checkout")
@@ -208,6 +210,8 @@ def sqs_batch(
     records: Iterable[Any],
     step: Callable[[OrderEventMessage], None],
     failures_log: FailureRecorder | None = None,
+    metrics: MetricSink | None = None,
+    name: str = "step",
 ) -> dict[str, list[dict[str, str]]]:
     """Run ``step`` on each SQS record; report the ones that failed, so one
     poison message never retries its neighbours (needs ReportBatchItemFailures).
@@ -225,6 +229,7 @@ def sqs_batch(
         # Each record runs under its order's flow: its log records, and the
         # events the step appends, carry the order's correlation id.
         with correlation.use(message.correlationId, order_id=message.orderId):
+            started = time.perf_counter()
             try:
                 step(message)
             except Exception as exc:
@@ -236,4 +241,7 @@ def sqs_batch(
                 )
                 note(failures_log, raw, reason_of(exc))
                 failures.append({"itemIdentifier": raw["messageId"]})
+            finally:
+                if metrics is not None:
+                    metrics.ms("SagaStepMs", (time.perf_counter() - started) * 1000, step=name)
     return {"batchItemFailures": failures}

@@ -7,6 +7,7 @@ from typing import Any
 
 from chalice.app import Blueprint
 
+from chalicelib import bootstrap
 from chalicelib.http import openapi
 from chalicelib.http.routing import ROUTE_DOCS, Router
 
@@ -43,3 +44,23 @@ def correlate(event: Any, get_response: Any) -> Any:
         response = get_response(event)
     response.headers[correlation.HEADER] = cid
     return response
+
+
+_cold = {"start": True}
+
+
+@bp.middleware("all")
+def publish_metrics(event: Any, get_response: Any) -> Any:
+    """Every invocation, whatever its event: the first one of the process
+    writes the ColdStart metric, and what the invocation wrote is printed as
+    EMF when it ends (raised or not)."""
+    import os
+
+    metrics = bootstrap.services().metrics
+    if _cold["start"]:
+        _cold["start"] = False
+        metrics.cold_start(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"))
+    try:
+        return get_response(event)
+    finally:
+        metrics.flush()

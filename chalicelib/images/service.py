@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from chalicelib.images.ports import ImageRepository, ObjectInfo, ObjectStore
 from chalicelib.platform import correlation, errors
 from chalicelib.platform.alerts import Alert, AlertKind, AlertRaiser
 from chalicelib.platform.clock import iso, now_iso
+from chalicelib.platform.metrics import MetricSink, NoMetrics
 from chalicelib.platform.types import check_sku
 
 log = logging.getLogger("eventshop.images")
@@ -61,8 +63,10 @@ class ImageService:
         clock: Callable[[], str] = now_iso,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         alerts: AlertRaiser | None = None,
+        metrics: MetricSink | None = None,
     ) -> None:
         self.alerts = alerts
+        self.metrics: MetricSink = metrics or NoMetrics()
         self.repo = repo
         self.store = store
         self.publish = publish  # (event type, detail)
@@ -169,6 +173,7 @@ class ImageService:
         refusal = self._refusal(info)
         if refusal:
             return self._fail(image, sequencer, refusal)
+        started = time.perf_counter()
         data = self.store.read(key)
         from chalicelib.images import processing  # the image libraries load here only
 
@@ -202,6 +207,8 @@ class ImageService:
         )
         if not self.repo.save(ready, image.sequencer):
             return "raced"
+        self.metrics.count("ImagesProcessed")
+        self.metrics.ms("ImageProcessingMs", (time.perf_counter() - started) * 1000)
         self._publish_once(ready)
         return "ready"
 
@@ -279,6 +286,7 @@ class ImageService:
                 )
                 if self.repo.save(failed, None):
                     expired.append(slot.imageId)
+                    self.metrics.count("ImagesFailed")
                     self._publish_once(failed)
             if len(page) < EXPIRY_PAGE:
                 break
@@ -309,6 +317,7 @@ class ImageService:
         )
         if not self.repo.save(failed, image.sequencer):
             return "raced"
+        self.metrics.count("ImagesFailed")
         self._publish_once(failed)
         return "failed"
 

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from chalicelib.platform import errors
 from chalicelib.platform.alerts import Alert, AlertKind, AlertRaiser
+from chalicelib.platform.metrics import MetricSink, NoMetrics
 
 PEEK_LIMIT = 100  # messages one listing returns; ``depth`` gives the total
 
@@ -116,8 +117,10 @@ class DeadLetterService:
         depths: Depths,
         alerts: AlertRaiser,
         reasons: Reasons,
+        metrics: MetricSink | None = None,
     ) -> None:
         self.reasons = reasons
+        self.metrics: MetricSink = metrics or NoMetrics()
         self.store = store
         self.now = now  # () -> epoch seconds
         self.stream_failures = stream_failures
@@ -133,6 +136,7 @@ class DeadLetterService:
             before = self.depths.swap(queue, depth, at)
             if depth > before:
                 grew.append(queue)
+                self.metrics.count("DeadLetters", depth - before)
                 self.alerts.raise_alert(
                     Alert(
                         AlertKind.DEAD_LETTERS,

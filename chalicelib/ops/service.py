@@ -19,6 +19,7 @@ from typing import Protocol
 from chalicelib.orders.model import CANCELLABLE, Order, OrderStatus
 from chalicelib.platform.alerts import Alert, AlertKind, AlertRaiser
 from chalicelib.platform.clock import iso
+from chalicelib.platform.metrics import MetricSink, NoMetrics
 
 log = logging.getLogger("eventshop.ops")
 
@@ -48,9 +49,16 @@ class SweepReport:
 
 
 class OpsService:
-    def __init__(self, orders: Orders, alerts: AlertRaiser, saga_timeout_seconds: int) -> None:
+    def __init__(
+        self,
+        orders: Orders,
+        alerts: AlertRaiser,
+        saga_timeout_seconds: int,
+        metrics: MetricSink | None = None,
+    ) -> None:
         self.orders = orders
         self.alerts = alerts
+        self.metrics: MetricSink = metrics or NoMetrics()
         self.timeout = timedelta(seconds=saga_timeout_seconds)
 
     def sweep_stuck_sagas(self, now: datetime) -> SweepReport:
@@ -75,6 +83,7 @@ class OpsService:
             if self.orders.time_out(order, at) is None:
                 return  # it moved meanwhile, or another sweep got there first
             report.timed_out.append(order.orderId)
+            self.metrics.count("SagaTimeouts")
             subject = f"order {order.orderId} timed out in {order.status} ({stuck})"
             alert_id = f"SAGA_TIMEOUT#{order.orderId}"
         else:

@@ -11,11 +11,13 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.orders import model
 from chalicelib.orders.events import DomainEvent, OrderCancelled, OrderPlaced
 from chalicelib.orders.model import (
+    EventType,
     Order,
     OrderEvent,
     OrderLine,
@@ -26,6 +28,7 @@ from chalicelib.orders.model import (
 from chalicelib.orders.ports import IdempotencyRecord, OrderRepository, Page
 from chalicelib.platform import errors
 from chalicelib.platform.clock import now_iso
+from chalicelib.platform.metrics import MetricSink, NoMetrics
 from chalicelib.platform.validation import parse
 
 MAX_IDEMPOTENCY_KEY = 255
@@ -62,11 +65,28 @@ class OrderService:
         catalog: PriceLookup,
         clock: Callable[[], str] = now_iso,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        metrics: MetricSink | None = None,
     ) -> None:
         self.repo = repo
         self.catalog = catalog
         self.clock = clock
         self.new_id = new_id
+        self.metrics: MetricSink = metrics or NoMetrics()
+
+    def _observe(self, before: Order, after: Order, types: list[EventType]) -> None:
+        """The metrics of one written change: a terminal status reached (with
+        the order's lead time, placed to terminal) and declined payments."""
+        if EventType.PAYMENT_DECLINED in types:
+            self.metrics.count("PaymentsDeclined")
+        name = _TERMINAL_METRICS.get(after.status)
+        if name is None or before.status == after.status:
+            return
+        self.metrics.count(name)
+        try:
+            lead = _epoch_ms(after.updatedAt) - _epoch_ms(after.createdAt)
+        except ValueError:
+            return
+        self.metrics.ms("OrderLeadTimeMs", max(0.0, lead))
 
     # --- commands from the API -------------------------------------------
     def place(
@@ -102,6 +122,7 @@ class OrderService:
             if replayed is None:
                 raise
             return replayed, False
+        self.metrics.count("OrdersPlaced")
         return order, True
 
     def _idempotency(self, customer_id: str, key: str, cmd: PlaceOrder) -> IdempotencyRecord:
@@ -204,7 +225,10 @@ class OrderService:
             version=seen.version + 1, type=happened.TYPE, at=at, data=happened.data()
         )
         after = model.apply(seen, event)
-        return after if self.repo.append(seen, after, event) else None
+        if not self.repo.append(seen, after, event):
+            return None
+        self._observe(seen, after, [event.type])
+        return after
 
     # --- saga steps -----------------------------------------------------
     def record(
@@ -229,6 +253,7 @@ class OrderService:
             )
             after = model.apply(order, event)
             if self.repo.append(order, after, event, payment_token):
+                self._observe(order, after, [event.type])
                 return after, True
             current = self.repo.get(order.orderId)
             if current is None:
@@ -258,6 +283,7 @@ class OrderService:
             if not steps:
                 return order, False
             if self.repo.append_many(order, steps):
+                self._observe(order, state, [e.type for e, _ in steps])
                 return state, True
             current = self.repo.get(order.orderId)
             if current is None:
@@ -288,6 +314,17 @@ class OrderService:
         for order_id in ids:
             mismatches.extend(self.replay(order_id))
         return len(ids), mismatches
+
+
+_TERMINAL_METRICS = {
+    OrderStatus.COMPLETED: "OrdersCompleted",
+    OrderStatus.REJECTED: "OrdersRejected",
+    OrderStatus.CANCELLED: "OrdersCancelled",
+}
+
+
+def _epoch_ms(at: str) -> float:
+    return datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp() * 1000
 
 
 def _plausible_id(order_id: str) -> bool:

@@ -392,3 +392,20 @@ def test_every_route_answers_with_a_correlation_id_even_for_errors_and_bad_ids(
             assert got != "a" * 129 and len(got) == 32
     kept = shop.call("GET", "/health", headers={"X-Correlation-Id": "mine"})
     assert kept.headers["X-Correlation-Id"] == "mine"
+
+
+def test_each_invocation_prints_its_metrics_as_emf(
+    shop: Shop, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    sku = shop.put_product(stock=5)["sku"]
+    capsys.readouterr()
+    placed = shop.place_order("emf-customer", [(sku, 1)])
+    assert placed.status_code == 201, placed.body
+    records = [
+        json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith('{"_aws"')
+    ]
+    placed_metrics = [r for r in records if "OrdersPlaced" in r]
+    assert len(placed_metrics) == 1 and placed_metrics[0]["OrdersPlaced"] == [1.0]
+    assert placed_metrics[0]["stage"] == "test"

@@ -1014,3 +1014,22 @@ def test_the_correlation_id_rides_the_relay_and_every_step_runs_under_it() -> No
     assert {m.attributes["correlationId"] for m in messages} == {"t-flow-1"}
     assert {json.loads(m.body)["correlationId"] for m in messages} == {"t-flow-1"}
     assert seen == [("t-flow-1", {"order_id": order.orderId})]
+
+
+def test_metrics_count_written_changes_never_deliveries() -> None:
+    from chalicelib.platform.metrics import RecordedMetrics
+
+    shop = Shop({"A": 5})
+    shop.orders.metrics = recorded = RecordedMetrics()
+    shop.place(A=1)
+    shop.place(token="tok_declined", A=1)  # cancelled: the payment was declined
+    shop.place(A=50)  # rejected: not enough stock
+    shop.run(times=2)  # every message delivered twice
+    names = recorded.names()
+    assert names.count("OrdersPlaced") == 3
+    assert names.count("OrdersCompleted") == 1
+    assert names.count("OrdersCancelled") == 1
+    assert names.count("OrdersRejected") == 1
+    assert names.count("PaymentsDeclined") == 1
+    assert names.count("OrderLeadTimeMs") == 3
+    assert all(v >= 0 for n, v, _ in recorded.written if n == "OrderLeadTimeMs")

@@ -1,0 +1,113 @@
+"""Business metrics, as CloudWatch Embedded Metric Format (Powertools Metrics).
+
+Services take a ``MetricSink`` (the role); ``EmfMetrics`` writes each one into
+the invocation's EMF record, which the ``flush`` at the end of every
+invocation prints as one JSON line (CloudWatch turns it into metrics; devstack
+reads it back). One namespace, ``eventshop``, every metric dimensioned by
+``stage``; a metric with its own dimensions (``SagaStepMs`` by ``step``) is a
+record of its own. Powertools is imported when the first metric is written,
+so a function that writes none pays nothing for it.
+
+What counts is a state change that was written, never a delivery: a
+redelivered message changes nothing, so it counts nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+NAMESPACE = "eventshop"
+
+
+class MetricSink(Protocol):
+    def count(self, name: str, value: float = 1) -> None: ...
+
+    def ms(self, name: str, value: float, **dimensions: str) -> None: ...
+
+
+class NoMetrics:
+    """What a service writes to when nothing reads its metrics (unit tests)."""
+
+    def count(self, name: str, value: float = 1) -> None:
+        return None
+
+    def ms(self, name: str, value: float, **dimensions: str) -> None:
+        return None
+
+
+class RecordedMetrics:
+    """Keeps every metric written (tests assert on ``written``)."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple[str, float, dict[str, str]]] = []
+
+    def count(self, name: str, value: float = 1) -> None:
+        self.written.append((name, value, {}))
+
+    def ms(self, name: str, value: float, **dimensions: str) -> None:
+        self.written.append((name, value, dimensions))
+
+    def names(self) -> list[str]:
+        return [n for n, _, _ in self.written]
+
+
+class EmfMetrics:
+    def __init__(self, stage: str, service: str = NAMESPACE) -> None:
+        self.stage = stage
+        self.service = service
+        self._lock = threading.Lock()
+        self._metrics: Any = None
+
+    def _emf(self) -> Any:
+        if self._metrics is None:
+            from aws_lambda_powertools import Metrics
+
+            metrics = Metrics(namespace=NAMESPACE, service=self.service)
+            metrics.set_default_dimensions(stage=self.stage)
+            self._metrics = metrics
+        return self._metrics
+
+    def count(self, name: str, value: float = 1) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit
+
+        with self._lock:
+            self._emf().add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    def ms(self, name: str, value: float, **dimensions: str) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        if not dimensions:
+            with self._lock:
+                self._emf().add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
+            return
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Milliseconds,
+            value=value,
+            namespace=NAMESPACE,
+            default_dimensions={"stage": self.stage, "service": self.service, **dimensions},
+        ):
+            pass  # printed when the block ends
+
+    def cold_start(self, function_name: str) -> None:
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        with single_metric(
+            name="ColdStart",
+            unit=MetricUnit.Count,
+            value=1,
+            namespace=NAMESPACE,
+            default_dimensions={
+                "stage": self.stage,
+                "service": self.service,
+                "function_name": function_name,
+            },
+        ):
+            pass
+
+    def flush(self) -> None:
+        """Print what this invocation wrote (nothing when it wrote nothing)."""
+        with self._lock:
+            if self._metrics is not None and self._metrics.metric_set:
+                self._metrics.flush_metrics()
