@@ -61,9 +61,11 @@ class EmfMetrics:
 
     def _emf(self) -> Any:
         if self._metrics is None:
-            from aws_lambda_powertools import Metrics
+            # Ephemeral: its own metric set, not the class-wide one ``Metrics``
+            # instances share (whose default dimensions warn when set twice).
+            from aws_lambda_powertools.metrics import EphemeralMetrics
 
-            metrics = Metrics(namespace=NAMESPACE, service=self.service)
+            metrics = EphemeralMetrics(namespace=NAMESPACE, service=self.service)
             metrics.set_default_dimensions(stage=self.stage)
             self._metrics = metrics
         return self._metrics
