@@ -191,3 +191,44 @@ def test_tables_with_short_lived_items_expire_them_by_their_expires_at(
     DynamoDB's TTL deletes them, nothing sweeps them by hand."""
     props = template["Resources"][table]["Properties"]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+
+
+def test_every_dead_letter_queue_has_an_alarm_that_tells_the_operators(
+    template: dict[str, Any],
+) -> None:
+    """A DLQ with a message in it raises an alarm on the ops-alerts topic
+    (whose subscriber records it: GET /ops/alerts, kind ALARM)."""
+    resources = template["Resources"]
+    dlqs = {
+        name
+        for name, r in resources.items()
+        if r["Type"] == "AWS::SQS::Queue"
+        and (
+            name.endswith("Dlq")
+            or any(
+                q.get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn")
+                == {"Fn::GetAtt": [name, "Arn"]}
+                for q in resources.values()
+            )
+        )
+    }
+    assert dlqs, "no DLQ found"
+    watched = {}
+    for name, r in resources.items():
+        if r["Type"] != "AWS::CloudWatch::Alarm" or r["Properties"].get("Namespace") != "AWS/SQS":
+            continue
+        props = r["Properties"]
+        (dimension,) = props["Dimensions"]
+        assert dimension["Name"] == "QueueName"
+        assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert props["AlarmActions"] == [{"Ref": "OpsAlertsTopic"}], name
+        watched[dimension["Value"]["Fn::GetAtt"][0]] = name
+    assert sorted(dlqs - set(watched)) == [], "DLQs without an alarm"
+
+
+def test_saga_timeouts_alarm_on_the_apps_own_metric(template: dict[str, Any]) -> None:
+    props = template["Resources"]["SagaTimeoutsAlarm"]["Properties"]
+    assert (props["Namespace"], props["MetricName"]) == ("eventshop", "SagaTimeouts")
+    assert {d["Name"] for d in props["Dimensions"]} == {"service", "stage"}
+    assert props["AlarmActions"] == [{"Ref": "OpsAlertsTopic"}]
