@@ -232,3 +232,27 @@ def test_saga_timeouts_alarm_on_the_apps_own_metric(template: dict[str, Any]) ->
     assert (props["Namespace"], props["MetricName"]) == ("eventshop", "SagaTimeouts")
     assert {d["Name"] for d in props["Dimensions"]} == {"service", "stage"}
     assert props["AlarmActions"] == [{"Ref": "OpsAlertsTopic"}]
+
+
+def test_the_dashboard_shows_every_business_metric(template: dict[str, Any]) -> None:
+    import json
+
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    widgets = json.loads(body)["widgets"]
+    shown = {row[1] for w in widgets for row in w["properties"]["metrics"]}
+    assert shown == {
+        "OrdersPlaced",
+        "OrdersCompleted",
+        "OrdersRejected",
+        "OrdersCancelled",
+        "OrderLeadTimeMs",
+        "SagaStepMs",
+        "PaymentsDeclined",
+        "ImagesProcessed",
+        "ImagesFailed",
+        "ImageProcessingMs",
+        "DeadLetters",
+        "SagaTimeouts",
+    }
+    namespaces = {row[0] for w in widgets for row in w["properties"]["metrics"]}
+    assert namespaces == {"eventshop"}
