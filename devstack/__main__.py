@@ -83,9 +83,19 @@ def _parser() -> argparse.ArgumentParser:
     emu.add_argument("--port", type=int, default=_env_int("EMULATOR_PORT", 4566))
 
     drain = sub.add_parser("drain", help="wait until the running stack is idle")
-    drain.add_argument("--control", default=f"http://127.0.0.1:{_env_int('CONTROL_PORT', 4567)}")
+    _control_argument(drain)
     drain.add_argument("--timeout", type=float, default=60)
+
+    trace = sub.add_parser(
+        "trace", help="the timeline of one id's deliveries (correlation, order, image id)"
+    )
+    trace.add_argument("id")
+    _control_argument(trace)
     return parser
+
+
+def _control_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--control", default=f"http://127.0.0.1:{_env_int('CONTROL_PORT', 4567)}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -134,9 +144,17 @@ def _drain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trace(args: argparse.Namespace) -> int:
+    from devstack.client import StackControl
+    from devstack.traces import render
+
+    print(render(args.id, StackControl(args.control).traces(args.id)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"run": _run, "emulator": _emulator, "drain": _drain}
+    commands = {"run": _run, "emulator": _emulator, "drain": _drain, "trace": _trace}
     return commands[args.command](args)
 
 

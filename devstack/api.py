@@ -11,6 +11,11 @@ API Gateway answers 401 when a token authorizer raises ``Exception("Unauthorized
 (and 500 for any other exception); ``chalice local`` and ``chalice.test`` let the
 exception escape as a 500. ``patch_authorizer`` gives both Gateway's behaviour,
 so the app's authorizer is written once, for AWS.
+
+With a ``devstack.traces.Recorder``, each request is traced as an invocation
+of the ``api`` handler (kind ``http``, outcome its status code): the log
+records and EMF lines of the thread that serves it, from the request line
+until its response is sent (authorizer included, as API Gateway's one request).
 """
 
 from __future__ import annotations
@@ -21,9 +26,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from devstack.traces import MAX_TEXT, Recorder
+
 _patched = False
 _local = threading.local()
 BACKLOG = 1024  # listen queue of the API server (socketserver's default: 5)
+HTTP_HANDLER = "api"  # the traces' name of the REST API's function
 
 
 def thread_local_requests() -> None:
@@ -83,8 +91,71 @@ def load_app(project_dir: Path, stage: str) -> Any:
     return factory.create_config_obj(chalice_stage_name=stage)
 
 
-def start_server(config: Any, host: str, port: int) -> Any:
-    """Serve the app's routes in a background thread; returns the server."""
+# Never kept, not even to search ids in.
+SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "x-amz-security-token"}
+)
+
+
+def _header_text(headers: Any) -> str:
+    """``name: value`` lines of the headers that hold no credentials."""
+    return "".join(
+        f"{k}: {v}\n" for k, v in (headers or {}).items() if str(k).lower() not in SECRET_HEADERS
+    )
+
+
+def _body_text(body: Any) -> str:
+    if isinstance(body, bytes | bytearray):
+        return bytes(body[:MAX_TEXT]).decode("utf-8", "replace")
+    return "" if body is None else str(body)[:MAX_TEXT]
+
+
+def traced_handler(recorder: Recorder) -> type:
+    """``chalice local``'s request handler, each request a trace: its path,
+    headers (credentials left out: ``SECRET_HEADERS``) and response headers
+    and body are what trace ids are searched in. The trace ends just before
+    the response is written, so a client that has the response finds it."""
+    from chalice import local
+
+    class Handler(local.ChaliceRequestHandler):
+        _trace: Any = None
+
+        def _traced(self) -> None:
+            trace = recorder.start(
+                "http",
+                HTTP_HANDLER,
+                f"{self.command} {self.path}\n{_header_text(self.headers)}",
+                method=self.command,
+                path=self.path,
+            )
+            self._trace = trace
+            try:
+                self._generic_handle()
+            except BaseException:
+                if not trace.done:
+                    trace.outcome = "error"
+                raise
+            finally:
+                self._trace = None
+                recorder.finish(trace)
+
+        def _send_http_response(self, code: int, headers: Any, body: Any) -> None:
+            trace, self._trace = self._trace, None
+            if trace is not None:
+                trace.outcome = code
+                trace.text += f"\n{code}\n{_header_text(headers)}\n{_body_text(body)}"
+                recorder.finish(trace)
+            super()._send_http_response(code, headers, body)
+
+        # chalice local binds every do_* to its _generic_handle: rebind them.
+        do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _traced  # noqa: N815
+
+    return Handler
+
+
+def start_server(config: Any, host: str, port: int, recorder: Recorder | None = None) -> Any:
+    """Serve the app's routes in a background thread; returns the server
+    (``recorder``: trace every request)."""
     from chalice import local
     from chalice.deploy.validate import validate_routes
 
@@ -105,6 +176,9 @@ def start_server(config: Any, host: str, port: int) -> Any:
     app = config.chalice_app
     local.CustomLocalChalice.__bases__ = (local.LocalChalice, app.__class__)
     app.__class__ = local.CustomLocalChalice
-    server = local.LocalDevServer(app, config, host, port, server_cls=Server)
+    handler_cls = traced_handler(recorder) if recorder is not None else local.ChaliceRequestHandler
+    server = local.LocalDevServer(
+        app, config, host, port, handler_cls=handler_cls, server_cls=Server
+    )
     threading.Thread(target=server.server.serve_forever, name="api", daemon=True).start()
     return server.server

@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from typing import Any
+from urllib.parse import quote
 
 
 class DrainTimedOut(AssertionError):
@@ -52,3 +53,15 @@ class StackControl:
 
     def reset_aws_calls(self) -> dict[str, Any]:
         return dict(self._call("POST", "/aws-calls/reset", {})[1])
+
+    def traces(self, ident: str) -> list[dict[str, Any]]:
+        """Every kept handler invocation about ``ident`` (a correlation, order
+        or image id...), in the order they started."""
+        return list(self._call("GET", "/traces/" + quote(ident, safe=""))[1]["items"])
+
+    def metrics(self) -> dict[str, Any]:
+        """The app's EMF metrics since start or the last reset, by series."""
+        return dict(self._call("GET", "/metrics")[1])
+
+    def reset_metrics(self) -> dict[str, Any]:
+        return dict(self._call("POST", "/metrics/reset", {})[1])

@@ -1,5 +1,10 @@
-"""The stack's control endpoint: drain, status, clock and faults, over HTTP
-on loopback, for tests and tools in other processes."""
+"""The stack's control endpoint: drain, status, clock and faults, traces and
+metrics, over HTTP on loopback, for tests and tools in other processes.
+
+``GET /traces/{id}``: every kept handler invocation about ``id`` (a log record
+attribute equal to it, or the event payload / request path and headers /
+response headers and body containing it), in the order they started; ``GET /metrics`` and
+``POST /metrics/reset``: the EMF metrics the app printed (``devstack.traces``)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from devstack.eventsources import DrainTimeout, Emulator
 from devstack.faults import AwsCalls
@@ -69,15 +75,28 @@ def _reset_calls(emulator: Emulator, calls: AwsCalls, body: dict[str, Any]) -> R
     return 200, calls.snapshot()
 
 
+def _reset_metrics(emulator: Emulator, calls: AwsCalls, body: dict[str, Any]) -> Reply:
+    emulator.rt.recorder.metrics.reset()
+    return 200, emulator.rt.recorder.metrics.snapshot()
+
+
 _POSTS = {
     "/drain": _drain,
     "/clock/advance": _advance,
     "/faults": _faults,
     "/aws-calls/reset": _reset_calls,
+    "/metrics/reset": _reset_metrics,
 }
 
+TRACES = "/traces/"
 
-def _get(emulator: Emulator, calls: AwsCalls, path: str) -> Reply:
+
+def _get(emulator: Emulator, calls: AwsCalls, target: str) -> Reply:
+    path = urlsplit(target).path
+    if path.startswith(TRACES):
+        return 200, {"items": emulator.rt.recorder.select(unquote(path[len(TRACES) :]))}
+    if path == "/metrics":
+        return 200, emulator.rt.recorder.metrics.snapshot()
     if path == "/status":
         return 200, emulator.status()
     if path == "/aws-calls":
@@ -115,7 +134,7 @@ def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> Threadin
             except ValueError:
                 self._reply(400, {"message": "body must be JSON"})
                 return
-            route = _POSTS.get(self.path)
+            route = _POSTS.get(urlsplit(self.path).path)
             if route is None:
                 self._reply(404, {"message": "not found"})
                 return

@@ -43,6 +43,7 @@ from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 from devstack import schedule as sched
+from devstack.traces import Recorder
 from devstack.ttl import ROUTE as TTL_ROUTE
 
 log = logging.getLogger("devstack.events")
@@ -135,9 +136,12 @@ def to_lambda_json(value: Any) -> Any:
 
 
 class Runtime:
-    """What every source shares: clients, clock, faults, the delivery log."""
+    """What every source shares: clients, clock, faults, the delivery log and
+    the traces of every handler call (``devstack.traces``)."""
 
-    def __init__(self, session: Any, app_name: str, stage: str) -> None:
+    def __init__(
+        self, session: Any, app_name: str, stage: str, recorder: Recorder | None = None
+    ) -> None:
         from botocore.config import Config
 
         self.session = session
@@ -154,6 +158,7 @@ class Runtime:
         self.faults = Faults()
         self.deliveries: deque[Delivery] = deque(maxlen=5000)
         self.failures: deque[dict[str, Any]] = deque(maxlen=1000)
+        self.recorder = recorder or Recorder()
         self.stopping = threading.Event()
         self._lock = threading.Lock()
 
@@ -169,24 +174,44 @@ class Runtime:
         error: BaseException | None = None
         started = time.perf_counter()
         for _ in range(times):
-            try:
-                # A JSON round trip: handlers get fresh, JSON-shaped data, as
-                # from Lambda, and cannot leak state between duplicates.
-                r = handler(json.loads(json.dumps(event)), LambdaContext(self.function_name(name)))
+            r, exc = self._call(kind, name, handler, event, count)
+            if exc is None:
                 result = _merge_results(result, r)
-            except Exception as exc:  # noqa: BLE001 - a handler failure is data here
+            else:
                 error = exc
+        ms = (time.perf_counter() - started) * 1000
+        outcome, failed = _outcome(error, result, count)
+        self.record(Delivery(kind, name, count, outcome, failed, round(ms, 1)))
+        return result, error
+
+    def _call(
+        self, kind: str, name: str, handler: Handler, event: dict[str, Any], count: int
+    ) -> tuple[Any, BaseException | None]:
+        """One handler call, as one Lambda invocation: traced (its log records
+        and EMF lines) by the recorder. An exception is logged in the trace, as
+        Lambda's runtime logs it in the invocation's stream (through the
+        root's handlers, so the app's redaction applies to it too)."""
+        try:
+            # A JSON round trip: handlers get fresh, JSON-shaped data, as
+            # from Lambda, and cannot leak state between duplicates.
+            payload = json.dumps(event)
+        except (TypeError, ValueError) as exc:
+            log.error("%s %s: the event is not JSON: %s", kind, name, exc)
+            return None, exc
+        with self.recorder.capture(kind, name, payload) as trace:
+            try:
+                r = handler(json.loads(payload), LambdaContext(self.function_name(name)))
+            except Exception as exc:  # noqa: BLE001 - a handler failure is data here
+                trace.outcome = "error"
                 log.error(
                     "%s %s raised:\n%s",
                     kind,
                     name,
                     "".join(traceback.format_exception(exc)).rstrip(),
                 )
-        ms = (time.perf_counter() - started) * 1000
-        failed = count if error else len(_failure_ids(result) or [])
-        outcome = "error" if error else ("partial" if failed else "ok")
-        self.record(Delivery(kind, name, count, outcome, failed, round(ms, 1)))
-        return result, error
+                return None, exc
+            trace.outcome = _outcome(None, r, count)[0]
+            return r, None
 
     def record(self, d: Delivery) -> None:
         with self._lock:
@@ -246,6 +271,12 @@ class Runtime:
             ],
         )["Attributes"]
         return sum(int(v) for v in attrs.values())
+
+
+def _outcome(error: BaseException | None, result: Any, count: int) -> tuple[str, int]:
+    """ok | partial | error, and how many records failed."""
+    failed = count if error else len(_failure_ids(result) or [])
+    return ("error" if error else ("partial" if failed else "ok")), failed
 
 
 def _failure_ids(result: Any) -> list[str] | None:

@@ -227,6 +227,7 @@ def _start_app(
     from devstack import api, control, hooks
     from devstack.eventsources import Emulator, Runtime, TtlReaper, sources_for
     from devstack.faults import AwsCalls
+    from devstack.traces import Recorder
 
     # Hooks first: every client the app creates from now on carries them,
     # including clients it makes at import time.
@@ -238,15 +239,20 @@ def _start_app(
     stack.callback(hooks.install(calls.attach))
     api.patch_authorizer()
     api.thread_local_requests()
+    # Traces before the app is imported: its logging set-up then puts its
+    # filters (context, redaction) on the capture handler too.
+    recorder = Recorder()
+    stack.callback(recorder.install())
     config = api.load_app(opts.project_dir, opts.stage)
+    recorder.attach_logger(config.chalice_app.log)  # Chalice's app.log does not propagate
     app_name = str(config.app_name)  # .chalice/config.json, as `chalice deploy` names things
-    rt = Runtime(session, app_name, opts.stage)
+    rt = Runtime(session, app_name, opts.stage, recorder)
     sources = sources_for(config.chalice_app, rt, opts.stream_max_retries, _mappings(opts))
     # DynamoDB's own TTL deletions, whatever the app registered.
     emulator = Emulator(rt, [*sources, TtlReaper(rt)])
     emulator.start()
     stack.callback(emulator.stop)
-    api_server = api.start_server(config, opts.host, opts.api_port)
+    api_server = api.start_server(config, opts.host, opts.api_port, recorder)
     stack.callback(api_server.shutdown)
     control_server = control.serve(emulator, calls, opts.host, opts.control_port)
     stack.callback(control_server.shutdown)

@@ -72,9 +72,11 @@ class Shop:
         key: str | None = None,
         attempts: int = 1,
         postal_code: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """``postal_code`` "00000": an address the simulated carrier never answers for."""
-        headers = dict(self.customer(sub))
+        """``postal_code`` "00000": an address the simulated carrier never answers for;
+        ``headers``: sent besides the customer's token (``X-Correlation-Id``)."""
+        headers = {**self.customer(sub), **(headers or {})}
         if key:
             headers["Idempotency-Key"] = key
         address = {**ADDRESS, "postalCode": postal_code} if postal_code else ADDRESS
