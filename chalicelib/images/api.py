@@ -56,8 +56,8 @@ def get_image(imageId: str) -> dict[str, Any]:  # noqa: N803
 )
 def image_uploaded(event: Any) -> None:
     raw = event.to_dict()["Records"][0]["s3"]["object"]
-    outcome = bootstrap.services().images.uploaded(event.key, raw.get("sequencer", "0"))
-    bp.log.info("upload %s: %s", event.key, outcome)
+    # The service logs the outcome, under the slot's correlation id.
+    bootstrap.services().images.uploaded(event.key, raw.get("sequencer", "0"))
 
 
 @bp.on_s3_event(
@@ -65,8 +65,7 @@ def image_uploaded(event: Any) -> None:
 )
 def image_removed(event: Any) -> None:
     raw = event.to_dict()["Records"][0]["s3"]["object"]
-    outcome = bootstrap.services().images.removed(event.key, raw.get("sequencer", "0"))
-    bp.log.info("removal %s: %s", event.key, outcome)
+    bootstrap.services().images.removed(event.key, raw.get("sequencer", "0"))
 
 
 @bp.schedule(Cron(15, 3, "*", "*", "?", "*"))

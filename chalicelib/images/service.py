@@ -158,7 +158,9 @@ class ImageService:
             return "ignored"
         # The upload belongs to the flow that made its slot.
         with correlation.use(image.correlationId, image_id=image.imageId):
-            return self._uploaded(image, key, sequencer)
+            outcome = self._uploaded(image, key, sequencer)
+            log.info("upload %s: %s", key[:200], outcome)
+            return outcome
 
     def _uploaded(self, image: Image, key: str, sequencer: str) -> str:
         if image.status == ImageStatus.FAILED and (image.reason or "").startswith("expired"):
@@ -242,7 +244,9 @@ class ImageService:
         if image is None:
             return "ignored"
         with correlation.use(image.correlationId, image_id=image.imageId):
-            return self._removed(image, sequencer)
+            outcome = self._removed(image, sequencer)
+            log.info("removal %s: %s", key[:200], outcome)
+            return outcome
 
     def _removed(self, image: Image, sequencer: str) -> str:
         if not newer(sequencer, image.sequencer):
