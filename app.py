@@ -25,11 +25,8 @@ app = Chalice(app_name="eventshop")
 # (chalicelib.platform.logs): on the root logger's handlers and on app.log,
 # which Chalice gives its own.
 _settings = bootstrap.settings()
-logs.configure(
-    [logging.getLogger(), app.log],
-    getattr(logging, _settings.log_level.upper(), logging.INFO),
-    _settings.log_format,
-)
+app.log.setLevel(getattr(logging, _settings.log_level.upper(), logging.INFO))
+logs.configure([logging.getLogger(), app.log], _settings.log_format)
 
 # No url_prefix, no name_prefix: routes and Lambda function names stay as deployed.
 for blueprint in (edge, edge_routes, catalog, orders, checkout, images, ops):

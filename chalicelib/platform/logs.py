@@ -11,7 +11,7 @@ logger's own filters never see those). Install it on the root logger and on
 ``app.log`` (Chalice gives that one its own handler and stops propagation).
 Only standard-library imports and precompiled patterns: cheap at cold start.
 
-``configure(level, "json")`` makes every record of the process one JSON object
+``configure(loggers, "json")`` makes every record of the process one JSON object
 per line (Powertools' ``LambdaPowertoolsFormatter``, imported only then): on the
 root logger's handlers (Lambda's own, which every library logger reaches) and on
 ``app.log``'s. Each record carries ``level``, ``message``, ``timestamp``,
@@ -200,7 +200,7 @@ def json_formatter() -> logging.Formatter:
     )
 
 
-def configure(loggers: list[logging.Logger], level: int, fmt: str) -> None:
+def configure(loggers: list[logging.Logger], fmt: str) -> None:
     """Redaction (``install``) and the flow's keys on ``loggers`` and their
     handlers; with ``fmt`` "json" also the JSON formatter on their handlers (a
     stdout handler is added to a logger that has none, as in Lambda's runtime)."""
@@ -215,4 +215,3 @@ def configure(loggers: list[logging.Logger], level: int, fmt: str) -> None:
         if formatter is not None:
             for handler in logger.handlers:
                 handler.setFormatter(formatter)
-    loggers[-1].setLevel(level)

@@ -147,15 +147,22 @@ class Shop:
                 )
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
+    def _simulated_charge(self, order_id: str) -> dict[str, Any]:
+        """The simulated provider's record of the order's charge ({} if none)."""
+        item = (
+            self.stack.client("dynamodb")
+            .get_item(
+                TableName="eventshop-local-payments",
+                Key={"pk": {"S": f"SIMULATED#{order_id}"}},
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
+        return dict(item or {})
+
     def refunded(self, order_id: str) -> bool:
         """Whether the simulated provider gave the order's capture back."""
-        ddb = self.stack.client("dynamodb")
-        item = ddb.get_item(
-            TableName="eventshop-local-payments",
-            Key={"pk": {"S": f"SIMULATED#{order_id}"}},
-            ConsistentRead=True,
-        ).get("Item")
-        return bool(item and item.get("refunded", {}).get("BOOL"))
+        return bool(self._simulated_charge(order_id).get("refunded", {}).get("BOOL"))
 
     def alerts(self, kind: str | None = None) -> list[dict[str, Any]]:
         """GET /ops/alerts, every page, newest first (``kind``: only those)."""
@@ -172,10 +179,5 @@ class Shop:
             cursor = f"&cursor={r.json()['nextCursor']}"
 
     def captures(self, order_id: str) -> int:
-        ddb = self.stack.client("dynamodb")
-        item = ddb.get_item(
-            TableName="eventshop-local-payments",
-            Key={"pk": {"S": f"SIMULATED#{order_id}"}},
-            ConsistentRead=True,
-        ).get("Item")
-        return int(item["captures"]["N"]) if item and "captures" in item else 0
+        item = self._simulated_charge(order_id)
+        return int(item["captures"]["N"]) if "captures" in item else 0

@@ -22,7 +22,8 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[logging.Logger, 
     logger = logging.getLogger(f"test-json-{id(out)}")
     logger.propagate = False
     logger.addHandler(logging.StreamHandler(out))
-    logs.configure([logger], logging.INFO, "json")
+    logger.setLevel(logging.INFO)
+    logs.configure([logger], "json")
     yield logger, out
     logger.handlers.clear()
 
@@ -76,7 +77,8 @@ def test_text_format_keeps_the_handlers_formatter(
     handler = logging.StreamHandler(out)
     handler.setFormatter(logging.Formatter("%(levelname)s %(correlation_id)s %(message)s"))
     logger.addHandler(handler)
-    logs.configure([logger], logging.INFO, "text")
+    logger.setLevel(logging.INFO)
+    logs.configure([logger], "text")
     with correlation.use("t-text"):
         logger.info("hello tok_abc")
     assert out.getvalue() == "INFO t-text hello [REDACTED]\n"
