@@ -230,14 +230,20 @@ def sqs_batch(
         # events the step appends, carry the order's correlation id.
         with correlation.use(message.correlationId, order_id=message.orderId):
             started = time.perf_counter()
+            receive = raw.get("attributes", {}).get("ApproximateReceiveCount")
             try:
                 step(message)
+                log.info(
+                    "%s step: %s v%s of order %s handled (receive %s)",
+                    name,
+                    message.type,
+                    message.version,
+                    message.orderId,
+                    receive,
+                )
             except Exception as exc:
                 log.exception(
-                    "%s for order %s failed (receive %s)",
-                    message.type,
-                    message.orderId,
-                    raw.get("attributes", {}).get("ApproximateReceiveCount"),
+                    "%s for order %s failed (receive %s)", message.type, message.orderId, receive
                 )
                 note(failures_log, raw, reason_of(exc))
                 failures.append({"itemIdentifier": raw["messageId"]})

@@ -51,16 +51,21 @@ _cold = {"start": True}
 
 @bp.middleware("all")
 def publish_metrics(event: Any, get_response: Any) -> Any:
-    """Every invocation, whatever its event: the first one of the process
-    writes the ColdStart metric, and what the invocation wrote is printed as
-    EMF when it ends (raised or not)."""
-    import os
+    """Every invocation, whatever its event: it logs as its function, the
+    first one of the process writes the ColdStart metric, and what the
+    invocation wrote is printed as EMF when it ends (raised or not)."""
+    from chalicelib.platform import logs
 
-    metrics = bootstrap.services().metrics
-    if _cold["start"]:
-        _cold["start"] = False
-        metrics.cold_start(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local"))
-    try:
-        return get_response(event)
-    finally:
-        metrics.flush()
+    # Lambda's context: on the event, or (a request) on the app.
+    context = getattr(event, "context", None)
+    if not hasattr(context, "function_name"):
+        context = bp.lambda_context
+    with logs.in_function(getattr(context, "function_name", None)):
+        metrics = bootstrap.services().metrics
+        if _cold["start"]:
+            _cold["start"] = False
+            metrics.cold_start(logs.function_name())
+        try:
+            return get_response(event)
+        finally:
+            metrics.flush()

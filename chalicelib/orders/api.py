@@ -111,11 +111,15 @@ def cancel_order(orderId: str) -> Response:  # noqa: N803
 def relay_order_events(event: Any) -> None:
     """The outbox relay: every appended order event goes to order-events."""
     from chalicelib.orders.relay import order_event_messages
+    from chalicelib.platform import correlation
 
     messages = order_event_messages(event.to_dict()["Records"])
     if messages:
         services = bootstrap.services()
         services.publisher.publish(services.settings.order_events_topic_arn, messages)
+    for m in messages:
+        with correlation.use(m.attributes.get("correlationId"), order_id=m.attributes["orderId"]):
+            bp.log.info("relayed %s of order %s", m.attributes["type"], m.attributes["orderId"])
 
 
 @bp.on_sqs_message(queue=settings.notify_queue_name, batch_size=10)

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from chalicelib.orders.events import OrderEventMessage, read_message
 from chalicelib.orders.ports import OrderRepository
+from chalicelib.platform import correlation
 from chalicelib.platform.failures import FailureRecorder, note, reason_of
 from chalicelib.platform.validation import describe
 
@@ -99,12 +100,19 @@ def notify_batch(
             log.error("unreadable message %s: %s", raw.get("messageId"), describe(exc))
             note(failures_log, raw, f"unreadable message: {describe(exc)}")
             failures.append({"itemIdentifier": raw["messageId"]})
-    if readable:
-        try:
-            notifier.notify_many([(m.type, m.order) for _, m in readable])
-        except Exception as exc:
-            log.exception("customer notifications failed for %d message(s)", len(readable))
-            for raw, _ in readable:
-                note(failures_log, raw, reason_of(exc))
-                failures.append({"itemIdentifier": raw["messageId"]})
+    if not readable:
+        return {"batchItemFailures": failures}
+    try:
+        notifier.notify_many([(m.type, m.order) for _, m in readable])
+    except Exception as exc:
+        log.exception("customer notifications failed for %d message(s)", len(readable))
+        for raw, message in readable:
+            with correlation.use(message.correlationId, order_id=message.orderId):
+                log.error("%s of order %s: not notified, retried", message.type, message.orderId)
+            note(failures_log, raw, reason_of(exc))
+            failures.append({"itemIdentifier": raw["messageId"]})
+        return {"batchItemFailures": failures}
+    for _, message in readable:
+        with correlation.use(message.correlationId, order_id=message.orderId):
+            log.info("%s of order %s: notify step done", message.type, message.orderId)
     return {"batchItemFailures": failures}

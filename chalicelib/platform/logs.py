@@ -23,10 +23,12 @@ formatted by the redacting formatter, never serialised raw.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from chalicelib.platform import correlation
@@ -168,6 +170,28 @@ def install(logger: logging.Logger | None = None) -> RedactingFilter:
 
 SERVICE = "eventshop"
 
+_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "function_name", default=None
+)
+
+
+def function_name() -> str:
+    """The Lambda function running: Lambda's environment says so; where one
+    process runs every function (the local stack), the invocation's context
+    does (``in_function``)."""
+    return os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or _FUNCTION.get() or "local"
+
+
+@contextlib.contextmanager
+def in_function(name: str | None) -> Iterator[None]:
+    """Records logged inside carry ``name`` as their function, unless
+    Lambda's environment names one (it wins)."""
+    token = _FUNCTION.set(name or None)
+    try:
+        yield
+    finally:
+        _FUNCTION.reset(token)
+
 
 class ContextFilter(logging.Filter):
     """Adds the flow's keys to every record: the correlation id, the order or
@@ -177,7 +201,7 @@ class ContextFilter(logging.Filter):
         record.correlation_id = correlation.current() or "-"
         for key, value in correlation.subject().items():
             setattr(record, key, value)
-        record.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "local")
+        record.function_name = function_name()
         return True
 
 

@@ -56,32 +56,33 @@ class EmfMetrics:
     def __init__(self, stage: str, service: str = NAMESPACE) -> None:
         self.stage = stage
         self.service = service
-        self._lock = threading.Lock()
-        self._metrics: Any = None
+        # One metric set per thread: Lambda runs one invocation per container,
+        # the local stack runs many in one process, each on its own thread, and
+        # each invocation's flush prints what that invocation wrote.
+        self._local = threading.local()
 
     def _emf(self) -> Any:
-        if self._metrics is None:
+        metrics = getattr(self._local, "metrics", None)
+        if metrics is None:
             # Ephemeral: its own metric set, not the class-wide one ``Metrics``
             # instances share (whose default dimensions warn when set twice).
             from aws_lambda_powertools.metrics import EphemeralMetrics
 
             metrics = EphemeralMetrics(namespace=NAMESPACE, service=self.service)
             metrics.set_default_dimensions(stage=self.stage)
-            self._metrics = metrics
-        return self._metrics
+            self._local.metrics = metrics
+        return metrics
 
     def count(self, name: str, value: float = 1) -> None:
         from aws_lambda_powertools.metrics import MetricUnit
 
-        with self._lock:
-            self._emf().add_metric(name=name, unit=MetricUnit.Count, value=value)
+        self._emf().add_metric(name=name, unit=MetricUnit.Count, value=value)
 
     def ms(self, name: str, value: float, **dimensions: str) -> None:
         from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
         if not dimensions:
-            with self._lock:
-                self._emf().add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
+            self._emf().add_metric(name=name, unit=MetricUnit.Milliseconds, value=value)
             return
         with single_metric(
             name=name,
@@ -110,6 +111,6 @@ class EmfMetrics:
 
     def flush(self) -> None:
         """Print what this invocation wrote (nothing when it wrote nothing)."""
-        with self._lock:
-            if self._metrics is not None and self._metrics.metric_set:
-                self._metrics.flush_metrics()
+        metrics = getattr(self._local, "metrics", None)
+        if metrics is not None and metrics.metric_set:
+            metrics.flush_metrics()

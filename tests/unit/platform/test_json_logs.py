@@ -83,3 +83,18 @@ def test_text_format_keeps_the_handlers_formatter(
         logger.info("hello tok_abc")
     assert out.getvalue() == "INFO t-text hello [REDACTED]\n"
     logger.handlers.clear()
+
+
+def test_where_lambdas_environment_names_no_function_the_invocation_does(
+    captured: tuple[logging.Logger, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local stack runs every function in one process: each invocation
+    names its own (the middleware sets it from Lambda's context)."""
+    logger, out = captured
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")
+    with logs.in_function("eventshop-local-shipping_step"):
+        logger.info("inside")
+    logger.info("outside")
+    inside, outside = records(out)
+    assert inside["function_name"] == "eventshop-local-shipping_step"
+    assert outside["function_name"] == "local"

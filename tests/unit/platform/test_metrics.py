@@ -47,3 +47,30 @@ def test_a_step_timing_carries_its_step_and_the_cold_start_its_function(
     step, cold = emf(capsys.readouterr().out)
     assert (step["step"], step["SagaStepMs"], step["stage"]) == ("payments", [12.0], "dev")
     assert (cold["function_name"], cold["ColdStart"]) == ("eventshop-dev-payments_step", [1.0])
+
+
+def test_each_thread_flushes_what_it_wrote(capsys: pytest.CaptureFixture[str]) -> None:
+    """The local stack runs many invocations in one process, one per thread:
+    an invocation's record holds its own metrics, not a neighbour's."""
+    import threading
+
+    metrics = EmfMetrics("dev")
+    metrics.count("OrdersPlaced")
+    wrote, go_on = threading.Event(), threading.Event()
+
+    def other() -> None:
+        metrics.count("OrdersCompleted")
+        wrote.set()
+        go_on.wait(5)
+        metrics.flush()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert wrote.wait(5)
+    metrics.flush()
+    (mine,) = emf(capsys.readouterr().out)
+    go_on.set()
+    thread.join(5)
+    (theirs,) = emf(capsys.readouterr().out)
+    assert "OrdersPlaced" in mine and "OrdersCompleted" not in mine
+    assert "OrdersCompleted" in theirs and "OrdersPlaced" not in theirs
