@@ -71,6 +71,13 @@ def _fault_arguments(run: argparse.ArgumentParser) -> None:
         metavar="SERVICE.OPERATION",
         help="fail only these operations (sns.PublishBatch), besides --aws-error-services",
     )
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("LOG_FORMAT") or "text",
+        help="how the functions' records show under each invocation: readable text, "
+        "or the raw JSON lines they print (default: $LOG_FORMAT, else text)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -118,6 +125,7 @@ def _run(args: argparse.Namespace) -> int:
             aws_error_services=tuple(args.aws_error_services),
             aws_error_operations=tuple(args.aws_error_operations),
             env_naming=args.env_naming,
+            log_format=args.log_format,
         )
     )
 

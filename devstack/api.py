@@ -72,7 +72,8 @@ def patch_authorizer() -> None:
                     {**headers, "x-amzn-ErrorType": "UnauthorizedException"},
                     b'{"message":"Unauthorized"}',
                 ) from None
-            logging.getLogger("devstack.api").exception("authorizer failed")
+            # As Lambda's runtime reports it: through the app's log handlers.
+            logging.getLogger("lambda.runtime").exception("authorizer failed")
             raise local.InvalidAuthorizerError(
                 {**headers, "x-amzn-ErrorType": "AuthorizerConfigurationException"},
                 b'{"message":null}',
@@ -117,8 +118,29 @@ def traced_handler(recorder: Recorder) -> type:
     the response is written, so a client that has the response finds it."""
     from chalice import local
 
+    log = logging.getLogger("devstack.api")
+
+    def done(trace: Any) -> None:
+        """End ``trace`` (once) and print its line, what it logged under it."""
+        if trace.done:
+            return
+        recorder.finish(trace)
+        if recorder.console is not None:
+            log.info(
+                "request %-6s %-40s %s %.1fms%s",
+                trace.detail.get("method"),
+                trace.detail.get("path"),
+                trace.outcome,
+                trace.duration_ms,
+                recorder.console.block([trace]),
+            )
+
     class Handler(local.ChaliceRequestHandler):
         _trace: Any = None
+
+        def log_request(self, code: Any = "-", size: Any = "-") -> None:
+            if recorder.console is None:  # else each request has its line (``done``)
+                super().log_request(code, size)
 
         def _traced(self) -> None:
             trace = recorder.start(
@@ -137,20 +159,38 @@ def traced_handler(recorder: Recorder) -> type:
                 raise
             finally:
                 self._trace = None
-                recorder.finish(trace)
+                done(trace)
 
         def _send_http_response(self, code: int, headers: Any, body: Any) -> None:
             trace, self._trace = self._trace, None
             if trace is not None:
                 trace.outcome = code
                 trace.text += f"\n{code}\n{_header_text(headers)}\n{_body_text(body)}"
-                recorder.finish(trace)
+                done(trace)
             super()._send_http_response(code, headers, body)
 
         # chalice local binds every do_* to its _generic_handle: rebind them.
         do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _traced  # noqa: N815
 
     return Handler
+
+
+def name_the_api_function() -> None:
+    """The context each request gets names its function as `chalice deploy`
+    names the REST API's (``<app>-<stage>``), not chalice local's "api_handler"."""
+    from chalice import local
+
+    original = local.LocalGateway._generate_lambda_context
+    if getattr(original, "devstack", False):
+        return
+
+    def lambda_context(self: Any) -> Any:
+        context = original(self)
+        context.function_name = f"{self._config.app_name}-{self._config.chalice_stage}"
+        return context
+
+    lambda_context.devstack = True  # type: ignore[attr-defined]
+    local.LocalGateway._generate_lambda_context = lambda_context  # type: ignore[method-assign]
 
 
 def start_server(config: Any, host: str, port: int, recorder: Recorder | None = None) -> Any:
@@ -160,6 +200,7 @@ def start_server(config: Any, host: str, port: int, recorder: Recorder | None = 
     from chalice.deploy.validate import validate_routes
 
     validate_routes(config.chalice_app.routes)
+    name_the_api_function()
     # http.server writes headers and body in separate segments; with Nagle's
     # algorithm and delayed ACKs every keep-alive response then waits ~40 ms.
     local.ChaliceRequestHandler.disable_nagle_algorithm = True

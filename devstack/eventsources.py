@@ -43,10 +43,14 @@ from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 from devstack import schedule as sched
-from devstack.traces import Recorder
+from devstack.traces import Recorder, Trace
 from devstack.ttl import ROUTE as TTL_ROUTE
 
 log = logging.getLogger("devstack.events")
+# What Lambda's runtime prints in the invocation's stream (a handler that
+# raised): outside devstack's own loggers, so it reaches the root's handlers,
+# with the app's redaction and format, and the invocation's trace.
+runtime_log = logging.getLogger("lambda.runtime")
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -173,19 +177,26 @@ class Runtime:
         result: Any = None
         error: BaseException | None = None
         started = time.perf_counter()
+        traces: list[Trace] = []
         for _ in range(times):
-            r, exc = self._call(kind, name, handler, event, count)
+            r, exc = self._call(kind, name, handler, event, count, traces)
             if exc is None:
                 result = _merge_results(result, r)
             else:
                 error = exc
         ms = (time.perf_counter() - started) * 1000
         outcome, failed = _outcome(error, result, count)
-        self.record(Delivery(kind, name, count, outcome, failed, round(ms, 1)))
+        self.record(Delivery(kind, name, count, outcome, failed, round(ms, 1)), traces)
         return result, error
 
     def _call(
-        self, kind: str, name: str, handler: Handler, event: dict[str, Any], count: int
+        self,
+        kind: str,
+        name: str,
+        handler: Handler,
+        event: dict[str, Any],
+        count: int,
+        traces: list[Trace],
     ) -> tuple[Any, BaseException | None]:
         """One handler call, as one Lambda invocation: traced (its log records
         and EMF lines) by the recorder. An exception is logged in the trace, as
@@ -199,11 +210,12 @@ class Runtime:
             log.error("%s %s: the event is not JSON: %s", kind, name, exc)
             return None, exc
         with self.recorder.capture(kind, name, payload) as trace:
+            traces.append(trace)
             try:
                 r = handler(json.loads(payload), LambdaContext(self.function_name(name)))
             except Exception as exc:  # noqa: BLE001 - a handler failure is data here
                 trace.outcome = "error"
-                log.error(
+                runtime_log.error(
                     "%s %s raised:\n%s",
                     kind,
                     name,
@@ -213,19 +225,23 @@ class Runtime:
             trace.outcome = _outcome(None, r, count)[0]
             return r, None
 
-    def record(self, d: Delivery) -> None:
+    def record(self, d: Delivery, traces: list[Trace] | None = None) -> None:
+        """Keep ``d``, and print its line with what its invocations
+        (``traces``) logged and measured under it."""
         with self._lock:
             self.deliveries.append(d)
         level = logging.INFO if d.outcome == "ok" else logging.WARNING
+        console = self.recorder.console
         log.log(
             level,
-            "deliver %-8s %-28s count=%-3d outcome=%-7s failed=%d %.1fms",
+            "deliver %-8s %-28s count=%-3d outcome=%-7s failed=%d %.1fms%s",
             d.kind,
             d.handler,
             d.count,
             d.outcome,
             d.failed,
             d.ms,
+            console.block(traces) if console is not None and traces else "",
         )
 
     def fail(self, kind: str, name: str, why: str, detail: Any) -> None:

@@ -67,6 +67,8 @@ class Options:
     # How a stack output's key becomes the app's environment variable
     # (``devstack.provision.ENV_NAMING``).
     env_naming: str = "snake-upper"
+    # The console under each invocation's line: "text" or "json" (raw lines).
+    log_format: str = "text"
 
     @property
     def template_path(self) -> Path:
@@ -227,7 +229,7 @@ def _start_app(
     from devstack import api, control, hooks
     from devstack.eventsources import Emulator, Runtime, TtlReaper, sources_for
     from devstack.faults import AwsCalls
-    from devstack.traces import Recorder
+    from devstack.traces import Console, Recorder
 
     # Hooks first: every client the app creates from now on carries them,
     # including clients it makes at import time.
@@ -241,7 +243,7 @@ def _start_app(
     api.thread_local_requests()
     # Traces before the app is imported: its logging set-up then puts its
     # filters (context, redaction) on the capture handler too.
-    recorder = Recorder()
+    recorder = Recorder(console=Console(opts.log_format, out=sys.stdout))
     stack.callback(recorder.install())
     config = api.load_app(opts.project_dir, opts.stage)
     recorder.attach_logger(config.chalice_app.log)  # Chalice's app.log does not propagate
@@ -262,12 +264,17 @@ def _start_app(
 
 
 def _logging_and_signals() -> threading.Event:
-    logging.basicConfig(
-        stream=sys.stdout,
-        level=logging.INFO,
-        format="%(asctime)s %(name)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    """devstack's own lines go to stdout through a handler of its own (the
+    app's logging set-up formats the root's handlers, not this one); the
+    app's records reach the root, where the traces' capture shows them
+    under their invocation."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s", "%H:%M:%S"))
+    own = logging.getLogger("devstack")
+    own.addHandler(handler)
+    own.setLevel(logging.INFO)
+    own.propagate = False
+    logging.getLogger().setLevel(logging.INFO)
     logging.getLogger("botocore").setLevel(logging.WARNING)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

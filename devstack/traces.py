@@ -11,10 +11,19 @@ would hold it: per-delivery traces and the metrics of the app's EMF lines.
   handlers (context, redaction) run on it too; ``Recorder.attach_logger`` adds
   one to a logger whose records never reach the root (Chalice's ``app.log``),
   with that logger's handlers' filters.
-- ``StdoutTee`` replaces ``sys.stdout``: every write goes through to the real
-  stdout unchanged; each complete line a thread writes that is a JSON object
-  with an ``_aws`` key (CloudWatch EMF) is parsed, routed to that thread's
-  trace, and aggregated by ``Metrics`` (lines outside any invocation count too).
+- ``StdoutTee`` replaces ``sys.stdout``: each complete line a thread writes
+  that is a JSON object with an ``_aws`` key (CloudWatch EMF) is parsed,
+  routed to that thread's trace, and aggregated by ``Metrics`` (lines outside
+  any invocation count too); everything else goes through unchanged.
+- A log record is kept as the line the app's own formatter makes of it (the
+  ``LogCapture`` handler gets the formatter the app sets on the root's
+  handlers): parsed, when the app logs JSON, as CloudWatch Logs Insights
+  would; else its attributes (``log_dict``).
+- ``Console`` is what a person watching the stack sees: a line per
+  invocation (the event sources' and the API's own), and under it that
+  invocation's records and metrics, as readable text (``text``) or as the
+  raw JSON lines the function printed (``json``). With a console, the tee
+  holds each line until it is complete and prints EMF lines only there.
 
 Memory is bounded: the last ``MAX_TRACES`` traces, ``MAX_LOGS`` records and
 ``MAX_EMF`` EMF lines per trace, ``MAX_TEXT`` characters of searched text.
@@ -87,6 +96,19 @@ def log_dict(record: logging.LogRecord) -> dict[str, Any]:
     if record.stack_info:
         out["stack"] = record.stack_info[:MAX_MESSAGE]
     return out
+
+
+def log_entry(record: logging.LogRecord, line: str | None) -> dict[str, Any]:
+    """What a trace keeps of a record: ``line`` (the app's formatting of it)
+    when that is one JSON object, else the record's attributes."""
+    if line is not None and line.startswith("{"):
+        try:
+            value = json.loads(line)
+        except ValueError:
+            value = None
+        if isinstance(value, dict):
+            return value
+    return log_dict(record)
 
 
 def parse_emf(line: str) -> dict[str, Any] | None:
@@ -266,55 +288,172 @@ class LogCapture(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.recorder.on_record(record)
+            # Formatted only when someone set a formatter (the app, as Lambda's
+            # runtime does on its handler): the default one adds nothing.
+            line = self.format(record) if self.formatter is not None else None
+            self.recorder.on_record(record, line)
         except Exception:  # noqa: BLE001 - logging must never fail the caller
             self.handleError(record)
 
 
 class StdoutTee:
-    """``sys.stdout`` that writes through and hands each complete line a thread
-    wrote to ``on_line`` (a line's writes come from one thread: ``print``)."""
+    """``sys.stdout`` that hands each complete line a thread wrote to
+    ``on_line`` (a line's writes come from one thread: ``print``).
 
-    def __init__(self, target: TextIO, on_line: Callable[[str], None]) -> None:
+    Without ``hold``, every write goes through to the real stdout at once.
+    With ``hold``, a thread's text goes through a line at a time, once the
+    line is complete, unless ``on_line`` returns True (it took the line), and
+    a line longer than ``MAX_PENDING`` goes through unexamined."""
+
+    def __init__(
+        self, target: TextIO, on_line: Callable[[str], bool | None], hold: bool = False
+    ) -> None:
         self.target = target
         self._on_line = on_line
+        self._hold = hold
         self._local = threading.local()
 
     def write(self, text: str) -> int:
-        n = self.target.write(text)
-        with contextlib.suppress(Exception):  # capture never breaks the output
-            self._feed(text)
-        return n
+        if not self._hold:
+            n = self.target.write(text)
+            with contextlib.suppress(Exception):  # capture never breaks the output
+                self._feed(text)
+            return n
+        try:
+            out = self._feed(text)
+        except Exception:  # noqa: BLE001 - capture never breaks the output
+            out = text
+        if out:
+            self.target.write(out)
+        return len(text)
 
-    def _feed(self, text: str) -> None:
+    def _pending(self) -> list[str]:
         pending: list[str] = self._local.__dict__.setdefault("pending", [])
+        return pending
+
+    def _feed(self, text: str) -> str:
+        """Hands on the lines ``text`` completes; returns what to write."""
+        pending = self._pending()
         if "\n" not in text:
             if sum(map(len, pending)) + len(text) <= MAX_PENDING:
                 pending.append(text)
-            return
+                return ""
+            out = "".join(pending) + text
+            pending.clear()
+            return out
         lines = ("".join(pending) + text).split("\n")
         rest = lines.pop()
         pending.clear()
+        tail = ""
         if len(rest) <= MAX_PENDING:
             pending.append(rest)
-        for line in lines:
-            self._on_line(line)
+        else:
+            tail = rest  # too long to hold: through, unexamined
+        written = [line for line in lines if not self._on_line(line)]
+        return "".join(line + "\n" for line in written) + tail
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
             self.write(line)
 
     def flush(self) -> None:
+        if self._hold and (pending := self._pending()):
+            text = "".join(pending)
+            pending.clear()
+            self.target.write(text)
         self.target.flush()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.target, name)
 
 
+def _metric_text(emf: dict[str, Any]) -> str:
+    """An EMF record as ``Name{dim=value}=1, Other=12.5ms``: the dimensions
+    shown are those beyond stage, service and function name."""
+    parts = []
+    directives = emf.get("_aws", {}).get("CloudWatchMetrics")
+    for directive in directives if isinstance(directives, list) else []:
+        if not isinstance(directive, dict):
+            continue
+        dims = [d for set_ in directive.get("Dimensions") or [] for d in set_]
+        own = ",".join(
+            f"{d}={emf.get(d)}" for d in dims if d not in ("stage", "service", "function_name")
+        )
+        for metric in directive.get("Metrics") or []:
+            name = metric.get("Name") if isinstance(metric, dict) else None
+            if not isinstance(name, str):
+                continue
+            unit = "ms" if metric.get("Unit") == "Milliseconds" else ""
+            values = ",".join(f"{round(v, 1):g}{unit}" for v in _numbers(emf.get(name)))
+            parts.append(f"{name}{'{' + own + '}' if own else ''}={values}")
+    return ", ".join(parts)
+
+
+def entry_lines(entry: dict[str, Any], indent: str = "    ") -> list[str]:
+    """A kept log record for a person: level, message and correlation id,
+    then its exception, indented."""
+    pad = "\n" + indent + " " * 10
+    message = str(entry.get("message", "")).replace("\n", pad)
+    cid = entry.get("correlation_id", "-")
+    lines = [f"{indent}{entry.get('level', '')!s:<8}  {message}  [{cid}]"]
+    exception = entry.get("exception")
+    if exception:
+        lines.append(indent + " " * 10 + str(exception).replace("\n", pad))
+    return lines
+
+
+class Console:
+    """The stack's output for a person: the line of each invocation, then
+    what it logged and measured, indented (``text``) or as the raw JSON lines
+    (``json``: CloudWatch's view). Writes go to ``out`` (the real stdout)."""
+
+    MODES = ("text", "json")
+
+    def __init__(self, mode: str = "text", out: TextIO | None = None) -> None:
+        if mode not in self.MODES:
+            raise ValueError(f"log format {mode!r}: one of {', '.join(self.MODES)}")
+        self.mode = mode
+        self.out = out if out is not None else sys.stdout
+        self._lock = threading.Lock()
+
+    def block(self, traces: list[Trace]) -> str:
+        """What goes under an invocation's line: each line with a newline in
+        front ("" when the invocations logged and measured nothing)."""
+        lines: list[str] = []
+        for trace in traces:
+            if self.mode == "json":
+                lines += [json.dumps(e, default=str) for e in (*trace.logs, *trace.emf)]
+                continue
+            for entry in trace.logs:
+                lines += entry_lines(entry)
+            lines += [f"    {'metrics':<8}  {_metric_text(e)}" for e in trace.emf]
+            if trace.dropped_logs:
+                lines.append(f"    ... {trace.dropped_logs} more records not kept")
+        return "".join("\n" + line for line in lines)
+
+    def _write(self, text: str) -> None:
+        with self._lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def record(self, record: logging.LogRecord, entry: dict[str, Any]) -> None:
+        """A record logged outside any invocation (at import, by a library)."""
+        if self.mode == "json":
+            self._write(json.dumps(entry, default=str))
+            return
+        stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        self._write(f"{stamp} {record.name} " + "\n".join(entry_lines(entry, indent="")))
+
+    def emf(self, emf: dict[str, Any]) -> None:
+        """An EMF line printed outside any invocation."""
+        self._write(json.dumps(emf) if self.mode == "json" else f"metrics {_metric_text(emf)}")
+
+
 class Recorder:
     """The traces of the last ``max_traces`` invocations and the EMF metrics."""
 
-    def __init__(self, max_traces: int = MAX_TRACES) -> None:
+    def __init__(self, max_traces: int = MAX_TRACES, console: Console | None = None) -> None:
+        self.console = console
         self.traces: deque[Trace] = deque(maxlen=max_traces)
         self.metrics = Metrics()
         self._active: dict[int, Trace] = {}
@@ -353,19 +492,27 @@ class Recorder:
     def current(self) -> Trace | None:
         return self._active.get(threading.get_ident())
 
-    def on_record(self, record: logging.LogRecord) -> None:
+    def on_record(self, record: logging.LogRecord, line: str | None = None) -> None:
+        entry = log_entry(record, line)
         trace = self.current()
         if trace is not None:
-            trace.add_log(log_dict(record))
+            trace.add_log(entry)
+        elif self.console is not None:
+            self.console.record(record, entry)
 
-    def on_line(self, line: str) -> None:
+    def on_line(self, line: str) -> bool:
+        """An EMF line is counted and kept; True when the console shows it
+        (under its invocation, or at once), so the tee need not."""
         emf = parse_emf(line)
         if emf is None:
-            return
+            return False
         self.metrics.add(emf)
         trace = self.current()
         if trace is not None:
             trace.add_emf(emf)
+        elif self.console is not None:
+            self.console.emf(emf)
+        return self.console is not None
 
     def select(self, ident: str) -> list[dict[str, Any]]:
         """Every kept trace about ``ident``, in the order they started."""
@@ -380,7 +527,7 @@ class Recorder:
         root = logging.getLogger()
         handler = LogCapture(self)
         root.addHandler(handler)
-        tee = StdoutTee(sys.stdout, self.on_line)
+        tee = StdoutTee(sys.stdout, self.on_line, hold=self.console is not None)
         sys.stdout = tee  # type: ignore[assignment]
 
         def uninstall() -> None:
@@ -392,7 +539,8 @@ class Recorder:
 
     def attach_logger(self, logger: logging.Logger) -> None:
         """Capture ``logger``'s records too when they never reach a
-        ``LogCapture`` (``propagate`` off), with its handlers' filters."""
+        ``LogCapture`` (``propagate`` off), with its handlers' filters and
+        formatter."""
         node: logging.Logger | None = logger
         while node is not None:
             if any(isinstance(h, LogCapture) for h in node.handlers):
@@ -405,6 +553,8 @@ class Recorder:
             for f in existing.filters:
                 if f not in handler.filters:
                     handler.addFilter(f)
+            if handler.formatter is None and existing.formatter is not None:
+                handler.setFormatter(existing.formatter)
         logger.addHandler(handler)
 
 
@@ -427,7 +577,5 @@ def render(ident: str, items: list[dict[str, Any]]) -> str:
             f"{item['durationMs']:>9.1f}ms  {item['outcome']}{request}"
         )
         for entry in item.get("logs", []):
-            message = str(entry.get("message", "")).replace("\n", "\n" + " " * 14)
-            cid = entry.get("correlation_id", "-")
-            lines.append(f"    {entry.get('level', ''):<8}  {message}  [{cid}]")
+            lines += entry_lines(entry)
     return "\n".join(lines)

@@ -23,6 +23,8 @@ def fixture_stack() -> Iterator[RunningStack]:
 
 @pytest.fixture(scope="session")
 def app_stack() -> Iterator[RunningStack]:
-    """The eventshop app itself on the local stack, as `make run` starts it."""
-    with running_stack() as stack:
+    """The eventshop app itself on the local stack, as `make run` starts it,
+    its functions' records shown as the raw JSON lines they print (what
+    CloudWatch would hold: test_traces.py checks every one of them)."""
+    with running_stack(extra_args=("--log-format", "json")) as stack:
         yield stack

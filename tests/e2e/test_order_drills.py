@@ -20,6 +20,10 @@ from tests.support.e2e_shop import TERMINAL, Shop
 
 @pytest.fixture(scope="module")
 def shop(app_stack: RunningStack) -> Shop:
+    """The drills' shop; the stack's metrics count from here on (the last
+    test compares them with what the drills' orders did)."""
+    app_stack.drain(timeout=120)
+    app_stack.control.reset_metrics()
     return Shop(app_stack)
 
 
@@ -303,3 +307,32 @@ def test_the_relay_holds_its_shard_through_an_sns_outage_and_loses_no_event(shop
     )
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert ", 0 differ" in replay.stdout
+
+
+def test_the_metrics_count_what_the_drills_observed(shop: Shop) -> None:
+    """The last drill: after every drill above on this stack, GET /metrics
+    (read from the EMF the functions printed) counts what their orders did,
+    redeliveries and retries included, each change once."""
+    shop.stack.drain(timeout=120)
+    ids = shop.placed
+    assert len(ids) > 250, len(ids)  # the 200-order drill and the rest
+    statuses = Counter(o["status"] for o in shop.orders(ids))
+    declined = sum(
+        1 for order_id in ids if any(e["type"] == "PaymentDeclined" for e in shop.events(order_id))
+    )
+    series = shop.stack.control.metrics()["metrics"]
+
+    def count(name: str) -> float:
+        return float(series[name]["sum"]) if name in series else 0.0
+
+    observed = {
+        "OrdersPlaced": len(ids),
+        "OrdersCompleted": statuses["COMPLETED"],
+        "OrdersRejected": statuses["REJECTED"],
+        "OrdersCancelled": statuses["CANCELLED"],
+        "PaymentsDeclined": declined,
+    }
+    assert {name: count(name) for name in observed} == observed
+    assert statuses["COMPLETED"] and statuses["REJECTED"] and statuses["CANCELLED"] and declined
+    terminal = sum(statuses[s] for s in TERMINAL)
+    assert series["OrderLeadTimeMs"]["count"] == terminal

@@ -4,9 +4,12 @@ metrics the handlers printed, counted; and the ``devstack trace`` timeline."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,8 @@ from tests.support.e2e_shop import Shop
 
 ROOT = Path(__file__).resolve().parents[2]
 SAGA = ["api", "relay_order_events", "inventory_step", "payments_step", "shipping_step"]
+HOPS = {*SAGA[1:], "notify_step"}  # the functions an order's events reach
+REQUIRED = {"level", "message", "timestamp", "service", "function_name", "correlation_id"}
 
 
 @pytest.fixture(scope="module")
@@ -124,3 +129,86 @@ def test_the_trace_command_prints_the_flows_timeline(shop: Shop) -> None:
     assert offsets == sorted(offsets) and offsets[-1] > 0
     unknown = f"t-{uuid.uuid4().hex}"
     assert trace(unknown) == [f"no deliveries for {unknown}"]
+
+
+def test_under_duplicate_deliveries_and_faults_every_hop_and_retry_carries_the_id(
+    shop: Shop,
+) -> None:
+    """Every message delivered twice and 10% of the app's AWS calls failing:
+    each order's records, in every function and every redelivery (tok_flaky:
+    the provider fails twice, so the payments step is retried), carry the
+    order's correlation id."""
+    sku = shop.product(stock=20)
+    shop.stack.drain()
+    shop.stack.control.reset_aws_calls()
+    flows: dict[str, tuple[str, str]] = {}
+    shop.stack.control.set_faults(duplicateDeliveries=True, awsErrorRate=0.1)
+    try:
+        for i, token in enumerate(["tok_ok", "tok_flaky"] * 3):
+            cid = f"t-{uuid.uuid4().hex}"
+            order = shop.place(
+                f"trace-faults-{i}",
+                [(sku, 1)],
+                token=token,
+                key=cid,
+                attempts=6,
+                headers={"X-Correlation-Id": cid},
+            )
+            flows[cid] = (str(order["orderId"]), token)
+        shop.stack.drain(timeout=240)
+        injected = sum(shop.stack.control.aws_calls()["injected"].values())
+    finally:
+        shop.stack.control.set_faults(duplicateDeliveries=False, awsErrorRate=0)
+    assert injected > 0  # the faults really were on
+    for cid, (order_id, token) in flows.items():
+        assert shop.order(order_id)["status"] == "COMPLETED", order_id
+        items = shop.stack.control.traces(cid)
+        about = [
+            (i["handler"], r) for i in items for r in i["logs"] if r.get("order_id") == order_id
+        ]
+        assert {h for h, _ in about} >= HOPS, (cid, sorted({h for h, _ in about}))
+        assert [r for _, r in about if r["correlation_id"] != cid] == []
+        invocations = Counter(i["handler"] for i in items)
+        assert all(invocations[h] >= 2 for h in HOPS), invocations  # each delivered twice
+        if token == "tok_flaky":
+            retried = [i for i in items if i["handler"] == "payments_step" and i["outcome"] != "ok"]
+            assert retried, invocations
+            failures = [r for i in retried for r in i["logs"] if r["level"] == "ERROR"]
+            assert failures and all(r["correlation_id"] == cid for r in failures)
+
+
+# devstack's own lines: its loggers, the emulator's process, the ready line.
+DEVSTACK_LINE = re.compile(r"^(\d\d:\d\d:\d\d devstack[\w.]* |\[emulator\] |eventshop ready )")
+
+
+def test_every_line_the_functions_printed_is_one_json_object_with_the_flows_keys(
+    shop: Shop,
+) -> None:
+    """The e2e tier's stack shows the functions' raw lines (``--log-format
+    json``): every one it printed until now, in every module before this
+    one, is a JSON record with the required keys, or an EMF record; every
+    other line is devstack's own. (test_secrets_and_calls.py greps the same
+    output for secrets.)"""
+    problems: list[tuple[str, str]] = []
+    records: Counter[str] = Counter()
+    emf = 0
+    for line in shop.stack.log_text().splitlines():
+        if not line.startswith("{"):
+            if not DEVSTACK_LINE.match(line):
+                problems.append(("not JSON", line[:300]))
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError:
+            problems.append(("not one JSON object", line[:300]))
+            continue
+        if "_aws" in value:
+            emf += 1
+            continue
+        if missing := REQUIRED - set(value):
+            problems.append((f"without {sorted(missing)}", line[:300]))
+        records[str(value.get("function_name"))] += 1
+    assert problems == []
+    assert emf > 100 and sum(records.values()) > 100, (emf, records)
+    names = {name.removeprefix("eventshop-local-") for name in records}
+    assert names >= HOPS, records  # each function names itself

@@ -40,6 +40,7 @@ class Shop:
         self.admin = bearer("admin", "ops-1")
         self._customers: dict[str, dict[str, str]] = {}
         self.http = requests.Session()
+        self.placed: list[str] = []  # every order this shop placed, in order, once each
 
     def customer(self, sub: str) -> dict[str, str]:
         if sub not in self._customers:
@@ -90,7 +91,10 @@ class Shop:
             if r.status_code in (200, 201) or attempt == attempts - 1:
                 break
         assert r.status_code in (200, 201), r.text
-        return dict(r.json())
+        order = dict(r.json())
+        if order["orderId"] not in self.placed:
+            self.placed.append(order["orderId"])
+        return order
 
     def order(self, order_id: str, sub: str | None = None) -> dict[str, Any]:
         headers = self.customer(sub) if sub else self.admin

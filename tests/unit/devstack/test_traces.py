@@ -177,6 +177,8 @@ def test_a_logger_that_does_not_propagate_gets_a_capture_with_its_handlers_filte
     own = logging.StreamHandler(io.StringIO())
     context = Context()
     own.addFilter(context)
+    formatter = logging.Formatter("%(levelname)s %(message)s")
+    own.setFormatter(formatter)
     app_log.addHandler(own)
     app_log.propagate = False  # as Chalice's app.log
     app_log.setLevel(logging.INFO)
@@ -185,6 +187,7 @@ def test_a_logger_that_does_not_propagate_gets_a_capture_with_its_handlers_filte
         recorder.attach_logger(app_log)  # once is enough
         captures = [h for h in app_log.handlers if isinstance(h, tr.LogCapture)]
         assert len(captures) == 1 and context in captures[0].filters
+        assert captures[0].formatter is formatter  # the app's format: its JSON, on Lambda
         context.cid.value = "c-9"
         with recorder.capture("http", "api", "") as trace:
             app_log.info("from app.log")
@@ -278,6 +281,83 @@ def test_a_failing_line_handler_never_breaks_the_output() -> None:
     tee = tr.StdoutTee(out, broken)
     assert tee.write("x\n") == 2
     assert out.getvalue() == "x\n"
+
+
+def test_with_a_console_the_tee_holds_lines_and_leaves_emf_to_the_console(
+    recorder: tr.Recorder,
+) -> None:
+    """``make run``: EMF lines show under their invocation (or at once, by the
+    console, outside one), never raw in between; other lines go through
+    whole, a thread's partial line only once it is complete (or flushed)."""
+    shown = io.StringIO()
+    recorder.console = tr.Console("text", out=shown)
+    out = io.StringIO()
+    tee = tr.StdoutTee(out, recorder.on_line, hold=True)
+    line = json.dumps(emf({"Placed": [1.0]}))
+    with recorder.capture("sqs", "step", "") as trace:
+        tee.write(line)
+        tee.write("\n")
+        tee.write("half a ")
+        assert out.getvalue() == ""  # held: not a line yet
+        tee.write("line\nand a rest")
+    assert out.getvalue() == "half a line\n" and trace.emf == [json.loads(line)]
+    tee.flush()
+    assert out.getvalue() == "half a line\nand a rest"
+    tee.write(json.dumps(emf({"Outside": 2})) + "\n")
+    assert "Outside" not in out.getvalue() and shown.getvalue() == "metrics Outside=2\n"
+    assert recorder.console.block([trace]) == "\n    metrics   Placed=1"
+    assert set(recorder.metrics.snapshot()["metrics"]) == {"Placed", "Outside"}
+
+
+def test_the_console_shows_an_invocations_records_as_text_or_raw_json(
+    recorder: tr.Recorder, logger: logging.Logger
+) -> None:
+    with recorder.capture("sqs", "step", "") as trace:
+        logger.warning("stock low\nfor sku %s", "A")
+        try:
+            raise ValueError("bad")
+        except ValueError:
+            logger.exception("failed")
+    trace.add_emf(emf({"SagaStepMs": [12.345]}, ["step"], step="payments"))
+    text = tr.Console("text").block([trace]).split("\n")
+    assert text[0] == ""  # the block starts on a line of its own
+    assert text[1] == "    WARNING   stock low"
+    assert text[2] == "              for sku A  [-]"
+    assert text[3].startswith("    ERROR     failed  [-]")
+    assert any(line.startswith("              ") and "ValueError: bad" in line for line in text)
+    assert text[-1] == "    metrics   SagaStepMs{step=payments}=12.3"
+    raw = tr.Console("json").block([trace]).split("\n")[1:]
+    assert [json.loads(line) for line in raw] == [*trace.logs, *trace.emf]
+    assert tr.Console("text").block([]) == ""
+    with pytest.raises(ValueError, match="one of text, json"):
+        tr.Console("yaml")
+
+
+def test_a_record_is_kept_as_the_json_line_the_apps_formatter_made(
+    recorder: tr.Recorder,
+) -> None:
+    """Where the app logs JSON (it sets its formatter on the root's handlers,
+    as on Lambda's), the trace keeps that object: what CloudWatch would hold."""
+
+    class Json(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return json.dumps({"level": record.levelname, "message": record.getMessage(), "k": 1})
+
+    log = logging.getLogger("test-traces-json")
+    handler = tr.LogCapture(recorder)
+    handler.setFormatter(Json())
+    log.addHandler(handler)
+    log.propagate = False
+    shown = io.StringIO()
+    recorder.console = tr.Console("json", out=shown)
+    try:
+        with recorder.capture("sqs", "step", "") as trace:
+            log.warning("inside %d", 1)
+        log.warning("outside")
+    finally:
+        log.removeHandler(handler)
+    assert trace.logs == [{"level": "WARNING", "message": "inside 1", "k": 1}]
+    assert json.loads(shown.getvalue()) == {"level": "WARNING", "message": "outside", "k": 1}
 
 
 # --- metrics ---------------------------------------------------------------------
@@ -407,8 +487,8 @@ def test_the_runtime_traces_each_handler_call(
 ) -> None:
     rt = es.Runtime(FakeSession(), "app", "test", recorder)
     monkeypatch.setattr(sys, "stdout", tr.StdoutTee(io.StringIO(), recorder.on_line))
-    root_capture = tr.LogCapture(recorder)  # for devstack's own "raised" record
-    logging.getLogger("devstack.events").addHandler(root_capture)
+    root_capture = tr.LogCapture(recorder)  # for the runtime's "raised" record
+    logging.getLogger("lambda.runtime").addHandler(root_capture)
 
     def handler(event: dict[str, Any], context: Any) -> Any:
         logger.info("got %s", event["Records"][0]["body"])
@@ -425,7 +505,7 @@ def test_the_runtime_traces_each_handler_call(
         rt.faults.duplicate_deliveries = True
         rt.invoke("sqs", "step", handler, {"Records": [{"body": "twice"}]}, 1)
     finally:
-        logging.getLogger("devstack.events").removeHandler(root_capture)
+        logging.getLogger("lambda.runtime").removeHandler(root_capture)
 
     kept = list(recorder.traces)
     assert [(t.handler, t.kind, t.outcome) for t in kept] == [
@@ -439,7 +519,7 @@ def test_the_runtime_traces_each_handler_call(
     assert [e["message"] for e in kept[0].logs] == ["got fine"]
     assert kept[0].emf == [emf({"Done": [1.0]})] and kept[0].duration_ms >= 0
     assert "RuntimeError: cannot" in kept[2].logs[-1]["message"]
-    assert kept[2].logs[-1]["logger"] == "devstack.events"
+    assert kept[2].logs[-1]["logger"] == "lambda.runtime"
     assert [i["handler"] for i in recorder.select("twice")] == ["step", "step"]
     assert recorder.metrics.snapshot()["metrics"]["Done"]["count"] == 5
 
@@ -486,6 +566,51 @@ def test_each_request_to_the_api_is_an_http_trace(recorder: tr.Recorder) -> None
         assert a in [t for t in recorder.traces if t.matches(ident)], ident
     assert not b.matches("secret-token")  # credentials are never kept
     assert b.outcome == 200 and b.detail["method"] == "POST"
+
+
+def test_with_a_console_each_delivery_and_request_has_a_line_with_its_records_under_it(
+    recorder: tr.Recorder, logger: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    from chalice.app import Chalice
+    from chalice.config import Config
+
+    recorder.console = tr.Console("text", out=io.StringIO())
+    rt = es.Runtime(FakeSession(), "app", "test", recorder)
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        logger.info("got %s as %s", event["Records"][0]["body"], context.function_name)
+
+    caplog.set_level(logging.INFO, logger="devstack")
+    rt.invoke("sqs", "step", handler, {"Records": [{"body": "one"}]}, 1)
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "devstack.events"]
+    assert line.startswith("deliver sqs      step ")
+    assert line.endswith("\n    INFO      got one as app-test-step  [-]")
+
+    app = Chalice("shown")
+    names: list[str] = []
+
+    @app.route("/")
+    def index() -> Any:
+        names.append(app.lambda_context.function_name)
+        app.log.error("served")
+        return {}
+
+    recorder.attach_logger(app.log)
+    server = api.start_server(
+        Config.create(chalice_app=app, app_name="shown", chalice_stage="dev"),
+        "127.0.0.1",
+        0,
+        recorder,
+    )
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        assert requests.get(url, timeout=10).status_code == 200
+    finally:
+        server.shutdown()
+    (request,) = [r.getMessage() for r in caplog.records if r.name == "devstack.api"]
+    assert request.startswith("request GET    /  ") and " 200 " in request
+    assert request.endswith("\n    ERROR     served  [-]")
+    assert names == ["shown-dev"]  # as `chalice deploy` names the REST API's function
 
 
 # --- control routes, client and CLI ------------------------------------------------------
