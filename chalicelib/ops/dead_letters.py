@@ -10,6 +10,7 @@ made visible again at once).
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -18,6 +19,8 @@ from chalicelib.platform.alerts import Alert, AlertKind, AlertRaiser
 from chalicelib.platform.metrics import MetricSink, NoMetrics
 
 PEEK_LIMIT = 100  # messages one listing returns; ``depth`` gives the total
+
+log = logging.getLogger("eventshop.ops")
 
 
 @dataclass(frozen=True)
@@ -173,10 +176,32 @@ class DeadLetterService:
     def delete(self, queue: str, message_id: str) -> None:
         if not self.store.delete(self._known(queue), message_id):
             raise errors.NotFound(f"{queue} holds no message {message_id}")
+        log.info("operator deleted dead letter %s from %s", message_id, queue)
 
     def redrive(self, queue: str) -> Redrive:
         if self._known(queue) == self.stream_failures:
             # Its messages are stream positions, not events: there is no queue to
             # send them back to (replay from the stream: python -m tools replay-orders).
             raise errors.Conflict(f"{queue} holds stream failures, which cannot be redriven")
-        return self.store.redrive(queue)
+        # Which orders it gives another chance (the first PEEK_LIMIT messages'),
+        # in the operator's request's log, under its correlation id.
+        orders = order_ids(self.store.peek(queue, PEEK_LIMIT))
+        task = self.store.redrive(queue)
+        log.info(
+            "operator redrive of %s: task %s moving %d message(s); orders %s",
+            queue,
+            task.task_handle,
+            task.to_move,
+            orders,
+        )
+        return task
+
+
+def order_ids(letters: list[DeadLetter]) -> list[str]:
+    """The order ids the messages are about (saga envelopes name them), once each."""
+    found: dict[str, None] = {}
+    for letter in letters:
+        body = parse_body(letter.body)
+        if isinstance(body, dict) and isinstance(body.get("orderId"), str):
+            found[body["orderId"]] = None
+    return list(found)

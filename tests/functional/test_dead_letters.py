@@ -4,6 +4,9 @@ admin sees them, and their messages without consuming them (on moto)."""
 from __future__ import annotations
 
 import json
+import logging
+
+import pytest
 
 from tests.support.functional_shop import STAGE, Shop
 
@@ -120,20 +123,30 @@ def test_delete_removes_one_dead_letter_and_leaves_the_rest(shop: Shop) -> None:
     purge(shop, name)
 
 
-def test_redrive_moves_every_dead_letter_back_to_its_step_queue(shop: Shop) -> None:
+def test_redrive_moves_every_dead_letter_back_to_its_step_queue(
+    shop: Shop, caplog: pytest.LogCaptureFixture
+) -> None:
     name = f"eventshop-{STAGE}-inventory-dlq"
     purge(shop, name)
     sqs = shop.aws("sqs")
     for i in range(3):
         sqs.send_message(
             QueueUrl=dlq_url(shop, name),
-            MessageBody=json.dumps({"n": i}),
+            MessageBody=json.dumps({"n": i, "orderId": f"o-{i % 2}"}),
             MessageAttributes={"type": {"DataType": "String", "StringValue": "OrderPlaced"}},
         )
 
-    response = shop.call("POST", f"/ops/dead-letters/{name}/redrive", headers=shop.admin())
+    with caplog.at_level(logging.INFO, logger="eventshop.ops"):
+        response = shop.call(
+            "POST",
+            f"/ops/dead-letters/{name}/redrive",
+            headers={**shop.admin(), "X-Correlation-Id": "t-redrive"},
+        )
 
     assert response.status_code == 202, response.body
+    (logged,) = [r for r in caplog.records if "operator redrive" in r.getMessage()]
+    assert "['o-0', 'o-1']" in logged.getMessage()  # the orders it gives another chance
+    assert getattr(logged, "correlation_id", None) == "t-redrive"
     task = response.json_body
     assert (task["status"], task["moved"], task["toMove"]) == ("COMPLETED", 3, 3)
     assert task["taskHandle"]
