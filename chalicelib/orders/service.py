@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,10 +27,12 @@ from chalicelib.orders.model import (
     ShippingAddress,
 )
 from chalicelib.orders.ports import IdempotencyRecord, OrderRepository, Page
-from chalicelib.platform import errors
+from chalicelib.platform import correlation, errors
 from chalicelib.platform.clock import now_iso
 from chalicelib.platform.metrics import MetricSink, NoMetrics
 from chalicelib.platform.validation import parse
+
+log = logging.getLogger("eventshop.orders")
 
 MAX_IDEMPOTENCY_KEY = 255
 # How often a status change re-reads and retries when the order moved on
@@ -74,8 +77,19 @@ class OrderService:
         self.metrics: MetricSink = metrics or NoMetrics()
 
     def _observe(self, before: Order, after: Order, types: list[EventType]) -> None:
-        """The metrics of one written change: a terminal status reached (with
-        the order's lead time, placed to terminal) and declined payments."""
+        """The log line and metrics of one written change: a terminal status
+        reached (with the order's lead time, placed to terminal) and declined
+        payments."""
+        why = f": {after.reason}" if after.reason and after.reason != before.reason else ""
+        log.info(
+            "order %s v%d %s -> %s by %s%s",
+            after.orderId,
+            after.version,
+            before.status,
+            after.status,
+            "+".join(types),
+            why,
+        )
         if EventType.PAYMENT_DECLINED in types:
             self.metrics.count("PaymentsDeclined")
         name = _TERMINAL_METRICS.get(after.status)
@@ -123,6 +137,14 @@ class OrderService:
                 raise
             return replayed, False
         self.metrics.count("OrdersPlaced")
+        correlation.about(order_id=order_id)  # the request's records name it from here on
+        log.info(
+            "order %s placed by %s: %d line(s), %d cents",
+            order_id,
+            customer_id,
+            len(lines),
+            placed.totalCents,
+        )
         return order, True
 
     def _idempotency(self, customer_id: str, key: str, cmd: PlaceOrder) -> IdempotencyRecord:

@@ -62,5 +62,8 @@ def use(correlation_id: str | None, **about: str | None) -> Iterator[str]:
 
 
 def about(**keys: str | None) -> None:
-    """Add to what the current flow is about (an order id learned on the way)."""
+    """Add to what the current flow is about (an order id learned on the way);
+    outside any flow (``use``) nothing, since nothing would take it back."""
+    if _current.get() is None:
+        return
     _subject.set({**_subject.get(), **{k: v for k, v in keys.items() if v}})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -1033,3 +1034,19 @@ def test_metrics_count_written_changes_never_deliveries() -> None:
     assert names.count("PaymentsDeclined") == 1
     assert names.count("OrderLeadTimeMs") == 3
     assert all(v >= 0 for n, v, _ in recorded.written if n == "OrderLeadTimeMs")
+
+
+def test_each_written_change_is_logged_once_with_its_reason(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    shop = Shop({"A": 5})
+    with caplog.at_level(logging.INFO, logger="eventshop.orders"):
+        declined = shop.place(token="tok_declined", A=1).orderId
+        shop.run(times=2)  # every message delivered twice: each change logged once
+    lines = [r.getMessage() for r in caplog.records if declined in r.getMessage()]
+    changes = [line.split(" by ", 1)[1] for line in lines if " -> " in line]
+    assert changes == [
+        "StockReserved",
+        "PaymentDeclined: payment declined: card declined",
+        "StockReleased+CancellationCompleted",
+    ], lines

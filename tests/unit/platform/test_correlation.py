@@ -31,3 +31,13 @@ def test_each_block_runs_under_its_own_id_and_the_outer_one_comes_back() -> None
         assert correlation.current() == "outer"
         assert correlation.subject() == {"order_id": "o-1", "image_id": "i-1"}
     assert correlation.current() is None and correlation.subject() == {}
+
+
+def test_outside_any_flow_about_changes_nothing() -> None:
+    """Nothing would take it back: the next flow's records would carry it."""
+    correlation.about(order_id="o-stray")
+    assert correlation.subject() == {}
+    with correlation.use("t-1") as cid:
+        correlation.about(order_id="o-1")
+        assert (cid, correlation.subject()) == ("t-1", {"order_id": "o-1"})
+    assert correlation.subject() == {}
