@@ -62,8 +62,9 @@ FUNCTION_CLIENTS: dict[str, list[str]] = {
     API_FUNCTION: ["dynamodb", "s3"],
     # Deployed stages read the JWT secret from SSM (local ones from the env).
     "jwt_auth": ["ssm"],
-    # The saga: the stream relay publishes; each step writes and may publish.
-    "relay_order_events": ["sns"],
+    # The saga: the stream relay puts events on the bus; each step writes and
+    # may publish (low stock, notifications).
+    "relay_order_events": ["events"],
     "inventory_step": ["dynamodb", "sns"],
     "payments_step": ["dynamodb"],
     "shipping_step": ["dynamodb"],
@@ -98,7 +99,7 @@ _CATALOG = [
 FIRST_CALL: dict[str, list[str]] = {
     API_FUNCTION: [*_ORDERS, *_CATALOG, "chalicelib.http.cursor"],
     "jwt_auth": ["jwt"],
-    "relay_order_events": ["chalicelib.orders.relay", "chalicelib.platform.sns"],
+    "relay_order_events": ["chalicelib.orders.relay", "chalicelib.platform.eventbridge"],
     "inventory_step": [
         "chalicelib.checkout.saga",
         "chalicelib.ops.failures",
@@ -203,7 +204,9 @@ def _resource_env() -> dict[str, str]:
         elif name.endswith("_topic_arn"):
             topic = name.removesuffix("_topic_arn").replace("_", "-")
             env[name.upper()] = f"arn:aws:sns:{_REGION}:{_ACCOUNT}:{_PREFIX}-{topic}"
-        elif name.endswith(("_table_name", "_queue_name", "_bucket_name", "_parameter")):
+        elif name.endswith(("_table_name", "_queue_name", "_bucket_name", "_parameter")) or (
+            name in ("event_bus_name", "bus_dlq_name")
+        ):
             env[name.upper()] = f"{_PREFIX}-{name.rsplit('_', 2)[0].replace('_', '-')}"
     return env
 

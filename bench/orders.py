@@ -58,6 +58,7 @@ PRICE_DYNAMODB_WRU = 0.625 / 1e6  # per write request unit
 PRICE_DYNAMODB_RRU = 0.125 / 1e6  # per read request unit
 PRICE_SNS_PUBLISH = 0.50 / 1e6  # per published message (each 64 KB chunk); PublishBatch per message
 PRICE_SQS_REQUEST = 0.40 / 1e6  # per request (standard queue)
+PRICE_EVENTBRIDGE_EVENT = 1.00 / 1e6  # per custom event put on a bus (each 64 KB chunk)
 COST_NOTES = [
     "ESTIMATE from request counts, not a bill: on-demand prices, us-east-1, free tiers ignored.",
     "DynamoDB: every item written is assumed <= 1 KB (1 WRU; 2 WRU inside a transaction) "
@@ -65,8 +66,12 @@ COST_NOTES = [
     "TransactWriteItems items per call come from the code (counts cannot tell): "
     "place = 2 (order + event), reserve = lines + 1 (a stock update per line + the "
     "reservation record), each status change = 2 (order + event).",
-    "SNS is billed per message, not per PublishBatch call: messages/order = order events "
-    "(one per event, relayed from the stream) + customer notifications (one per milestone).",
+    "EventBridge is billed per custom event put on a bus, not per PutEvents call: "
+    "events/order = order events (one per event, relayed from the stream); the rules' "
+    "deliveries to their SQS targets and the archive's storage of a few KB per order "
+    "are not priced here.",
+    "SNS is billed per message, not per PublishBatch call: messages/order = customer "
+    "notifications (one per milestone).",
     "SQS: only the app's own SQS calls are priced; Lambda's polling of the queues "
     "(ReceiveMessage/DeleteMessage by the event source mapping) is billed to you too "
     "but is not an app call: EXCLUDED. SNS -> SQS deliveries are free.",
@@ -110,8 +115,10 @@ REASONS: dict[str, str] = {
     ),
     "dynamodb.Query": "GET /orders, /orders/{id}/events: 0 in the counting phase",
     "dynamodb.DeleteItem": "notification mark undone after a failed send: 0 on the happy path",
+    "eventbridge.PutEvents": (
+        "stream relay: 1 call per stream batch, <= 10 events per call (5 events/order)"
+    ),
     "sns.PublishBatch": (
-        "stream relay: 1 call per stream batch, <= 10 events per call (5 events/order) + "
         "notify step: 1 call per SQS batch of milestones (4/order, <= 10 per call)"
     ),
 }
@@ -125,6 +132,8 @@ _DDB_UNITS: dict[str, tuple[float, float]] = {
     "dynamodb.Query": (0, 1),
 }
 _SNS_PUBLISH_OPS = frozenset({"sns.Publish", "sns.PublishBatch"})
+_BUS_OPS = frozenset({"eventbridge.PutEvents"})
+_MESSAGING = ("sns.", "eventbridge.")  # the same for both designs
 
 
 # --- pure functions (tested without a stack) -----------------------------------
@@ -174,8 +183,13 @@ def capacity_per_call(operation: str, lines: int) -> tuple[float, float] | None:
 
 
 def sns_messages_per_order(events: Sequence[str], milestones: Sequence[str]) -> int:
-    """Relayed order events + the customer notifications they trigger."""
-    return len(events) + sum(1 for e in events if e in milestones)
+    """The customer notifications the order's events trigger."""
+    return sum(1 for e in events if e in milestones)
+
+
+def bus_events_per_order(events: Sequence[str]) -> int:
+    """Order events relayed onto the bus: one EventBridge event each."""
+    return len(events)
 
 
 @dataclass(frozen=True)
@@ -189,11 +203,16 @@ class Cost:
     sqs_usd: float
     total_usd: float
     unpriced: list[str] = field(default_factory=list)
+    bus_events: float = 0.0
+    bus_usd: float = 0.0
 
 
-def cost_per_million(ops: Mapping[str, float], lines: int, sns_messages: float) -> Cost:
-    """USD per million orders from requests per order (``ops``) and SNS messages
-    per order. Operations without a price model are listed in ``unpriced``."""
+def cost_per_million(
+    ops: Mapping[str, float], lines: int, sns_messages: float, bus_events: float = 0.0
+) -> Cost:
+    """USD per million orders from requests per order (``ops``), SNS messages
+    and EventBridge events per order. Operations without a price model are
+    listed in ``unpriced``."""
     wru = rru = sqs = 0.0
     unpriced: list[str] = []
     for op, n in sorted(ops.items()):
@@ -207,12 +226,25 @@ def cost_per_million(ops: Mapping[str, float], lines: int, sns_messages: float) 
             rru += n * units[1]
         elif service == "sqs":
             sqs += n
-        elif op not in _SNS_PUBLISH_OPS:
+        elif op not in _SNS_PUBLISH_OPS | _BUS_OPS:
             unpriced.append(op)
     ddb = (wru * PRICE_DYNAMODB_WRU + rru * PRICE_DYNAMODB_RRU) * 1e6
     sns = sns_messages * PRICE_SNS_PUBLISH * 1e6
     sqs_usd = sqs * PRICE_SQS_REQUEST * 1e6
-    return Cost(wru, rru, sns_messages, sqs, ddb, sns, sqs_usd, ddb + sns + sqs_usd, unpriced)
+    bus = bus_events * PRICE_EVENTBRIDGE_EVENT * 1e6
+    return Cost(
+        wru,
+        rru,
+        sns_messages,
+        sqs,
+        ddb,
+        sns,
+        sqs_usd,
+        ddb + sns + sqs_usd + bus,
+        unpriced,
+        bus_events,
+        bus,
+    )
 
 
 REFERENCE_NAME = (
@@ -242,8 +274,8 @@ def reference_steps(
 
 
 def reference_per_order(lines: int, sns_requests: Mapping[str, float]) -> dict[str, float]:
-    """Requests per order of the reference design by operation; its SNS
-    requests are ours (it publishes the same messages)."""
+    """Requests per order of the reference design by operation; its SNS and
+    EventBridge requests are ours (it sends the same messages and events)."""
     out: dict[str, float] = {}
     for _, op, n in reference_steps(lines):
         out[op] = out.get(op, 0) + n
@@ -325,6 +357,7 @@ class CountResult:
     statuses: dict[str, int]
     events_per_order: float
     sns_messages_per_order: float
+    bus_events_per_order: float
     cost: Cost
     largest_item_bytes: int
     errors: list[str]
@@ -504,10 +537,11 @@ def measure_requests(
     ops = per_order(counts, m)
     events = sum(int(o["version"]) for o in orders) / max(len(orders), 1)
     messages = sns_messages_per_order(HAPPY_PATH_EVENTS, list(MILESTONES))
+    bus_events = bus_events_per_order(HAPPY_PATH_EVENTS)
     if events != len(HAPPY_PATH_EVENTS):
         errors.append(
             f"{events:.2f} events per order, not {len(HAPPY_PATH_EVENTS)}: "
-            "the SNS message estimate assumes the happy path"
+            "the SNS message and bus event estimates assume the happy path"
         )
     ddb = stack.client("dynamodb")
     table = next(t for t in ddb.list_tables()["TableNames"] if t.endswith("-orders"))
@@ -521,7 +555,8 @@ def measure_requests(
         statuses=dict(sorted(statuses.items())),
         events_per_order=events,
         sns_messages_per_order=messages,
-        cost=cost_per_million(ops, lines, messages),
+        bus_events_per_order=bus_events,
+        cost=cost_per_million(ops, lines, messages, bus_events),
         largest_item_bytes=_largest_item(ddb, table, ids),
         errors=errors[:5],
     )
@@ -569,9 +604,9 @@ def requests_table(r: CountResult) -> str:
 
 
 def comparison_rows(r: CountResult) -> list[list[object]]:
-    sns = {op: n for op, n in r.per_order.items() if op.startswith("sns.")}
+    sns = {op: n for op, n in r.per_order.items() if op.startswith(_MESSAGING)}
     ref = reference_per_order(r.lines, sns)
-    ref_cost = cost_per_million(ref, r.lines, r.sns_messages_per_order)
+    ref_cost = cost_per_million(ref, r.lines, r.sns_messages_per_order, r.bus_events_per_order)
     ours_total, ref_total = total(r.per_order), total(ref)
     ddb_ours = sum(n for op, n in r.per_order.items() if op.startswith("dynamodb."))
     ddb_ref = sum(n for op, n in ref.items() if op.startswith("dynamodb."))
@@ -654,6 +689,12 @@ def cost_table(r: CountResult) -> str:
             f"${c.sns_usd:,.2f}",
         ],
         [
+            "EventBridge events",
+            f"{_f(c.bus_events, 1)} events",
+            f"${PRICE_EVENTBRIDGE_EVENT * 1e6:.2f}/M",
+            f"${c.bus_usd:,.2f}",
+        ],
+        [
             "SQS (app calls only)",
             f"{_f(c.sqs_requests, 1)} requests",
             f"${PRICE_SQS_REQUEST * 1e6:.2f}/M",
@@ -668,7 +709,7 @@ def cost_table(r: CountResult) -> str:
 
 def reference_table(lines: int) -> str:
     rows = [[step, op, n] for step, op, n in reference_steps(lines)]
-    rows.append(["same SNS requests and messages as ours", "sns.*", "="])
+    rows.append(["same SNS and EventBridge requests as ours", "sns.*, eventbridge.*", "="])
     return format_table(["reference step", "operation", "requests/order"], rows, right=[2])
 
 
@@ -817,7 +858,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                             {op: n for op, n in r.per_order.items() if op.startswith("sns.")},
                         )
                     ),
-                    "cost": asdict(cost_per_million(ref, r.lines, r.sns_messages_per_order)),
+                    "cost": asdict(
+                        cost_per_million(
+                            ref, r.lines, r.sns_messages_per_order, r.bus_events_per_order
+                        )
+                    ),
                     "oursTotal": total(r.per_order),
                     "referenceTotal": total(ref),
                     "oursFewer": total(r.per_order) < total(ref),

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from chalicelib.payments.service import PaymentService
     from chalicelib.platform.alerts import AlertRaiser
     from chalicelib.platform.failures import FailureRecorder
-    from chalicelib.platform.messaging import Publisher
+    from chalicelib.platform.messaging import EventBus, Publisher
     from chalicelib.platform.metrics import EmfMetrics
 
 
@@ -53,6 +53,13 @@ class Services:
         from chalicelib.platform.sns import SnsPublisher
 
         return SnsPublisher()
+
+    @cached_property
+    def bus(self) -> EventBus:
+        """The domain bus: service-to-service events (EventBridge)."""
+        from chalicelib.platform.eventbridge import EventBridgeBus
+
+        return EventBridgeBus(self.settings.event_bus_name)
 
     @cached_property
     def metrics(self) -> EmfMetrics:
@@ -160,13 +167,21 @@ class Services:
                 s.shipping_queue_name,
                 s.notify_queue_name,
             ],
-            s.stream_failures_queue_name,
-            f"{s.orders_stream_arn},{s.products_stream_arn}",
+            {
+                s.stream_failures_queue_name: f"{s.orders_stream_arn},{s.products_stream_arn}",
+                s.bus_dlq_name: f"the rules of the event bus {s.event_bus_name}",
+            },
         )
         return DeadLetterService(
             store,
             time.time,
-            s.stream_failures_queue_name,
+            {
+                s.stream_failures_queue_name: "it holds stream positions, not events",
+                # EventBridge's own dead letters: no queue of ours sent them
+                # (the archive has every event, for a replay).
+                s.bus_dlq_name: "it holds events the bus's rules could not deliver, "
+                "not messages of a queue",
+            },
             depths=DynamoDepths(s.ops_table_name),
             alerts=self.alerts,
             reasons=DynamoFailureLog(s.ops_table_name),

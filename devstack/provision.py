@@ -69,7 +69,9 @@ def deploy(
     physical = {
         r["LogicalResourceId"]: r["PhysicalResourceId"]
         for r in cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
-        if "LogicalResourceId" in r  # skipped types come back without one
+        # Skipped types come back without a logical id, some made ones (the
+        # emulator's EventBridge archive) without a physical one.
+        if "LogicalResourceId" in r and "PhysicalResourceId" in r
     }
     template = tpl.load(template_path)
     resolver = _resolver(session, template, physical, parameters)
@@ -136,6 +138,17 @@ def _resolver(
                 "TopicArn": physical[logical],
                 "TopicName": physical[logical].rsplit(":", 1)[-1],
             }[attr]
+        if kind == "AWS::Events::EventBus":
+            name = str(resolver(resources[logical]["Properties"]["Name"]))
+            if attr == "Name":
+                return name
+            return str(session.client("events").describe_event_bus(Name=name)["Arn"])
+        if kind == "AWS::Events::Rule" and attr == "Arn":
+            props = resolver(resources[logical]["Properties"])
+            rule = session.client("events").describe_rule(
+                Name=props["Name"], EventBusName=props.get("EventBusName", "default")
+            )
+            return str(rule["Arn"])
         raise KeyError(f"Fn::GetAtt {logical}.{attr} is not supported by the local stack")
 
     resolver = tpl.Resolver(ref, get_att)

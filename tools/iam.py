@@ -31,6 +31,7 @@ from chalicelib.orders import dynamo as orders_repository
 from chalicelib.payments import dynamo as payments_repository
 from chalicelib.payments import simulated as payments_simulated
 from chalicelib.platform import aws, dynamo
+from chalicelib.platform import eventbridge as domain_bus
 from chalicelib.platform import sns as publishing
 
 ADAPTERS: tuple[ModuleType, ...] = (
@@ -38,6 +39,7 @@ ADAPTERS: tuple[ModuleType, ...] = (
     auth,
     dynamo,
     publishing,
+    domain_bus,
     orders_repository,
     inventory_repository,
     payments_repository,
@@ -105,6 +107,8 @@ _OPERATION_ACTIONS: MappingProxyType[str, frozenset[str]] = MappingProxyType(
         "dynamodb.BatchWriteItem": frozenset({"dynamodb:PutItem", "dynamodb:DeleteItem"}),
         "dynamodb.TransactGetItems": frozenset({"dynamodb:GetItem"}),
         "sns.PublishBatch": frozenset({"sns:Publish"}),
+        # botocore names the service by its id (EventBridge), IAM by "events".
+        "eventbridge.PutEvents": frozenset({"events:PutEvents"}),
         "sqs.ChangeMessageVisibilityBatch": frozenset({"sqs:ChangeMessageVisibility"}),
         # SQS moves the messages with the caller's permissions: receive and
         # delete on the DLQ, send on the destination.
@@ -169,7 +173,7 @@ _TABLES = MappingProxyType(
         ops_failures.__name__: "ops",
     }
 )
-_TOPICS = ("order-events", "customer-notifications", "ops-alerts", "image-events")
+_TOPICS = ("customer-notifications", "ops-alerts", "image-events")
 _QUEUES = ("inventory", "payments", "shipping", "notify")
 
 
@@ -189,11 +193,13 @@ def targets(module: str, action: str, stage: str) -> tuple[str, ...]:
         return (f"{bucket}/uploads/SKU-1/img-1", f"{bucket}/thumbnails/SKU-1/img-1/200.jpg")
     if service == "sns" and module == publishing.__name__:
         return tuple(f"arn:aws:sns:{REGION}:{ACCOUNT}:{prefix}-{t}" for t in _TOPICS)
+    if service == "events" and module == domain_bus.__name__:
+        return (f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{prefix}",)
     if service == "sqs" and module == aws.__name__:
         return tuple(f"arn:aws:sqs:{REGION}:{ACCOUNT}:{prefix}-{q}" for q in _QUEUES)
     if service == "sqs" and module == ops_dead_letters.__name__:
         # The step queues (their redrive policies name the DLQs) and the DLQs.
-        dlqs = (*(f"{q}-dlq" for q in _QUEUES), "stream-failures")
+        dlqs = (*(f"{q}-dlq" for q in _QUEUES), "stream-failures", "bus-dlq")
         if action == "sqs:SendMessage":  # a redrive sends to the step queues
             names: tuple[str, ...] = _QUEUES
         elif action == "sqs:GetQueueAttributes":

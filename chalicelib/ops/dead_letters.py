@@ -116,7 +116,7 @@ class DeadLetterService:
         self,
         store: DeadLetterStore,
         now: Any,
-        stream_failures: str,
+        unredrivable: dict[str, str],
         depths: Depths,
         alerts: AlertRaiser,
         reasons: Reasons,
@@ -126,7 +126,8 @@ class DeadLetterService:
         self.metrics: MetricSink = metrics or NoMetrics()
         self.store = store
         self.now = now  # () -> epoch seconds
-        self.stream_failures = stream_failures
+        # DLQ name -> why a redrive cannot send its messages back anywhere.
+        self.unredrivable = unredrivable
         self.depths = depths
         self.alerts = alerts
 
@@ -179,10 +180,9 @@ class DeadLetterService:
         log.info("operator deleted dead letter %s from %s", message_id, queue)
 
     def redrive(self, queue: str) -> Redrive:
-        if self._known(queue) == self.stream_failures:
-            # Its messages are stream positions, not events: there is no queue to
-            # send them back to (replay from the stream: python -m tools replay-orders).
-            raise errors.Conflict(f"{queue} holds stream failures, which cannot be redriven")
+        why = self.unredrivable.get(self._known(queue))
+        if why is not None:
+            raise errors.Conflict(f"{queue} cannot be redriven: {why}")
         # Which orders it gives another chance (the first PEEK_LIMIT messages'),
         # in the operator's request's log, under its correlation id.
         orders = order_ids(self.store.peek(queue, PEEK_LIMIT))

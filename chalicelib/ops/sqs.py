@@ -1,9 +1,11 @@
 """The dead-letter store on SQS.
 
 The DLQs are found from the step queues' own redrive policies (the template
-is the one place that pairs them), plus the stream-failures queue, whose
-source is the streams. A peek receives with a visibility timeout, then sets
-every received message visible again: SQS has no read that leaves messages
+is the one place that pairs them), plus the DLQs of other senders given by
+name with their source: the stream-failures queue (the streams' on-failure
+destination) and the bus DLQ (the domain bus's rules' dead-letter target).
+A peek receives with a visibility timeout, then sets every received message
+visible again: SQS has no read that leaves messages
 untouched, and a DLQ has no redrive policy of its own, so these receives
 never move a message anywhere.
 """
@@ -36,14 +38,14 @@ _PEEK_HIDE_SECONDS = 30  # long enough to page through; reset to 0 at once after
 
 
 class SqsDeadLetters:
-    def __init__(self, step_queues: list[str], stream_failures: str, streams: str) -> None:
+    def __init__(self, step_queues: list[str], others: dict[str, str]) -> None:
+        """``others``: DLQ name -> what sends to it (no redrive policy names them)."""
         self.step_queues = step_queues
-        self.stream_failures = stream_failures
-        self.streams = streams
+        self.others = others
 
     @cached_property
     def _queues(self) -> dict[str, str]:
-        found = {self.stream_failures: self.streams}
+        found = dict(self.others)
         sqs = aws.client("sqs")
         for name in self.step_queues:
             with aws.translate():

@@ -1,4 +1,4 @@
-"""The order routes, the outbox relay (orders stream -> order-events) and the
+"""The order routes, the outbox relay (orders stream -> the domain bus) and the
 customer notifications step."""
 
 from __future__ import annotations
@@ -109,17 +109,16 @@ def cancel_order(orderId: str) -> Response:  # noqa: N803
     stream_arn=settings.orders_stream_arn, batch_size=100, starting_position="TRIM_HORIZON"
 )
 def relay_order_events(event: Any) -> None:
-    """The outbox relay: every appended order event goes to order-events."""
-    from chalicelib.orders.relay import order_event_messages
+    """The outbox relay: every appended order event goes onto the domain bus."""
+    from chalicelib.orders.relay import order_bus_events
     from chalicelib.platform import correlation
 
-    messages = order_event_messages(event.to_dict()["Records"])
-    if messages:
-        services = bootstrap.services()
-        services.publisher.publish(services.settings.order_events_topic_arn, messages)
-    for m in messages:
-        with correlation.use(m.attributes.get("correlationId"), order_id=m.attributes["orderId"]):
-            bp.log.info("relayed %s of order %s", m.attributes["type"], m.attributes["orderId"])
+    relayed = order_bus_events(event.to_dict()["Records"])
+    if relayed:
+        bootstrap.services().bus.put([bus_event for bus_event, _ in relayed])
+    for _, m in relayed:
+        with correlation.use(m.correlationId, order_id=m.orderId):
+            bp.log.info("relayed %s v%d of order %s", m.type, m.version, m.orderId)
 
 
 @bp.on_sqs_message(queue=settings.notify_queue_name, batch_size=10)

@@ -148,6 +148,10 @@ class OrderEventMessage(BaseModel):
 
 
 def read_message(record: dict[str, Any]) -> OrderEventMessage:
-    """The envelope in an SQS record's body (ValueError or ValidationError if
-    the body is not one)."""
-    return OrderEventMessage.model_validate(json.loads(record["body"]))
+    """The event in an SQS record's body: an EventBridge event whose
+    ``detail`` is the envelope (what the bus's rules deliver), or the
+    envelope itself (ValueError or ValidationError if it is neither)."""
+    body = json.loads(record["body"])
+    if isinstance(body, dict) and "detail-type" in body and isinstance(body.get("detail"), dict):
+        body = body["detail"]
+    return OrderEventMessage.model_validate(body)

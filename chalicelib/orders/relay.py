@@ -1,4 +1,4 @@
-"""The outbox relay: the orders table's stream -> one message per appended event.
+"""The outbox relay: the orders table's stream -> one bus event per appended event.
 
 The stream is the outbox: an order write and the event it implies are one
 write, so they can never disagree; this module only reads the stream records.
@@ -10,11 +10,14 @@ from typing import Any
 
 from chalicelib.orders.events import OrderEventMessage
 from chalicelib.platform.dynamo import from_image
-from chalicelib.platform.messaging import Message
+from chalicelib.platform.messaging import BusEvent
+
+SOURCE = "eventshop.orders"  # the orders context's events on the domain bus
 
 
-def order_event_messages(records: list[dict[str, Any]]) -> list[Message]:
-    """The messages implied by a batch of orders-table stream records."""
+def order_bus_events(records: list[dict[str, Any]]) -> list[tuple[BusEvent, OrderEventMessage]]:
+    """The bus events implied by a batch of orders-table stream records, each
+    with the event it carries."""
     out = []
     for record in records:
         if record.get("eventName") != "INSERT":
@@ -32,8 +35,6 @@ def order_event_messages(records: list[dict[str, Any]]) -> list[Message]:
             order=new.get("snapshot") or {},
             correlationId=new.get("correlationId"),
         )
-        attributes = {"type": message.type, "orderId": message.orderId}
-        if message.correlationId:
-            attributes["correlationId"] = message.correlationId
-        out.append(Message(body=message.model_dump_json(exclude_none=True), attributes=attributes))
+        detail = message.model_dump_json(exclude_none=True)
+        out.append((BusEvent(SOURCE, message.type, detail), message))
     return out

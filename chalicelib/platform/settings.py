@@ -38,7 +38,7 @@ class Settings:
     images_table_name: str
     ops_table_name: str
     images_bucket_name: str
-    order_events_topic_arn: str
+    event_bus_name: str
     customer_notifications_topic_arn: str
     ops_alerts_topic_arn: str
     image_events_topic_arn: str
@@ -47,6 +47,7 @@ class Settings:
     shipping_queue_name: str
     notify_queue_name: str
     stream_failures_queue_name: str
+    bus_dlq_name: str
     jwt_secret_parameter: str
     # Local and test stages take the secret from the environment; deployed
     # stages read ``jwt_secret_parameter`` from SSM (see chalicelib.identity.auth).

@@ -223,26 +223,25 @@ def test_low_stock_alert_once_per_crossing_and_on_shortage(shop: Shop) -> None:
     assert [(a["kind"], a["data"]["stock"]) for a in again] == [("LOW_STOCK", 2)]
 
 
-def test_failing_only_sns_publishing_delays_the_saga_and_loses_nothing(shop: Shop) -> None:
-    """A targeted drill: half of the PublishBatch requests fail with SNS's own
-    503 (XML, which botocore parses and retries); nothing else is touched."""
+def test_failing_only_the_bus_delays_the_saga_and_loses_nothing(shop: Shop) -> None:
+    """A targeted drill: half of the PutEvents requests fail with EventBridge's
+    own 503 (JSON, which botocore parses and retries); nothing else is touched."""
     sku = shop.product(stock=10)
     control = shop.stack.control
     control.reset_aws_calls()
-    faults = control.set_faults(awsErrorRate=0.5, awsErrorOperations=["sns.PublishBatch"])
-    assert (faults["awsErrorOperations"], faults["awsErrorServices"]) == (["sns.PublishBatch"], [])
+    put = "eventbridge.PutEvents"
+    faults = control.set_faults(awsErrorRate=0.5, awsErrorOperations=[put])
+    assert (faults["awsErrorOperations"], faults["awsErrorServices"]) == ([put], [])
     try:
-        ids = [str(shop.place(f"sns-drill-{i}", [(sku, 1)])["orderId"]) for i in range(5)]
+        ids = [str(shop.place(f"bus-drill-{i}", [(sku, 1)])["orderId"]) for i in range(5)]
         shop.stack.drain(timeout=120)
         calls = control.aws_calls()
     finally:
         control.set_faults(awsErrorRate=0, awsErrorOperations=[])
-    assert calls["errorOperations"] == ["sns.PublishBatch"]
-    assert calls["injectedByService"] == {
-        "sns": {"PublishBatch": calls["injected"]["sns.PublishBatch"]}
-    }
-    assert calls["injected"]["sns.PublishBatch"] > 0
-    assert calls["sent"]["sns.PublishBatch"] > 0
+    assert calls["errorOperations"] == [put]
+    assert calls["injectedByService"] == {"eventbridge": {"PutEvents": calls["injected"][put]}}
+    assert calls["injected"][put] > 0
+    assert calls["sent"][put] > 0
     assert calls["sent"]["dynamodb.TransactWriteItems"] > 0  # untouched: never injected
     assert {o["status"] for o in shop.orders(ids)} == {"COMPLETED"}
     assert shop.stock(sku) == 5
@@ -262,15 +261,15 @@ def _relay(shop: Shop) -> dict[str, Any]:
     )
 
 
-def test_the_relay_holds_its_shard_through_an_sns_outage_and_loses_no_event(shop: Shop) -> None:
-    """Every PublishBatch fails for a while: the outbox relay keeps its failed
+def test_the_relay_holds_its_shard_through_a_bus_outage_and_loses_no_event(shop: Shop) -> None:
+    """Every PutEvents fails for a while: the outbox relay keeps its failed
     batch and retries it (MaximumRetryAttempts -1, as deployed) instead of
-    setting it aside after 3 retries, so once SNS answers again every order
-    event reaches its consumers."""
+    setting it aside after 3 retries, so once EventBridge answers again every
+    order event reaches its consumers."""
     sku = shop.product(stock=100)
     control = shop.stack.control
     assert _relay(shop)["maximumRetryAttempts"] == -1  # .chalice/event-source-mappings.json
-    control.set_faults(awsErrorRate=1.0, awsErrorOperations=["sns.PublishBatch"])
+    control.set_faults(awsErrorRate=1.0, awsErrorOperations=["eventbridge.PutEvents"])
     try:
         ids = [str(shop.place(f"outage-{i}", [(sku, 1)])["orderId"]) for i in range(4)]
         # The old policy gave up after 4 attempts (1 + 3 retries). While the

@@ -152,7 +152,13 @@ def workload(app_stack: RunningStack) -> Workload:
 
 
 def test_the_workload_made_the_calls_it_should(workload: Workload) -> None:
-    for op in ("dynamodb.TransactWriteItems", "sns.PublishBatch", "s3.HeadObject", "s3.PutObject"):
+    for op in (
+        "dynamodb.TransactWriteItems",
+        "eventbridge.PutEvents",
+        "sns.PublishBatch",
+        "s3.HeadObject",
+        "s3.PutObject",
+    ):
         assert workload.sent.get(op), f"{op} not observed: {sorted(workload.sent)}"
 
 

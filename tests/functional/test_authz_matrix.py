@@ -92,7 +92,12 @@ def world(shop: Shop) -> World:
     assert slot.status_code == 201, slot.body
     dlqs = shop.call("GET", "/ops/dead-letters", headers=shop.admin())
     assert dlqs.status_code == 200, dlqs.body
-    queue = next(q["queue"] for q in dlqs.json_body["items"] if q["queue"].endswith("-dlq"))
+    # A step queue's DLQ: the one kind a redrive sends back (source: its queue).
+    queue = next(
+        q["queue"]
+        for q in dlqs.json_body["items"]
+        if q["queue"].endswith("-dlq") and q["queue"] == f"{q['source']}-dlq"
+    )
     sqs = shop.aws("sqs")
     sent = sqs.send_message(
         QueueUrl=sqs.get_queue_url(QueueName=queue)["QueueUrl"], MessageBody="{}"

@@ -41,7 +41,9 @@ def test_every_dlq_of_the_stage_is_listed_with_its_source(shop: Shop) -> None:
         shop.outputs["OrdersStreamArn"],
         shop.outputs["ProductsStreamArn"],
     ]
-    assert len(listed) == 5
+    bus = listed[f"eventshop-{STAGE}-bus-dlq"]  # the bus rules' dead-letter target
+    assert bus["source"] == f"the rules of the event bus {shop.outputs['EventBusName']}"
+    assert len(listed) == 6
 
 
 def test_a_dead_letter_is_counted_and_listed_and_stays(shop: Shop) -> None:
@@ -164,10 +166,12 @@ def test_redrive_moves_every_dead_letter_back_to_its_step_queue(
     assert (empty.status_code, empty.json_body["moved"]) == (202, 0)
 
 
-def test_stream_failures_and_unknown_queues_are_not_redriven(shop: Shop) -> None:
-    failures = f"eventshop-{STAGE}-stream-failures"
-    refused = shop.call("POST", f"/ops/dead-letters/{failures}/redrive", headers=shop.admin())
-    assert refused.status_code == 409, refused.body
+def test_stream_failures_the_bus_dlq_and_unknown_queues_are_not_redriven(shop: Shop) -> None:
+    for queue in ("stream-failures", "bus-dlq"):
+        name = f"eventshop-{STAGE}-{queue}"
+        refused = shop.call("POST", f"/ops/dead-letters/{name}/redrive", headers=shop.admin())
+        assert refused.status_code == 409, refused.body
+        assert refused.json_body["Message"].startswith(f"{name} cannot be redriven: it holds")
     unknown = shop.call("POST", "/ops/dead-letters/nope/redrive", headers=shop.admin())
     assert unknown.status_code == 404, unknown.body
 

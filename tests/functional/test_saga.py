@@ -1,9 +1,9 @@
 """The saga's handlers, invoked through the test client with Lambda-shaped events.
 
 The relay gets DynamoDB-stream records built from the order's items; what it
-publishes is read back from an SQS queue subscribed to the order-events topic
-(filtered on the order id) and handed to the next step as an SQS event, as the
-subscriptions in infra/resources.yaml would.
+puts on the event bus is read back from an SQS queue a rule on the bus fills
+(matching the order id) and handed to the next step as an SQS event, as the
+rules in infra/resources.yaml would.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.functional_saga import NO_FAILURES, STEP_QUEUES, start, types
+from tests.support.functional_saga import NO_FAILURES, STEP_QUEUES, detail, start, types
 from tests.support.functional_shop import Shop
 from tests.support.lambda_events import sqs_event, stream_event
 
@@ -26,7 +26,7 @@ def test_an_order_goes_from_placed_to_completed(shop: Shop) -> None:
 
     placed = saga.relay(with_order_item=True)
     assert types(placed) == ["OrderPlaced"]
-    message = json.loads(placed[0])
+    message = detail(placed[0])
     assert message["orderId"] == saga.order_id
     assert message["customerId"] == saga.customer
     assert message["order"]["paymentToken"] == "tok_ok"
@@ -42,9 +42,9 @@ def test_an_order_goes_from_placed_to_completed(shop: Shop) -> None:
     assert saga.order()["status"] == "PAID"
     captured = saga.relay()
     assert types(captured) == ["PaymentCaptured"]
-    assert json.loads(captured[0])["data"]["amountCents"] == 1360
+    assert detail(captured[0])["data"]["amountCents"] == 1360
     # The token is gone once the payment is settled.
-    assert "paymentToken" not in json.loads(captured[0])["order"]
+    assert "paymentToken" not in detail(captured[0])["order"]
 
     assert saga.step("shipping_step", captured) == NO_FAILURES
     assert types(saga.relay()) == ["OrderShipped", "OrderCompleted"]
@@ -193,7 +193,7 @@ def test_a_poison_message_fails_alone(shop: Shop, step: str) -> None:
 def test_a_message_whose_step_fails_is_reported(shop: Shop) -> None:
     sku = shop.put_product(stock=5)["sku"]
     saga = start(shop, [(sku, 1)])
-    placed = json.loads(saga.relay()[0])
+    placed = detail(saga.relay()[0])
     # A well-formed StockReserved for an order that does not exist: the
     # payment is taken (idempotently) but recording it cannot succeed.
     ghost = {**placed, "type": "StockReserved", "orderId": "0" * 32}

@@ -38,7 +38,7 @@ from chalicelib.payments.model import ChargeResult
 from chalicelib.payments.ports import ProviderUnavailable
 from chalicelib.platform import errors
 from chalicelib.platform.alerts import Alert
-from chalicelib.platform.messaging import Message
+from chalicelib.platform.messaging import BusEvent, Message
 
 # As in DynamoOrderRepository: the token is kept only while payment is unsettled.
 _TOKEN_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.RESERVED})
@@ -571,6 +571,18 @@ class FakePublisher:
     def messages(self, topic_arn: str | None = None) -> list[Message]:
         with self._lock:
             return [m for t, m in self.published if topic_arn in (None, t)]
+
+
+class FakeBus:
+    """EventBus that records every event put on it, in order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.events: list[BusEvent] = []
+
+    def put(self, events: list[BusEvent]) -> None:
+        with self._lock:
+            self.events.extend(events)
 
 
 class FakeAlerts:

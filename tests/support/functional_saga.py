@@ -26,10 +26,11 @@ class Saga:
         self.customer = customer
         self.order_id = order_id
         self.relayed = 0
-        self.tap = shop.tap("OrderEventsTopicArn", {"orderId": [order_id]})
+        self.tap = shop.tap_bus({"source": ["eventshop.orders"], "detail": {"orderId": [order_id]}})
 
     def relay(self, *, with_order_item: bool = False) -> list[str]:
-        """Relay the events appended since the last call; return what was published."""
+        """Relay the events appended since the last call; return what went on
+        the bus, each as the rules' SQS targets receive it (the EventBridge event)."""
         events = [
             item
             for item in self.shop.order_items(self.order_id, "EVENT#")
@@ -66,8 +67,18 @@ class Saga:
         return [e["type"] for e in response.json_body["items"]]
 
 
+def detail(body: str) -> dict[str, Any]:
+    """The order event an SQS body from a bus rule carries (the event's detail)."""
+    event = json.loads(body)
+    assert event["source"] == "eventshop.orders", event
+    return dict(event["detail"])
+
+
 def types(bodies: list[str]) -> list[str]:
-    return [json.loads(b)["type"] for b in bodies]
+    """Each body's event type, as the rules match it (its detail-type)."""
+    found = [json.loads(b)["detail-type"] for b in bodies]
+    assert found == [detail(b)["type"] for b in bodies]
+    return found
 
 
 def start(shop: Shop, items: list[tuple[str, int]], payment_token: str = "tok_ok") -> Saga:

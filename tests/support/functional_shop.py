@@ -146,6 +146,20 @@ class Shop:
         )
         return str(url)
 
+    def tap_bus(self, pattern: dict[str, Any]) -> str:
+        """A fresh SQS queue that a rule on the stage's event bus fills with
+        every event matching ``pattern``; returns its URL."""
+        sqs, events = self.aws("sqs"), self.aws("events")
+        name = unique("tap")
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        bus = self.outputs["EventBusName"]
+        events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "tap", "Arn": arn}])
+        return str(url)
+
     def drain(self, queue_url: str) -> list[dict[str, Any]]:
         """Every message now in the queue (moto delivers synchronously)."""
         sqs = self.aws("sqs")

@@ -3,8 +3,9 @@
 ``events/*.json`` hold one event per kind, in the shape Lambda delivers it
 (AWS's documented samples, with eventshop's names and an OrderPlaced message):
 
-- ``sqs``: a notify-queue record whose body is the OrderPlaced message;
-- ``sns``: the same message from the order-events topic;
+- ``sqs``: a notify-queue record whose body is the EventBridge event a bus
+  rule delivers, the OrderPlaced envelope its ``detail``;
+- ``sns``: an SNS record (a customer-notifications one) carrying that envelope;
 - ``s3``: an ObjectCreated:Post of an upload (``uploads/<sku>/<imageId>``);
 - ``dynamodb``: the orders table's stream INSERT of that OrderPlaced event.
 

@@ -1,6 +1,7 @@
 """The canned Lambda events (tests/support/events) and their loader: real
 shapes that Chalice's wrappers and the app's readers accept, telling one story
-(an OrderPlaced event, relayed, queued and published; an image uploaded)."""
+(an OrderPlaced event, relayed onto the bus, queued by a rule and published;
+an image uploaded)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from chalice.app import DynamoDBEvent, S3Event, SNSEvent, SQSEvent
 
 from chalicelib.images.model import parse_upload_key
 from chalicelib.orders.events import read_message
-from chalicelib.orders.relay import order_event_messages
+from chalicelib.orders.relay import SOURCE, order_bus_events
 from chalicelib.platform import dynamo
 from tests.support.lambda_events import KINDS, batch, load, record, sample
 
@@ -24,15 +25,15 @@ def test_each_sample_is_one_record_from_its_event_source(kind: str) -> None:
     assert canned.get("eventSource", canned.get("EventSource")) == f"aws:{kind}"
 
 
-def test_the_stream_sample_relays_to_the_message_the_queue_and_topic_samples_carry() -> None:
+def test_the_stream_sample_relays_to_the_event_the_queue_and_topic_samples_carry() -> None:
     stream = sample("dynamodb")["Records"]
-    (message,) = order_event_messages(stream)
+    ((bus_event, _),) = order_bus_events(stream)
     sqs, sns = record("sqs"), record("sns")["Sns"]
-    assert sqs["body"] == sns["Message"] == message.body
-    assert {k: v["stringValue"] for k, v in sqs["messageAttributes"].items()} == (
-        message.attributes
-    )
-    assert {k: v["Value"] for k, v in sns["MessageAttributes"].items()} == message.attributes
+    delivered = json.loads(sqs["body"])  # what a bus rule's SQS target receives
+    assert (delivered["source"], delivered["detail-type"]) == (SOURCE, "OrderPlaced")
+    assert (bus_event.source, bus_event.detail_type) == (SOURCE, "OrderPlaced")
+    assert delivered["detail"] == json.loads(bus_event.detail)
+    assert sns["Message"] == bus_event.detail
     placed = read_message(sqs)
     assert (placed.type, placed.version) == ("OrderPlaced", 1)
     assert placed.order["status"] == "PLACED"

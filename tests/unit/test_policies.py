@@ -307,7 +307,7 @@ def test_declarations_are_iam_action_names() -> None:
     for module, actions in iam.BY_MODULE.items():
         for action in actions:
             service, _, name = action.partition(":")
-            assert service in {"dynamodb", "s3", "sns", "sqs", "ssm", "kms"}, (module, action)
+            assert service in {"dynamodb", "s3", "sns", "sqs", "ssm", "kms", "events"}, action
             assert re.fullmatch(r"[A-Z][A-Za-z0-9]+", name), (module, action)
 
 

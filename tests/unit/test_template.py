@@ -256,3 +256,32 @@ def test_the_dashboard_shows_every_business_metric(template: dict[str, Any]) -> 
     }
     namespaces = {row[0] for w in widgets for row in w["properties"]["metrics"]}
     assert namespaces == {"eventshop"}
+
+
+def test_every_step_queue_is_fed_by_one_bus_rule_with_a_dead_letter_target(
+    template: dict[str, Any],
+) -> None:
+    """Service-to-service events go over the stage's bus: each consumer's
+    queue has its rule (matching order events by detail-type), whose target
+    has a retry policy and a dead-letter queue; the bus keeps an archive."""
+    resources = template["Resources"]
+    rules = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
+    fed: dict[str, str] = {}
+    for name, rule in rules.items():
+        assert rule["EventBusName"] == {"Fn::GetAtt": ["EventBus", "Name"]}, name
+        assert rule["EventPattern"]["source"] == ["eventshop.orders"], name
+        assert rule["EventPattern"]["detail-type"], name
+        (target,) = rule["Targets"]
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["BusDlq", "Arn"]}}, name
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0, name
+        fed[target["Arn"]["Fn::GetAtt"][0]] = name
+    steps = {"InventoryQueue", "PaymentsQueue", "ShippingQueue", "NotifyQueue"}
+    assert set(fed) == steps
+    archive = resources["EventArchive"]["Properties"]
+    assert archive["SourceArn"] == {"Fn::GetAtt": ["EventBus", "Arn"]}
+    assert not [r for r in resources.values() if r["Type"] == "AWS::SNS::Subscription"]
+    policy = resources["BusQueuesPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert policy["Principal"] == {"Service": "events.amazonaws.com"}
+    assert {a["Fn::GetAtt"][0] for a in policy["Condition"]["ArnEquals"]["aws:SourceArn"]} == set(
+        rules
+    )

@@ -145,9 +145,23 @@ def test_cost_of_the_reference_model_and_unpriced_operations() -> None:
     assert cost.unpriced == ["dynamodb.Scan", "ssm.GetParameter"]
 
 
-def test_sns_messages_count_events_and_their_notifications() -> None:
+def test_sns_messages_are_the_notifications_and_each_event_is_one_on_the_bus() -> None:
     milestones = ["OrderPlaced", "PaymentCaptured", "OrderShipped", "OrderCompleted"]
-    assert orders.sns_messages_per_order(orders.HAPPY_PATH_EVENTS, milestones) == 9
+    assert orders.sns_messages_per_order(orders.HAPPY_PATH_EVENTS, milestones) == 4
+    assert orders.bus_events_per_order(orders.HAPPY_PATH_EVENTS) == 5
+
+
+def test_bus_events_are_priced_per_event_not_per_put_events_call() -> None:
+    cost = orders.cost_per_million(
+        {"eventbridge.PutEvents": 2.5, "sns.PublishBatch": 1},
+        lines=1,
+        sns_messages=4,
+        bus_events=5,
+    )
+    assert cost.unpriced == []
+    assert cost.bus_usd == pytest.approx(5 * 1.00)
+    assert cost.sns_usd == pytest.approx(4 * 0.50)
+    assert cost.total_usd == pytest.approx(5 + 2)
 
 
 # --- helpers --------------------------------------------------------------------------

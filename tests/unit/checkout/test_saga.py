@@ -1,7 +1,8 @@
 """The order saga end to end, in memory: the real services and steps over the
-fakes, with messages made the way the relay makes them (stream records in
-Lambda's JSON form -> ``order_event_messages``) and routed to the steps by the
-subscription filter policies of ``infra/resources.yaml``."""
+fakes, with bus events made the way the relay makes them (stream records in
+Lambda's JSON form -> ``order_bus_events``) and routed to the steps by the
+event bus rules of ``infra/resources.yaml``, each delivered as the rule's
+SQS target receives it (the EventBridge event, the envelope its ``detail``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import json
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,15 +29,16 @@ from chalicelib.checkout.shipping import SimulatedCarrier
 from chalicelib.orders.events import OrderEventMessage
 from chalicelib.orders.model import EventType, Order, OrderStatus
 from chalicelib.orders.notifications import MILESTONES, CustomerNotifier
-from chalicelib.orders.relay import order_event_messages
+from chalicelib.orders.relay import order_bus_events
 from chalicelib.orders.service import OrderService
 from chalicelib.payments.model import ChargeResult
 from chalicelib.payments.service import PaymentService
 from chalicelib.platform import errors
-from chalicelib.platform.messaging import Message
+from chalicelib.platform.messaging import BusEvent, Message
 from devstack import template
 from tests.support.fakes import (
     FakeAlerts,
+    FakeBus,
     FakeCatalogRepository,
     FakeOrderRepository,
     FakePaymentRepository,
@@ -45,7 +47,6 @@ from tests.support.fakes import (
 )
 
 ROOT = Path(__file__).resolve().parents[3]
-ORDER_EVENTS = "arn:aws:sns:us-east-1:123456789012:eventshop-test-order-events"
 NOTIFICATIONS = "arn:aws:sns:us-east-1:123456789012:eventshop-test-customer-notifications"
 ADDRESS = {
     "name": "Ada",
@@ -63,22 +64,23 @@ class Who:
     is_admin: bool = False
 
 
-def subscriptions() -> dict[str, frozenset[str]]:
-    """Queue logical id -> the event types its order-events subscription lets through."""
+def bus_rules() -> dict[str, frozenset[str]]:
+    """Queue logical id -> the order event types its bus rule delivers to it."""
     resources = template.load(ROOT / "infra" / "resources.yaml")["Resources"]
     routes = {}
     for res in resources.values():
         props = res.get("Properties", {})
-        if res["Type"] != "AWS::SNS::Subscription" or props.get("TopicArn") != {
-            "Ref": "OrderEventsTopic"
-        }:
+        if res["Type"] != "AWS::Events::Rule" or props.get("EventPattern", {}).get("source") != [
+            "eventshop.orders"
+        ]:
             continue
-        queue = props["Endpoint"]["Fn::GetAtt"][0]
-        routes[queue] = frozenset(props["FilterPolicy"]["type"])
+        (target,) = props["Targets"]
+        queue = target["Arn"]["Fn::GetAtt"][0]
+        routes[queue] = frozenset(props["EventPattern"]["detail-type"])
     return routes
 
 
-ROUTES = subscriptions()
+ROUTES = bus_rules()
 
 
 def _storable(value: Any) -> Any:
@@ -110,12 +112,30 @@ def stream_record(event_name: str, item: dict[str, Any], seq: int) -> dict[str, 
     }
 
 
-def sqs_event(messages: list[Message]) -> SQSEvent:
+def bus_body(event: BusEvent) -> str:
+    """What a bus rule's SQS target receives: the whole EventBridge event."""
+    return json.dumps(
+        {
+            "version": "0",
+            "id": f"ev-{abs(hash(event.detail))}",
+            "detail-type": event.detail_type,
+            "source": event.source,
+            "account": "123456789012",
+            "time": "2025-01-01T00:00:00Z",
+            "region": "us-east-1",
+            "resources": [],
+            "detail": json.loads(event.detail),
+        }
+    )
+
+
+def sqs_event(messages: Sequence[BusEvent | Message]) -> SQSEvent:
+    """Bus events as their rule's queue delivers them; messages as they are."""
     records = [
         {
             "messageId": f"m{i}",
             "receiptHandle": f"r{i}",
-            "body": m.body,
+            "body": bus_body(m) if isinstance(m, BusEvent) else m.body,
             "attributes": {"ApproximateReceiveCount": "1"},
             "messageAttributes": {},
             "eventSource": "aws:sqs",
@@ -152,6 +172,7 @@ class Shop:
         self.payment_repo = FakePaymentRepository()
         self.payments = PaymentService(self.payment_repo, self.provider)
         self.publisher = FakePublisher()
+        self.bus = FakeBus()
         self.notifier = CustomerNotifier(
             self.order_repo,
             lambda messages: self.publisher.publish(
@@ -174,23 +195,23 @@ class Shop:
     def _notify(self, message: OrderEventMessage) -> None:
         self.notifier.notify(message.type, message.order)
 
-    def relay(self) -> list[Message]:
-        """The stream relay: new stream records -> messages on order-events."""
+    def relay(self) -> list[BusEvent]:
+        """The stream relay: new stream records -> events on the bus."""
         stream = self.order_repo.stream()
         records = [
             stream_record(name, item, seq)
             for seq, (name, item) in enumerate(stream[self._relayed :], self._relayed)
         ]
         self._relayed = len(stream)
-        messages = order_event_messages(records)
-        self.publisher.publish(ORDER_EVENTS, messages)
-        return messages
+        events = [bus_event for bus_event, _ in order_bus_events(records)]
+        self.bus.put(events)
+        return events
 
-    def deliver(self, message: Message, times: int = 1, only: str | None = None) -> None:
-        """SNS fan-out by filter policy, then each queue's SQS handler; after
-        every delivery, CANCELLED must be the whole truth."""
+    def deliver(self, message: BusEvent, times: int = 1, only: str | None = None) -> None:
+        """The bus's rules, then each queue's SQS handler; after every
+        delivery, CANCELLED must be the whole truth."""
         for queue, types in ROUTES.items():
-            if message.attributes["type"] in types and only in (None, queue):
+            if message.detail_type in types and only in (None, queue):
                 for _ in range(times):
                     result = saga.sqs_batch(sqs_event([message]), self.steps[queue])
                     assert result == {"batchItemFailures": []}
@@ -210,7 +231,7 @@ class Shop:
         seen = []
         while messages := self.relay():
             for message in messages:
-                seen.append(message.attributes["type"])
+                seen.append(message.detail_type)
                 self.deliver(message, times)
         return seen
 
@@ -243,8 +264,8 @@ class Shop:
         return [json.loads(m.body)["type"] for m in self.publisher.messages(NOTIFICATIONS)]
 
 
-def types_of(messages: list[Message]) -> list[str]:
-    return [m.attributes["type"] for m in messages]
+def types_of(messages: list[BusEvent]) -> list[str]:
+    return [m.detail_type for m in messages]
 
 
 # --- the relay ---------------------------------------------------------------------
@@ -257,8 +278,8 @@ def test_the_relay_publishes_each_appended_event_with_its_snapshot() -> None:
     messages = shop.relay()
 
     assert types_of(messages) == ["OrderPlaced"]  # the order and stream items are skipped
-    assert messages[0].attributes == {"type": "OrderPlaced", "orderId": order.orderId}
-    msg = OrderEventMessage.model_validate_json(messages[0].body)
+    assert (messages[0].source, messages[0].detail_type) == ("eventshop.orders", "OrderPlaced")
+    msg = OrderEventMessage.model_validate_json(messages[0].detail)
     assert (msg.orderId, msg.customerId, msg.version) == (order.orderId, "ada", 1)
     assert msg.order["paymentToken"] == "tok_ok"
     assert msg.order["totalCents"] == 500
@@ -281,7 +302,7 @@ def test_a_whole_order_step_by_step() -> None:
 
     reserved = shop.relay()
     assert types_of(reserved) == ["StockReserved"]
-    reserved_msg = OrderEventMessage.model_validate_json(reserved[0].body)
+    reserved_msg = OrderEventMessage.model_validate_json(reserved[0].detail)
     assert reserved_msg.order["paymentToken"] == "tok_ok"  # the payments step needs it
     shop.deliver(reserved[0])
     assert shop.status(oid) is OrderStatus.PAID
@@ -290,7 +311,7 @@ def test_a_whole_order_step_by_step() -> None:
 
     captured = shop.relay()
     assert types_of(captured) == ["PaymentCaptured"]
-    assert "paymentToken" not in OrderEventMessage.model_validate_json(captured[0].body).order
+    assert "paymentToken" not in OrderEventMessage.model_validate_json(captured[0].detail).order
     shop.deliver(captured[0])
 
     assert types_of(shop.relay()) == ["OrderShipped", "OrderCompleted"]
@@ -350,7 +371,7 @@ def test_a_step_redelivered_after_the_saga_moved_on_changes_nothing() -> None:
     shop = Shop({"A": 5})
     order = shop.place(A=2)
     shop.run()
-    for message in shop.publisher.messages(ORDER_EVENTS):
+    for message in shop.bus.events:
         shop.deliver(message)
 
     assert shop.relay() == []
@@ -373,9 +394,7 @@ def test_a_late_stock_reserved_after_its_claim_expired_charges_nothing(end: str)
         shop.orders.cancel(order.orderId, Who("ada"))
         shop.run()
     assert shop.status(order.orderId) == end
-    reserved = [
-        m for m in shop.publisher.messages(ORDER_EVENTS) if m.attributes["type"] == "StockReserved"
-    ]
+    reserved = [m for m in shop.bus.events if m.detail_type == "StockReserved"]
     shop.payment_repo._records.clear()  # the TTL deleted every claim
     calls: list[str] = []
     charge = shop.provider.charge
@@ -505,7 +524,7 @@ def test_customer_cancel_at_reserved_voids_a_charge_not_yet_taken() -> None:
     shop.deliver(shop.relay()[0])
     reserved = shop.relay()[0]
     shop.orders.cancel(order.orderId, Who("ada"))
-    cancelled = OrderEventMessage.model_validate_json(shop.relay()[0].body)
+    cancelled = OrderEventMessage.model_validate_json(shop.relay()[0].detail)
 
     # The payments step hears of the cancel before it charges.
     saga.take_payment(cancelled, shop.orders, shop.payments)
@@ -559,7 +578,7 @@ def test_a_capture_heard_after_a_cancel_ships_nothing_and_the_stock_comes_back()
     order = shop.place(A=2)
     shop.pay(order.orderId)
     [captured] = shop.relay()
-    capture_msg = OrderEventMessage.model_validate_json(captured.body)
+    capture_msg = OrderEventMessage.model_validate_json(captured.detail)
     assert capture_msg.type == "PaymentCaptured"
     shop.orders.cancel(order.orderId, Who("ada"))
 
@@ -576,7 +595,7 @@ def test_the_payments_step_refunds_a_cancelled_order_it_is_told_about() -> None:
     shop.deliver(shop.relay()[0], only="InventoryQueue")
     shop.deliver(shop.relay()[0], only="PaymentsQueue")
     shop.orders.cancel(order.orderId, Who("ada"))
-    cancelled = OrderEventMessage.model_validate_json(shop.relay()[-1].body)
+    cancelled = OrderEventMessage.model_validate_json(shop.relay()[-1].detail)
     assert cancelled.type == "OrderCancelled"
 
     saga.take_payment(cancelled, shop.orders, shop.payments)
@@ -677,13 +696,10 @@ def test_a_customer_cancel_is_cancelling_until_stock_and_payment_are_settled() -
     assert shop.relay() == []
 
 
-def deliveries(messages: list[Message]) -> list[tuple[Message, str]]:
-    """Each message once per queue whose filter policy lets it through."""
+def deliveries(messages: list[BusEvent]) -> list[tuple[BusEvent, str]]:
+    """Each event once per queue whose rule matches it."""
     return [
-        (m, queue)
-        for m in messages
-        for queue, kinds in ROUTES.items()
-        if m.attributes["type"] in kinds
+        (m, queue) for m in messages for queue, kinds in ROUTES.items() if m.detail_type in kinds
     ]
 
 
@@ -705,8 +721,8 @@ def shuffled_run(shop: Shop, order_id: str, seed: int, cancel: bool) -> None:
             return
         message, queue = pending.pop(rng.randrange(len(pending)))
         shop.deliver(message, only=queue)
-        seen[(message.body, queue)] += 1
-        if seen[(message.body, queue)] == 1 and rng.random() < 0.25:
+        seen[(message.detail, queue)] += 1
+        if seen[(message.detail, queue)] == 1 and rng.random() < 0.25:
             pending.append((message, queue))  # SQS delivers at least once
         pending += deliveries(shop.relay())
 
@@ -735,7 +751,7 @@ def test_cancelled_means_stock_back_and_money_returned_in_any_delivery_order(
     assert shop.orders.replay(oid) == []
     # Terminal: every message delivered again changes nothing.
     history = shop.history(oid)
-    for message in shop.publisher.messages(ORDER_EVENTS):
+    for message in shop.bus.events:
         shop.deliver(message)
     assert shop.relay() == []
     assert shop.history(oid) == history
@@ -935,7 +951,7 @@ def test_sqs_batch_reports_only_the_failing_records() -> None:
         shop.place(A=1)
     good = shop.relay()
     assert len(good) == 3
-    boom = good[1].attributes["orderId"]
+    boom = json.loads(good[1].detail)["orderId"]
     handled = []
 
     def step(message: OrderEventMessage) -> None:
@@ -944,11 +960,11 @@ def test_sqs_batch_reports_only_the_failing_records() -> None:
         handled.append(message.orderId)
 
     batch = [
-        good[0],
+        Message(body=bus_body(good[0]), attributes={}),
         Message(body="{not json", attributes={}),
-        good[1],
+        Message(body=bus_body(good[1]), attributes={}),
         Message(body=json.dumps({"type": "OrderPlaced"}), attributes={}),
-        good[2],
+        Message(body=bus_body(good[2]), attributes={}),
     ]
     result = saga.sqs_batch(sqs_event(batch), step)
 
@@ -959,7 +975,7 @@ def test_sqs_batch_reports_only_the_failing_records() -> None:
             {"itemIdentifier": "m3"},
         ]
     }
-    assert handled == [good[0].attributes["orderId"], good[2].attributes["orderId"]]
+    assert handled == [json.loads(good[i].detail)["orderId"] for i in (0, 2)]
 
 
 # Which event types each step acts on (it ignores the rest).
@@ -1011,9 +1027,7 @@ def test_the_correlation_id_rides_the_relay_and_every_step_runs_under_it() -> No
     ]
     # Every message of the flow carries the id, though only the API set it:
     # each step appended its events under the id of the message it handled.
-    messages = shop.publisher.messages(ORDER_EVENTS)
-    assert {m.attributes["correlationId"] for m in messages} == {"t-flow-1"}
-    assert {json.loads(m.body)["correlationId"] for m in messages} == {"t-flow-1"}
+    assert {json.loads(m.detail)["correlationId"] for m in shop.bus.events} == {"t-flow-1"}
     assert seen == [("t-flow-1", {"order_id": order.orderId})]
 
 

@@ -101,7 +101,8 @@ def receive(sqs: Any, url: str) -> list[dict[str, Any]]:
 def test_an_sqs_record_has_the_keys_of_aws_sample(moto: None) -> None:
     sqs = boto3.client("sqs", region_name=REGION)
     url, arn = queue(sqs, "notify")
-    sqs.send_message(QueueUrl=url, MessageBody=record("sqs")["body"], MessageAttributes=ATTRIBUTES)
+    # As a bus rule sends it: the EventBridge event, no message attributes.
+    sqs.send_message(QueueUrl=url, MessageBody=record("sqs")["body"])
     (message,) = receive(sqs, url)
     source = es.SqsSource(Runtime(sqs=sqs), "notify_step", lambda e, c: None, "notify", 10, 0)  # type: ignore[arg-type]
     source.arn = arn
@@ -111,7 +112,7 @@ def test_an_sqs_record_has_the_keys_of_aws_sample(moto: None) -> None:
 def test_an_sns_record_has_the_keys_of_aws_sample(moto: None) -> None:
     sqs, sns = boto3.client("sqs", region_name=REGION), boto3.client("sns", region_name=REGION)
     url, arn = queue(sqs, "devstack-sns")
-    topic = sns.create_topic(Name="order-events")["TopicArn"]
+    topic = sns.create_topic(Name="customer-notifications")["TopicArn"]
     subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)["SubscriptionArn"]
     sns.publish(
         TopicArn=topic,

@@ -46,7 +46,7 @@ def test_only_a_dlq_that_grew_since_the_last_run_raises_an_alert() -> None:
     service = DeadLetterService(
         store,
         lambda: 0.0,
-        "app-stream-failures",
+        {"app-stream-failures": "stream positions"},
         depths=Depths(),
         alerts=alerts,
         reasons=NoReasons(),
