@@ -2,6 +2,7 @@
 services it needs, and records the outcome on the order. Choreographed: SNS
 filters route each event type to the step that wants it; no step calls another.
 
+Each step runs under ``orders.consuming.sqs_batch`` (re-exported here).
 Every step is idempotent: the services it calls are, and ``OrderService.record``
 turns a duplicate or out-of-order event into a no-op.
 
@@ -16,16 +17,12 @@ client that reads CANCELLED finds the stock back and the money returned.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
-
-from pydantic import ValidationError
 
 from chalicelib.catalog.model import Line, Reservation
 from chalicelib.catalog.service import CatalogService
 from chalicelib.checkout.shipping import Carrier
+from chalicelib.orders.consuming import sqs_batch
 from chalicelib.orders.events import (
     CancellationCompleted,
     DomainEvent,
@@ -46,10 +43,6 @@ from chalicelib.orders.model import EventType, OpenPayment, Order, OrderStatus
 from chalicelib.orders.service import OrderService, order_from_snapshot
 from chalicelib.payments.model import CancelOutcome, ChargeStatus
 from chalicelib.payments.service import PaymentService
-from chalicelib.platform import correlation
-from chalicelib.platform.failures import FailureRecorder, note, reason_of
-from chalicelib.platform.metrics import MetricSink
-from chalicelib.platform.validation import describe
 
 log = logging.getLogger("eventshop.checkout")
 
@@ -206,48 +199,4 @@ def ship(
         inventory.ship(order.orderId)
 
 
-def sqs_batch(
-    records: Iterable[Any],
-    step: Callable[[OrderEventMessage], None],
-    failures_log: FailureRecorder | None = None,
-    metrics: MetricSink | None = None,
-    name: str = "step",
-) -> dict[str, list[dict[str, str]]]:
-    """Run ``step`` on each SQS record; report the ones that failed, so one
-    poison message never retries its neighbours (needs ReportBatchItemFailures).
-    Each failure's reason goes to ``failures_log`` (what the DLQ listing shows)."""
-    failures = []
-    for record in records:
-        raw = record.to_dict()
-        try:
-            message = read_message(raw)
-        except (ValueError, ValidationError) as exc:
-            log.error("unreadable message %s: %s", raw.get("messageId"), describe(exc))
-            note(failures_log, raw, f"unreadable message: {describe(exc)}")
-            failures.append({"itemIdentifier": raw["messageId"]})
-            continue
-        # Each record runs under its order's flow: its log records, and the
-        # events the step appends, carry the order's correlation id.
-        with correlation.use(message.correlationId, order_id=message.orderId):
-            started = time.perf_counter()
-            receive = raw.get("attributes", {}).get("ApproximateReceiveCount")
-            try:
-                step(message)
-                log.info(
-                    "%s step: %s v%s of order %s handled (receive %s)",
-                    name,
-                    message.type,
-                    message.version,
-                    message.orderId,
-                    receive,
-                )
-            except Exception as exc:
-                log.exception(
-                    "%s for order %s failed (receive %s)", message.type, message.orderId, receive
-                )
-                note(failures_log, raw, reason_of(exc))
-                failures.append({"itemIdentifier": raw["messageId"]})
-            finally:
-                if metrics is not None:
-                    metrics.ms("SagaStepMs", (time.perf_counter() - started) * 1000, step=name)
-    return {"batchItemFailures": failures}
+__all__ = ["read_message", "sqs_batch"]
