@@ -9,6 +9,7 @@ import logging
 from chalice.app import Chalice
 
 from chalicelib import bootstrap
+from chalicelib.analytics.api import bp as analytics
 from chalicelib.catalog.api import bp as catalog
 from chalicelib.checkout.api import bp as checkout
 from chalicelib.http.api import bp as edge_routes
@@ -29,5 +30,5 @@ app.log.setLevel(getattr(logging, _settings.log_level.upper(), logging.INFO))
 logs.configure([logging.getLogger(), app.log], _settings.log_format)
 
 # No url_prefix, no name_prefix: routes and Lambda function names stay as deployed.
-for blueprint in (edge, edge_routes, catalog, orders, checkout, images, ops):
+for blueprint in (edge, edge_routes, catalog, orders, checkout, images, ops, analytics):
     app.register_blueprint(blueprint)

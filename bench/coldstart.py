@@ -76,6 +76,8 @@ FUNCTION_CLIENTS: dict[str, list[str]] = {
     "watch_dead_letters": ["sqs", "dynamodb", "sns"],
     # The alert subscriber: its own table only.
     "record_alert": ["dynamodb"],
+    # The analytics consumer: its own table only.
+    "analytics_step": ["dynamodb"],
     # The catalog's image subscriber: the products table only.
     "product_images": ["dynamodb"],
     # The daily slot expiry: the images table, image events and alerts.
@@ -137,6 +139,12 @@ FIRST_CALL: dict[str, list[str]] = {
         "chalicelib.platform.sns",
     ],
     "record_alert": ["chalicelib.ops.alerts", "chalicelib.ops.dynamo"],
+    "analytics_step": [
+        "chalicelib.orders.consuming",
+        "chalicelib.analytics.service",
+        "chalicelib.analytics.dynamo",
+        "chalicelib.ops.failures",
+    ],
     "product_images": _CATALOG,
     "expire_upload_slots": [
         "chalicelib.images.service",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.platform.settings import Settings
 
 if TYPE_CHECKING:
+    from chalicelib.analytics.service import AnalyticsService
     from chalicelib.catalog.service import CatalogService
     from chalicelib.checkout.shipping import Carrier
     from chalicelib.images.service import ImageService
@@ -143,6 +144,13 @@ class Services:
         )
 
     @cached_property
+    def analytics(self) -> AnalyticsService:
+        from chalicelib.analytics.dynamo import DynamoAnalytics
+        from chalicelib.analytics.service import AnalyticsService
+
+        return AnalyticsService(DynamoAnalytics(self.settings.analytics_table_name))
+
+    @cached_property
     def ops(self) -> OpsService:
         from chalicelib.ops.service import OpsService
 
@@ -166,6 +174,7 @@ class Services:
                 s.payments_queue_name,
                 s.shipping_queue_name,
                 s.notify_queue_name,
+                s.analytics_queue_name,
             ],
             {
                 s.stream_failures_queue_name: f"{s.orders_stream_arn},{s.products_stream_arn}",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from types import MappingProxyType, ModuleType
 
+from chalicelib.analytics import dynamo as analytics_repository
 from chalicelib.catalog import dynamo as inventory_repository
 from chalicelib.identity import auth
 from chalicelib.images import dynamo as images_repository
@@ -49,6 +50,7 @@ ADAPTERS: tuple[ModuleType, ...] = (
     ops_dead_letters,
     ops_repository,
     ops_failures,
+    analytics_repository,
 )
 
 BY_MODULE: MappingProxyType[str, frozenset[str]] = MappingProxyType(
@@ -171,10 +173,11 @@ _TABLES = MappingProxyType(
         images_repository.__name__: "images",
         ops_repository.__name__: "ops",
         ops_failures.__name__: "ops",
+        analytics_repository.__name__: "analytics",
     }
 )
 _TOPICS = ("customer-notifications", "ops-alerts", "image-events")
-_QUEUES = ("inventory", "payments", "shipping", "notify")
+_QUEUES = ("inventory", "payments", "shipping", "notify", "analytics")
 
 
 def targets(module: str, action: str, stage: str) -> tuple[str, ...]:

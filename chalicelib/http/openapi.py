@@ -136,6 +136,9 @@ IMAGE = Ref("chalicelib.images.views:Image")
 LIMIT = {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
 CURSOR = {"type": "string", "maxLength": 2048, "description": "nextCursor of the previous page"}
 PAGING: Mapping[str, Mapping[str, Any]] = {"limit": LIMIT, "cursor": CURSOR}
+# In a route's ``query`` schema: the parameter is required (not JSON Schema's keyword).
+REQUIRED = "x-required"
+DATE = {"type": "string", "format": "date", "description": "a UTC day, YYYY-MM-DD", REQUIRED: True}
 
 
 def path_parameter_schema(name: str) -> dict[str, Any]:
@@ -246,7 +249,12 @@ def _operation(
 
     parameters = _path_parameters(entry)
     parameters += [
-        {"name": name, "in": "query", "required": False, "schema": dict(schema)}
+        {
+            "name": name,
+            "in": "query",
+            "required": bool(schema.get(REQUIRED)),
+            "schema": {k: v for k, v in schema.items() if k != REQUIRED},
+        }
         for name, schema in meta.query.items()
     ]
     parameters += [

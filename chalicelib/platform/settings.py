@@ -37,6 +37,7 @@ class Settings:
     payments_table_name: str
     images_table_name: str
     ops_table_name: str
+    analytics_table_name: str
     images_bucket_name: str
     event_bus_name: str
     customer_notifications_topic_arn: str
@@ -46,6 +47,7 @@ class Settings:
     payments_queue_name: str
     shipping_queue_name: str
     notify_queue_name: str
+    analytics_queue_name: str
     stream_failures_queue_name: str
     bus_dlq_name: str
     jwt_secret_parameter: str

@@ -1088,3 +1088,48 @@ def test_failure_reasons_are_kept_by_message_id_the_last_one_wins(stack: Stack) 
         Key={"pk": {"S": "FAILURE#m-1"}, "sk": {"S": "REASON"}},
     )["Item"]
     assert abs(int(item["expiresAt"]["N"]) - (time.time() + FAILURE_TTL_SECONDS)) < 60
+
+
+# --- analytics ------------------------------------------------------------------------
+
+
+def _fact(order_id: str, kind: str, day: str = "2026-03-01") -> Any:
+    from chalicelib.analytics.model import Fact, Line
+
+    lines = (Line("A", 2, 500), Line("B", 1, 200), Line("A", 1, 250))
+    return Fact(order_id, kind, day, units=4, cents=950, lines=lines)
+
+
+class AnalyticsRepositoryContract:
+    def test_a_fact_counts_once_and_whole(self, repo: Any) -> None:
+        assert repo.add(_fact("o1", "placed")) is True
+        assert repo.add(_fact("o1", "placed")) is False  # redelivered
+        assert repo.add(_fact("o1", "completed")) is True
+        assert repo.add(_fact("o2", "placed", day="2026-03-03")) is True
+        assert repo.add(_fact("o2", "rejected", day="2026-03-03")) is True
+        days = repo.days("2026-03-01", "2026-03-02")
+        assert list(days) == ["2026-03-01"]
+        first = days["2026-03-01"]
+        assert (first.orders, first.units, first.completed, first.revenueCents) == (1, 4, 1, 950)
+        assert repo.days("2026-03-03", "2026-03-03")["2026-03-03"].rejected == 1
+        a = repo.product("A")  # two lines of one product: one order, both lines' units
+        assert (a.unitsSold, a.revenueCents, a.orders) == (3, 750, 1)
+        assert repo.product("B").unitsSold == 1
+        assert repo.product("C") is None
+
+
+class TestFakeAnalyticsRepository(AnalyticsRepositoryContract):
+    @pytest.fixture
+    def repo(self) -> Any:
+        from tests.support.fakes import FakeAnalyticsRepository
+
+        return FakeAnalyticsRepository()
+
+
+class TestDynamoAnalytics(AnalyticsRepositoryContract):
+    @pytest.fixture
+    def repo(self, stack: Stack) -> Any:
+        from chalicelib.analytics.dynamo import DynamoAnalytics
+
+        _empty(stack.ddb, stack.outputs["AnalyticsTableName"])
+        return DynamoAnalytics(stack.outputs["AnalyticsTableName"], client=stack.ddb)

@@ -573,6 +573,52 @@ class FakePublisher:
             return [m for t, m in self.published if topic_arn in (None, t)]
 
 
+class FakeAnalyticsRepository:
+    """The analytics store in memory, with the DynamoDB adapter's semantics:
+    a fact counts once, whole."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counted: set[tuple[str, str]] = set()
+        self.daily: dict[str, dict[str, int]] = {}
+        self.products: dict[str, dict[str, int]] = {}
+
+    def add(self, fact: Any) -> bool:
+        from chalicelib.analytics.dynamo import day_change
+
+        with self._lock:
+            if (fact.order_id, fact.kind) in self.counted:
+                return False
+            self.counted.add((fact.order_id, fact.kind))
+            day = self.daily.setdefault(fact.day, {})
+            for name, n in day_change(fact).items():
+                day[name] = day.get(name, 0) + n
+            if fact.kind == "completed":
+                for sku in {line.sku for line in fact.lines}:
+                    totals = self.products.setdefault(sku, {})
+                    lines = [line for line in fact.lines if line.sku == sku]
+                    for name, n in (
+                        ("unitsSold", sum(line.quantity for line in lines)),
+                        ("revenueCents", sum(line.cents for line in lines)),
+                        ("orders", 1),
+                    ):
+                        totals[name] = totals.get(name, 0) + n
+            return True
+
+    def days(self, first: str, last: str) -> dict[str, Any]:
+        from chalicelib.analytics.model import DayTotals
+
+        with self._lock:
+            return {d: DayTotals(d, **v) for d, v in self.daily.items() if first <= d <= last}
+
+    def product(self, sku: str) -> Any:
+        from chalicelib.analytics.model import ProductTotals
+
+        with self._lock:
+            totals = self.products.get(sku)
+            return ProductTotals(sku, **totals) if totals else None
+
+
 class FakeBus:
     """EventBus that records every event put on it, in order."""
 

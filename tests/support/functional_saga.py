@@ -15,6 +15,7 @@ STEP_QUEUES = {
     "payments_step": "PaymentsQueueName",
     "shipping_step": "ShippingQueueName",
     "notify_step": "NotifyQueueName",
+    "analytics_step": "AnalyticsQueueName",
 }
 
 

@@ -47,6 +47,7 @@ def test_only_app_py_imports_blueprints() -> None:
 # What a cold start may load of chalicelib: the blueprints and what declaring
 # their routes and handlers needs. Models, services and adapters load on first
 # use, inside a handler.
+CONTEXTS = ("catalog", "orders", "checkout", "images", "ops", "analytics")
 COLD_START_MODULES = {
     "chalicelib",
     "chalicelib.bootstrap",
@@ -64,8 +65,11 @@ COLD_START_MODULES = {
     "chalicelib.http.openapi",
     "chalicelib.http.request",
     "chalicelib.http.routing",
-    *(f"chalicelib.{c}" for c in ("catalog", "orders", "checkout", "images", "ops")),
-    *(f"chalicelib.{c}.api" for c in ("catalog", "orders", "checkout", "images", "ops")),
+    *(f"chalicelib.{c}" for c in ("catalog", "orders", "checkout", "images", "ops", "analytics")),
+    *(
+        f"chalicelib.{c}.api"
+        for c in ("catalog", "orders", "checkout", "images", "ops", "analytics")
+    ),
 }
 
 

@@ -275,7 +275,7 @@ def test_every_step_queue_is_fed_by_one_bus_rule_with_a_dead_letter_target(
         assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["BusDlq", "Arn"]}}, name
         assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0, name
         fed[target["Arn"]["Fn::GetAtt"][0]] = name
-    steps = {"InventoryQueue", "PaymentsQueue", "ShippingQueue", "NotifyQueue"}
+    steps = {"InventoryQueue", "PaymentsQueue", "ShippingQueue", "NotifyQueue", "AnalyticsQueue"}
     assert set(fed) == steps
     archive = resources["EventArchive"]["Properties"]
     assert archive["SourceArn"] == {"Fn::GetAtt": ["EventBus", "Arn"]}

@@ -22,6 +22,7 @@ import pytest
 from boto3.dynamodb.types import TypeSerializer
 from chalice.app import SQSEvent
 
+from chalicelib.analytics.service import AnalyticsService
 from chalicelib.catalog.model import Product
 from chalicelib.catalog.service import CatalogService
 from chalicelib.checkout import saga
@@ -38,6 +39,7 @@ from chalicelib.platform.messaging import BusEvent, Message
 from devstack import template
 from tests.support.fakes import (
     FakeAlerts,
+    FakeAnalyticsRepository,
     FakeBus,
     FakeCatalogRepository,
     FakeOrderRepository,
@@ -180,13 +182,15 @@ class Shop:
                 [Message(body=b, attributes=a, subject=s) for s, b, a in messages],
             ),
         )
-        self.steps: dict[str, Callable[[OrderEventMessage], None]] = {
+        self.analytics = AnalyticsService(FakeAnalyticsRepository())
+        self.steps: dict[str, Callable[[OrderEventMessage], object]] = {
             "InventoryQueue": lambda m: saga.reserve_or_release(m, self.orders, self.inventory),
             "PaymentsQueue": lambda m: saga.take_payment(m, self.orders, self.payments),
             "ShippingQueue": lambda m: saga.ship(
                 m, self.orders, SimulatedCarrier(), self.inventory
             ),
             "NotifyQueue": self._notify,
+            "AnalyticsQueue": self.analytics.apply,
         }
         self._relayed = 0
 
@@ -1064,3 +1068,60 @@ def test_each_written_change_is_logged_once_with_its_reason(
         "PaymentDeclined: payment declined: card declined",
         "StockReleased+CancellationCompleted",
     ], lines
+
+
+# --- analytics, the read model on the same events -------------------------------------
+
+
+def recomputed(shop: Shop, order_ids: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The analytics numbers from the orders themselves: each order counts on
+    the day it was placed; completed ones give revenue and product sales."""
+    days: dict[str, Counter[str]] = {}
+    products: dict[str, Counter[str]] = {}
+    for order_id in order_ids:
+        order = shop.orders.current(order_id)
+        day = days.setdefault(order.createdAt[:10], Counter())
+        day["orders"] += 1
+        day["units"] += sum(line.quantity for line in order.items)
+        status = order.status.value.lower()
+        if status in ("completed", "rejected", "cancelled"):
+            day[status] += 1
+        if order.status is OrderStatus.COMPLETED:
+            day["revenueCents"] += order.totalCents
+            for sku in {line.sku for line in order.items}:
+                sold = products.setdefault(sku, Counter())
+                sold["orders"] += 1
+                for line in (x for x in order.items if x.sku == sku):
+                    sold["unitsSold"] += line.quantity
+                    sold["revenueCents"] += line.lineTotalCents
+    return (
+        {d: dict(c) for d, c in days.items()},
+        {s: dict(c) for s, c in products.items()},
+    )
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_analytics_equal_the_orders_under_shuffled_duplicated_delivery(seed: int) -> None:
+    """Completed, rejected, declined and cancelled orders, every event
+    delivered in a drawn order with redeliveries: the read model's numbers
+    are the orders' own."""
+    shop = Shop({"A": 6, "B": 3})
+    plans = [("tok_ok", {"A": 2, "B": 1}), ("tok_declined", {"A": 1}), ("tok_ok", {"B": 9})]
+    plans += [("tok_ok", {"A": 1})] * 2
+    ids = []
+    for i, (token, lines) in enumerate(plans):
+        order = shop.place(token=token, **lines)
+        ids.append(order.orderId)
+        shuffled_run(shop, order.orderId, seed * 10 + i, cancel=(i == 3))
+    days, products = recomputed(shop, ids)
+    statuses = {shop.status(i) for i in ids}
+    assert {OrderStatus.COMPLETED, OrderStatus.REJECTED, OrderStatus.CANCELLED} <= statuses
+    repo = shop.analytics.repo
+    assert isinstance(repo, FakeAnalyticsRepository)
+    assert {d: {k: v for k, v in c.items() if v} for d, c in repo.daily.items()} == days
+    assert repo.products == products
+    # Everything delivered again, in reverse: nothing changes.
+    before = (dict(repo.daily), dict(repo.products))
+    for message in reversed(shop.bus.events):
+        shop.deliver(message, only="AnalyticsQueue")
+    assert (repo.daily, repo.products) == before

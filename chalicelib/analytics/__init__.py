@@ -1,0 +1,1 @@
+"""Analytics: a read model of the order events (per day, per product)."""

@@ -1,0 +1,56 @@
+"""The analytics blueprint: the consumer of the bus's order events and the
+admin routes that read the numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint
+
+from chalicelib import bootstrap
+from chalicelib.http import openapi
+from chalicelib.http.request import RequestReader
+from chalicelib.http.routing import Router
+
+bp = Blueprint(__name__)
+api = Router(bp)
+request = RequestReader(bp)
+settings = bootstrap.settings()
+
+
+@bp.on_sqs_message(queue=settings.analytics_queue_name, batch_size=10)
+def analytics_step(event: Any) -> dict[str, Any]:
+    """Order events from the bus's analytics rule: each counted once."""
+    from chalicelib.orders.consuming import sqs_batch
+
+    s = bootstrap.services()
+    return sqs_batch(event, s.analytics.apply, s.failures, name="analytics")
+
+
+DAY = openapi.ref("chalicelib.analytics.views:Day")
+PRODUCT_SALES = openapi.ref("chalicelib.analytics.views:ProductSales")
+
+
+@api.route(
+    "/analytics/daily",
+    roles=("admin",),
+    summary="Orders, outcomes, revenue and units per day placed",
+    description="Every day from `from` to `to` (UTC, both included, at most 366 days), "
+    "zeros where nothing was placed. An order counts on the day it was placed; "
+    "revenue is that of the completed ones.",
+    response=openapi.items(DAY),
+    query={"from": openapi.DATE, "to": openapi.DATE},
+)
+def analytics_daily() -> dict[str, Any]:
+    days = bootstrap.services().analytics.daily(request.query("from"), request.query("to"))
+    return {"items": [d.as_dict() for d in days]}
+
+
+@api.route(
+    "/analytics/products/{sku}",
+    roles=("admin",),
+    summary="A product's sales: units, revenue and orders of the completed orders",
+    response=PRODUCT_SALES,
+)
+def analytics_product(sku: str) -> dict[str, Any]:
+    return bootstrap.services().analytics.product(sku).as_dict()

@@ -1,0 +1,22 @@
+"""What the analytics service needs of its store."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from chalicelib.analytics.model import DayTotals, Fact, ProductTotals
+
+
+class AnalyticsRepository(Protocol):
+    def add(self, fact: Fact) -> bool:
+        """Count ``fact`` (its day's, and for a completed order its lines'
+        products', numbers) unless it was counted already; True if it was
+        counted now. One atomic write: a fact counts whole or not at all."""
+        ...
+
+    def days(self, first: str, last: str) -> dict[str, DayTotals]:
+        """The stored totals of the days from ``first`` to ``last`` (days
+        without any order are absent)."""
+        ...
+
+    def product(self, sku: str) -> ProductTotals | None: ...

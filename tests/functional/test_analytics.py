@@ -1,0 +1,91 @@
+"""The analytics read model through the app: the consumer fed what the bus's
+analytics rule delivers, and the admin routes that read the numbers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from tests.support.functional_saga import NO_FAILURES, start, types
+from tests.support.functional_shop import Shop
+
+
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+def daily(shop: Shop, first: str, last: str) -> dict[str, dict[str, int]]:
+    response = shop.call("GET", f"/analytics/daily?from={first}&to={last}", headers=shop.admin())
+    assert response.status_code == 200, response.body
+    return {d["day"]: d for d in response.json_body["items"]}
+
+
+def test_a_completed_order_counts_on_its_day_and_for_its_products(shop: Shop) -> None:
+    a = shop.put_product(price=500, stock=10)["sku"]
+    saga = start(shop, [(a, 2)])
+    day = today()
+    before = daily(shop, day, day)[day]
+    bodies = saga.relay()
+    for step in ("inventory_step", "payments_step", "shipping_step"):
+        assert saga.step(step, bodies[-1:]) == NO_FAILURES
+        bodies += saga.relay()
+    assert types(bodies) == [
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentCaptured",
+        "OrderShipped",
+        "OrderCompleted",
+    ]
+    # The analytics rule's events, each delivered twice: counted once.
+    kinds = ("OrderPlaced", "OrderCompleted")
+    counted = [b for b, t in zip(bodies, types(bodies), strict=True) if t in kinds]
+    assert saga.step("analytics_step", counted + counted) == NO_FAILURES
+
+    after = daily(shop, day, day)[day]
+    change = {k: after[k] - before[k] for k in after if k != "day"}
+    assert change == {
+        "orders": 1,
+        "completed": 1,
+        "rejected": 0,
+        "cancelled": 0,
+        "revenueCents": 1000,
+        "units": 2,
+    }
+    sold = shop.call("GET", f"/analytics/products/{a}", headers=shop.admin())
+    assert sold.status_code == 200, sold.body
+    assert sold.json_body == {"sku": a, "unitsSold": 2, "revenueCents": 1000, "orders": 1}
+
+
+def test_every_day_of_the_range_is_listed_zeros_included(shop: Shop) -> None:
+    days = daily(shop, "2020-02-27", "2020-03-01")
+    assert list(days) == ["2020-02-27", "2020-02-28", "2020-02-29", "2020-03-01"]
+    assert days["2020-02-29"] == {
+        "day": "2020-02-29",
+        "orders": 0,
+        "completed": 0,
+        "rejected": 0,
+        "cancelled": 0,
+        "revenueCents": 0,
+        "units": 0,
+    }
+    never = shop.call("GET", "/analytics/products/NEVER-SOLD-1", headers=shop.admin())
+    assert never.json_body == {
+        "sku": "NEVER-SOLD-1",
+        "unitsSold": 0,
+        "revenueCents": 0,
+        "orders": 0,
+    }
+
+
+def test_a_bad_range_is_a_400_that_names_the_parameter(shop: Shop) -> None:
+    for query, field in (
+        ("", "from"),
+        ("?from=2026-01-01", "to"),
+        ("?from=2026-13-01&to=2026-12-31", "from"),
+        ("?from=2026-01-02&to=2026-01-01", "to"),
+        ("?from=2025-01-01&to=2026-01-02", "to"),
+    ):
+        response = shop.call("GET", f"/analytics/daily{query}", headers=shop.admin())
+        assert response.status_code == 400, (query, response.body)
+        assert response.json_body["Errors"][0]["loc"] == ["query", field], query
+    bad_sku = shop.call("GET", "/analytics/products/no%20sku", headers=shop.admin())
+    assert bad_sku.status_code == 400, bad_sku.body
