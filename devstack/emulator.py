@@ -47,11 +47,12 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
         create_backend_app,
     )
 
-    from devstack.moto_patches import patch_transactions
+    from devstack.moto_patches import patch_replays, patch_transactions
     from devstack.sqs_moves import patch_message_moves
     from devstack.ttl import with_ttl_route
 
     patch_transactions()
+    patch_replays()
     patch_message_moves()
     # devstack's own route (TTL) sits inside the lock, in front of moto's dispatcher.
     app = serialized(with_ttl_route(DomainDispatcherApplication(create_backend_app)))

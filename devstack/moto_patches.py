@@ -1,4 +1,5 @@
-"""Make moto's DynamoDB transactions cost what they touch.
+"""Make moto's DynamoDB transactions cost what they touch, and its
+EventBridge replays honour their window and rules (see ``replay_events``).
 
 moto 5.2 backs up every table a transaction names with ``copy.deepcopy``
 (items, indexes and stream records) before applying it, so each transaction
@@ -160,3 +161,43 @@ def patch_transactions() -> None:
 
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _patched = True
+
+
+# --- EventBridge replays ----------------------------------------------------------
+
+_replays_patched = False
+
+
+def replay_events(self: Any, archive: Any) -> None:
+    """moto's ``Replay.replay_events`` as EventBridge replays: only the events
+    archived in ``[EventStartTime, EventEndTime)``, only to the rules named by
+    the destination's ``FilterArns`` (every rule of the bus when it names
+    none), each event marked with the replay's name (which keeps it out of
+    the archive again)."""
+    from moto.core.utils import unix_time
+    from moto.events import models
+    from moto.moto_api._internal import mock_random
+
+    backend = models.events_backends[self.account_id][self.region]
+    bus = backend.describe_event_bus(self.destination["Arn"].split("/")[-1])
+    start, end = float(self.event_start_time), float(self.event_end_time)
+    only = set(self.destination.get("FilterArns") or [])
+    rules = [r for r in list(bus.rules.values()) if not only or r.arn in only]
+    for event in list(archive.events):
+        if not start <= float(event.get("time", 0)) < end:
+            continue
+        replayed = dict(event, **{"id": str(mock_random.uuid4()), "replay-name": self.name})
+        for rule in rules:
+            rule.send_to_targets(replayed, transform_input=False)  # type: ignore[arg-type]
+    self.state = models.ReplayState.COMPLETED
+    self.end_time = unix_time()
+
+
+def patch_replays() -> None:
+    global _replays_patched
+    if _replays_patched:
+        return
+    from moto.events import models
+
+    models.Replay.replay_events = replay_events  # type: ignore[method-assign]
+    _replays_patched = True

@@ -41,6 +41,20 @@ def main(argv: list[str] | None = None) -> int:
         help="AWS endpoint (the local emulator); '' for AWS itself",
     )
 
+    rev = sub.add_parser("replay-events", help="rebuild a read model from the event bus's archive")
+    rev.add_argument("--into", required=True, help="the read model: analytics")
+    rev.add_argument("--since", default=None, help="ISO time: replay only what came since")
+    rev.add_argument(
+        "--stack",
+        default="devstack-local",
+        help="CloudFormation stack whose outputs name the bus and the read model's table",
+    )
+    rev.add_argument(
+        "--endpoint",
+        default=f"http://127.0.0.1:{_env_int('EMULATOR_PORT', 4566)}",
+        help="AWS endpoint (the local emulator); '' for AWS itself",
+    )
+
     args = parser.parse_args(argv)
     if args.command == "token":
         from tools.issue_token import main as token
@@ -50,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         from tools.deploy import main as deploy
 
         return deploy(args.stage)
+    if args.command == "replay-events":
+        from tools.replay_events import main as replay_events
+
+        return replay_events(args.into, args.since, args.stack, args.endpoint or None)
     if args.command == "replay-orders":
         from tools.replay import main as replay
 
