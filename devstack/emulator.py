@@ -47,15 +47,24 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
         create_backend_app,
     )
 
-    from devstack.moto_patches import patch_replays, patch_transactions
+    from devstack.moto_patches import (
+        count_rule_deliveries,
+        patch_replays,
+        patch_transactions,
+        with_rules_route,
+    )
     from devstack.sqs_moves import patch_message_moves
     from devstack.ttl import with_ttl_route
 
     patch_transactions()
     patch_replays()
+    count_rule_deliveries()
     patch_message_moves()
-    # devstack's own route (TTL) sits inside the lock, in front of moto's dispatcher.
-    app = serialized(with_ttl_route(DomainDispatcherApplication(create_backend_app)))
+    # devstack's own routes (TTL, rule counts) sit inside the lock, in front of
+    # moto's dispatcher.
+    app = serialized(
+        with_rules_route(with_ttl_route(DomainDispatcherApplication(create_backend_app)))
+    )
     # Headers and body leave in separate writes: without TCP_NODELAY each
     # keep-alive response can wait on a delayed ACK.
     MotoRequestHandler.disable_nagle_algorithm = True

@@ -43,6 +43,7 @@ from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 from devstack import schedule as sched
+from devstack.moto_patches import RULES_ROUTE
 from devstack.traces import Recorder, Trace
 from devstack.ttl import ROUTE as TTL_ROUTE
 
@@ -153,6 +154,7 @@ class Runtime:
         self.stage = stage
         self.region = session.region_name
         config = Config(retries={"mode": "standard", "max_attempts": 3})
+        self.config = config
         self.sqs = session.client("sqs", config=config)
         self.sns = session.client("sns", config=config)
         self.s3 = session.client("s3", config=config)
@@ -1158,10 +1160,39 @@ class Emulator:
                 reasons.append(why)
         return reasons
 
+    def rules(self) -> list[dict[str, Any]]:
+        """Every EventBridge rule of every bus, with its pattern, targets and
+        how many events it matched and sent on (the emulator counts them)."""
+        events = self.rt.session.client("events", config=self.rt.config)
+        url = str(events.meta.endpoint_url).rstrip("/") + RULES_ROUTE
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - the emulator
+                matched: dict[str, int] = json.loads(r.read())["matched"]
+        except (OSError, ValueError, KeyError):
+            matched = {}
+        out = []
+        for bus in events.list_event_buses().get("EventBuses", []):
+            for rule in events.list_rules(EventBusName=bus["Name"]).get("Rules", []):
+                if rule.get("ManagedBy"):  # an archive's own rule, not the app's
+                    continue
+                targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus["Name"])
+                out.append(
+                    {
+                        "name": rule["Name"],
+                        "bus": bus["Name"],
+                        "eventPattern": json.loads(rule.get("EventPattern") or "null"),
+                        "schedule": rule.get("ScheduleExpression"),
+                        "targets": [t["Arn"] for t in targets.get("Targets", [])],
+                        "matched": matched.get(rule["Arn"], 0),
+                    }
+                )
+        return out
+
     def status(self) -> dict[str, Any]:
         deliveries = list(self.rt.deliveries)
         return {
             "sources": [s.describe() for s in self.sources],
+            "rules": self.rules(),
             "deliveries": len(deliveries),
             "byOutcome": {
                 o: sum(1 for d in deliveries if d.outcome == o) for o in ("ok", "partial", "error")

@@ -14,6 +14,7 @@ the items touched so far and their stream records.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 _patched = False
@@ -201,3 +202,42 @@ def patch_replays() -> None:
 
     models.Replay.replay_events = replay_events  # type: ignore[method-assign]
     _replays_patched = True
+
+
+# --- what each EventBridge rule delivered ----------------------------------------
+
+RULES_ROUTE = "/_devstack/events/rules"
+_matched: dict[str, int] = {}
+_rules_counted = False
+
+
+def count_rule_deliveries() -> None:
+    """Count, per rule ARN, the events each rule matched and sent to its
+    targets (live or replayed): ``GET /_devstack/events/rules`` reads them."""
+    global _rules_counted
+    if _rules_counted:
+        return
+    from moto.events import models
+
+    original = models.Rule.send_to_targets
+
+    def send_to_targets(self: Any, event: Any, transform_input: bool = True) -> None:
+        if self.event_pattern.matches_event(event):
+            _matched[self.arn] = _matched.get(self.arn, 0) + 1
+        original(self, event, transform_input)
+
+    models.Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
+    _rules_counted = True
+
+
+def with_rules_route(app: Any) -> Any:
+    """``app`` with ``GET /_devstack/events/rules``: ``{"matched": {ruleArn: n}}``."""
+
+    def call(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != RULES_ROUTE:
+            return app(environ, start_response)
+        body = json.dumps({"matched": dict(_matched)}).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+    return call

@@ -159,3 +159,20 @@ def test_wiped_and_replayed_from_the_archive_the_numbers_are_the_same(shop: Shop
     assert "after wiping" not in again
     shop.stack.drain(timeout=120)
     assert (daily(shop, [today]), sales(shop, sku)) == live
+
+
+def test_the_stacks_status_lists_the_bus_rules_and_what_they_delivered(shop: Shop) -> None:
+    sku = shop.product(stock=5)
+    shop.place("rules-1", [(sku, 1)])
+    shop.stack.drain(timeout=60)
+    rules = {r["name"]: r for r in shop.stack.control.status()["rules"]}
+    consumers = {"inventory", "payments", "shipping", "notify", "analytics"}
+    assert {f"eventshop-local-{c}" for c in consumers} <= set(rules), sorted(rules)
+    analytics = rules["eventshop-local-analytics"]
+    assert analytics["bus"] == "eventshop-local"
+    assert analytics["eventPattern"]["source"] == ["eventshop.orders"]
+    assert analytics["targets"] == [
+        next(t for t in analytics["targets"] if t.endswith(":eventshop-local-analytics"))
+    ]
+    assert all(rules[f"eventshop-local-{c}"]["matched"] > 0 for c in consumers), rules
+    assert not [n for n in rules if n.startswith("Events-Archive-")]  # the archive's own
