@@ -500,7 +500,7 @@ class _AsyncQueueSource(Source):
                 self.busy = True
                 try:
                     _, error = self.rt.invoke(
-                        self.kind, self.name, self.handler, event, len(event["Records"])
+                        self.kind, self.name, self.handler, event, len(event.get("Records", [1]))
                     )
                 finally:
                     self.busy = False
@@ -582,6 +582,45 @@ class SnsSource(_AsyncQueueSource):
                         "Sns": sns,
                     }
                 ]
+            }
+        ]
+
+
+class EventBridgeSource(_AsyncQueueSource):
+    """An ``on_cw_event`` handler: Chalice deploys a rule on the default bus
+    with the handler's pattern and the function as its target. moto cannot
+    invoke a Lambda target (it fails the whole PutEvents), so the rule here
+    targets an internal queue, and each event it gets is handed to the
+    handler as EventBridge hands it to Lambda (asynchronously: 3 attempts,
+    then set aside). The emulator matches the pattern (prefix, anything-but,
+    numeric, exists, ...)."""
+
+    kind = "eventbridge"
+
+    def __init__(self, rt: Runtime, name: str, handler: Handler, pattern: dict[str, Any]) -> None:
+        super().__init__(rt, name, handler)
+        self.pattern = pattern
+        self.rule = f"devstack-{rt.app_name}-{rt.stage}-{name}"[:64]
+
+    def wire(self) -> None:
+        super().wire()
+        events = self.rt.session.client("events", config=self.rt.config)
+        events.put_rule(Name=self.rule, EventPattern=json.dumps(self.pattern), State="ENABLED")
+        events.put_targets(Rule=self.rule, Targets=[{"Id": "devstack", "Arn": self.arn}])
+
+    def events(self, message: dict[str, Any]) -> list[dict[str, Any]]:
+        sent = json.loads(message["Body"])  # what the rule's default input gives a queue
+        return [
+            {
+                "version": sent.get("version", "0"),
+                "id": sent["id"],
+                "detail-type": sent["detail-type"],
+                "source": sent["source"],
+                "account": sent.get("account") or self.rt.account,
+                "time": sent["time"],
+                "region": sent.get("region") or self.rt.region,
+                "resources": sent.get("resources") or [],
+                "detail": sent.get("detail") or {},
             }
         ]
 
@@ -1031,6 +1070,8 @@ def sources_for(
                     _max_retries(mappings, config.name, stream_max_retries),
                 )
             )
+        elif isinstance(config, chalice_app.CloudWatchEventConfig):
+            out.append(EventBridgeSource(rt, config.name, handler, dict(config.event_pattern)))
         elif isinstance(config, chalice_app.ScheduledEventConfig):
             expression = config.schedule_expression
             if not isinstance(expression, str):

@@ -152,6 +152,56 @@ def test_failing_sns_event_is_tried_three_times_then_set_aside(fixture_stack: Ru
     assert any(f["handler"] == "topic_message" for f in failures)
 
 
+def test_eventbridge_events_reach_on_cw_event_handlers_by_their_pattern(
+    fixture_stack: RunningStack,
+) -> None:
+    """A rule on the default bus with the handler's pattern (as Chalice
+    deploys it): prefix, numeric, anything-but and exists all filter; the
+    handler gets the event as EventBridge hands it to Lambda."""
+    events = fixture_stack.client("events")
+    ids = {name: uid() for name in ("match", "small", "test", "noted", "refund", "fail")}
+    details = {
+        "match": ({"amount": 11, "channel": "web"}, "OrderPlaced"),
+        "small": ({"amount": 10, "channel": "web"}, "OrderPlaced"),
+        "test": ({"amount": 50, "channel": "test"}, "OrderPlaced"),
+        "noted": ({"amount": 50, "channel": "web", "note": "x"}, "OrderPlaced"),
+        "refund": ({"amount": 50, "channel": "web"}, "RefundIssued"),
+        "fail": ({"amount": 50, "channel": "web", "fail": True}, "OrderFailed"),
+    }
+    entries = [
+        {
+            "Source": "fixture.shop",
+            "DetailType": kind,
+            "Detail": json.dumps({**detail, "id": ids[name]}),
+            "Resources": ["arn:aws:fixture:::thing"],
+        }
+        for name, (detail, kind) in details.items()
+    ]
+    assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
+    fixture_stack.drain()
+
+    (entry,) = journal(fixture_stack, f"cw#{ids['match']}")
+    assert entry == {
+        "detail_type": "OrderPlaced",
+        "source": "fixture.shop",
+        "account": "123456789012",
+        "region": "us-east-1",
+        "resources": ["arn:aws:fixture:::thing"],
+        "version": "0",
+        "has_time": True,
+        "has_id": True,
+    }
+    for name in ("small", "test", "noted", "refund"):
+        assert journal(fixture_stack, f"cw#{ids[name]}") == [], name
+    assert len(journal(fixture_stack, f"cw-fail#{ids['fail']}")) == 3  # Lambda's async tries
+    failures = fixture_stack.control.status()["failures"]
+    assert any(f["handler"] == "shop_event" for f in failures)
+    (rule,) = [
+        r for r in fixture_stack.control.status()["rules"] if r["name"].endswith("shop_event")
+    ]
+    assert rule["bus"] == "default" and rule["matched"] >= 2
+
+
 def test_s3_notifications_encode_keys_as_aws_and_honour_filters(
     fixture_stack: RunningStack,
 ) -> None:

@@ -331,6 +331,11 @@ def test_the_metrics_count_what_the_drills_observed(shop: Shop) -> None:
         "OrdersCancelled": statuses["CANCELLED"],
         "PaymentsDeclined": declined,
     }
+    print("\nmetrics after the drills (GET /metrics | the drills' orders):")
+    for name in sorted(series):
+        stat = series[name]
+        seen = observed.get(name, "")
+        print(f"  {name:32} count={stat['count']:<5} sum={stat['sum']:<12g} {seen}")
     assert {name: count(name) for name in observed} == observed
     assert statuses["COMPLETED"] and statuses["REJECTED"] and statuses["CANCELLED"] and declined
     terminal = sum(statuses[s] for s in TERMINAL)

@@ -113,3 +113,31 @@ def item_changed(event: Any) -> None:
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def every_minute(event: Any) -> None:
     journal("schedule#every_minute", time=event.to_dict()["time"])
+
+
+@app.on_cw_event(
+    {
+        "source": ["fixture.shop"],
+        "detail-type": [{"prefix": "Order"}],
+        "detail": {
+            "amount": [{"numeric": [">", 10]}],
+            "channel": [{"anything-but": "test"}],
+            "note": [{"exists": False}],
+        },
+    }
+)
+def shop_event(event: Any) -> None:
+    if event.detail.get("fail"):
+        journal(f"cw-fail#{event.detail['id']}")
+        raise RuntimeError("this event always fails")
+    journal(
+        f"cw#{event.detail['id']}",
+        detail_type=event.detail_type,
+        source=event.source,
+        account=event.account,
+        region=event.region,
+        resources=event.resources,
+        version=event.version,
+        has_time=bool(event.time),
+        has_id=bool(event.event_id),
+    )
