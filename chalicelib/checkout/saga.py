@@ -1,6 +1,7 @@
 """The checkout saga's steps: each reacts to one order event, calls the
-services it needs, and records the outcome on the order. Choreographed: SNS
-filters route each event type to the step that wants it; no step calls another.
+services it needs, and records the outcome on the order. Choreographed: the
+event bus's rules route each event type to the step that wants it; no step
+calls another.
 
 Each step runs under ``orders.consuming.sqs_batch`` (re-exported here).
 Every step is idempotent: the services it calls are, and ``OrderService.record``

@@ -12,6 +12,7 @@ tolerates (at-least-once delivery).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -56,12 +57,18 @@ class EventBridgeBus:
         self.bus_name = bus_name
 
     def _entry(self, event: BusEvent) -> dict[str, Any]:
-        return {
+        entry = {
             "EventBusName": self.bus_name,
             "Source": event.source,
             "DetailType": event.detail_type,
             "Detail": event.detail,
         }
+        # In Lambda with active tracing: each event continues the invocation's
+        # trace into the rules' targets (EventBridge reads it per entry).
+        trace = os.environ.get("_X_AMZN_TRACE_ID")
+        if trace and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+            entry["TraceHeader"] = trace
+        return entry
 
     def put(self, events: list[BusEvent]) -> None:
         client = aws.client("events")

@@ -83,3 +83,14 @@ def test_entries_still_refused_fail_the_call(client: Client) -> None:
     with pytest.raises(errors.Transient, match=r"refused 1 event.*InternalFailure: try again"):
         EventBridgeBus("b").put(events(3))
     assert sent(client.calls) == [[0, 1, 2], [2], [2]]
+
+
+def test_in_lambda_each_event_carries_the_invocations_trace_header(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    EventBridgeBus("b").put(events(1))
+    assert "TraceHeader" not in client.calls[0][0]  # outside Lambda: none
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "eventshop-dev-relay_order_events")
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+    EventBridgeBus("b").put(events(1))
+    assert client.calls[1][0]["TraceHeader"].startswith("Root=1-5759e988")
