@@ -246,7 +246,8 @@ def _start_app(
     recorder = Recorder(console=Console(opts.log_format, out=sys.stdout))
     stack.callback(recorder.install())
     config = api.load_app(opts.project_dir, opts.stage)
-    recorder.attach_logger(config.chalice_app.log)  # Chalice's app.log does not propagate
+    # Chalice's app.log does not propagate; the console shows its records.
+    recorder.attach_logger(config.chalice_app.log, mute_streams=True)
     app_name = str(config.app_name)  # .chalice/config.json, as `chalice deploy` names things
     rt = Runtime(session, app_name, opts.stage, recorder)
     sources = sources_for(config.chalice_app, rt, opts.stream_max_retries, _mappings(opts))

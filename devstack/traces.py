@@ -537,10 +537,12 @@ class Recorder:
 
         return uninstall
 
-    def attach_logger(self, logger: logging.Logger) -> None:
+    def attach_logger(self, logger: logging.Logger, mute_streams: bool = False) -> None:
         """Capture ``logger``'s records too when they never reach a
         ``LogCapture`` (``propagate`` off), with its handlers' filters and
-        formatter."""
+        formatter. ``mute_streams``: the console shows its records (under
+        their invocation), so its own handlers that print to stdout or stderr
+        (Chalice's on ``app.log``) are taken off, or each would show twice."""
         node: logging.Logger | None = logger
         while node is not None:
             if any(isinstance(h, LogCapture) for h in node.handlers):
@@ -556,6 +558,19 @@ class Recorder:
             if handler.formatter is None and existing.formatter is not None:
                 handler.setFormatter(existing.formatter)
         logger.addHandler(handler)
+        if mute_streams:
+            for existing in list(logger.handlers):
+                if existing is not handler and _prints(existing):
+                    logger.removeHandler(existing)
+
+
+def _prints(handler: logging.Handler) -> bool:
+    """A handler that writes to the process's stdout or stderr (or the tee)."""
+    stream = getattr(handler, "stream", None)
+    return isinstance(handler, logging.StreamHandler) and (
+        isinstance(stream, StdoutTee)
+        or stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    )
 
 
 def _offset(item: dict[str, Any], first: float) -> float:

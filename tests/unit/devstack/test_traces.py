@@ -200,6 +200,25 @@ def test_a_logger_that_does_not_propagate_gets_a_capture_with_its_handlers_filte
         app_log.propagate = True
 
 
+def test_with_the_console_a_loggers_own_stdout_handler_is_taken_off(
+    recorder: tr.Recorder,
+) -> None:
+    """Chalice's app.log prints to stdout itself; under the stack's console
+    its records show under their invocation instead, not twice."""
+    app_log = logging.getLogger("test-traces-muted")
+    printing = logging.StreamHandler(sys.stdout)
+    app_log.addHandler(printing)
+    app_log.propagate = False
+    try:
+        recorder.attach_logger(app_log, mute_streams=True)
+        assert printing not in app_log.handlers
+        assert [type(h) for h in app_log.handlers] == [tr.LogCapture]
+    finally:
+        for h in list(app_log.handlers):
+            app_log.removeHandler(h)
+        app_log.propagate = True
+
+
 def test_a_logger_whose_records_reach_a_capture_gets_none(recorder: tr.Recorder) -> None:
     parent = logging.getLogger("test-traces-parent")
     handler = tr.LogCapture(recorder)
