@@ -155,6 +155,9 @@ class Runtime:
         self.region = session.region_name
         config = Config(retries={"mode": "standard", "max_attempts": 3})
         self.config = config
+        # Buckets whose events also go to EventBridge (provisioning applied it):
+        # an S3 source that sets its notifications must keep that on.
+        self.eventbridge_buckets: frozenset[str] = frozenset()
         self.sqs = session.client("sqs", config=config)
         self.sns = session.client("sns", config=config)
         self.s3 = session.client("s3", config=config)
@@ -664,6 +667,8 @@ class S3Source(_AsyncQueueSource):
         if rules:
             entry["Filter"] = {"Key": {"FilterRules": rules}}
         config["QueueConfigurations"] = [*queues, entry]
+        if self.bucket in self.rt.eventbridge_buckets:  # moto never reports it back
+            config["EventBridgeConfiguration"] = {}
         self.rt.s3.put_bucket_notification_configuration(
             Bucket=self.bucket, NotificationConfiguration=config
         )

@@ -44,6 +44,9 @@ ENV_NAMING: dict[str, Callable[[str], str]] = {"snake-upper": snake_upper, "as-i
 class Stack:
     name: str
     outputs: dict[str, str]
+    # Buckets whose events go to EventBridge (NotificationConfiguration's
+    # EventBridgeConfiguration): moto never reports it back, so it is kept here.
+    eventbridge_buckets: frozenset[str] = frozenset()
 
     def environment(self, naming: str = "snake-upper") -> dict[str, str]:
         rule = ENV_NAMING[naming]
@@ -77,12 +80,13 @@ def deploy(
     resolver = _resolver(session, template, physical, parameters)
     _create_skipped(session, template, resolver)
     _apply_ttl(session, template, physical, resolver)
+    buckets = _apply_bucket_eventbridge(session, template, physical, resolver)
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     # Outputs that name queues by URL come back AWS-shaped; every output is
     # re-resolved from the template so the values are the emulator's own.
     for key, out in template.get("Outputs", {}).items():
         outputs[key] = str(resolver(out["Value"]))
-    return Stack(stack_name, outputs)
+    return Stack(stack_name, outputs, buckets)
 
 
 def _resolver(
@@ -184,6 +188,31 @@ def _create_skipped(session: Any, template: dict[str, Any], resolver: tpl.Resolv
             for url in props["Queues"]:
                 sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": policy})
         log.info("created %s %s (skipped by the emulator's CloudFormation)", kind, logical)
+
+
+def _apply_bucket_eventbridge(
+    session: Any, template: dict[str, Any], physical: dict[str, str], resolver: tpl.Resolver
+) -> frozenset[str]:
+    """Each bucket's ``EventBridgeConfiguration`` (its events go to EventBridge),
+    which the emulator's CloudFormation skips; the buckets it applies to."""
+    s3 = session.client("s3")
+    done = set()
+    for logical, res in template["Resources"].items():
+        if res["Type"] != "AWS::S3::Bucket":
+            continue
+        config = resolver(res.get("Properties", {}).get("NotificationConfiguration") or {})
+        enabled = (config.get("EventBridgeConfiguration") or {}).get("EventBridgeEnabled")
+        if str(enabled).lower() != "true":
+            continue
+        bucket = physical[logical]
+        s3.put_bucket_notification_configuration(
+            Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
+        done.add(bucket)
+        log.info(
+            "EventBridge notifications on %s (skipped by the emulator's CloudFormation)", logical
+        )
+    return frozenset(done)
 
 
 def _apply_ttl(

@@ -198,9 +198,10 @@ def _start_emulator(opts: Options, stack: contextlib.ExitStack) -> tuple[Child, 
     return emu, f"http://{opts.host}:{emulator_port}"
 
 
-def _provision(opts: Options) -> Any:
+def _provision(opts: Options) -> tuple[Any, frozenset[str]]:
     """The template's resources on the emulator, and their outputs in the
-    environment the app reads. Returns devstack's own (hook-free) session."""
+    environment the app reads. Returns devstack's own (hook-free) session and
+    the buckets whose events go to EventBridge."""
     import boto3
 
     from devstack import hooks, provision
@@ -217,11 +218,14 @@ def _provision(opts: Options) -> Any:
     )
     os.environ.update(stack.environment(opts.env_naming))
     log.info("resources from %s: %d outputs", opts.template_path, len(stack.outputs))
-    return session
+    return session, stack.eventbridge_buckets
 
 
 def _start_app(
-    opts: Options, session: Any, stack: contextlib.ExitStack
+    opts: Options,
+    session: Any,
+    stack: contextlib.ExitStack,
+    eventbridge_buckets: frozenset[str] = frozenset(),
 ) -> tuple[str, str, str, int]:
     """Hooks, the app, its event sources, the API and the control endpoint.
     Returns the app's name, the API's and the control endpoint's URLs, and
@@ -250,6 +254,7 @@ def _start_app(
     recorder.attach_logger(config.chalice_app.log, mute_streams=True)
     app_name = str(config.app_name)  # .chalice/config.json, as `chalice deploy` names things
     rt = Runtime(session, app_name, opts.stage, recorder)
+    rt.eventbridge_buckets = eventbridge_buckets
     sources = sources_for(config.chalice_app, rt, opts.stream_max_retries, _mappings(opts))
     # DynamoDB's own TTL deletions, whatever the app registered.
     emulator = Emulator(rt, [*sources, TtlReaper(rt)])
@@ -294,8 +299,10 @@ def run(opts: Options) -> int:
             os.environ.pop("AWS_PROFILE", None)
             emu, emulator_url = _start_emulator(opts, stack)
             os.environ["AWS_ENDPOINT_URL"] = emulator_url
-            session = _provision(opts)
-            app_name, api_url, control_url, sources = _start_app(opts, session, stack)
+            session, eventbridge_buckets = _provision(opts)
+            app_name, api_url, control_url, sources = _start_app(
+                opts, session, stack, eventbridge_buckets
+            )
             _wait_http(api_url + "/", stop)
             if not stop.is_set():
                 print(

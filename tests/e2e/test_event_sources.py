@@ -202,6 +202,26 @@ def test_eventbridge_events_reach_on_cw_event_handlers_by_their_pattern(
     assert rule["bus"] == "default" and rule["matched"] >= 2
 
 
+def test_a_bucket_with_eventbridge_notifications_sends_object_created_to_rules(
+    fixture_stack: RunningStack,
+) -> None:
+    """The template turns the bucket's EventBridge notifications on (which
+    the emulator's CloudFormation skips): an on_cw_event rule filtering on
+    the bucket and a key prefix gets "Object Created"; its queue
+    notifications (s3_object, on in/) keep working beside it."""
+    s3 = fixture_stack.client("s3")
+    bucket = f"fixture-{STAGE}-bucket-123456789012"
+    name = uid()
+    s3.put_object(Bucket=bucket, Key=f"events/{name}.csv", Body=b"x")
+    s3.put_object(Bucket=bucket, Key=f"other/{name}.csv", Body=b"x")
+    s3.put_object(Bucket=bucket, Key=f"in/{name}.txt", Body=b"x")
+    fixture_stack.drain()
+    (entry,) = journal(fixture_stack, f"s3-eb#events/{name}.csv")
+    assert entry == {"bucket": bucket, "source": "aws.s3", "detail_type": "Object Created"}
+    assert journal(fixture_stack, f"s3-eb#other/{name}.csv") == []
+    assert len(journal(fixture_stack, f"s3#in/{name}.txt")) == 1
+
+
 def test_s3_notifications_encode_keys_as_aws_and_honour_filters(
     fixture_stack: RunningStack,
 ) -> None:

@@ -141,3 +141,22 @@ def shop_event(event: Any) -> None:
         has_time=bool(event.time),
         has_id=bool(event.event_id),
     )
+
+
+@app.on_cw_event(
+    {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [os.environ["BUCKET_NAME"]]},
+            "object": {"key": [{"prefix": "events/"}]},
+        },
+    }
+)
+def s3_via_eventbridge(event: Any) -> None:
+    journal(
+        f"s3-eb#{event.detail['object']['key']}",
+        bucket=event.detail["bucket"]["name"],
+        source=event.source,
+        detail_type=event.detail_type,
+    )
