@@ -1094,6 +1094,7 @@ class Emulator:
 
     def __init__(self, rt: Runtime, sources: list[Source]) -> None:
         self.rt = rt
+        self._events: Any = None
         self.sources = sources
         self._cond = threading.Condition()
         self._generation = 0
@@ -1209,7 +1210,9 @@ class Emulator:
     def rules(self) -> list[dict[str, Any]]:
         """Every EventBridge rule of every bus, with its pattern, targets and
         how many events it matched and sent on (the emulator counts them)."""
-        events = self.rt.session.client("events", config=self.rt.config)
+        if self._events is None:  # one client for every status call
+            self._events = self.rt.session.client("events", config=self.rt.config)
+        events = self._events
         url = str(events.meta.endpoint_url).rstrip("/") + RULES_ROUTE
         try:
             with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - the emulator

@@ -15,7 +15,13 @@ import random
 import time
 from typing import Any
 
-from chalicelib.analytics.model import DayTotals, Fact, ProductTotals
+from chalicelib.analytics.model import (
+    DayTotals,
+    Fact,
+    ProductTotals,
+    day_change,
+    product_changes,
+)
 from chalicelib.platform import aws, dynamo, errors
 
 # IAM actions this module's own calls need (collected by tools.iam).
@@ -46,14 +52,6 @@ def _pause(attempt: int) -> None:
     time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not crypto
 
 
-def day_change(fact: Fact) -> dict[str, int]:
-    if fact.kind == "placed":
-        return {"orders": 1, "units": fact.units}
-    if fact.kind == "completed":
-        return {"completed": 1, "revenueCents": fact.cents}
-    return {fact.kind: 1}
-
-
 class DynamoAnalytics(dynamo.DynamoTable):
     def _items(self, fact: Fact) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = [
@@ -76,21 +74,15 @@ class DynamoAnalytics(dynamo.DynamoTable):
                 }
             },
         ]
-        if fact.kind == "completed":
-            sold: dict[str, dict[str, int]] = {}
-            for line in fact.lines:  # one item per product, even if it has two lines
-                totals = sold.setdefault(line.sku, {"unitsSold": 0, "revenueCents": 0})
-                totals["unitsSold"] += line.quantity
-                totals["revenueCents"] += line.cents
-            for sku, totals in sorted(sold.items()):
-                key = {"pk": {"S": f"PRODUCT#{sku}"}, "sk": {"S": "TOTAL"}}
-                change = {**totals, "orders": 1}
-                items.append({"Update": {"TableName": self.table, "Key": key, **_adds(change)}})
+        for sku, change in product_changes(fact).items():
+            key = {"pk": {"S": f"PRODUCT#{sku}"}, "sk": {"S": "TOTAL"}}
+            items.append({"Update": {"TableName": self.table, "Key": key, **_adds(change)}})
         return items
 
     def add(self, fact: Fact) -> bool:
         items = self._items(fact)
-        for attempt in range(ATTEMPTS):
+        attempt = 0
+        while True:
             try:
                 with aws.translate():
                     self.ddb.transact_write_items(TransactItems=items)
@@ -99,10 +91,10 @@ class DynamoAnalytics(dynamo.DynamoTable):
                 codes = dynamo.cancellation_codes(exc.__cause__ or exc)
                 if codes and codes[0] == "ConditionalCheckFailed":
                     return False  # counted already: a redelivery
-                if attempt == ATTEMPTS - 1:
+                attempt += 1
+                if attempt == ATTEMPTS:
                     raise errors.Transient(f"analytics write kept conflicting: {codes}") from exc
-                _pause(attempt)
-        return False  # not reached
+                _pause(attempt - 1)
 
     def days(self, first: str, last: str) -> dict[str, DayTotals]:
         out: dict[str, DayTotals] = {}

@@ -69,6 +69,28 @@ def fact_of(message: OrderEventMessage) -> Fact | None:
     )
 
 
+def day_change(fact: Fact) -> dict[str, int]:
+    """What ``fact`` adds to its day's counters."""
+    if fact.kind == "placed":
+        return {"orders": 1, "units": fact.units}
+    if fact.kind == "completed":
+        return {"completed": 1, "revenueCents": fact.cents}
+    return {fact.kind: 1}
+
+
+def product_changes(fact: Fact) -> dict[str, dict[str, int]]:
+    """What a completed order adds to each of its products' counters (one
+    order per product, even with two lines of it); nothing for other facts."""
+    if fact.kind != "completed":
+        return {}
+    sold: dict[str, dict[str, int]] = {}
+    for line in fact.lines:
+        totals = sold.setdefault(line.sku, {"unitsSold": 0, "revenueCents": 0, "orders": 1})
+        totals["unitsSold"] += line.quantity
+        totals["revenueCents"] += line.cents
+    return dict(sorted(sold.items()))
+
+
 @dataclass(frozen=True)
 class DayTotals:
     day: str

@@ -15,9 +15,10 @@ settings = bootstrap.settings()
 @bp.on_sqs_message(queue=settings.inventory_queue_name, batch_size=10)
 def inventory_step(event: Any) -> dict[str, Any]:
     from chalicelib.checkout import saga
+    from chalicelib.orders.consuming import sqs_batch
 
     s = bootstrap.services()
-    return saga.sqs_batch(
+    return sqs_batch(
         event,
         lambda m: saga.reserve_or_release(m, s.orders, s.catalog),
         s.failures,
@@ -29,9 +30,10 @@ def inventory_step(event: Any) -> dict[str, Any]:
 @bp.on_sqs_message(queue=settings.payments_queue_name, batch_size=10)
 def payments_step(event: Any) -> dict[str, Any]:
     from chalicelib.checkout import saga
+    from chalicelib.orders.consuming import sqs_batch
 
     s = bootstrap.services()
-    return saga.sqs_batch(
+    return sqs_batch(
         event,
         lambda m: saga.take_payment(m, s.orders, s.payments),
         s.failures,
@@ -43,9 +45,10 @@ def payments_step(event: Any) -> dict[str, Any]:
 @bp.on_sqs_message(queue=settings.shipping_queue_name, batch_size=10)
 def shipping_step(event: Any) -> dict[str, Any]:
     from chalicelib.checkout import saga
+    from chalicelib.orders.consuming import sqs_batch
 
     s = bootstrap.services()
-    return saga.sqs_batch(
+    return sqs_batch(
         event,
         lambda m: saga.ship(m, s.orders, s.carrier, s.catalog),
         s.failures,

@@ -3,7 +3,7 @@ services it needs, and records the outcome on the order. Choreographed: the
 event bus's rules route each event type to the step that wants it; no step
 calls another.
 
-Each step runs under ``orders.consuming.sqs_batch`` (re-exported here).
+Each step runs under ``orders.consuming.sqs_batch``.
 Every step is idempotent: the services it calls are, and ``OrderService.record``
 turns a duplicate or out-of-order event into a no-op.
 
@@ -23,7 +23,6 @@ from datetime import datetime
 from chalicelib.catalog.model import Line, Reservation
 from chalicelib.catalog.service import CatalogService
 from chalicelib.checkout.shipping import Carrier
-from chalicelib.orders.consuming import sqs_batch
 from chalicelib.orders.events import (
     CancellationCompleted,
     DomainEvent,
@@ -38,7 +37,6 @@ from chalicelib.orders.events import (
     ReleasedLine,
     StockReleased,
     StockReserved,
-    read_message,
 )
 from chalicelib.orders.model import EventType, OpenPayment, Order, OrderStatus
 from chalicelib.orders.service import OrderService, order_from_snapshot
@@ -198,6 +196,3 @@ def ship(
         # counting against the stock cap. A redelivery after a crash here
         # finds the order shipped and finishes this (ship is idempotent).
         inventory.ship(order.orderId)
-
-
-__all__ = ["read_message", "sqs_batch"]

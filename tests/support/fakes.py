@@ -584,25 +584,18 @@ class FakeAnalyticsRepository:
         self.products: dict[str, dict[str, int]] = {}
 
     def add(self, fact: Any) -> bool:
-        from chalicelib.analytics.dynamo import day_change
+        from chalicelib.analytics.model import day_change, product_changes
 
         with self._lock:
             if (fact.order_id, fact.kind) in self.counted:
                 return False
             self.counted.add((fact.order_id, fact.kind))
-            day = self.daily.setdefault(fact.day, {})
-            for name, n in day_change(fact).items():
-                day[name] = day.get(name, 0) + n
-            if fact.kind == "completed":
-                for sku in {line.sku for line in fact.lines}:
-                    totals = self.products.setdefault(sku, {})
-                    lines = [line for line in fact.lines if line.sku == sku]
-                    for name, n in (
-                        ("unitsSold", sum(line.quantity for line in lines)),
-                        ("revenueCents", sum(line.cents for line in lines)),
-                        ("orders", 1),
-                    ):
-                        totals[name] = totals.get(name, 0) + n
+            changes = {("day", fact.day): day_change(fact)}
+            changes |= {("product", sku): c for sku, c in product_changes(fact).items()}
+            for (kind, key), change in changes.items():
+                totals = (self.daily if kind == "day" else self.products).setdefault(key, {})
+                for name, n in change.items():
+                    totals[name] = totals.get(name, 0) + n
             return True
 
     def days(self, first: str, last: str) -> dict[str, Any]:

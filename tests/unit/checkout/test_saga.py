@@ -27,6 +27,7 @@ from chalicelib.catalog.model import Product
 from chalicelib.catalog.service import CatalogService
 from chalicelib.checkout import saga
 from chalicelib.checkout.shipping import SimulatedCarrier
+from chalicelib.orders.consuming import sqs_batch
 from chalicelib.orders.events import OrderEventMessage
 from chalicelib.orders.model import EventType, Order, OrderStatus
 from chalicelib.orders.notifications import MILESTONES, CustomerNotifier
@@ -217,7 +218,7 @@ class Shop:
         for queue, types in ROUTES.items():
             if message.detail_type in types and only in (None, queue):
                 for _ in range(times):
-                    result = saga.sqs_batch(sqs_event([message]), self.steps[queue])
+                    result = sqs_batch(sqs_event([message]), self.steps[queue])
                     assert result == {"batchItemFailures": []}
                     self.check_cancelled_means_done()
 
@@ -450,7 +451,7 @@ def test_a_flaky_provider_is_retried_by_redelivery() -> None:
     reserved = shop.relay()[0]
 
     for _ in range(2):
-        result = saga.sqs_batch(sqs_event([reserved]), shop.steps["PaymentsQueue"])
+        result = sqs_batch(sqs_event([reserved]), shop.steps["PaymentsQueue"])
         assert result == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     shop.deliver(reserved)
 
@@ -840,7 +841,7 @@ def test_a_capture_whose_step_died_is_refunded_before_the_order_is_cancelled() -
         raise ConnectionError("the payments step lost its answer")
 
     provider.before, provider.after = cancel, die
-    failed = saga.sqs_batch(sqs_event([reserved]), shop.steps["PaymentsQueue"])
+    failed = sqs_batch(sqs_event([reserved]), shop.steps["PaymentsQueue"])
     assert failed == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert (shop.status(oid), shop.provider.captures(oid)) == (OrderStatus.CANCELLING, 1)
     shop.check_cancelled_means_done()
@@ -937,9 +938,9 @@ def test_a_failed_send_is_sent_again_on_redelivery() -> None:
             raise ConnectionError("SNS unavailable")
 
     shop.notifier.send = flaky_send
-    failed = saga.sqs_batch(sqs_event([placed]), shop.steps["NotifyQueue"])
-    ok = saga.sqs_batch(sqs_event([placed]), shop.steps["NotifyQueue"])
-    saga.sqs_batch(sqs_event([placed]), shop.steps["NotifyQueue"])
+    failed = sqs_batch(sqs_event([placed]), shop.steps["NotifyQueue"])
+    ok = sqs_batch(sqs_event([placed]), shop.steps["NotifyQueue"])
+    sqs_batch(sqs_event([placed]), shop.steps["NotifyQueue"])
 
     assert failed == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
     assert ok == {"batchItemFailures": []}
@@ -970,7 +971,7 @@ def test_sqs_batch_reports_only_the_failing_records() -> None:
         Message(body=json.dumps({"type": "OrderPlaced"}), attributes={}),
         Message(body=bus_body(good[2]), attributes={}),
     ]
-    result = saga.sqs_batch(sqs_event(batch), step)
+    result = sqs_batch(sqs_event(batch), step)
 
     assert result == {
         "batchItemFailures": [
