@@ -85,6 +85,8 @@ FUNCTION_CLIENTS: dict[str, list[str]] = {
     # Image handling: read the upload, write thumbnails, record, publish.
     "image_uploaded": ["s3", "dynamodb", "sns"],
     "image_removed": ["s3", "dynamodb"],
+    # A catalog import: read the file, write products and the import record.
+    "catalog_import": ["s3", "dynamodb"],
 }
 DEFAULT_CLIENTS: list[str] = ["dynamodb", "sns", "sqs"]
 
@@ -155,7 +157,7 @@ FIRST_CALL: dict[str, list[str]] = {
     "image_uploaded": [
         "chalicelib.images.service",
         "chalicelib.images.dynamo",
-        "chalicelib.images.s3",
+        "chalicelib.platform.s3",
         "chalicelib.images.processing",
         "PIL.Image",
         "exifread",
@@ -163,7 +165,12 @@ FIRST_CALL: dict[str, list[str]] = {
     "image_removed": [
         "chalicelib.images.service",
         "chalicelib.images.dynamo",
-        "chalicelib.images.s3",
+        "chalicelib.platform.s3",
+    ],
+    "catalog_import": [
+        "chalicelib.catalog.imports",
+        "chalicelib.catalog.dynamo",
+        "chalicelib.platform.s3",
     ],
 }
 

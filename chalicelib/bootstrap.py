@@ -18,6 +18,7 @@ from chalicelib.platform.settings import Settings
 
 if TYPE_CHECKING:
     from chalicelib.analytics.service import AnalyticsService
+    from chalicelib.catalog.imports import ImportService
     from chalicelib.catalog.service import CatalogService
     from chalicelib.checkout.shipping import Carrier
     from chalicelib.images.service import ImageService
@@ -88,6 +89,21 @@ class Services:
         )
 
     @cached_property
+    def imports(self) -> ImportService:
+        from chalicelib.catalog.dynamo import DynamoCatalogRepository, DynamoImportBook
+        from chalicelib.catalog.imports import ImportService
+        from chalicelib.platform.s3 import S3ObjectStore
+
+        table = self.settings.products_table_name
+        return ImportService(
+            DynamoImportBook(table),
+            DynamoCatalogRepository(table),
+            # Import files live under imports/ in the images bucket (its one bucket).
+            S3ObjectStore(self.settings.images_bucket_name),
+            metrics=self.metrics,
+        )
+
+    @cached_property
     def order_repository(self) -> DynamoOrderRepository:
         from chalicelib.orders.dynamo import DynamoOrderRepository
 
@@ -127,9 +143,9 @@ class Services:
     @cached_property
     def images(self) -> ImageService:
         from chalicelib.images.dynamo import DynamoImageRepository
-        from chalicelib.images.s3 import S3ObjectStore
         from chalicelib.images.service import ImageLimits, ImageService
         from chalicelib.images.sns import SnsImageEvents
+        from chalicelib.platform.s3 import S3ObjectStore
 
         s = self.settings
         return ImageService(

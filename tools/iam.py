@@ -24,7 +24,6 @@ from chalicelib.analytics import dynamo as analytics_repository
 from chalicelib.catalog import dynamo as inventory_repository
 from chalicelib.identity import auth
 from chalicelib.images import dynamo as images_repository
-from chalicelib.images import s3 as images_storage
 from chalicelib.ops import dynamo as ops_repository
 from chalicelib.ops import failures as ops_failures
 from chalicelib.ops import sqs as ops_dead_letters
@@ -33,6 +32,7 @@ from chalicelib.payments import dynamo as payments_repository
 from chalicelib.payments import simulated as payments_simulated
 from chalicelib.platform import aws, dynamo
 from chalicelib.platform import eventbridge as domain_bus
+from chalicelib.platform import s3 as object_storage
 from chalicelib.platform import sns as publishing
 
 ADAPTERS: tuple[ModuleType, ...] = (
@@ -46,7 +46,7 @@ ADAPTERS: tuple[ModuleType, ...] = (
     payments_repository,
     payments_simulated,
     images_repository,
-    images_storage,
+    object_storage,
     ops_dead_letters,
     ops_repository,
     ops_failures,
@@ -189,11 +189,15 @@ def targets(module: str, action: str, stage: str) -> tuple[str, ...]:
         table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{prefix}-{_TABLES[module]}"
         indexes = (f"{table}/index/gsi1", f"{table}/index/gsi2")
         return (table, *indexes) if action == "dynamodb:Query" else (table,)
-    if service == "s3" and module == images_storage.__name__:
+    if service == "s3" and module == object_storage.__name__:
         bucket = f"arn:aws:s3:::{prefix}-images-{ACCOUNT}"
         if action == "s3:ListBucket":
             return (bucket,)
-        return (f"{bucket}/uploads/SKU-1/img-1", f"{bucket}/thumbnails/SKU-1/img-1/200.jpg")
+        return (
+            f"{bucket}/uploads/SKU-1/img-1",
+            f"{bucket}/thumbnails/SKU-1/img-1/200.jpg",
+            f"{bucket}/imports/{'0' * 32}.csv",
+        )
     if service == "sns" and module == publishing.__name__:
         return tuple(f"arn:aws:sns:{REGION}:{ACCOUNT}:{prefix}-{t}" for t in _TOPICS)
     if service == "events" and module == domain_bus.__name__:

@@ -1,11 +1,12 @@
-"""The catalog's routes (products, stock), its stream handler (low-stock
-alerts) and its image-events subscriber (each product's primary image)."""
+"""The catalog's routes (products, stock, bulk imports), its stream handler
+(low-stock alerts), its image-events subscriber (each product's primary
+image) and the EventBridge rule that applies an uploaded import file."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import Blueprint
+from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.http import openapi
@@ -17,6 +18,7 @@ PRODUCT = openapi.ref("chalicelib.catalog.model:Product")
 PRODUCT_INPUT = openapi.ref("chalicelib.catalog.model:ProductInput")
 RESTOCK = openapi.ref("chalicelib.catalog.model:Restock")
 STOCK_ADJUSTMENT = openapi.ref("chalicelib.catalog.model:StockAdjustment")
+IMPORT = openapi.ref("chalicelib.catalog.importing:ImportView")
 
 bp = Blueprint(__name__)
 api = Router(bp)
@@ -82,6 +84,50 @@ def adjust_stock(sku: str) -> dict[str, Any]:
     by = request.principal().sub
     catalog = bootstrap.services().catalog
     return catalog.view(catalog.adjust_stock(sku, request.json_body(), by))
+
+
+@api.route(
+    "/catalog/imports",
+    methods=("POST",),
+    roles=("admin",),
+    summary="A bulk import: a presigned S3 POST for one CSV file of products",
+    response=openapi.IMPORT_SLOT,
+    status=201,
+)
+def create_import() -> Response:
+    return Response(body=bootstrap.services().imports.create(), status_code=201)
+
+
+@api.route(
+    "/catalog/imports/{importId}",
+    roles=("admin",),
+    summary="A bulk import: PENDING until its file is applied, then DONE (or FAILED)",
+    response=IMPORT,
+    failures=(404,),
+)
+def get_import(importId: str) -> dict[str, Any]:  # noqa: N803
+    imports = bootstrap.services().imports
+    return imports.view(imports.get(importId))
+
+
+# S3 sends the bucket's events to EventBridge (the template's
+# EventBridgeConfiguration); this rule takes an import's file as it lands.
+@bp.on_cw_event(
+    {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [settings.images_bucket_name]},
+            "object": {"key": [{"prefix": "imports/"}]},
+        },
+    }
+)
+def catalog_import(event: Any) -> None:
+    key = str(event.detail["object"]["key"])
+    # The lease on the import lasts as long as this invocation may.
+    remaining = event.context.get_remaining_time_in_millis() / 1000 if event.context else None
+    outcome = bootstrap.services().imports.uploaded(key, lease_seconds=remaining)
+    bp.log.info("import file %s: %s", key, outcome)
 
 
 @bp.on_dynamodb_record(

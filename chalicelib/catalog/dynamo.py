@@ -21,12 +21,15 @@ Products table, keyed ``pk``/``sk``:
   -> READY or GONE, at which revision, with the thumbnail keys) and the
   primary image derived from it (``image``: the newest READY one); the
   catalog never reads the images table.
+- ``IMPORT#importId / IMPORT``: a bulk import (see "import records" below).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from chalicelib.catalog.importing import ImportRecord, ImportStatus, RowError
 from chalicelib.catalog.model import (
     MAX_STOCK,
     ImageEntry,
@@ -40,6 +43,8 @@ from chalicelib.catalog.model import (
 from chalicelib.catalog.ports import (
     CatalogRepository,
     ImageState,
+    ImportClaim,
+    ImportProgress,
     ProductPage,
     StockChange,
     StockConflict,
@@ -58,7 +63,7 @@ AWS_CALLS = frozenset(
     }
 )
 
-__all__ = ["CatalogRepository", "DynamoCatalogRepository", "ProductPage"]
+__all__ = ["CatalogRepository", "DynamoCatalogRepository", "DynamoImportBook", "ProductPage"]
 
 
 def _product_key(sku: str) -> dict[str, Any]:
@@ -407,3 +412,163 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         except errors.Conflict:
             return False
         return True
+
+
+# --- import records ----------------------------------------------------------
+# ``IMPORT#importId / IMPORT`` in the products table: the record (the fields of
+# ImportRecord), the lease of the delivery applying the file (``lease``,
+# ``leaseUntil``), its progress (``nextRow``, ``refused``, ``refusedCount``)
+# and ``expiresAt``: DynamoDB's TTL deletes a record 30 days after it began.
+IMPORT_KEPT_SECONDS = 30 * 24 * 3600
+_PENDING_AND_FREE = "#s = :pending AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)"
+
+
+def _import_key(import_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"IMPORT#{import_id}"}, "sk": {"S": "IMPORT"}}
+
+
+def _to_import(item: dict[str, Any]) -> ImportRecord:
+    data = dynamo.from_item(item)
+    return ImportRecord.model_validate({k: data[k] for k in ImportRecord.model_fields if k in data})
+
+
+def _progress(item: dict[str, Any]) -> ImportProgress:
+    data = dynamo.from_item(item)
+    return ImportProgress(
+        next_row=int(data.get("nextRow", 0)),
+        created=int(data.get("created", 0)),
+        updated=int(data.get("updated", 0)),
+        refused=tuple(RowError.model_validate(e) for e in data.get("refused", [])),
+        refused_count=int(data.get("refusedCount", 0)),
+    )
+
+
+class DynamoImportBook(dynamo.DynamoTable):
+    def create(self, record: ImportRecord) -> None:
+        created = datetime.fromisoformat(record.createdAt.replace("Z", "+00:00"))
+        item = dynamo.to_item(
+            {
+                **record.model_dump(exclude_none=True),
+                "pk": f"IMPORT#{record.importId}",
+                "sk": "IMPORT",
+                "expiresAt": int(created.timestamp()) + IMPORT_KEPT_SECONDS,
+            }
+        )
+        with aws.translate():
+            self.ddb.put_item(
+                TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+            )
+
+    def get(self, import_id: str) -> ImportRecord | None:
+        with aws.translate():
+            item = self.ddb.get_item(
+                TableName=self.table, Key=_import_key(import_id), ConsistentRead=True
+            ).get("Item")
+        return _to_import(item) if item else None
+
+    def claim(self, import_id: str, lease: str, now: str, lease_until: str) -> ImportClaim | None:
+        try:
+            with aws.translate():
+                item = self.ddb.update_item(
+                    TableName=self.table,
+                    Key=_import_key(import_id),
+                    UpdateExpression="SET lease = :lease, leaseUntil = :until, updatedAt = :now "
+                    "ADD attempts :one",
+                    ConditionExpression=_PENDING_AND_FREE,
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":lease": {"S": lease},
+                        ":until": {"S": lease_until},
+                        ":now": {"S": now},
+                        ":one": {"N": "1"},
+                        ":pending": {"S": ImportStatus.PENDING.value},
+                    },
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
+        except errors.Conflict:
+            return None
+        return ImportClaim(_to_import(item), lease, _progress(item))
+
+    def _leased_update(
+        self, import_id: str, lease: str, update: str, values: dict[str, Any]
+    ) -> bool:
+        kwargs: dict[str, Any] = {}
+        if "#s" in update:
+            kwargs["ExpressionAttributeNames"] = {"#s": "status"}
+        try:
+            with aws.translate():
+                self.ddb.update_item(
+                    TableName=self.table,
+                    Key=_import_key(import_id),
+                    UpdateExpression=update,
+                    ConditionExpression="lease = :lease",
+                    ExpressionAttributeValues={":lease": {"S": lease}, **values},
+                    **kwargs,
+                )
+        except errors.Conflict:
+            return False
+        return True
+
+    def checkpoint(self, import_id: str, lease: str, progress: ImportProgress, at: str) -> bool:
+        return self._leased_update(
+            import_id,
+            lease,
+            "SET nextRow = :next, created = :c, updated = :u, refused = :r, "
+            "refusedCount = :rc, updatedAt = :at",
+            {
+                ":next": dynamo.value(progress.next_row),
+                ":c": dynamo.value(progress.created),
+                ":u": dynamo.value(progress.updated),
+                ":r": dynamo.value([e.model_dump() for e in progress.refused]),
+                ":rc": dynamo.value(progress.refused_count),
+                ":at": dynamo.value(at),
+            },
+        )
+
+    def finish(self, import_id: str, lease: str, outcome: ImportRecord) -> bool:
+        update = (
+            "SET #s = :s, created = :c, updated = :u, errors = :e, errorCount = :ec, "
+            "updatedAt = :at"
+        )
+        values = {
+            ":s": dynamo.value(str(outcome.status)),
+            ":c": dynamo.value(outcome.created),
+            ":u": dynamo.value(outcome.updated),
+            ":e": dynamo.value([e.model_dump() for e in outcome.errors]),
+            ":ec": dynamo.value(outcome.errorCount),
+            ":at": dynamo.value(outcome.updatedAt),
+        }
+        if outcome.reason is not None:
+            update += ", reason = :why"
+            values[":why"] = dynamo.value(outcome.reason)
+        update += " REMOVE lease, leaseUntil, nextRow, refused, refusedCount, lastError"
+        return self._leased_update(import_id, lease, update, values)
+
+    def release(self, import_id: str, lease: str, error: str, at: str) -> None:
+        self._leased_update(
+            import_id,
+            lease,
+            "SET lastError = :err, updatedAt = :at REMOVE lease, leaseUntil",
+            {":err": dynamo.value(error), ":at": dynamo.value(at)},
+        )
+
+    def expire(self, import_id: str, reason: str, now: str) -> ImportRecord | None:
+        try:
+            with aws.translate():
+                item = self.ddb.update_item(
+                    TableName=self.table,
+                    Key=_import_key(import_id),
+                    UpdateExpression="SET #s = :failed, reason = :why, updatedAt = :now",
+                    ConditionExpression=_PENDING_AND_FREE,
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":failed": {"S": ImportStatus.FAILED.value},
+                        ":why": {"S": reason},
+                        ":now": {"S": now},
+                        ":pending": {"S": ImportStatus.PENDING.value},
+                    },
+                    ReturnValues="ALL_NEW",
+                )["Attributes"]
+        except errors.Conflict:
+            return self.get(import_id)
+        return _to_import(item)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from chalicelib.catalog.importing import ImportRecord, RowError
 from chalicelib.catalog.model import (
     ImageEntry,
     Line,
@@ -97,3 +98,54 @@ class CatalogRepository(Protocol):
         """Store the entries and the primary image if the product is still at
         ``expected_version`` (+1 on it); False if it changed meanwhile."""
         ...
+
+
+@dataclass(frozen=True)
+class ImportProgress:
+    """How far an import's file has been applied: the next row to apply (by
+    its index among the file's valid rows), the counts so far, and the rows
+    applying refused (a new product without stock: the first ones, and how many)."""
+
+    next_row: int = 0
+    created: int = 0
+    updated: int = 0
+    refused: tuple[RowError, ...] = ()
+    refused_count: int = 0
+
+
+@dataclass(frozen=True)
+class ImportClaim:
+    """A delivery's hold on an import while it applies the file: ``lease``
+    is the token every write of that delivery must present."""
+
+    record: ImportRecord
+    lease: str
+    progress: ImportProgress
+
+
+class ImportBook(Protocol):
+    """Where import records live. Writes after ``claim`` are conditional on
+    the claim's lease, so two deliveries of one file never both apply it."""
+
+    def create(self, record: ImportRecord) -> None: ...
+
+    def get(self, import_id: str) -> ImportRecord | None: ...
+
+    def claim(self, import_id: str, lease: str, now: str, lease_until: str) -> ImportClaim | None:
+        """Take a PENDING import whose last lease (if any) ended before
+        ``now``: attempts + 1, leased to ``lease`` until ``lease_until``.
+        None if it is not PENDING or another delivery holds it."""
+
+    def checkpoint(self, import_id: str, lease: str, progress: ImportProgress, at: str) -> bool:
+        """Keep ``progress``; False if the lease is no longer ours."""
+
+    def finish(self, import_id: str, lease: str, outcome: ImportRecord) -> bool:
+        """Store the outcome (DONE or FAILED, counts, errors, reason) and end
+        the lease; False if the lease is no longer ours."""
+
+    def release(self, import_id: str, lease: str, error: str, at: str) -> None:
+        """End the lease after a failed attempt, keeping its error."""
+
+    def expire(self, import_id: str, reason: str, now: str) -> ImportRecord | None:
+        """FAILED with ``reason`` if still PENDING and not leased at ``now``;
+        the stored record (whatever its status), or None if there is none."""

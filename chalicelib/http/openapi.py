@@ -131,6 +131,7 @@ class Operation:
 ORDER = Ref("chalicelib.orders.views:Order")
 ORDER_EVENT = View(Ref("chalicelib.orders.model:OrderEvent"))
 UPLOAD_SLOT = Ref("chalicelib.http.wire:UploadSlot")
+IMPORT_SLOT = Ref("chalicelib.http.wire:ImportSlot")
 IMAGE = Ref("chalicelib.images.views:Image")
 
 LIMIT = {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
@@ -147,6 +148,8 @@ def path_parameter_schema(name: str) -> dict[str, Any]:
         from chalicelib.platform.types import SKU_PATTERN  # pydantic: not at cold start
 
         return {"type": "string", "pattern": SKU_PATTERN}
+    if name == "importId":
+        return {"type": "string", "pattern": "^[0-9a-f]{32}$"}
     return {"type": "string"}
 
 

@@ -36,3 +36,8 @@ class UploadPost(BaseModel):
 class UploadSlot(BaseModel):
     imageId: str  # noqa: N815
     upload: UploadPost
+
+
+class ImportSlot(BaseModel):
+    importId: str  # noqa: N815
+    upload: UploadPost

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from chalicelib.images.model import Image
+from chalicelib.platform.objects import ObjectInfo, ObjectStore
 
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    size: int
-    content_type: str | None
-    etag: str
+__all__ = ["ImageRepository", "ObjectInfo", "ObjectStore"]
 
 
 class ImageRepository(Protocol):
@@ -29,19 +24,3 @@ class ImageRepository(Protocol):
     def pending_before(self, before: str, limit: int) -> list[Image]:
         """Up to ``limit`` PENDING slots created before ``before`` (ISO), oldest first."""
         ...
-
-
-class ObjectStore(Protocol):
-    def head(self, key: str) -> ObjectInfo | None: ...
-
-    def read(self, key: str) -> bytes: ...
-
-    def write(self, key: str, data: bytes, content_type: str, cache_control: str) -> None: ...
-
-    def delete(self, keys: list[str]) -> None: ...
-
-    def presigned_post(
-        self, key: str, content_type_prefix: str, min_bytes: int, max_bytes: int, expires_in: int
-    ) -> dict[str, Any]: ...
-
-    def url(self, key: str, expires_in: int) -> str: ...

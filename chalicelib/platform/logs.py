@@ -15,8 +15,8 @@ Only standard-library imports and precompiled patterns: cheap at cold start.
 per line (Powertools' ``LambdaPowertoolsFormatter``, imported only then): on the
 root logger's handlers (Lambda's own, which every library logger reaches) and on
 ``app.log``'s. Each record carries ``level``, ``message``, ``timestamp``,
-``service``, ``function_name``, ``correlation_id`` and the ``order_id`` or
-``image_id`` the flow is about (``platform.correlation``; "-" outside any
+``service``, ``function_name``, ``correlation_id`` and the ``order_id``,
+``image_id`` or ``import_id`` the flow is about (``platform.correlation``; "-" outside any
 flow, as for a cold start's own lines); exceptions are
 formatted by the redacting formatter, never serialised raw.
 """

@@ -101,6 +101,7 @@ class World:
     customer: str
     dlq: str
     dead_letter: str
+    catalog_import: str
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +120,8 @@ def world() -> Iterator[World]:
         dead = sqs.send_message(
             QueueUrl=sqs.get_queue_url(QueueName=dlq)["QueueUrl"], MessageBody='{"fuzz": 1}'
         )
+        imported = shop.http.post(f"{shop.api}/catalog/imports", headers=shop.admin, timeout=30)
+        assert imported.status_code == 201, imported.text
         schema = schemathesis.openapi.from_url(f"{shop.api}/openapi.json")
         yield World(
             stack,
@@ -130,6 +133,7 @@ def world() -> Iterator[World]:
             customer,
             dlq,
             dead["MessageId"],
+            imported.json()["importId"],
         )
 
 
@@ -186,6 +190,14 @@ def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ),
         ("GET", "/ops/alerts", {}),
         ("GET", "/ops/alerts", {"query": {"limit": 1}}),
+        ("GET", "/analytics/daily", {"query": {"from": "2026-01-01", "to": "2026-01-31"}}),
+        ("GET", "/analytics/products/{sku}", {"path_parameters": sku}),
+        ("POST", "/catalog/imports", {}),
+        (
+            "GET",
+            "/catalog/imports/{importId}",
+            {"path_parameters": {"importId": w.catalog_import}},
+        ),
         ("GET", "/health", {}),
         ("GET", "/openapi.json", {}),
     ]

@@ -51,6 +51,8 @@ MATRIX: list[tuple[str, str, int, int, int, int]] = [
     ("GET",   "/ops/alerts",                    401,    403, 403, 200),
     ("GET",   "/analytics/daily",               401,    403, 403, 200),
     ("GET",   "/analytics/products/{sku}",      401,    403, 403, 200),
+    ("POST",  "/catalog/imports",               401,    403, 403, 201),
+    ("GET",   "/catalog/imports/{importId}",    401,    403, 403, 200),
 ]
 
 # The query a route needs to succeed at all (its required parameters).
@@ -82,6 +84,7 @@ class World:
     customer_b: str
     order: str  # owned by customer A
     image: str  # an upload slot (PENDING image) on ``sku``
+    catalog_import: str  # a PENDING catalog import
     queue: str  # a dead-letter queue of the stage
     message: str  # a message in ``queue``
     headers: dict[str, dict[str, str]]
@@ -95,6 +98,8 @@ def world(shop: Shop) -> World:
     assert placed.status_code == 201, placed.body
     slot = shop.call("POST", f"/products/{sku}/images", headers=shop.admin())
     assert slot.status_code == 201, slot.body
+    catalog_import = shop.call("POST", "/catalog/imports", headers=shop.admin())
+    assert catalog_import.status_code == 201, catalog_import.body
     dlqs = shop.call("GET", "/ops/dead-letters", headers=shop.admin())
     assert dlqs.status_code == 200, dlqs.body
     # A step queue's DLQ: the one kind a redrive sends back (source: its queue).
@@ -115,6 +120,7 @@ def world(shop: Shop) -> World:
         customer_b=customer_b,
         order=placed.json_body["orderId"],
         image=slot.json_body["imageId"],
+        catalog_import=catalog_import.json_body["importId"],
         headers={
             "anonymous": {},
             "customerA": shop.auth(customer_a),
@@ -139,6 +145,7 @@ def fill(shop: Shop, world: World, method: str, path: str) -> str:
             "sku": world.sku,
             "orderId": world.order,
             "imageId": world.image,
+            "importId": world.catalog_import,
             "queue": world.queue,
             "messageId": world.message,
         }

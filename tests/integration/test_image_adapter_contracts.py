@@ -24,8 +24,8 @@ from moto import mock_aws
 
 from chalicelib.images.dynamo import DynamoImageRepository
 from chalicelib.images.model import Image, ImageStatus
-from chalicelib.images.s3 import S3ObjectStore
 from chalicelib.platform import errors
+from chalicelib.platform.s3 import S3ObjectStore
 from tests.support.fakes import FakeImageRepository, FakeObjectStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -327,6 +327,11 @@ class ObjectStoreContract:
         assert {"bucket": bucket} in conditions and {"key": KEY} in conditions
         expires = datetime.strptime(signed["expiration"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         assert abs(expires.timestamp() - (time.time() + 900)) < 60
+
+    def test_a_presigned_post_without_a_type_prefix_takes_any_type(self, store: Any) -> None:
+        conditions = policy(store.presigned_post(KEY, None, 1, 5_000, 900)["fields"])["conditions"]
+        assert ["content-length-range", 1, 5_000] in conditions
+        assert not [c for c in conditions if isinstance(c, list) and "$Content-Type" in c]
 
     def test_a_presigned_url_is_the_objects_and_signed(self, store: Any, bucket: str) -> None:
         url = urlsplit(store.url(THUMB, 3600))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,9 +16,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.catalog.dynamo import DynamoCatalogRepository
+from chalicelib.catalog.dynamo import DynamoCatalogRepository, DynamoImportBook
+from chalicelib.catalog.importing import ImportRecord, RowError
 from chalicelib.catalog.model import MAX_STOCK, Line, Product, ProductDetails
-from chalicelib.catalog.ports import StockChange, StockConflict
+from chalicelib.catalog.ports import ImportProgress, StockChange, StockConflict
 from chalicelib.catalog.service import CatalogService
 from chalicelib.orders import dynamo as order_repository
 from chalicelib.orders import model
@@ -30,6 +32,7 @@ from chalicelib.platform import dynamo, errors
 from tests.support.fakes import (
     FakeAlerts,
     FakeCatalogRepository,
+    FakeImportBook,
     FakeOrderRepository,
     FakePaymentRepository,
     FakeProvider,
@@ -848,6 +851,118 @@ class TestDynamoCatalogRepository(CatalogRepositoryContract):
 
 
 # ================================================================== payments
+
+
+class ImportBookContract:
+    """Subclasses provide ``book``."""
+
+    ID = "0123456789abcdef0123456789abcdef"
+
+    def record(self, **fields: Any) -> ImportRecord:
+        return ImportRecord.model_validate(
+            {
+                "importId": self.ID,
+                "status": "PENDING",
+                "createdAt": T1,
+                "updatedAt": T1,
+                "uploadExpiresAt": "2025-01-01T00:15:00.000Z",
+                "correlationId": "c-1",
+                **fields,
+            }
+        )
+
+    def test_a_record_reads_back_and_is_created_once(self, book: Any) -> None:
+        book.create(self.record())
+        assert book.get(self.ID) == self.record()
+        with pytest.raises(errors.Conflict):
+            book.create(self.record())
+        assert book.get("f" * 32) is None
+
+    def test_one_claim_at_a_time_until_its_lease_ends(self, book: Any) -> None:
+        book.create(self.record())
+        claim = book.claim(self.ID, "L1", T1, "2025-01-01T00:05:00.000Z")
+        assert claim is not None and claim.lease == "L1"
+        assert (claim.record.attempts, claim.progress) == (1, ImportProgress())
+        assert (
+            book.claim(self.ID, "L2", "2025-01-01T00:04:00.000Z", "2025-01-01T00:09:00.000Z")
+            is None
+        )
+        later = book.claim(self.ID, "L3", "2025-01-01T00:06:00.000Z", "2025-01-01T00:11:00.000Z")
+        assert later is not None and later.record.attempts == 2
+        assert not book.checkpoint(self.ID, "L1", ImportProgress(next_row=1), T1)  # L1 lost it
+
+    def test_progress_survives_a_released_attempt(self, book: Any) -> None:
+        book.create(self.record())
+        claim = book.claim(self.ID, "L1", T1, "2025-01-01T00:05:00.000Z")
+        refused = (RowError(line=7, message="stock: required to create a product"),)
+        progress = ImportProgress(
+            next_row=200, created=150, updated=50, refused=refused, refused_count=1
+        )
+        assert book.checkpoint(self.ID, claim.lease, progress, T1)
+        book.release(self.ID, claim.lease, "Transient: throttled", T1)
+        assert book.get(self.ID).lastError == "Transient: throttled"
+        again = book.claim(self.ID, "L2", T1, "2025-01-01T00:05:00.000Z")
+        assert again is not None and again.progress == progress
+
+    def test_finishing_ends_the_lease_and_no_claim_takes_a_finished_import(self, book: Any) -> None:
+        book.create(self.record())
+        claim = book.claim(self.ID, "L1", T1, "2025-01-01T00:05:00.000Z")
+        errors_ = [RowError(line=3, message="sku: bad")]
+        outcome = claim.record.model_copy(
+            update={
+                "status": "DONE",
+                "created": 4,
+                "updated": 1,
+                "errors": errors_,
+                "errorCount": 1,
+                "updatedAt": T2,
+            }
+        )
+        assert not book.finish(self.ID, "other", outcome)
+        assert book.finish(self.ID, "L1", outcome)
+        stored = book.get(self.ID)
+        assert (stored.status, stored.created, stored.updated, stored.errors) == (
+            "DONE",
+            4,
+            1,
+            errors_,
+        )
+        assert (stored.errorCount, stored.updatedAt, stored.attempts) == (1, T2, 1)
+        assert (
+            book.claim(self.ID, "L2", "2030-01-01T00:00:00.000Z", "2030-01-01T00:05:00.000Z")
+            is None
+        )
+        assert book.expire(self.ID, "stale", "2030-01-01T00:00:00.000Z") == stored
+
+    def test_expiring_fails_a_free_pending_import_only(self, book: Any) -> None:
+        book.create(self.record())
+        book.claim(self.ID, "L1", T1, "2025-01-01T00:05:00.000Z")
+        held = book.expire(self.ID, "stale", "2025-01-01T00:04:00.000Z")
+        assert held is not None and held.status == "PENDING"
+        gone = book.expire(self.ID, "stale", "2025-01-01T00:06:00.000Z")
+        assert gone is not None and (gone.status, gone.reason) == ("FAILED", "stale")
+        assert book.expire("f" * 32, "stale", T1) is None
+
+
+class TestFakeImportBook(ImportBookContract):
+    @pytest.fixture
+    def book(self) -> FakeImportBook:
+        return FakeImportBook()
+
+
+class TestDynamoImportBook(ImportBookContract):
+    @pytest.fixture
+    def book(self, stack: Stack) -> DynamoImportBook:
+        return DynamoImportBook(stack.outputs["ProductsTableName"], client=stack.ddb)
+
+    def test_a_record_expires_30_days_after_it_began(self, book: Any, stack: Stack) -> None:
+        book.create(self.record())
+        item = stack.ddb.get_item(
+            TableName=stack.outputs["ProductsTableName"],
+            Key={"pk": {"S": f"IMPORT#{self.ID}"}, "sk": {"S": "IMPORT"}},
+        )["Item"]
+        began = datetime.fromisoformat(T1.replace("Z", "+00:00")).timestamp()
+        assert int(item["expiresAt"]["N"]) == int(began) + 30 * 24 * 3600
 
 
 class PaymentRepositoryContract:

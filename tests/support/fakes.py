@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from chalicelib.catalog.dynamo import ProductPage
+from chalicelib.catalog.importing import ImportRecord, ImportStatus
 from chalicelib.catalog.model import (
     MAX_STOCK,
     Line,
@@ -29,9 +30,8 @@ from chalicelib.catalog.model import (
     Reservation,
     ReservationOutcome,
 )
-from chalicelib.catalog.ports import StockChange, StockConflict
+from chalicelib.catalog.ports import ImportClaim, ImportProgress, StockChange, StockConflict
 from chalicelib.images.model import Image
-from chalicelib.images.ports import ObjectInfo
 from chalicelib.orders.dynamo import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, Page
 from chalicelib.orders.model import Order, OrderEvent, OrderStatus
 from chalicelib.payments.model import ChargeResult
@@ -39,6 +39,7 @@ from chalicelib.payments.ports import ProviderUnavailable
 from chalicelib.platform import errors
 from chalicelib.platform.alerts import Alert
 from chalicelib.platform.messaging import BusEvent, Message
+from chalicelib.platform.objects import ObjectInfo
 
 # As in DynamoOrderRepository: the token is kept only while payment is unsettled.
 _TOKEN_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.RESERVED})
@@ -437,6 +438,99 @@ class FakeCatalogRepository:
 # --- payments --------------------------------------------------------------------
 
 
+class FakeImportBook:
+    """ImportBook in memory, as DynamoImportBook: a claim takes a PENDING
+    record whose lease ended (attempts + 1), and every later write must
+    present that claim's lease."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.records: dict[str, ImportRecord] = {}
+        self.leases: dict[str, tuple[str, str]] = {}  # import id -> (lease, until)
+        self.progress: dict[str, ImportProgress] = {}
+
+    def create(self, record: ImportRecord) -> None:
+        with self._lock:
+            if record.importId in self.records:
+                raise errors.Conflict(f"import {record.importId} exists")
+            self.records[record.importId] = record
+
+    def get(self, import_id: str) -> ImportRecord | None:
+        with self._lock:
+            return self.records.get(import_id)
+
+    def _free(self, import_id: str, now: str) -> bool:
+        record = self.records.get(import_id)
+        held = self.leases.get(import_id)
+        return (
+            record is not None
+            and record.status == ImportStatus.PENDING
+            and (held is None or held[1] < now)
+        )
+
+    def claim(self, import_id: str, lease: str, now: str, lease_until: str) -> ImportClaim | None:
+        with self._lock:
+            if not self._free(import_id, now):
+                return None
+            record = self.records[import_id]
+            record = record.model_copy(update={"attempts": record.attempts + 1, "updatedAt": now})
+            self.records[import_id] = record
+            self.leases[import_id] = (lease, lease_until)
+            return ImportClaim(record, lease, self.progress.get(import_id, ImportProgress()))
+
+    def _ours(self, import_id: str, lease: str) -> bool:
+        held = self.leases.get(import_id)
+        return held is not None and held[0] == lease
+
+    def checkpoint(self, import_id: str, lease: str, progress: ImportProgress, at: str) -> bool:
+        with self._lock:
+            if not self._ours(import_id, lease):
+                return False
+            self.progress[import_id] = progress
+            self.records[import_id] = self.records[import_id].model_copy(
+                update={"created": progress.created, "updated": progress.updated, "updatedAt": at}
+            )
+            return True
+
+    def finish(self, import_id: str, lease: str, outcome: ImportRecord) -> bool:
+        with self._lock:
+            if not self._ours(import_id, lease):
+                return False
+            stored = self.records[import_id]
+            self.records[import_id] = stored.model_copy(
+                update={
+                    "status": outcome.status,
+                    "created": outcome.created,
+                    "updated": outcome.updated,
+                    "errors": list(outcome.errors),
+                    "errorCount": outcome.errorCount,
+                    "reason": outcome.reason if outcome.reason is not None else stored.reason,
+                    "updatedAt": outcome.updatedAt,
+                    "lastError": None,
+                }
+            )
+            del self.leases[import_id]
+            self.progress.pop(import_id, None)
+            return True
+
+    def release(self, import_id: str, lease: str, error: str, at: str) -> None:
+        with self._lock:
+            if not self._ours(import_id, lease):
+                return
+            del self.leases[import_id]
+            self.records[import_id] = self.records[import_id].model_copy(
+                update={"lastError": error, "updatedAt": at}
+            )
+
+    def expire(self, import_id: str, reason: str, now: str) -> ImportRecord | None:
+        with self._lock:
+            if self._free(import_id, now):
+                self.records[import_id] = self.records[import_id].model_copy(
+                    update={"status": ImportStatus.FAILED, "reason": reason, "updatedAt": now}
+                )
+            return self.records.get(import_id)
+
+
 class FakePaymentRepository:
     """PaymentRepository in memory; records look like DynamoPaymentRepository's
     items, with "-" standing for an absent charge id or reason."""
@@ -776,17 +870,20 @@ class FakeObjectStore:
                 self.cache_control.pop(key, None)
 
     def presigned_post(
-        self, key: str, content_type_prefix: str, min_bytes: int, max_bytes: int, expires_in: int
+        self,
+        key: str,
+        content_type_prefix: str | None,
+        min_bytes: int,
+        max_bytes: int,
+        expires_in: int,
     ) -> dict[str, Any]:
         expiration = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=expires_in)
+        conditions: list[Any] = [["content-length-range", min_bytes, max_bytes]]
+        if content_type_prefix is not None:
+            conditions.append(["starts-with", "$Content-Type", content_type_prefix])
         policy = {
             "expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "conditions": [
-                ["content-length-range", min_bytes, max_bytes],
-                ["starts-with", "$Content-Type", content_type_prefix],
-                {"bucket": self.bucket},
-                {"key": key},
-            ],
+            "conditions": [*conditions, {"bucket": self.bucket}, {"key": key}],
         }
         return {
             "url": self._endpoint,

@@ -156,7 +156,7 @@ def test_no_wildcard_beyond_the_stage_own_resources(stage: str) -> None:
 
 # Declared without a call that needs it, on purpose.
 IMPLIED = {
-    ("chalicelib.images.s3", "s3:ListBucket"): (
+    ("chalicelib.platform.s3", "s3:ListBucket"): (
         "HeadObject answers 404 for a missing key, not 403, only with ListBucket"
     ),
 }

@@ -182,15 +182,29 @@ def test_the_held_relay_is_alarmed_on_its_iterator_age(template: dict[str, Any])
     assert alarm["AlarmActions"]
 
 
-@pytest.mark.parametrize("table", ["OrdersTable", "PaymentsTable", "OpsTable"])
+@pytest.mark.parametrize("table", ["OrdersTable", "PaymentsTable", "OpsTable", "ProductsTable"])
 def test_tables_with_short_lived_items_expire_them_by_their_expires_at(
     template: dict[str, Any], table: str
 ) -> None:
     """Idempotency keys and notification markers (orders), payment claims
-    (payments), alerts and failure reasons (ops) carry ``expiresAt``:
+    (payments), alerts and failure reasons (ops), import records (products)
+    carry ``expiresAt``:
     DynamoDB's TTL deletes them, nothing sweeps them by hand."""
     props = template["Resources"][table]["Properties"]
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+
+
+def test_the_bucket_sends_its_events_to_eventbridge_and_import_files_expire(
+    template: dict[str, Any],
+) -> None:
+    """The catalog_import rule needs S3's events on EventBridge; an import's
+    file is read once, and its record says what it did."""
+    props = template["Resources"]["ImagesBucket"]["Properties"]
+    assert props["NotificationConfiguration"] == {
+        "EventBridgeConfiguration": {"EventBridgeEnabled": True}
+    }
+    (rule,) = [r for r in props["LifecycleConfiguration"]["Rules"] if r.get("Prefix") == "imports/"]
+    assert (rule["Status"], rule["ExpirationInDays"]) == ("Enabled", 7)
 
 
 def test_every_dead_letter_queue_has_an_alarm_that_tells_the_operators(
@@ -253,6 +267,9 @@ def test_the_dashboard_shows_every_business_metric(template: dict[str, Any]) -> 
         "ImageProcessingMs",
         "DeadLetters",
         "SagaTimeouts",
+        "CatalogImportRowsApplied",
+        "CatalogImportRowsRefused",
+        "CatalogImportsFailed",
     }
     namespaces = {row[0] for w in widgets for row in w["properties"]["metrics"]}
     assert namespaces == {"eventshop"}

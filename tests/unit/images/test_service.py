@@ -27,8 +27,14 @@ class FakeStore(FakeObjectStore):
         super().write(key, data, content_type, cache_control)
 
     def presigned_post(
-        self, key: str, content_type_prefix: str, min_bytes: int, max_bytes: int, expires_in: int
+        self,
+        key: str,
+        content_type_prefix: str | None,
+        min_bytes: int,
+        max_bytes: int,
+        expires_in: int,
     ) -> dict[str, Any]:
+        assert content_type_prefix == "image/"
         post = super().presigned_post(key, content_type_prefix, min_bytes, max_bytes, expires_in)
         conditions = json.loads(base64.b64decode(post["fields"]["policy"]))["conditions"]
         ranges = [c for c in conditions if isinstance(c, list) and c[0] == "content-length-range"]

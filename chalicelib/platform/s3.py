@@ -1,4 +1,5 @@
-"""S3 behind ``ObjectStore``: presigned POSTs, objects, presigned GET URLs.
+"""S3 behind ``ObjectStore``: presigned POSTs, objects, presigned GET URLs, for
+the images (uploads, thumbnails) and the catalog (import files), in one bucket.
 
 The bucket is private; thumbnails are served through presigned GET URLs, which
 a browser loads from AWS and from the local emulator alike.
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.images.ports import ObjectInfo
 from chalicelib.platform import aws, errors
+from chalicelib.platform.objects import ObjectInfo
 
 # IAM actions this module's own calls need (collected by tools.iam).
 # HeadObject needs s3:GetObject, and s3:ListBucket for a missing key to answer
@@ -59,19 +60,21 @@ class S3ObjectStore:
                 )
 
     def presigned_post(
-        self, key: str, content_type_prefix: str, min_bytes: int, max_bytes: int, expires_in: int
+        self,
+        key: str,
+        content_type_prefix: str | None,
+        min_bytes: int,
+        max_bytes: int,
+        expires_in: int,
     ) -> dict[str, Any]:
-        # S3 enforces both conditions itself; the handler checks again, since
+        # S3 enforces the conditions itself; the handlers check again, since
         # an emulator may not.
+        conditions: list[Any] = [["content-length-range", min_bytes, max_bytes]]
+        if content_type_prefix is not None:
+            conditions.append(["starts-with", "$Content-Type", content_type_prefix])
         return dict(
             self.s3.generate_presigned_post(
-                Bucket=self.bucket,
-                Key=key,
-                ExpiresIn=expires_in,
-                Conditions=[
-                    ["content-length-range", min_bytes, max_bytes],
-                    ["starts-with", "$Content-Type", content_type_prefix],
-                ],
+                Bucket=self.bucket, Key=key, ExpiresIn=expires_in, Conditions=conditions
             )
         )
 
