@@ -187,6 +187,19 @@ def test_an_upload_declared_as_another_type_fails_with_a_reason(shop: Shop, decl
     assert record["reason"] == f"content type {declared!r} is not an image type (image/...)"
 
 
+def listed(shop: Shop, sku: str) -> dict[str, Any]:
+    """The product as the catalog listing shows it (paging: the session's
+    other tests, catalog imports among them, add many products)."""
+    params: dict[str, Any] = {"limit": 100}
+    while True:
+        page = shop.http.get(f"{shop.api}/products", params=params, timeout=30).json()
+        for product in page["items"]:
+            if product["sku"] == sku:
+                return dict(product)
+        assert page["nextCursor"], f"{sku} is not in the listing"
+        params["cursor"] = page["nextCursor"]
+
+
 def test_the_newest_ready_image_becomes_the_products_and_a_removal_clears_it(
     shop: Shop,
 ) -> None:
@@ -208,8 +221,7 @@ def test_the_newest_ready_image_becomes_the_products_and_a_removal_clears_it(
     assert set(shown["thumbnails"]) == {"200", "512"}
     r = requests.get(shown["thumbnails"]["512"], timeout=30)  # a URL a browser loads
     assert r.status_code == 200 and r.headers["Content-Type"] == "image/jpeg"
-    listed = shop.http.get(f"{shop.api}/products?limit=100", timeout=30).json()["items"]
-    assert next(p for p in listed if p["sku"] == sku)["image"]["imageId"] == second["imageId"]
+    assert listed(shop, sku)["image"]["imageId"] == second["imageId"]
 
     s3 = shop.stack.client("s3")
     bucket = next(b["Name"] for b in s3.list_buckets()["Buckets"] if "-images-" in b["Name"])
