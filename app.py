@@ -17,6 +17,7 @@ from chalicelib.http.authorizer import edge
 from chalicelib.images.api import bp as images
 from chalicelib.ops.api import bp as ops
 from chalicelib.orders.api import bp as orders
+from chalicelib.payments.api import bp as payments
 from chalicelib.platform import logs
 
 app = Chalice(app_name="eventshop")
@@ -30,5 +31,5 @@ app.log.setLevel(getattr(logging, _settings.log_level.upper(), logging.INFO))
 logs.configure([logging.getLogger(), app.log], _settings.log_format)
 
 # No url_prefix, no name_prefix: routes and Lambda function names stay as deployed.
-for blueprint in (edge, edge_routes, catalog, orders, checkout, images, ops, analytics):
+for blueprint in (edge, edge_routes, catalog, orders, checkout, payments, images, ops, analytics):
     app.register_blueprint(blueprint)

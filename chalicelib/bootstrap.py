@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from chalicelib.orders.service import OrderService
     from chalicelib.payments.ports import PaymentProvider
     from chalicelib.payments.service import PaymentService
+    from chalicelib.payments.webhooks import StripeWebhooks
     from chalicelib.platform.alerts import AlertRaiser
     from chalicelib.platform.failures import FailureRecorder
     from chalicelib.platform.messaging import EventBus, Publisher
@@ -117,13 +118,68 @@ class Services:
 
     @cached_property
     def payment_provider(self) -> PaymentProvider:
+        s = self.settings
+        if s.payments_via == "stripe":
+            from chalicelib.payments.stripe_provider import StripePaymentProvider
+
+            return StripePaymentProvider(
+                s.payments_table_name,
+                api_key=self.stripe_secret_key,
+                currency=s.payment_currency,
+                api_base=s.stripe_api_base,
+            )
+        if s.stage == "prod":
+            # Production must never take simulated payments.
+            raise RuntimeError("prod takes real payments: PAYMENT_PROVIDER must be stripe")
         from chalicelib.payments.simulated import SimulatedProvider
 
-        if self.settings.stage == "prod":
-            # Production needs a real provider adapter behind PaymentProvider;
-            # none is chosen yet, and prod must never take simulated payments.
-            raise RuntimeError("no payment provider is configured for prod")
-        return SimulatedProvider(self.settings.payments_table_name)
+        return SimulatedProvider(s.payments_table_name)
+
+    def stripe_secret_key(self) -> str:
+        """The stage's Stripe secret key: the environment's on the local and
+        test stages, the SSM SecureString's on deployed ones (cached)."""
+        return self._stripe_secret(
+            self.settings.stripe_secret_key, self.settings.stripe_secret_key_parameter
+        )
+
+    def stripe_webhook_secret(self) -> str:
+        return self._stripe_secret(
+            self.settings.stripe_webhook_secret, self.settings.stripe_webhook_secret_parameter
+        )
+
+    def _stripe_secret(self, local: str, parameter: str) -> str:
+        if self.settings.is_local:
+            if not local:
+                raise RuntimeError(
+                    "PAYMENT_PROVIDER=stripe needs STRIPE_SECRET_KEY and "
+                    "STRIPE_WEBHOOK_SECRET on the local and test stages"
+                )
+            return local
+        from chalicelib.platform import secrets
+
+        return secrets.read(parameter)
+
+    @cached_property
+    def stripe_webhooks(self) -> StripeWebhooks:
+        from chalicelib.payments.stripe_provider import verify_webhook
+        from chalicelib.payments.webhooks import StripeWebhooks
+
+        def verify(payload: bytes, signature: str) -> dict[str, Any]:
+            s = self.settings
+            if s.is_local and not s.stripe_webhook_secret:
+                # A stage on the simulated provider has no Stripe account to hear from.
+                raise ValueError("this stage takes no Stripe webhooks (no STRIPE_WEBHOOK_SECRET)")
+            from chalicelib.platform import errors, secrets
+
+            try:
+                secret = self.stripe_webhook_secret()
+            except secrets.SecretNotSet as exc:
+                # The operator has not filled the parameter yet: Stripe retries
+                # a 5xx for three days, so the events land once it is set.
+                raise errors.Transient(str(exc)) from None
+            return verify_webhook(payload, signature, secret)
+
+        return StripeWebhooks(verify, self.bus)
 
     @cached_property
     def payments(self) -> PaymentService:

@@ -1,7 +1,8 @@
 """``make deploy STAGE=dev``: the resources, the secret, the app, then what Chalice cannot say.
 
 1. ``infra/resources.yaml`` as the CloudFormation stack ``eventshop-<stage>``.
-2. The JWT secret as an SSM SecureString (CloudFormation cannot create one).
+2. The JWT secret as an SSM SecureString (CloudFormation cannot create one),
+   and the Stripe secret key and webhook secret as placeholders to fill.
 3. The stack outputs into the stage's ``environment_variables`` in
    ``.chalice/config.json``, so every Lambda function gets them.
 4. ``chalice deploy``, with the outputs in its environment too: Chalice imports
@@ -109,6 +110,33 @@ def _wait(cfn: Any, waiter: str, name: str) -> None:
             f"stack {name} did not complete ({exc}); failed resources: "
             + ("; ".join(failures) or "none reported")
         ) from exc
+
+
+def ensure_placeholder(session: Any, parameter_name: str, what: str) -> bool:
+    """Create a SecureString holding the placeholder once, for the operator to
+    fill (a Stripe key); never overwrite what is there."""
+    from chalicelib.platform.secrets import PLACEHOLDER
+
+    ssm = session.client("ssm")
+    try:
+        ssm.put_parameter(
+            Name=parameter_name,
+            Value=PLACEHOLDER,
+            Type="SecureString",
+            Overwrite=False,
+            Description=f"eventshop {what} (a placeholder made by make deploy: fill it)",
+        )
+    except ClientError as exc:
+        if _error_code(exc) != "ParameterAlreadyExists":
+            raise
+        print(f"{what} {parameter_name} exists: kept")
+        return False
+    print(
+        f"{what} {parameter_name} created as a placeholder: set it with\n"
+        f"  aws ssm put-parameter --name {parameter_name} --type SecureString --overwrite "
+        "--value ..."
+    )
+    return True
 
 
 def ensure_jwt_secret(session: Any, parameter_name: str) -> bool:
@@ -288,8 +316,12 @@ def main(
     try:
         print(f"[1/5] resources: stack {stack_name(stage)}")
         outputs = deploy_resources(session, stage, project_dir / "infra" / "resources.yaml")
-        print(f"[2/5] JWT secret: {outputs['JwtSecretParameter']}")
+        print(f"[2/5] secrets: {outputs['JwtSecretParameter']} and the Stripe keys")
         ensure_jwt_secret(session, outputs["JwtSecretParameter"])
+        ensure_placeholder(session, outputs["StripeSecretKeyParameter"], "Stripe secret key")
+        ensure_placeholder(
+            session, outputs["StripeWebhookSecretParameter"], "Stripe webhook signing secret"
+        )
         print(f"[3/5] stack outputs -> {config_path} stages.{stage}.environment_variables")
         write_stage_environment(config_path, stage, outputs)
         print(f"[4/5] chalice deploy --stage {stage}")

@@ -10,7 +10,7 @@ the running app to it (observed <= declared).
 
 Not imported by the app: tests and tools only.
 
-Assumption: the JWT secret is an SSM SecureString encrypted with the
+Assumption: the JWT and Stripe secrets are SSM SecureStrings encrypted with the
 AWS-managed key ``aws/ssm``, whose key policy lets SSM decrypt for any caller
 allowed ``ssm:GetParameter``. A customer managed key would need
 ``kms:Decrypt`` on that key (with ``kms:ViaService`` = ssm) in the policies.
@@ -22,7 +22,6 @@ from types import MappingProxyType, ModuleType
 
 from chalicelib.analytics import dynamo as analytics_repository
 from chalicelib.catalog import dynamo as inventory_repository
-from chalicelib.identity import auth
 from chalicelib.images import dynamo as images_repository
 from chalicelib.ops import dynamo as ops_repository
 from chalicelib.ops import failures as ops_failures
@@ -30,14 +29,15 @@ from chalicelib.ops import sqs as ops_dead_letters
 from chalicelib.orders import dynamo as orders_repository
 from chalicelib.payments import dynamo as payments_repository
 from chalicelib.payments import simulated as payments_simulated
+from chalicelib.payments import stripe_provider as payments_stripe
 from chalicelib.platform import aws, dynamo
 from chalicelib.platform import eventbridge as domain_bus
 from chalicelib.platform import s3 as object_storage
+from chalicelib.platform import secrets as stage_secrets
 from chalicelib.platform import sns as publishing
 
 ADAPTERS: tuple[ModuleType, ...] = (
     aws,
-    auth,
     dynamo,
     publishing,
     domain_bus,
@@ -45,8 +45,10 @@ ADAPTERS: tuple[ModuleType, ...] = (
     inventory_repository,
     payments_repository,
     payments_simulated,
+    payments_stripe,
     images_repository,
     object_storage,
+    stage_secrets,
     ops_dead_letters,
     ops_repository,
     ops_failures,
@@ -170,6 +172,7 @@ _TABLES = MappingProxyType(
         inventory_repository.__name__: "products",
         payments_repository.__name__: "payments",
         payments_simulated.__name__: "payments",
+        payments_stripe.__name__: "payments",
         images_repository.__name__: "images",
         ops_repository.__name__: "ops",
         ops_failures.__name__: "ops",
@@ -214,6 +217,9 @@ def targets(module: str, action: str, stage: str) -> tuple[str, ...]:
         else:
             names = dlqs
         return tuple(f"arn:aws:sqs:{REGION}:{ACCOUNT}:{prefix}-{q}" for q in names)
-    if service == "ssm" and module == auth.__name__:
-        return (f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/eventshop/{stage}/jwt-secret",)
+    if service == "ssm" and module == stage_secrets.__name__:
+        names = ("jwt-secret", "stripe-secret-key", "stripe-webhook-secret")
+        return tuple(
+            f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/eventshop/{stage}/{n}" for n in names
+        )
     raise KeyError(f"tools.iam.targets does not know where {module} performs {action}")

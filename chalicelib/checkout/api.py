@@ -29,16 +29,19 @@ def inventory_step(event: Any) -> dict[str, Any]:
 
 @bp.on_sqs_message(queue=settings.payments_queue_name, batch_size=10)
 def payments_step(event: Any) -> dict[str, Any]:
+    """The order events the payments step acts on, and the payment provider's
+    own (its webhooks, put on the bus by ``POST /webhooks/stripe``)."""
     from chalicelib.checkout import saga
     from chalicelib.orders.consuming import sqs_batch
 
     s = bootstrap.services()
     return sqs_batch(
         event,
-        lambda m: saga.take_payment(m, s.orders, s.payments),
+        lambda m: saga.payments_step(m, s.orders, s.payments),
         s.failures,
         s.metrics,
         "payments",
+        read=saga.read_payments,
     )
 
 

@@ -17,8 +17,10 @@ client that reads CANCELLED finds the stock back and the money returned.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
+from typing import Any
 
 from chalicelib.catalog.model import Line, Reservation
 from chalicelib.catalog.service import CatalogService
@@ -37,11 +39,15 @@ from chalicelib.orders.events import (
     ReleasedLine,
     StockReleased,
     StockReserved,
+    read_message,
 )
 from chalicelib.orders.model import EventType, OpenPayment, Order, OrderStatus
 from chalicelib.orders.service import OrderService, order_from_snapshot
+from chalicelib.payments import events as payment_events
+from chalicelib.payments.events import PaymentProviderEvent, ProviderEventKind
 from chalicelib.payments.model import CancelOutcome, ChargeStatus
 from chalicelib.payments.service import PaymentService
+from chalicelib.platform import errors
 
 log = logging.getLogger("eventshop.checkout")
 
@@ -109,7 +115,7 @@ def take_payment(msg: OrderEventMessage, orders: OrderService, payments: Payment
         # which is why claims may expire (payments.dynamo, TTL).
         log.info("order %s is %s: no charge for a late StockReserved", order.orderId, status)
         return
-    outcome = payments.charge(order.orderId, order.totalCents, token)
+    outcome = payments.charge(order.orderId, order.totalCents, token, order.customerId)
     if outcome.status is ChargeStatus.CAPTURED:
         after, applied = orders.record(
             order, PaymentCaptured(chargeId=outcome.charge_id, amountCents=order.totalCents)
@@ -118,9 +124,14 @@ def take_payment(msg: OrderEventMessage, orders: OrderService, payments: Payment
             # Cancelled while we were charging: give the money back, then say
             # so (the cancel waits for this). A refund that finds nothing to
             # return means the capture already went back.
-            payments.cancel(order.orderId)
+            payments.cancel(order.orderId, charge_id=outcome.charge_id)
             refund = PaymentRefunded(chargeId=outcome.charge_id, amountCents=order.totalCents)
             _compensated(orders, after, refund)
+    elif outcome.status is ChargeStatus.PENDING:
+        # The provider decides later (3-D Secure, a slow bank): the order
+        # stays RESERVED and the provider's webhook settles it (hear_payment);
+        # the saga timeout cancels it if that never comes.
+        log.info("order %s: payment %s awaits the provider", order.orderId, outcome.charge_id)
     elif outcome.status is ChargeStatus.DECLINED:
         after, applied = orders.record(
             order, PaymentDeclined(reason=f"payment declined: {outcome.reason}")
@@ -130,6 +141,77 @@ def take_payment(msg: OrderEventMessage, orders: OrderService, payments: Payment
             _compensated(orders, after, PaymentVoided())
     else:
         _settle_voided_charge(order, orders, payments)
+
+
+def read_payments(record: dict[str, Any]) -> OrderEventMessage | PaymentProviderEvent:
+    """A payments queue record: an order event, or the provider's (by source)."""
+    body = json.loads(record["body"])
+    if isinstance(body, dict) and body.get("source") == payment_events.SOURCE:
+        return PaymentProviderEvent.model_validate(body.get("detail"))
+    return read_message(record)
+
+
+def payments_step(
+    message: OrderEventMessage | PaymentProviderEvent,
+    orders: OrderService,
+    payments: PaymentService,
+) -> None:
+    """The payments queue's step: order events charge or compensate; the
+    provider's own events (its webhooks, on the bus) settle what it decided later."""
+    if isinstance(message, PaymentProviderEvent):
+        hear_payment(message, orders, payments)
+    else:
+        take_payment(message, orders, payments)
+
+
+def hear_payment(
+    event: PaymentProviderEvent, orders: OrderService, payments: PaymentService
+) -> None:
+    """What the payment provider decided later (its webhook, on the bus), on
+    the payments step's own path. Idempotent and order-independent: every
+    change is conditional on the order's state, so a duplicate, or an event
+    for an order that moved on, changes nothing."""
+    try:
+        order = orders.current(event.orderId)
+    except errors.NotFound:
+        log.warning(
+            "%s event %s names order %s, which does not exist: ignored",
+            event.provider,
+            event.eventId,
+            event.orderId,
+        )
+        return
+    if event.kind is ProviderEventKind.REFUNDED:
+        log.info(
+            "%s confirms the refund of %s (%s cents) for order %s (%s)",
+            event.provider,
+            event.chargeId,
+            event.amountCents,
+            order.orderId,
+            order.status,
+        )
+        return
+    if event.kind is ProviderEventKind.SUCCEEDED:
+        if order.status is OrderStatus.RESERVED:
+            captured = PaymentCaptured(chargeId=event.chargeId, amountCents=order.totalCents)
+            order, applied = orders.record(order, captured)
+            if applied:
+                return
+        if order.status in _CANCELLED and order.openPayment is OpenPayment.CHARGE:
+            # Cancelled while the provider was deciding, and it took the
+            # money: give it back, then settle the cancel.
+            payments.cancel(order.orderId, charge_id=event.chargeId)
+            refund = PaymentRefunded(chargeId=event.chargeId, amountCents=order.totalCents)
+            _compensated(orders, order, refund)
+        return
+    # FAILED: declined after all (authentication failed, the bank refused).
+    if order.status is OrderStatus.RESERVED:
+        declined = PaymentDeclined(reason=f"payment declined: {event.reason or 'declined'}")
+        order, applied = orders.record(order, declined)
+        if applied:
+            return
+    if order.status in _CANCELLED and order.openPayment is OpenPayment.CHARGE:
+        _compensated(orders, order, PaymentVoided())  # nothing was taken
 
 
 def _epoch(at: str) -> float:

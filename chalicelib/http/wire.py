@@ -3,7 +3,9 @@ the document is built, never at cold start."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ErrorDetail(BaseModel):
@@ -41,3 +43,23 @@ class UploadSlot(BaseModel):
 class ImportSlot(BaseModel):
     importId: str  # noqa: N815
     upload: UploadPost
+
+
+class StripeEvent(BaseModel):
+    """A Stripe Event as its webhook sends it (only the fields read here)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    type: str = Field(
+        description="payment_intent.succeeded, payment_intent.payment_failed, "
+        "charge.refunded; any other is acknowledged and ignored"
+    )
+    created: int
+    data: dict[str, Any] = Field(description='{"object": the PaymentIntent or Charge}')
+
+
+class WebhookReceipt(BaseModel):
+    received: bool
+    eventId: str  # noqa: N815
+    forwarded: bool = Field(description="whether the saga hears of it (a known kind, a shop order)")

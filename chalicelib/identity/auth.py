@@ -5,7 +5,8 @@ Two kinds of bearer token are accepted:
 * HS256 tokens the app issues itself (``issue``), signed with the stage secret.
   This is the default and the only kind unless a JWKS is configured. Local and
   test stages read the secret from the environment; deployed stages read the
-  SSM SecureString named by ``JWT_SECRET_PARAMETER`` once per container.
+  SSM SecureString named by ``JWT_SECRET_PARAMETER`` once per container
+  (``platform.secrets``).
 * RS256 tokens from an identity provider (a Cognito user pool), when
   ``JWT_JWKS_URL`` is set: the key is picked by the token's ``kid`` from the
   JWKS (fetched once per container), ``iss`` must equal ``JWT_ISSUER`` and, if
@@ -36,11 +37,6 @@ from typing import Any
 
 from chalicelib.platform import errors
 from chalicelib.platform.settings import Settings
-
-# IAM actions this module's own calls need (collected by tools.iam).
-# GetParameter WithDecryption: the SecureString uses the AWS-managed key
-# aws/ssm, so no kms:Decrypt grant; a customer key would need one.
-AWS_CALLS = frozenset({"ssm:GetParameter"})
 
 ROLES = frozenset({"customer", "admin"})
 ALGORITHM = "HS256"
@@ -246,24 +242,13 @@ def require(principal: Principal | None, *roles: str) -> Principal:
     return principal
 
 
-_secret_lock = threading.Lock()
-_secret_cache: dict[str, str] = {}
-
-
 def secret(settings: Settings) -> str:
     if settings.is_local:
         value = settings.jwt_secret
     else:
-        with _secret_lock:
-            if settings.jwt_secret_parameter not in _secret_cache:
-                from chalicelib.platform import aws
+        from chalicelib.platform import secrets
 
-                with aws.translate():
-                    response = aws.client("ssm").get_parameter(
-                        Name=settings.jwt_secret_parameter, WithDecryption=True
-                    )
-                _secret_cache[settings.jwt_secret_parameter] = response["Parameter"]["Value"]
-            value = _secret_cache[settings.jwt_secret_parameter]
+        value = secrets.read(settings.jwt_secret_parameter)
     if len(value.encode()) < MIN_SECRET_BYTES:
         raise RuntimeError(f"the JWT secret must be at least {MIN_SECRET_BYTES} bytes")
     return value

@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from chalicelib.orders.events import OrderEventMessage, read_message
+from chalicelib.orders.events import read_message
 from chalicelib.platform import correlation
 from chalicelib.platform.failures import FailureRecorder, note, reason_of
 from chalicelib.platform.metrics import MetricSink
@@ -22,21 +22,42 @@ from chalicelib.platform.validation import describe
 log = logging.getLogger("eventshop.checkout")
 
 
+class Consumable(Protocol):
+    """What the runner needs of a message: its flow and how to name it."""
+
+    @property
+    def correlationId(self) -> str | None: ...  # noqa: N802
+
+    @property
+    def orderId(self) -> str: ...  # noqa: N802
+
+    @property
+    def type(self) -> Any: ...
+
+    @property
+    def version(self) -> Any: ...
+
+
+M = TypeVar("M", bound=Consumable)
+
+
 def sqs_batch(
     records: Iterable[Any],
-    step: Callable[[OrderEventMessage], object],
+    step: Callable[[M], object],
     failures_log: FailureRecorder | None = None,
     metrics: MetricSink | None = None,
     name: str = "step",
+    read: Callable[[dict[str, Any]], M] = read_message,  # type: ignore[assignment]
 ) -> dict[str, list[dict[str, str]]]:
-    """Run ``step`` on each SQS record; report the ones that failed, so one
-    poison message never retries its neighbours (needs ReportBatchItemFailures).
+    """Run ``step`` on each SQS record (read by ``read``: an order event
+    unless told otherwise); report the ones that failed, so one poison
+    message never retries its neighbours (needs ReportBatchItemFailures).
     Each failure's reason goes to ``failures_log`` (what the DLQ listing shows)."""
     failures = []
     for record in records:
         raw = record.to_dict()
         try:
-            message = read_message(raw)
+            message = read(raw)
         except (ValueError, ValidationError) as exc:
             log.error("unreadable message %s: %s", raw.get("messageId"), describe(exc))
             note(failures_log, raw, f"unreadable message: {describe(exc)}")

@@ -10,6 +10,9 @@ class ChargeStatus(StrEnum):
     CAPTURED = "CAPTURED"
     DECLINED = "DECLINED"
     VOIDED = "VOIDED"  # cancelled before (or while) charging: nothing taken
+    # The provider decides later (the customer must authenticate, or the
+    # payment is processing): its webhook settles it (``PaymentProviderEvent``).
+    PENDING = "PENDING"
 
 
 class CancelOutcome(StrEnum):
@@ -33,6 +36,8 @@ class ChargeResult:
     approved: bool
     charge_id: str | None = None
     reason: str | None = None
+    # Neither approved nor declined yet: the provider's webhook says which.
+    pending: bool = False
 
 
 @dataclass(frozen=True)

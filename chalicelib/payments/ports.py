@@ -1,9 +1,10 @@
 """What the payment use cases need: a provider and a claim store (the roles,
 not the technology). ``simulated`` implements the provider for the local and
-test stages; ``dynamo`` the claim store."""
+test stages, ``stripe_provider`` the real one; ``dynamo`` the claim store."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from chalicelib.payments.model import ChargeResult
@@ -15,10 +16,24 @@ class ProviderUnavailable(errors.Transient):
 
 
 class PaymentProvider(Protocol):
-    def charge(self, idempotency_key: str, amount_cents: int, token: str) -> ChargeResult: ...
+    def charge(
+        self,
+        idempotency_key: str,
+        amount_cents: int,
+        token: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ChargeResult:
+        """Charge once per key (the order id), whatever is asked again;
+        ``metadata`` (customer and correlation ids) goes on the provider's objects."""
+        ...
 
     def refund(self, idempotency_key: str, charge_id: str | None = None) -> bool:
         """Return a capture, once; False if there was none to return."""
+
+    def void(self, idempotency_key: str) -> bool:
+        """Make sure no charge for the key can still capture; True if that is
+        now certain (nothing was or can be taken), False if the provider
+        cannot say (an attempt may be in flight)."""
 
 
 class PaymentRepository(Protocol):

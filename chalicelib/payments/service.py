@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from chalicelib.payments.model import CancelOutcome, ChargeStatus, ClaimState, PaymentOutcome
 from chalicelib.payments.ports import PaymentProvider, PaymentRepository
+from chalicelib.platform import correlation
 
 # A charge attempt that began longer ago than this has ended, one way or the
 # other: it is longer than the payment function's timeout (60 s, .chalice/config.json).
@@ -32,7 +33,9 @@ class PaymentService:
         self.provider = provider
         self.clock = clock
 
-    def charge(self, order_id: str, amount_cents: int, token: str | None) -> PaymentOutcome:
+    def charge(
+        self, order_id: str, amount_cents: int, token: str | None, customer_id: str = ""
+    ) -> PaymentOutcome:
         existing = self.repo.start(order_id, amount_cents, self.clock())
         if existing is not None and existing.get("state") in (
             ClaimState.VOIDED,
@@ -43,12 +46,20 @@ class PaymentService:
         # idempotent on the order id, so asking again cannot charge twice.
         if not token:
             return PaymentOutcome(ChargeStatus.DECLINED, reason="no payment token")
-        result = self.provider.charge(order_id, amount_cents, token)
+        # What lets a person find the order from the provider's dashboard.
+        metadata = {"customer_id": customer_id, "correlation_id": correlation.current() or ""}
+        result = self.provider.charge(
+            order_id, amount_cents, token, {k: v for k, v in metadata.items() if v}
+        )
         if result.approved:
             return PaymentOutcome(ChargeStatus.CAPTURED, result.charge_id)
+        if result.pending:
+            return PaymentOutcome(ChargeStatus.PENDING, result.charge_id)
         return PaymentOutcome(ChargeStatus.DECLINED, reason=result.reason)
 
-    def cancel(self, order_id: str, cancelled_at: float | None = None) -> CancelOutcome:
+    def cancel(
+        self, order_id: str, cancelled_at: float | None = None, charge_id: str | None = None
+    ) -> CancelOutcome:
         """The order was cancelled (at ``cancelled_at``, epoch seconds; now if
         None): void a future charge, or refund a capture. Returns VOIDED,
         REFUNDED or NOTHING. Safe to repeat.
@@ -68,8 +79,10 @@ class PaymentService:
         # refund fails, the retried cancellation tries again.
         self.repo.refunded(order_id)
         final = self.repo.void_or_get(order_id) or existing
-        if self.provider.refund(order_id, None):
+        if self.provider.refund(order_id, charge_id):
             return CancelOutcome.REFUNDED
+        if self.provider.void(order_id):
+            return CancelOutcome.VOIDED  # the provider says none can capture now
         when = self.clock() if cancelled_at is None else cancelled_at
         if when - float(final.get("attemptedAt", 0)) > IN_FLIGHT_SECONDS:
             return CancelOutcome.VOIDED

@@ -10,6 +10,7 @@ prove one charge per order. Its ledger is ``SIMULATED#<key>`` in the payments ta
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.payments.model import ChargeResult
@@ -40,7 +41,13 @@ class SimulatedProvider(dynamo.DynamoTable):
     def _key(self, key: str) -> dict[str, Any]:
         return {"pk": {"S": f"SIMULATED#{key}"}}
 
-    def charge(self, idempotency_key: str, amount_cents: int, token: str) -> ChargeResult:
+    def charge(
+        self,
+        idempotency_key: str,
+        amount_cents: int,
+        token: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ChargeResult:
         if token == "tok_unavailable":
             raise ProviderUnavailable("simulated provider: not answering (tok_unavailable)")
         if token != "tok_flaky":
@@ -132,6 +139,11 @@ class SimulatedProvider(dynamo.DynamoTable):
         except errors.Conflict:
             return False
         return True
+
+    def void(self, idempotency_key: str) -> bool:
+        """A simulated charge is a running step: this provider cannot know
+        whether one is in flight (PaymentService's in-flight window decides)."""
+        return False
 
     def captures(self, idempotency_key: str) -> int:
         with aws.translate():

@@ -51,6 +51,10 @@ class Settings:
     stream_failures_queue_name: str
     bus_dlq_name: str
     jwt_secret_parameter: str
+    # SSM SecureStrings of deployed stages that take real payments (Stripe):
+    # `make deploy` creates them as placeholders the operator fills.
+    stripe_secret_key_parameter: str
+    stripe_webhook_secret_parameter: str
     # Local and test stages take the secret from the environment; deployed
     # stages read ``jwt_secret_parameter`` from SSM (see chalicelib.identity.auth).
     jwt_secret: str = ""
@@ -70,6 +74,16 @@ class Settings:
     # "json" (Powertools' formatter: what CloudWatch Logs Insights queries) or
     # "text" (the local and test stages: people read those).
     log_format: str = "json"
+    # "simulated" or "stripe"; empty: the stage's default (simulated on the
+    # local and test stages, Stripe on dev and prod; prod refuses simulated).
+    payment_provider: str = ""
+    payment_currency: str = "eur"
+    # Stripe: the API's base URL (empty: Stripe's own; devstack points it at
+    # its Stripe-compatible server), and, on the local and test stages only,
+    # the keys themselves (deployed stages read the parameters above).
+    stripe_api_base: str = ""
+    stripe_secret_key: str = ""
+    stripe_webhook_secret: str = ""
     # An order unchanged this long in PLACED/RESERVED/PAID is compensated by
     # the saga-timeout sweep (SHIPPED and CANCELLING ones raise an alert).
     saga_timeout_seconds: int = 900
@@ -77,6 +91,16 @@ class Settings:
     @property
     def is_local(self) -> bool:
         return self.stage in LOCAL_STAGES
+
+    @property
+    def payments_via(self) -> str:
+        """The payment provider this stage uses: ``simulated`` or ``stripe``."""
+        chosen = self.payment_provider.strip().lower()
+        if not chosen:
+            return "simulated" if self.is_local else "stripe"
+        if chosen not in ("simulated", "stripe"):
+            raise SettingsError(f"PAYMENT_PROVIDER must be simulated or stripe, not {chosen!r}")
+        return chosen
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -25,6 +25,7 @@ from tests.support.functional_shop import (
     ROOT,
     STACK_NAME,
     STAGE,
+    STRIPE_WEBHOOK_SECRET,
     TEMPLATE,
     Shop,
     stage_secret,
@@ -69,6 +70,7 @@ def shop() -> Iterator[Shop]:
         secret = stage_secret()
         mp.setenv("STAGE", STAGE)
         mp.setenv("JWT_SECRET", secret)
+        mp.setenv("STRIPE_WEBHOOK_SECRET", STRIPE_WEBHOOK_SECRET)
 
         # This module's world: services built from its environment. The app
         # is imported once per process; its handlers ask bootstrap for the

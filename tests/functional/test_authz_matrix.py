@@ -53,6 +53,9 @@ MATRIX: list[tuple[str, str, int, int, int, int]] = [
     ("GET",   "/analytics/products/{sku}",      401,    403, 403, 200),
     ("POST",  "/catalog/imports",               401,    403, 403, 201),
     ("GET",   "/catalog/imports/{importId}",    401,    403, 403, 200),
+    # Stripe's, signed by Stripe and by nothing else: a token opens nothing,
+    # an unsigned request is a 400 for everyone (test_stripe_webhooks signs).
+    ("POST",  "/webhooks/stripe",               400,    400, 400, 400),
 ]
 
 # The query a route needs to succeed at all (its required parameters).

@@ -14,7 +14,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -584,29 +584,43 @@ class _Charge:
     result: ChargeResult | None = None
     amount_cents: int = 0
     refunds: int = 0
+    pending: bool = False  # tok_pending: waiting for settle()
 
 
 class FakeProvider:
     """PaymentProvider with SimulatedProvider's token rules: ``tok_ok``
-        approves, ``tok_declined`` declines, ``tok_flaky`` is unavailable twice per
-        key and then approves, ``tok_unavailable`` never answers, anything else
-    declines. Idempotent per key.
+    approves, ``tok_declined`` declines, ``tok_flaky`` is unavailable twice per
+    key and then approves, ``tok_unavailable`` never answers, ``tok_pending``
+    waits (as a Stripe payment that needs 3-D Secure) until ``settle``,
+    anything else declines. Idempotent per key; ``void`` cancels a pending one.
 
-        ``fail_refunds`` makes the next N refunds raise ProviderUnavailable."""
+    ``fail_refunds`` makes the next N refunds raise ProviderUnavailable."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._charges: dict[str, _Charge] = {}
         self.charge_calls = 0
         self.fail_refunds = 0
+        self.metadata: dict[str, dict[str, str]] = {}  # key -> the last charge's
 
-    def charge(self, idempotency_key: str, amount_cents: int, token: str) -> ChargeResult:
+    def charge(
+        self,
+        idempotency_key: str,
+        amount_cents: int,
+        token: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ChargeResult:
         with self._lock:
             self.charge_calls += 1
+            self.metadata[idempotency_key] = dict(metadata or {})
             entry = self._charges.setdefault(idempotency_key, _Charge())
             entry.attempts += 1
             if entry.result is not None:
                 return entry.result
+            if token == "tok_pending" or entry.pending:
+                entry.pending = True
+                entry.amount_cents = amount_cents
+                return ChargeResult(False, charge_id=self.charge_id(idempotency_key), pending=True)
             if token == "tok_ok":
                 result = ChargeResult(True)
             elif token == "tok_declined":
@@ -620,11 +634,37 @@ class FakeProvider:
             else:
                 result = ChargeResult(False, reason="payment token not recognised")
             if result.approved:
-                digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
-                result = ChargeResult(True, charge_id="ch_" + digest)
+                result = ChargeResult(True, charge_id=self.charge_id(idempotency_key))
                 entry.amount_cents = amount_cents
             entry.result = result
             return result
+
+    @staticmethod
+    def charge_id(idempotency_key: str) -> str:
+        return "ch_" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+
+    def settle(self, idempotency_key: str, succeed: bool) -> None:
+        """The provider decides a pending charge (what its webhook then says)."""
+        with self._lock:
+            entry = self._charges[idempotency_key]
+            assert entry.pending and entry.result is None, "nothing pending to settle"
+            entry.pending = False
+            entry.result = (
+                ChargeResult(True, charge_id=self.charge_id(idempotency_key))
+                if succeed
+                else ChargeResult(False, reason="authentication failed")
+            )
+
+    def void(self, idempotency_key: str) -> bool:
+        """A pending charge is cancelled for good; otherwise as SimulatedProvider,
+        which cannot see an attempt in flight."""
+        with self._lock:
+            entry = self._charges.get(idempotency_key)
+            if entry is None or not entry.pending:
+                return False
+            entry.pending = False
+            entry.result = ChargeResult(False, reason="payment canceled")
+            return True
 
     def refund(self, idempotency_key: str, charge_id: str | None = None) -> bool:
         with self._lock:

@@ -4,7 +4,10 @@ with small HTTP and AWS helpers."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,9 @@ TEMPLATE = ROOT / "infra" / "resources.yaml"
 STACK_NAME = "eventshop-test"
 STAGE = "test"
 REGION = "us-east-1"
+# The test stage's Stripe webhook signing secret (its provider stays the
+# simulated one; the webhook route still verifies what it is sent).
+STRIPE_WEBHOOK_SECRET = "whsec_test_functional"
 
 
 def stage_secret() -> str:
@@ -76,6 +82,15 @@ class Shop:
             payload = json.dumps(body).encode()
             all_headers.setdefault("Content-Type", "application/json")
         return self.client.http.request(method, path, headers=all_headers, body=payload)
+
+    def stripe_signature(
+        self, payload: bytes, secret: str = STRIPE_WEBHOOK_SECRET, at: int | None = None
+    ) -> str:
+        """A ``Stripe-Signature`` header as Stripe computes it: HMAC-SHA256 of
+        ``"<t>.<raw body>"`` with the endpoint's signing secret."""
+        t = int(time.time()) if at is None else at
+        mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256)
+        return f"t={t},v1={mac.hexdigest()}"
 
     def admin(self) -> dict[str, str]:
         return self.auth(unique("ops"), "admin")

@@ -65,10 +65,13 @@ COLD_START_MODULES = {
     "chalicelib.http.openapi",
     "chalicelib.http.request",
     "chalicelib.http.routing",
-    *(f"chalicelib.{c}" for c in ("catalog", "orders", "checkout", "images", "ops", "analytics")),
+    *(
+        f"chalicelib.{c}"
+        for c in ("catalog", "orders", "checkout", "images", "ops", "analytics", "payments")
+    ),
     *(
         f"chalicelib.{c}.api"
-        for c in ("catalog", "orders", "checkout", "images", "ops", "analytics")
+        for c in ("catalog", "orders", "checkout", "images", "ops", "analytics", "payments")
     ),
 }
 

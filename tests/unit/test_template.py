@@ -29,6 +29,11 @@ NOT_FROM_OUTPUTS = {
     "image_max_bytes",
     "image_max_pixels",
     "saga_timeout_seconds",
+    "payment_provider",
+    "payment_currency",
+    "stripe_api_base",
+    "stripe_secret_key",
+    "stripe_webhook_secret",
 }
 
 
@@ -286,7 +291,14 @@ def test_every_step_queue_is_fed_by_one_bus_rule_with_a_dead_letter_target(
     fed: dict[str, str] = {}
     for name, rule in rules.items():
         assert rule["EventBusName"] == {"Fn::GetAtt": ["EventBus", "Name"]}, name
-        assert rule["EventPattern"]["source"] == ["eventshop.orders"], name
+        # Order events feed every step; the payments step also hears the payment
+        # provider's events (Stripe's webhooks, verified and put on the bus).
+        sources = (
+            ["eventshop.orders", "eventshop.payments"]
+            if name == "PaymentsRule"
+            else ["eventshop.orders"]
+        )
+        assert rule["EventPattern"]["source"] == sources, name
         assert rule["EventPattern"]["detail-type"], name
         (target,) = rule["Targets"]
         assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["BusDlq", "Arn"]}}, name

@@ -12,7 +12,7 @@ import json
 import logging
 import random
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,11 +28,13 @@ from chalicelib.catalog.service import CatalogService
 from chalicelib.checkout import saga
 from chalicelib.checkout.shipping import SimulatedCarrier
 from chalicelib.orders.consuming import sqs_batch
-from chalicelib.orders.events import OrderEventMessage
+from chalicelib.orders.events import OrderEventMessage, read_message
 from chalicelib.orders.model import EventType, Order, OrderStatus
 from chalicelib.orders.notifications import MILESTONES, CustomerNotifier
 from chalicelib.orders.relay import order_bus_events
 from chalicelib.orders.service import OrderService
+from chalicelib.payments import events as payment_events
+from chalicelib.payments.events import PaymentProviderEvent, ProviderEventKind
 from chalicelib.payments.model import ChargeResult
 from chalicelib.payments.service import PaymentService
 from chalicelib.platform import errors
@@ -73,9 +75,9 @@ def bus_rules() -> dict[str, frozenset[str]]:
     routes = {}
     for res in resources.values():
         props = res.get("Properties", {})
-        if res["Type"] != "AWS::Events::Rule" or props.get("EventPattern", {}).get("source") != [
-            "eventshop.orders"
-        ]:
+        if res["Type"] != "AWS::Events::Rule" or "eventshop.orders" not in props.get(
+            "EventPattern", {}
+        ).get("source", []):
             continue
         (target,) = props["Targets"]
         queue = target["Arn"]["Fn::GetAtt"][0]
@@ -186,7 +188,7 @@ class Shop:
         self.analytics = AnalyticsService(FakeAnalyticsRepository())
         self.steps: dict[str, Callable[[OrderEventMessage], object]] = {
             "InventoryQueue": lambda m: saga.reserve_or_release(m, self.orders, self.inventory),
-            "PaymentsQueue": lambda m: saga.take_payment(m, self.orders, self.payments),
+            "PaymentsQueue": lambda m: saga.payments_step(m, self.orders, self.payments),
             "ShippingQueue": lambda m: saga.ship(
                 m, self.orders, SimulatedCarrier(), self.inventory
             ),
@@ -217,8 +219,11 @@ class Shop:
         delivery, CANCELLED must be the whole truth."""
         for queue, types in ROUTES.items():
             if message.detail_type in types and only in (None, queue):
+                read: Callable[[dict[str, Any]], Any] = (
+                    saga.read_payments if queue == "PaymentsQueue" else read_message
+                )
                 for _ in range(times):
-                    result = sqs_batch(sqs_event([message]), self.steps[queue])
+                    result = sqs_batch(sqs_event([message]), self.steps[queue], read=read)
                     assert result == {"batchItemFailures": []}
                     self.check_cancelled_means_done()
 
@@ -774,11 +779,17 @@ class SlowProvider(FakeProvider):
         self.before: Callable[[], None] | None = None
         self.after: Callable[[], None] | None = None
 
-    def charge(self, idempotency_key: str, amount_cents: int, token: str) -> ChargeResult:
+    def charge(
+        self,
+        idempotency_key: str,
+        amount_cents: int,
+        token: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> ChargeResult:
         hook, self.before = self.before, None
         if hook:
             hook()
-        result = super().charge(idempotency_key, amount_cents, token)
+        result = super().charge(idempotency_key, amount_cents, token, metadata)
         hook, self.after = self.after, None
         if hook:
             hook()
@@ -1126,3 +1137,123 @@ def test_analytics_equal_the_orders_under_shuffled_duplicated_delivery(seed: int
     for message in reversed(shop.bus.events):
         shop.deliver(message, only="AnalyticsQueue")
     assert (repo.daily, repo.products) == before
+
+
+# --- payments the provider decides later (Stripe's webhooks, on the bus) ---------------
+
+
+def provider_event(
+    shop: Shop, order_id: str, kind: ProviderEventKind, event_id: str = "evt_1"
+) -> BusEvent:
+    """What POST /webhooks/stripe puts on the bus for the payments rule."""
+    heard = PaymentProviderEvent(
+        provider="stripe",
+        eventId=event_id,
+        kind=kind,
+        orderId=order_id,
+        chargeId=shop.provider.charge_id(order_id),
+        amountCents=500,
+        reason="authentication failed" if kind is ProviderEventKind.FAILED else None,
+        at="2025-01-01T00:01:00.000Z",
+    )
+    return BusEvent(payment_events.SOURCE, payment_events.DETAIL_TYPE, heard.model_dump_json())
+
+
+def reserved_and_pending(shop: Shop) -> Order:
+    order = shop.place("tok_pending", A=2)
+    shop.run(times=2)  # reserved, charged: the provider waits for the customer
+    assert shop.status(order.orderId) is OrderStatus.RESERVED
+    assert shop.history(order.orderId) == ["OrderPlaced", "StockReserved"]
+    return order
+
+
+def test_a_pending_payment_leaves_the_order_reserved_until_the_webhook_captures_it() -> None:
+    shop = Shop({"A": 5})
+    order = reserved_and_pending(shop)
+
+    shop.provider.settle(order.orderId, succeed=True)
+    shop.deliver(provider_event(shop, order.orderId, ProviderEventKind.SUCCEEDED), times=2)
+    shop.run(times=2)
+
+    assert shop.status(order.orderId) is OrderStatus.COMPLETED
+    assert shop.history(order.orderId).count("PaymentCaptured") == 1
+    assert shop.provider.captures(order.orderId) == 1 and shop.provider.refunds(order.orderId) == 0
+
+
+def test_a_payment_failed_webhook_declines_and_releases_the_stock() -> None:
+    shop = Shop({"A": 5})
+    order = reserved_and_pending(shop)
+
+    shop.provider.settle(order.orderId, succeed=False)
+    failed = provider_event(shop, order.orderId, ProviderEventKind.FAILED)
+    shop.deliver(failed, times=2)
+    shop.run(times=2)
+    shop.deliver(failed)  # long after: changes nothing
+
+    final = shop.orders.current(order.orderId)
+    assert final.status is OrderStatus.CANCELLED
+    assert final.reason == "payment declined: authentication failed"
+    assert shop.stock("A") == 5
+    assert shop.history(order.orderId).count("PaymentDeclined") == 1
+
+
+def test_a_success_heard_after_a_cancel_is_refunded_before_the_cancel_completes() -> None:
+    shop = Shop({"A": 5})
+    order = reserved_and_pending(shop)
+    shop.orders.cancel(order.orderId, Who("ada"))
+    cancelled = shop.relay()
+    shop.deliver(cancelled[0], only="InventoryQueue")
+    # The customer passed 3-D Secure just as the cancel went out; Stripe took
+    # the money and says so before the payments step hears of the cancel.
+    shop.provider.settle(order.orderId, succeed=True)
+    shop.deliver(provider_event(shop, order.orderId, ProviderEventKind.SUCCEEDED), times=2)
+    shop.deliver(cancelled[0], only="PaymentsQueue", times=2)
+    shop.run(times=2)
+
+    assert shop.status(order.orderId) is OrderStatus.CANCELLED
+    assert shop.stock("A") == 5
+    assert shop.provider.captures(order.orderId) == shop.provider.refunds(order.orderId) == 1
+    assert shop.history(order.orderId)[-2:] == ["PaymentRefunded", "CancellationCompleted"]
+
+
+def test_a_cancel_of_a_pending_payment_voids_it_and_a_late_redelivery_takes_nothing() -> None:
+    shop = Shop({"A": 5})
+    order = reserved_and_pending(shop)
+    reserved = next(
+        e for e in shop.bus.events if e.detail_type == "StockReserved" and order.orderId in e.detail
+    )
+
+    shop.orders.cancel(order.orderId, Who("ada"))
+    shop.run(times=2)
+    shop.deliver(reserved, only="PaymentsQueue")  # the old step, redelivered
+
+    assert shop.status(order.orderId) is OrderStatus.CANCELLED
+    assert shop.provider.captures(order.orderId) == 0
+    assert shop.history(order.orderId)[-3:] == [
+        "StockReleased",
+        "PaymentVoided",
+        "CancellationCompleted",
+    ]
+
+
+@pytest.mark.parametrize("kind", list(ProviderEventKind))
+def test_a_webhook_for_a_terminal_order_changes_nothing(kind: ProviderEventKind) -> None:
+    shop = Shop({"A": 5})
+    order = shop.place(A=1)
+    shop.run()
+    assert shop.status(order.orderId) is OrderStatus.COMPLETED
+    before = shop.history(order.orderId)
+
+    shop.deliver(provider_event(shop, order.orderId, kind), times=2)
+
+    assert shop.history(order.orderId) == before
+    assert shop.provider.refunds(order.orderId) == 0
+
+
+def test_a_webhook_for_an_unknown_order_is_acknowledged_and_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    shop = Shop({"A": 5})
+    with caplog.at_level(logging.WARNING, "eventshop.checkout"):
+        shop.deliver(provider_event(shop, "no-such-order", ProviderEventKind.SUCCEEDED))
+    assert "no-such-order, which does not exist" in caplog.text

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from moto import mock_aws
 
 from chalicelib.identity import auth
-from chalicelib.platform import aws, errors
+from chalicelib.platform import aws, errors, secrets
 from chalicelib.platform.settings import Settings
 
 SECRET = "s" * 40
@@ -261,7 +261,7 @@ def _reset_aws_state() -> None:
     aws.client.cache_clear()
     aws.queue_url.cache_clear()
     aws._session = None
-    auth._secret_cache.clear()
+    secrets.forget()
 
 
 @pytest.fixture(autouse=True)
@@ -320,7 +320,7 @@ def test_secret_deployed_stage_reads_ssm_once_and_caches(ssm: Any) -> None:
     assert auth.secret(settings) == SECRET  # cached for the container's life
     assert calls == ["/eventshop/prod/jwt"]
 
-    auth._secret_cache.clear()
+    secrets.forget()
     assert auth.secret(settings) == OTHER_SECRET
     assert len(calls) == 2
 
@@ -347,4 +347,4 @@ def test_secret_deployed_stage_rejects_a_short_ssm_value(ssm: Any) -> None:
 def test_secret_missing_parameter_is_not_found(ssm: Any) -> None:
     with pytest.raises(errors.NotFound):
         auth.secret(make_settings(stage="prod", jwt_secret_parameter="/does/not/exist"))
-    assert auth._secret_cache == {}
+    assert secrets._cache == {}
