@@ -30,8 +30,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
+# PAYMENT_PROVIDER=stripe: the app pays through the Stripe provider, against
+# devstack's Stripe-compatible server (no account, no network).
 run: setup
-	$(PY) -m devstack run
+	$(PY) -m devstack run $(if $(filter stripe,$(PAYMENT_PROVIDER)),--stripe)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

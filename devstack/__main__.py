@@ -78,6 +78,15 @@ def _fault_arguments(run: argparse.ArgumentParser) -> None:
         help="how the functions' records show under each invocation: readable text, "
         "or the raw JSON lines they print (default: $LOG_FORMAT, else text)",
     )
+    run.add_argument(
+        "--stripe",
+        action="store_true",
+        help="start a Stripe-compatible server too; the app gets STRIPE_API_BASE, "
+        "STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET, the server sends its signed "
+        "webhooks to the API at --stripe-webhook-path",
+    )
+    run.add_argument("--stripe-port", type=int, default=_env_int("STRIPE_PORT", 4568))
+    run.add_argument("--stripe-webhook-path", default="/webhooks/stripe")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -126,6 +135,9 @@ def _run(args: argparse.Namespace) -> int:
             aws_error_operations=tuple(args.aws_error_operations),
             env_naming=args.env_naming,
             log_format=args.log_format,
+            stripe=args.stripe,
+            stripe_port=args.stripe_port,
+            stripe_webhook_path=args.stripe_webhook_path,
         )
     )
 

@@ -1096,6 +1096,10 @@ class Emulator:
         self.rt = rt
         self._events: Any = None
         self.sources = sources
+        # Services beside the emulator whose work feeds the app (the local
+        # Stripe server's webhooks): name -> idle(timeout) -> bool. A drain
+        # ends only when they are idle too.
+        self.outside: dict[str, Callable[[float], bool]] = {}
         self._cond = threading.Condition()
         self._generation = 0
         self._seq = 0
@@ -1167,6 +1171,20 @@ class Emulator:
         return all(s.last_start > floor and not s.last_found for s in self.sources)
 
     def drain(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Until every source is quiet and every outside service idle: a
+        delivery may make an outside service send something to the app (a
+        webhook), whose handling may make deliveries again."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self._drain_sources(max(0.0, deadline - time.monotonic()))
+            busy = [name for name, idle in self.outside.items() if not idle(0)]
+            if not busy:
+                return status
+            for name in busy:
+                if not self.outside[name](max(0.0, deadline - time.monotonic())):
+                    raise DrainTimeout([f"{name} is still sending"])
+
+    def _drain_sources(self, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         with self._cond:
             since = self._seq

@@ -69,6 +69,12 @@ class Options:
     env_naming: str = "snake-upper"
     # The console under each invocation's line: "text" or "json" (raw lines).
     log_format: str = "text"
+    # A Stripe-compatible server (devstack.stripe_server) beside the emulator:
+    # the app gets STRIPE_API_BASE, STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET,
+    # and the server sends its signed webhooks to the API at this path.
+    stripe: bool = False
+    stripe_port: int = 4568
+    stripe_webhook_path: str = "/webhooks/stripe"
 
     @property
     def template_path(self) -> Path:
@@ -226,6 +232,7 @@ def _start_app(
     session: Any,
     stack: contextlib.ExitStack,
     eventbridge_buckets: frozenset[str] = frozenset(),
+    stripe: Any = None,
 ) -> tuple[str, str, str, int]:
     """Hooks, the app, its event sources, the API and the control endpoint.
     Returns the app's name, the API's and the control endpoint's URLs, and
@@ -266,7 +273,35 @@ def _start_app(
     stack.callback(control_server.shutdown)
     control_url = f"http://{opts.host}:{control_server.server_address[1]}"
     api_url = f"http://{opts.host}:{api_server.server_address[1]}"
+    if stripe is not None:
+        stripe.webhook_url = api_url + opts.stripe_webhook_path
+        emulator.outside["stripe webhooks"] = stripe.idle
     return app_name, api_url, control_url, len(emulator.sources)
+
+
+# The local Stripe server's credentials: test-mode-shaped, local only.
+STRIPE_SECRET_KEY = "sk_test_devstack"  # noqa: S105 - a local test key
+STRIPE_WEBHOOK_SECRET = "whsec_devstack"  # noqa: S105 - a local test secret
+
+
+def _start_stripe(opts: Options, stack: contextlib.ExitStack) -> Any:
+    """The Stripe-compatible server, and its address and keys in the app's
+    environment (read when the app builds its provider)."""
+    from devstack.stripe_server import StripeServer
+
+    server = StripeServer(
+        STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, host=opts.host, port=opts.stripe_port
+    ).start()
+    stack.callback(server.stop)
+    os.environ.update(
+        {
+            "STRIPE_API_BASE": server.url,
+            "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+            "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+        }
+    )
+    log.info("Stripe-compatible server on %s", server.url)
+    return server
 
 
 def _logging_and_signals() -> threading.Event:
@@ -300,14 +335,16 @@ def run(opts: Options) -> int:
             emu, emulator_url = _start_emulator(opts, stack)
             os.environ["AWS_ENDPOINT_URL"] = emulator_url
             session, eventbridge_buckets = _provision(opts)
+            stripe = _start_stripe(opts, stack) if opts.stripe else None
             app_name, api_url, control_url, sources = _start_app(
-                opts, session, stack, eventbridge_buckets
+                opts, session, stack, eventbridge_buckets, stripe
             )
             _wait_http(api_url + "/", stop)
             if not stop.is_set():
                 print(
                     f"{app_name} ready api={api_url} emulator={emulator_url} "
-                    f"control={control_url} sources={sources}",
+                    f"control={control_url} sources={sources}"
+                    + (f" stripe={stripe.url}" if stripe is not None else ""),
                     flush=True,
                 )
             while not stop.wait(0.5):

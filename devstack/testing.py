@@ -25,6 +25,7 @@ from devstack.stack import LOCAL_ENV, ROOT, die_with_parent
 # Any app: "<app_name> ready api=... emulator=... control=... sources=N".
 READY = re.compile(
     r"(?m)^(?P<app>\S+) ready api=(?P<api>\S+) emulator=(?P<emulator>\S+) control=(?P<control>\S+)"
+    r"(?: sources=\d+)?(?: stripe=(?P<stripe>\S+))?"
 )
 
 
@@ -36,6 +37,7 @@ class RunningStack:
     proc: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
     app_name: str = ""
+    stripe_url: str = ""  # the Stripe-compatible server's, when started with stripe=True
 
     def session(self) -> Any:
         import boto3
@@ -111,6 +113,7 @@ def running_stack(
     project_dir: Path = ROOT,
     template: Path | None = None,
     extra_args: tuple[str, ...] = (),
+    stripe: bool = False,
     env: dict[str, str] | None = None,
     startup_timeout: float = 120,
 ) -> Iterator[RunningStack]:
@@ -121,12 +124,20 @@ def running_stack(
     ]
     if template is not None:
         argv += ["--template", str(template)]
+    if stripe:
+        argv += ["--stripe", "--stripe-port", "0"]
     proc = _start(argv, env)
     output: list[str] = []
     try:
         m = _wait_ready(proc, output, startup_timeout)
         yield RunningStack(
-            m["api"], m["emulator"], StackControl(m["control"]), proc, output, app_name=m["app"]
+            m["api"],
+            m["emulator"],
+            StackControl(m["control"]),
+            proc,
+            output,
+            app_name=m["app"],
+            stripe_url=m["stripe"] or "",
         )
     finally:
         _stop(proc)

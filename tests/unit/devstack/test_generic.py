@@ -122,7 +122,22 @@ def test_the_ready_line_names_any_app(app: str) -> None:
     )
     m = READY.search(line)
     assert m is not None
-    assert m.groups() == (app, "http://127.0.0.1:1", "http://127.0.0.1:2", "http://127.0.0.1:3")
+    assert m.groups() == (
+        app,
+        "http://127.0.0.1:1",
+        "http://127.0.0.1:2",
+        "http://127.0.0.1:3",
+        None,  # no Stripe server unless --stripe
+    )
+
+
+def test_the_ready_line_names_the_stripe_server_when_there_is_one() -> None:
+    line = (
+        "eventshop ready api=http://127.0.0.1:1 emulator=http://127.0.0.1:2 "
+        "control=http://127.0.0.1:3 sources=4 stripe=http://127.0.0.1:5\n"
+    )
+    m = READY.search(line)
+    assert m is not None and m["stripe"] == "http://127.0.0.1:5"
 
 
 def test_the_ready_line_is_found_in_a_whole_log() -> None:
