@@ -66,7 +66,9 @@ FUNCTION_CLIENTS: dict[str, list[str]] = {
     # may publish (low stock, notifications).
     "relay_order_events": ["events"],
     "inventory_step": ["dynamodb", "sns"],
-    "payments_step": ["dynamodb"],
+    # The payments step: its claims and Stripe's ledger; deployed stages read
+    # the Stripe secret key from SSM on the first charge.
+    "payments_step": ["dynamodb", "ssm"],
     "shipping_step": ["dynamodb"],
     "notify_step": ["dynamodb", "sns"],
     "low_stock_alerts": ["sns"],
@@ -111,12 +113,16 @@ FIRST_CALL: dict[str, list[str]] = {
         *_CATALOG,
         "chalicelib.platform.sns",
     ],
+    # As on dev and prod: the Stripe provider and the stripe library, loaded
+    # by the first charge (the local and test stages load payments.simulated).
     "payments_step": [
         "chalicelib.checkout.saga",
         "chalicelib.ops.failures",
         *_ORDERS,
         "chalicelib.payments.dynamo",
-        "chalicelib.payments.simulated",
+        "chalicelib.payments.stripe_provider",
+        "chalicelib.platform.secrets",
+        "stripe",
     ],
     "shipping_step": ["chalicelib.checkout.saga", "chalicelib.ops.failures", *_ORDERS],
     "notify_step": [
@@ -327,7 +333,16 @@ def child_env() -> dict[str, str]:
     env = dict(os.environ)
     # The benchmark's settings win over whatever the shell exported.
     env.update(FAKE_ENV)
-    for key in ("PYTHONSTARTUP", "PYTHONPROFILEIMPORTTIME", "PYTHONINSPECT"):
+    # PYTHONDONTWRITEBYTECODE (set on some machines) would make every child
+    # compile the app's modules from source while boto3's come precompiled
+    # from pip: the ratio would measure the compiler. The children write and
+    # reuse bytecode, as a deployment package built with it does.
+    for key in (
+        "PYTHONSTARTUP",
+        "PYTHONPROFILEIMPORTTIME",
+        "PYTHONINSPECT",
+        "PYTHONDONTWRITEBYTECODE",
+    ):
         env.pop(key, None)
     return env
 

@@ -164,6 +164,7 @@ STATUS_TEXT = {
     404: "Not found (or not visible to the caller)",
     409: "Conflicts with the current state",
     413: "The body is too large",
+    503: "A dependency is not ready: try again later",
 }
 
 
