@@ -317,7 +317,7 @@ def test_the_metrics_count_what_the_drills_observed(shop: Shop) -> None:
     assert len(ids) > 200, len(ids)  # the 200-order drill and the rest
     statuses = Counter(o["status"] for o in shop.orders(ids))
     declined = sum(
-        1 for order_id in ids if any(e["type"] == "PaymentDeclined" for e in shop.events(order_id))
+        1 for events in shop.histories(ids) if any(e["type"] == "PaymentDeclined" for e in events)
     )
     series = shop.stack.control.metrics()["metrics"]
 

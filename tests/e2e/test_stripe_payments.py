@@ -182,6 +182,14 @@ def test_a_cancel_after_capture_refunds_once(shop: Shop, stripe_side: StripeSide
     assert shop.stock(sku) == 5
 
 
+def report(name: str, statuses: Counter[str], before: dict[str, Any], after: dict[str, Any]) -> str:
+    """One line for the closing note: the orders' statuses and what the
+    server counted meanwhile."""
+    delta = {k: after[k] - before[k] for k in ("succeeded", "refunds", "requests", "replayed")}
+    hooks = {k: after["webhooks"][k] - before["webhooks"][k] for k in ("sent", "failed")}
+    return f"\nstripe drill {name}: orders {dict(statuses)}; server {delta}, webhooks {hooks}"
+
+
 def counted(shop: Shop, side: StripeSide, ids: list[str]) -> Counter[str]:
     """Each order's status; and for each, the server's count agrees: one
     successful PaymentIntent per completed order, none for any other, and a
@@ -203,10 +211,10 @@ def counted(shop: Shop, side: StripeSide, ids: list[str]) -> Counter[str]:
 
 
 def test_200_concurrent_orders_for_50_units_take_50_payments(
-    shop: Shop, stripe_side: StripeSide
+    shop: Shop, stripe_side: StripeSide, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sku = shop.product(stock=50)
-    before = stripe_side.stats()["succeeded"]
+    before = stripe_side.stats()
 
     def buy(i: int) -> str:
         return str(
@@ -217,15 +225,20 @@ def test_200_concurrent_orders_for_50_units_take_50_payments(
         ids = list(pool.map(buy, range(200)))
     shop.stack.drain(timeout=300)
 
-    assert counted(shop, stripe_side, ids) == {"COMPLETED": 50, "REJECTED": 150}
-    assert stripe_side.stats()["succeeded"] - before == 50
+    statuses = counted(shop, stripe_side, ids)
+    after = stripe_side.stats()
+    with capsys.disabled():
+        print(report("200 racers for 50 units", statuses, before, after))
+    assert statuses == {"COMPLETED": 50, "REJECTED": 150}
+    assert after["succeeded"] - before["succeeded"] == 50
     assert shop.stock(sku) == 0
 
 
 def test_every_delivery_and_every_webhook_twice_charges_once(
-    shop: Shop, stripe_side: StripeSide
+    shop: Shop, stripe_side: StripeSide, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sku = shop.product(stock=100)
+    before = stripe_side.stats()
     plan = (
         [("pm_card_visa", "COMPLETED")] * 6
         + [("pm_card_chargeDeclined", "CANCELLED")] * 2
@@ -244,12 +257,53 @@ def test_every_delivery_and_every_webhook_twice_charges_once(
         shop.stack.control.set_faults(duplicateDeliveries=False)
 
     ids = [o for o, _ in placed]
-    assert counted(shop, stripe_side, ids) == {"COMPLETED": 8, "CANCELLED": 2}
+    statuses = counted(shop, stripe_side, ids)
+    with capsys.disabled():
+        print(report("every delivery and webhook twice", statuses, before, stripe_side.stats()))
+    assert statuses == {"COMPLETED": 8, "CANCELLED": 2}
     for order_id, want in placed:
         assert shop.order(order_id)["status"] == want
         types = [e["type"] for e in shop.events(order_id)]
         assert len(types) == len(set(types)), types  # no event twice
     assert shop.stock(sku) == 100 - 8
+
+
+def test_ten_percent_of_aws_calls_failing_still_charges_each_order_once(
+    shop: Shop, stripe_side: StripeSide, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The stack's own fault switch, as --aws-error-rate 0.1 sets it at
+    start, for every AWS call the app makes."""
+    sku = shop.product(stock=30)
+    before = stripe_side.stats()
+    control = shop.stack.control
+    control.reset_aws_calls()
+    control.set_faults(awsErrorRate=0.1)
+    try:
+
+        def buy(i: int) -> str:
+            order = shop.place(
+                f"stripe-flaky-{i}", [(sku, 1)], token="pm_card_visa", key=f"k-{i}", attempts=3
+            )
+            return str(order["orderId"])
+
+        with ThreadPoolExecutor(8) as pool:
+            ids = list(pool.map(buy, range(40)))
+        assert len(set(ids)) == 40
+        shop.stack.drain(timeout=300)
+        injected = control.aws_calls()
+    finally:
+        control.set_faults(awsErrorRate=0)
+
+    statuses = counted(shop, stripe_side, ids)
+    with capsys.disabled():
+        print(
+            report("10% of AWS calls failing", statuses, before, stripe_side.stats())
+            + f", AWS faults injected {sum(injected['injected'].values())}"
+        )
+    assert statuses == {"COMPLETED": 30, "REJECTED": 10}, statuses
+    assert stripe_side.stats()["succeeded"] - before["succeeded"] == 30
+    assert shop.stock(sku) == 0
+    assert sum(injected["injected"].values()) > 20, injected  # the faults did happen
 
 
 def test_stripe_failing_forever_parks_the_step_in_the_dlq_and_charges_nothing(
@@ -278,27 +332,3 @@ def test_stripe_failing_forever_parks_the_step_in_the_dlq_and_charges_nothing(
     assert "PaymentVoided" in [e["type"] for e in shop.events(order["orderId"])]
     assert stripe_side.intents(order["orderId"]) == []
     assert shop.stock(sku) == 5
-
-
-def test_ten_percent_of_aws_calls_failing_still_charges_each_order_once() -> None:
-    with running_stack(stripe=True, env=STRIPE, extra_args=("--aws-error-rate", "0.1")) as faulty:
-        shop, side = Shop(faulty), StripeSide(faulty.stripe_url)
-        sku = shop.product(stock=30)
-
-        def buy(i: int) -> str:
-            order = shop.place(
-                f"stripe-flaky-{i}", [(sku, 1)], token="pm_card_visa", key=f"k-{i}", attempts=3
-            )
-            return str(order["orderId"])
-
-        with ThreadPoolExecutor(8) as pool:
-            ids = list(pool.map(buy, range(40)))
-        assert len(set(ids)) == 40
-        faulty.drain(timeout=300)
-        injected = faulty.control.aws_calls()
-
-        statuses = counted(shop, side, ids)
-        assert statuses == {"COMPLETED": 30, "REJECTED": 10}, statuses
-        assert side.stats()["succeeded"] == 30
-        assert shop.stock(sku) == 0
-        assert sum(injected["injected"].values()) > 20, injected  # the faults did happen
