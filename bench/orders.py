@@ -14,10 +14,20 @@ products with ample stock, then:
    operation's count / orders, with why the code makes it (``REASONS``); an
    operation without a reason is flagged. Run for ``--lines`` lines per order
    and for 3 lines.
-3. **cost** per million orders from those counts, with the public on-demand
-   prices below (an ESTIMATE: assumptions are printed with it).
-4. **reference**: the same arithmetic for the seeds' reference design, modelled
-   analytically from its description (``reference_steps``), side by side.
+3. **reference**: the seeds' reference design, modelled from its description
+   (``reference_steps``): its requests beside ours, and both designs' units
+   and dollars from the whole bill below.
+4. **the whole bill**, per million orders, both designs, a line per cost item
+   (DynamoDB write and read units, streams, Lambda invocations and GB-seconds,
+   API Gateway, SQS, SNS, EventBridge events and archive) and the total, from
+   what the counting phase measured: DynamoDB units as the emulator bills each
+   request from the items' real sizes (``devstack.capacity``), each function's
+   invocations and mean duration from the stack's deliveries (an estimate, at
+   the memory ``.chalice/config.json`` gives it on prod), SQS sends per event a
+   rule delivered and a receive and a delete per invocation. The naive design
+   gets the same lines except DynamoDB's, billed on our measured item sizes.
+   The last line: ``cost: ours/naive 1-line X.XX 3-line Y.YY; WRU/order 1-line
+   A 3-line B``.
 
     .venv/bin/python bench/orders.py [--orders 200] [--count-orders 50] [--lines 1] [--quick]
 
@@ -31,6 +41,7 @@ at that moment go into the JSON (``stall``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import platform
@@ -59,6 +70,8 @@ PRICE_DYNAMODB_RRU = 0.125 / 1e6  # per read request unit
 PRICE_SNS_PUBLISH = 0.50 / 1e6  # per published message (each 64 KB chunk); PublishBatch per message
 PRICE_SQS_REQUEST = 0.40 / 1e6  # per request (standard queue)
 PRICE_EVENTBRIDGE_EVENT = 1.00 / 1e6  # per custom event put on a bus (each 64 KB chunk)
+# The request-count model (``cost_per_million``): what the bench priced before it
+# measured the whole bill; kept in the JSON (``requests[].cost``) so runs compare.
 COST_NOTES = [
     "ESTIMATE from request counts, not a bill: on-demand prices, us-east-1, free tiers ignored.",
     "DynamoDB: every item written is assumed <= 1 KB (1 WRU; 2 WRU inside a transaction) "
@@ -99,19 +112,21 @@ REASONS: dict[str, str] = {
     ),
     "dynamodb.TransactWriteItems": (
         "order + event(s) appended atomically: place (1), stock reserve of all lines + "
-        "reservation record (1), reserved (1), paid (1), shipped + completed (1) = 5"
+        "reservation record (1), reserved (1), paid (1), shipped + completed (1) = 5; "
+        "shipping: the reservation settled with its stock (1); analytics: a fact and its "
+        "counters, placed and completed (2) = 8"
     ),
     "dynamodb.PutItem": (
-        "payment claimed PENDING before charging (1) + notification dedupe marker "
-        "NOTIFIED#type per milestone: placed, paid, shipped, completed (4) = 5"
+        "notification dedupe marker NOTIFIED#type per milestone: placed, paid, shipped, "
+        "completed (4)"
     ),
     "dynamodb.UpdateItem": (
-        "simulated provider: one idempotent charge call (1; a real provider is an HTTP "
-        "call instead, not an AWS request)"
+        "payment claimed PENDING before charging (1) + simulated provider: one idempotent "
+        "charge call (1; Stripe's is an HTTP call plus its ledger's GetItem/PutItem) = 2"
     ),
     "dynamodb.GetItem": (
-        "GET /orders/{id} (not in the counting phase); re-read after a lost conditional "
-        "write, idempotency lookup, reservation state on redelivery: 0 on the happy path"
+        "payments step: the order's status before charging (1) + shipping step: the "
+        "reservation it ships (1) = 2; GET /orders/{id} is not in the counting phase"
     ),
     "dynamodb.Query": "GET /orders, /orders/{id}/events: 0 in the counting phase",
     "dynamodb.DeleteItem": "notification mark undone after a failed send: 0 on the happy path",
@@ -331,6 +346,196 @@ def _f(x: float, digits: int = 2) -> str:
     return f"{x:.{digits}f}"
 
 
+# --- the whole bill, measured ------------------------------------------------------
+BILL_NOTES = [
+    "DynamoDB units are the emulator's bill of every request (devstack.capacity): each "
+    "write on the larger of the item before and after it, per started KB, twice in a "
+    "transaction; reads per 4 KB, half when eventually consistent; each global secondary "
+    "index's own writes (per KB of the projected item, a changed index key a delete and a "
+    "put) included.",
+    "Lambda duration is an ESTIMATE: the mean of the local invocations (this machine, "
+    "moto behind every call) at each function's configured memory; API requests are "
+    "timed at the client (an upper bound); the authorizer is counted once per request "
+    "(at most: API Gateway caches its answer for a token 60 s) at 5 ms.",
+    "SQS: a SendMessage per event a rule delivers, and for each Lambda invocation from a "
+    "queue one ReceiveMessage and one DeleteMessageBatch; empty polls (about 4 requests a "
+    "minute per queue whatever the traffic) are a monthly fixed cost, not per order.",
+    "Not priced: CloudWatch Logs and metrics, X-Ray traces, data transfer, S3 (none on "
+    "the order path), KMS (AWS-owned keys).",
+    "The naive design gets the same Lambda, API Gateway, SQS, SNS and EventBridge lines "
+    "as ours; only its DynamoDB lines differ.",
+]
+# Public on-demand prices, us-east-1, USD, as AWS's pricing pages published them
+# in 2025 (aws.amazon.com/<service>/pricing: dynamodb on-demand, lambda x86,
+# api-gateway REST, sqs standard, sns, eventbridge); not re-checked here (no
+# network). Free tiers ignored.
+PRICES_SOURCE = (
+    "aws.amazon.com/{dynamodb,lambda,api-gateway,sqs,sns,eventbridge}/pricing, us-east-1, "
+    "on-demand, as published in 2025; free tiers ignored"
+)
+PRICE_LAMBDA_REQUEST = 0.20 / 1e6  # per invocation
+PRICE_LAMBDA_GB_SECOND = 0.0000166667  # x86, per GB-second of duration
+PRICE_API_GATEWAY_REQUEST = 3.50 / 1e6  # REST API, first 333 M requests a month
+PRICE_EVENTBRIDGE_ARCHIVE_GB = 0.10  # per GB of events archived (processing)
+MEMORY_DEFAULT_MB = 128  # Lambda's (and Chalice's) default when config.json names none
+DEPLOYED_STAGE = "prod"  # whose .chalice/config.json memory sizes are priced
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one order used, measured on the local stack (per order)."""
+
+    wru: float
+    rru: float
+    invocations: dict[str, float]  # Lambda function -> invocations per order
+    duration_ms: dict[str, float]  # Lambda function -> mean duration of one invocation
+    api_requests: float
+    sqs_requests: float  # sends by the bus rules, receives and deletes by Lambda, the app's own
+    sns_messages: float
+    bus_events: float
+    bus_event_bytes: float = 0.0  # mean size of one event put on the bus
+
+
+def memory_sizes(config: Mapping[str, Any], stage: str = DEPLOYED_STAGE) -> dict[str, int]:
+    """Each function's memory (MB) from .chalice/config.json: the stage's
+    per-function value, else the stage's, else the top level's; ``*`` is
+    the default for a function the file does not name."""
+    stage_cfg = config.get("stages", {}).get(stage, {})
+    default = int(
+        stage_cfg.get("lambda_memory_size", config.get("lambda_memory_size", MEMORY_DEFAULT_MB))
+    )
+    sizes = {"*": default}
+    for name, fn in stage_cfg.get("lambda_functions", {}).items():
+        if "lambda_memory_size" in fn:
+            sizes[name] = int(fn["lambda_memory_size"])
+    return sizes
+
+
+def gb_seconds(usage: Usage, memory: Mapping[str, int]) -> float:
+    """Lambda duration per order, in GB-seconds, at each function's memory."""
+    return sum(
+        n * usage.duration_ms.get(fn, 0.0) / 1000 * memory.get(fn, memory["*"]) / 1024
+        for fn, n in usage.invocations.items()
+    )
+
+
+BillLine = tuple[str, str, float]  # item, quantity per order, USD per million orders
+
+
+def bill(usage: Usage, memory: Mapping[str, int]) -> list[BillLine]:
+    """The per-million-orders bill, a line per cost item (the last: total)."""
+    invocations = sum(usage.invocations.values())
+    gbs = gb_seconds(usage, memory)
+    archive_gb = usage.bus_events * usage.bus_event_bytes / 1e9
+    lines: list[BillLine] = [
+        ("DynamoDB write units", f"{usage.wru:.2f} WRU", usage.wru * PRICE_DYNAMODB_WRU * 1e6),
+        ("DynamoDB read units", f"{usage.rru:.2f} RRU", usage.rru * PRICE_DYNAMODB_RRU * 1e6),
+        ("DynamoDB Streams reads (by Lambda)", "free", 0.0),
+        (
+            "Lambda invocations",
+            f"{invocations:.2f}",
+            invocations * PRICE_LAMBDA_REQUEST * 1e6,
+        ),
+        ("Lambda duration (estimate)", f"{gbs:.4f} GB-s", gbs * PRICE_LAMBDA_GB_SECOND * 1e6),
+        (
+            "API Gateway requests",
+            f"{usage.api_requests:.2f}",
+            usage.api_requests * PRICE_API_GATEWAY_REQUEST * 1e6,
+        ),
+        (
+            "SQS requests",
+            f"{usage.sqs_requests:.2f}",
+            usage.sqs_requests * PRICE_SQS_REQUEST * 1e6,
+        ),
+        ("SNS messages", f"{usage.sns_messages:.2f}", usage.sns_messages * PRICE_SNS_PUBLISH * 1e6),
+        (
+            "EventBridge events",
+            f"{usage.bus_events:.2f}",
+            usage.bus_events * PRICE_EVENTBRIDGE_EVENT * 1e6,
+        ),
+        (
+            "EventBridge archive",
+            f"{usage.bus_events * usage.bus_event_bytes / 1024:.1f} KB",
+            archive_gb * PRICE_EVENTBRIDGE_ARCHIVE_GB * 1e6,
+        ),
+    ]
+    lines.append(("total", "", sum(usd for _, _, usd in lines)))
+    return lines
+
+
+@dataclass(frozen=True)
+class ItemSizes:
+    """Bytes of the items both designs write, measured from ours."""
+
+    order: float  # the order item
+    event: float  # one history event
+    product: float  # a catalog item
+
+
+def reference_capacity(lines: int, sizes: ItemSizes) -> tuple[float, float]:
+    """(WRU, RRU) per order of the reference design (``reference_steps``),
+    each request billed on the size of the item it writes or reads."""
+    order = units(sizes.order, 1024)
+    event = units(sizes.event, 1024)
+    product_w, product_r = units(sizes.product, 1024), units(sizes.product, 4096)
+    wru = order + lines * product_w + 4 * order + 1 + len(HAPPY_PATH_EVENTS) * event
+    rru = lines * product_r  # each price read strongly consistent
+    return float(wru), float(rru)
+
+
+def units(size: float, unit: int) -> int:
+    return max(1, math.ceil(size / unit))
+
+
+def measured_usage(
+    orders: int,
+    capacity_by_table: Mapping[str, Mapping[str, float]],
+    deliveries: Sequence[Mapping[str, Any]],
+    api_ms: Sequence[float],
+    *,
+    rule_sends: float,
+    app_sqs: float,
+    sns_messages: float,
+    bus_events: float,
+    bus_event_bytes: float = 0.0,
+) -> Usage:
+    """Per-order usage from what the stack measured for ``orders`` orders:
+    the emulator's DynamoDB bill, the event-source invocations (each SQS one
+    a ReceiveMessage and a DeleteMessageBatch by Lambda's poller), and one
+    API request per order (the REST API function; the authorizer too, at
+    most: API Gateway caches its answer for a token 60 s)."""
+    if orders <= 0:
+        raise ValueError("orders must be positive")
+    wru = sum(float(t.get("wru", 0)) for t in capacity_by_table.values())
+    rru = sum(float(t.get("rru", 0)) for t in capacity_by_table.values())
+    count: Counter[str] = Counter()
+    total_ms: dict[str, float] = {}
+    polls = 0
+    for d in deliveries:
+        count[str(d["handler"])] += 1
+        total_ms[str(d["handler"])] = total_ms.get(str(d["handler"]), 0.0) + float(d["ms"])
+        if d.get("kind") == "sqs":
+            polls += 1
+    api_mean = sum(api_ms) / len(api_ms) if api_ms else 0.0
+    invocations = {fn: n / orders for fn, n in sorted(count.items())}
+    invocations["api_handler"] = len(api_ms) / orders
+    invocations["jwt_auth"] = len(api_ms) / orders
+    duration = {fn: total_ms[fn] / count[fn] for fn in count}
+    duration["api_handler"] = api_mean  # client-side POST time: an upper bound
+    duration["jwt_auth"] = 5.0  # not measured locally (inline); an HS256 check is ~ms
+    return Usage(
+        wru=wru / orders,
+        rru=rru / orders,
+        invocations=invocations,
+        duration_ms=duration,
+        api_requests=len(api_ms) / orders,
+        sqs_requests=(rule_sends + 2 * polls + app_sqs) / orders,
+        sns_messages=sns_messages,
+        bus_events=bus_events,
+        bus_event_bytes=bus_event_bytes,
+    )
+
+
 # --- talking to the stack ------------------------------------------------------
 @dataclass
 class LatencyResult:
@@ -361,6 +566,10 @@ class CountResult:
     cost: Cost
     largest_item_bytes: int
     errors: list[str]
+    # The whole bill's inputs, measured (None when the stack could not say).
+    usage: Usage | None = None
+    sizes: ItemSizes | None = None
+    capacity_by_table: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def token(role: str, sub: str) -> str:
@@ -511,6 +720,55 @@ def _largest_item(ddb: Any, table: str, order_ids: Sequence[str]) -> int:
     return largest
 
 
+def _capacity(stack: Any, reset: bool = False) -> dict[str, dict[str, float]]:
+    """The emulator's DynamoDB bill per table (devstack.capacity); reset first if asked."""
+    import urllib.request
+
+    from devstack.capacity import CAPACITY_ROUTE
+
+    request = urllib.request.Request(  # noqa: S310 - the local emulator
+        stack.emulator_url.rstrip("/") + CAPACITY_ROUTE, method="POST" if reset else "GET"
+    )
+    with urllib.request.urlopen(request, timeout=30) as r:  # noqa: S310
+        return dict(json.loads(r.read())["tables"])
+
+
+def _rule_sends(stack: Any) -> int:
+    """Events the bus rules have sent to SQS targets so far (each a SendMessage)."""
+    return sum(
+        int(rule.get("matched", 0))
+        for rule in stack.control.status().get("rules", [])
+        if any(str(t).startswith("arn:aws:sqs:") for t in rule.get("targets", []))
+    )
+
+
+def _sizes(ddb: Any, stack: Any, order_ids: Sequence[str], sku: str) -> ItemSizes:
+    tables = ddb.list_tables()["TableNames"]
+    orders_table = next(t for t in tables if t.endswith("-orders"))
+    products_table = next(t for t in tables if t.endswith("-products"))
+    order_sizes, event_sizes = [], []
+    for order_id in order_ids[:10]:
+        for item in ddb.query(
+            TableName=orders_table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"ORDER#{order_id}"}},
+        )["Items"]:
+            sk = item["sk"]["S"]
+            if sk.startswith("EVENT#"):
+                event_sizes.append(item_size(item))
+            elif not sk.startswith("NOTIFIED#"):
+                order_sizes.append(item_size(item))
+    product = ddb.get_item(
+        TableName=products_table, Key={"pk": {"S": f"PRODUCT#{sku}"}, "sk": {"S": "PRODUCT"}}
+    )
+    product_bytes = item_size(product["Item"]) if "Item" in product else 200
+    return ItemSizes(
+        order=max(order_sizes, default=0),
+        event=sum(event_sizes) / max(len(event_sizes), 1),
+        product=product_bytes,
+    )
+
+
 def measure_requests(
     stack: Any, api: Api, skus: Sequence[str], *, m: int, clients: int, lines: int
 ) -> CountResult:
@@ -518,11 +776,18 @@ def measure_requests(
 
     stack.control.drain(120)  # nothing of an earlier phase still in flight
     stack.control.reset_aws_calls()
+    _capacity(stack, reset=True)
+    sends_before = _rule_sends(stack)
+    started = time.time()
     errors: list[str] = []
+    post_ms: list[float] = []
 
     def place(i: int) -> str | None:
         try:
-            return str(api.call("POST", "/orders", order_body(skus, i, lines), 201)["orderId"])
+            t = time.perf_counter()
+            order = api.call("POST", "/orders", order_body(skus, i, lines), 201)
+            post_ms.append((time.perf_counter() - t) * 1000)
+            return str(order["orderId"])
         except Exception as exc:  # noqa: BLE001
             errors.append(str(exc))
             return None
@@ -530,6 +795,9 @@ def measure_requests(
     ids = [i for i in _run_all(m, clients, place, f"count {lines} line(s)") if i]
     stack.control.drain(120)
     calls = stack.control.aws_calls()
+    by_table = _capacity(stack)
+    deliveries = [d for d in stack.control.deliveries() if float(d["at"]) >= started]
+    sends = _rule_sends(stack) - sends_before
     # Only now: these GETs are app requests too.
     orders = [api.call("GET", f"/orders/{i}") for i in ids]
     statuses = Counter(str(o["status"]) for o in orders)
@@ -545,6 +813,18 @@ def measure_requests(
         )
     ddb = stack.client("dynamodb")
     table = next(t for t in ddb.list_tables()["TableNames"] if t.endswith("-orders"))
+    sizes = _sizes(ddb, stack, ids, skus[0])
+    usage = measured_usage(
+        m,
+        by_table,
+        deliveries,
+        post_ms,
+        rule_sends=sends,
+        app_sqs=sum(n for op, n in counts.items() if op.startswith("sqs.")),
+        sns_messages=messages,
+        bus_events=bus_events,
+        bus_event_bytes=sizes.event,
+    )
     return CountResult(
         orders=m,
         lines=lines,
@@ -559,6 +839,9 @@ def measure_requests(
         cost=cost_per_million(ops, lines, messages, bus_events),
         largest_item_bytes=_largest_item(ddb, table, ids),
         errors=errors[:5],
+        usage=usage,
+        sizes=sizes,
+        capacity_by_table=by_table,
     )
 
 
@@ -603,27 +886,33 @@ def requests_table(r: CountResult) -> str:
     return format_table(["operation", "requests/order", "why"], rows, right=[1])
 
 
-def comparison_rows(r: CountResult) -> list[list[object]]:
+def comparison_rows(r: CountResult, memory: Mapping[str, int] | None = None) -> list[list[object]]:
+    """Requests, units and dollars of both designs: the measured whole bill
+    when the run measured it (and ``memory`` is given), else the
+    request-count model (``cost_per_million``)."""
     sns = {op: n for op, n in r.per_order.items() if op.startswith(_MESSAGING)}
     ref = reference_per_order(r.lines, sns)
     ref_cost = cost_per_million(ref, r.lines, r.sns_messages_per_order, r.bus_events_per_order)
+    ours_units = (r.cost.wru, r.cost.rru, r.cost.total_usd)
+    ref_units = (ref_cost.wru, ref_cost.rru, ref_cost.total_usd)
+    naive = naive_usage(r)
+    if memory is not None and r.usage is not None and naive is not None:
+        ours_units = (r.usage.wru, r.usage.rru, bill(r.usage, memory)[-1][2])
+        ref_units = (naive.wru, naive.rru, bill(naive, memory)[-1][2])
     ours_total, ref_total = total(r.per_order), total(ref)
     ddb_ours = sum(n for op, n in r.per_order.items() if op.startswith("dynamodb."))
     ddb_ref = sum(n for op, n in ref.items() if op.startswith("dynamodb."))
-    verdict = (
-        "fewer"
-        if ours_total < ref_total
-        else ("SAME" if ours_total == ref_total else "MORE (target missed)")
-    )
+    ours_r, ref_r = round(ours_total, 6), round(ref_total, 6)  # sums of floats
+    verdict = "fewer" if ours_r < ref_r else ("SAME" if ours_r == ref_r else "MORE (target missed)")
     return [
         [
             r.lines,
             "ours (measured)",
             _f(ddb_ours),
             _f(ours_total),
-            _f(r.cost.wru, 1),
-            _f(r.cost.rru, 1),
-            f"${r.cost.total_usd:,.2f}",
+            _f(ours_units[0], 1),
+            _f(ours_units[1], 1),
+            f"${ours_units[2]:,.2f}",
             "",
         ],
         [
@@ -631,9 +920,9 @@ def comparison_rows(r: CountResult) -> list[list[object]]:
             "reference (model)",
             _f(ddb_ref),
             _f(ref_total),
-            _f(ref_cost.wru, 1),
-            _f(ref_cost.rru, 1),
-            f"${ref_cost.total_usd:,.2f}",
+            _f(ref_units[0], 1),
+            _f(ref_units[1], 1),
+            f"${ref_units[2]:,.2f}",
             "",
         ],
         [
@@ -641,16 +930,18 @@ def comparison_rows(r: CountResult) -> list[list[object]]:
             "ours / reference",
             _f(ddb_ours / ddb_ref),
             _f(ours_total / ref_total),
-            _f(r.cost.wru / ref_cost.wru),
+            _f(ours_units[0] / ref_units[0]),
             "",
-            _f(r.cost.total_usd / ref_cost.total_usd),
-            f"ours: {verdict}",
+            _f(ours_units[2] / ref_units[2]),
+            f"requests: {verdict}",
         ],
     ]
 
 
-def comparison_table(results: Sequence[CountResult]) -> str:
-    rows = [row for r in results for row in comparison_rows(r)]
+def comparison_table(
+    results: Sequence[CountResult], memory: Mapping[str, int] | None = None
+) -> str:
+    rows = [row for r in results for row in comparison_rows(r, memory)]
     return format_table(
         [
             "lines",
@@ -659,7 +950,7 @@ def comparison_table(results: Sequence[CountResult]) -> str:
             "all req/order",
             "WRU/order",
             "RRU/order",
-            "USD per 1M orders",
+            "USD per 1M orders (whole bill)",
             "verdict",
         ],
         rows,
@@ -667,50 +958,63 @@ def comparison_table(results: Sequence[CountResult]) -> str:
     )
 
 
-def cost_table(r: CountResult) -> str:
-    c = r.cost
-    rows = [
-        [
-            "DynamoDB writes",
-            f"{_f(c.wru, 1)} WRU",
-            f"${PRICE_DYNAMODB_WRU * 1e6:.3f}/M WRU",
-            f"${c.wru * PRICE_DYNAMODB_WRU * 1e6:,.2f}",
-        ],
-        [
-            "DynamoDB reads",
-            f"{_f(c.rru, 1)} RRU",
-            f"${PRICE_DYNAMODB_RRU * 1e6:.3f}/M RRU",
-            f"${c.rru * PRICE_DYNAMODB_RRU * 1e6:,.2f}",
-        ],
-        [
-            "SNS publishes",
-            f"{_f(c.sns_messages, 1)} messages",
-            f"${PRICE_SNS_PUBLISH * 1e6:.2f}/M",
-            f"${c.sns_usd:,.2f}",
-        ],
-        [
-            "EventBridge events",
-            f"{_f(c.bus_events, 1)} events",
-            f"${PRICE_EVENTBRIDGE_EVENT * 1e6:.2f}/M",
-            f"${c.bus_usd:,.2f}",
-        ],
-        [
-            "SQS (app calls only)",
-            f"{_f(c.sqs_requests, 1)} requests",
-            f"${PRICE_SQS_REQUEST * 1e6:.2f}/M",
-            f"${c.sqs_usd:,.2f}",
-        ],
-        ["total (estimate)", "", "", f"${c.total_usd:,.2f}"],
-    ]
-    return format_table(
-        ["item", "per order", f"price ({PRICE_REGION})", "per 1M orders"], rows, right=[1, 3]
-    )
-
-
 def reference_table(lines: int) -> str:
     rows = [[step, op, n] for step, op, n in reference_steps(lines)]
     rows.append(["same SNS and EventBridge requests as ours", "sns.*, eventbridge.*", "="])
     return format_table(["reference step", "operation", "requests/order"], rows, right=[2])
+
+
+def naive_usage(r: CountResult) -> Usage | None:
+    """The reference design's usage: its DynamoDB units from its steps, billed
+    on our measured item sizes; every other item the same as ours (it sends
+    the same events and messages through the same functions)."""
+    if r.usage is None or r.sizes is None:
+        return None
+    wru, rru = reference_capacity(r.lines, r.sizes)
+    return dataclasses.replace(r.usage, wru=wru, rru=rru)
+
+
+def bill_table(ours: Sequence[BillLine], naive: Sequence[BillLine]) -> str:
+    rows = [
+        [item, qty, f"${usd:,.2f}", nqty, f"${nusd:,.2f}"]
+        for (item, qty, usd), (_, nqty, nusd) in zip(ours, naive, strict=True)
+    ]
+    return format_table(
+        ["item", "ours per order", "ours per 1M", "naive per order", "naive per 1M"],
+        rows,
+        right=[1, 2, 3, 4],
+    )
+
+
+def memory_table(usage: Usage, memory: Mapping[str, int]) -> str:
+    rows = [
+        [
+            fn,
+            _f(n),
+            _f(usage.duration_ms.get(fn, 0.0), 1),
+            memory.get(fn, memory["*"]),
+            f"{n * usage.duration_ms.get(fn, 0.0) / 1000 * memory.get(fn, memory['*']) / 1024:.5f}",
+        ]
+        for fn, n in sorted(usage.invocations.items())
+    ]
+    return format_table(
+        ["function", "invocations/order", "mean ms (local)", "memory MB", "GB-s/order"],
+        rows,
+        right=[1, 2, 3, 4],
+    )
+
+
+def summary_line(results: Sequence[CountResult], memory: Mapping[str, int]) -> str | None:
+    """``cost: ours/naive 1-line X.XX 3-line Y.YY; WRU/order 1-line A 3-line B``."""
+    ratios, wrus = [], []
+    for r in results:
+        naive = naive_usage(r)
+        if r.usage is None or naive is None:
+            return None
+        ratio = bill(r.usage, memory)[-1][2] / bill(naive, memory)[-1][2]
+        ratios.append(f"{r.lines}-line {ratio:.2f}")
+        wrus.append(f"{r.lines}-line {r.usage.wru:.1f}")
+    return f"cost: ours/naive {' '.join(ratios)}; WRU/order {' '.join(wrus)}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -791,27 +1095,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"   injected failures (should be none): {r.injected}")
         for e in r.errors:
             print(f"   error: {e}")
-        print(f"\n== 3. cost per million orders, {r.lines} line(s): ESTIMATE")
-        print(cost_table(r))
-        if r.cost.unpriced:
-            print(f"   no price model (excluded): {', '.join(r.cost.unpriced)}")
-        kb = (
-            "holds"
-            if r.largest_item_bytes <= 1024
-            else (
-                "DOES NOT HOLD: such an item costs 2 WRU, 4 in a transaction; the estimate is low"
-            )
-        )
-        print(
-            f"   largest order-table item seen: ~{r.largest_item_bytes} B "
-            f"(the <= 1 KB assumption {kb})"
-        )
-    print("\n   " + "\n   ".join(COST_NOTES))
-    print(f"\n== 4. against {REFERENCE_NAME}")
+    memory = memory_sizes(json.loads((ROOT / ".chalice" / "config.json").read_text()))
+    print(f"\n== 3. against {REFERENCE_NAME}: requests (its DynamoDB steps, our messaging)")
     for n in shapes:
         print(reference_table(n) + "\n")
     if counted:
-        print(comparison_table(counted))
+        print(comparison_table(counted, memory))
+    for r in counted:
+        naive = naive_usage(r)
+        if r.usage is None or naive is None or r.sizes is None:
+            continue
+        print(
+            f"\n== 4. the whole bill per million orders, {r.lines} line(s), measured "
+            f"(ours) and modelled on our item sizes (naive); {PRICES_SOURCE}"
+        )
+        print(bill_table(bill(r.usage, memory), bill(naive, memory)))
+        print(
+            f"   item sizes measured: order {r.sizes.order:.0f} B, event {r.sizes.event:.0f} B, "
+            f"product {r.sizes.product:.0f} B; DynamoDB by table: "
+            + ", ".join(
+                f"{t.rsplit('-', 1)[-1]} {v['wru']:.0f} WRU ({v.get('indexWru', 0):.0f} of "
+                f"them its indexes')/{v['rru']:.0f} RRU"
+                for t, v in r.capacity_by_table.items()
+            )
+            + f" for {r.orders} orders"
+        )
+        print(f"\n   Lambda per order ({DEPLOYED_STAGE}'s memory sizes):")
+        print("   " + memory_table(r.usage, memory).replace("\n", "\n   "))
+    print("\n   " + "\n   ".join(BILL_NOTES))
+    line = summary_line(counted, memory)
+    if line:
+        print("\n" + line)
     if stall is not None:
         sources = stall["status"].get("sources", [])
         print(
@@ -839,6 +1153,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             "snsPublish": PRICE_SNS_PUBLISH,
             "sqsRequest": PRICE_SQS_REQUEST,
             "notes": COST_NOTES,
+        },
+        "bill": {
+            "source": PRICES_SOURCE,
+            "notes": BILL_NOTES,
+            "memory": memory,
+            "shapes": [
+                {
+                    "lines": r.lines,
+                    "ours": bill(r.usage, memory),
+                    "naive": bill(nu, memory),
+                }
+                for r in counted
+                if r.usage is not None and (nu := naive_usage(r)) is not None
+            ],
+            "summary": summary_line(counted, memory),
         },
         "latency": asdict(latency),
         "requests": [asdict(r) for r in counted],

@@ -47,6 +47,7 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
         create_backend_app,
     )
 
+    from devstack.capacity import count_capacity, with_capacity_route
     from devstack.moto_patches import (
         count_rule_deliveries,
         patch_replays,
@@ -59,11 +60,14 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
     patch_transactions()
     patch_replays()
     count_rule_deliveries()
+    count_capacity()
     patch_message_moves()
-    # devstack's own routes (TTL, rule counts) sit inside the lock, in front of
-    # moto's dispatcher.
+    # devstack's own routes (TTL, rule counts, DynamoDB capacity) sit inside
+    # the lock, in front of moto's dispatcher.
     app = serialized(
-        with_rules_route(with_ttl_route(DomainDispatcherApplication(create_backend_app)))
+        with_capacity_route(
+            with_rules_route(with_ttl_route(DomainDispatcherApplication(create_backend_app)))
+        )
     )
     # Headers and body leave in separate writes: without TCP_NODELAY each
     # keep-alive response can wait on a delayed ACK.

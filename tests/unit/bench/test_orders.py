@@ -3,6 +3,7 @@ estimate and the flagging of unexplained requests. No stack is started."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -74,9 +75,10 @@ def test_every_operation_without_a_reason_is_flagged() -> None:
 
 
 def test_the_reasons_name_the_counts_the_code_implies() -> None:
-    assert "= 5" in orders.REASONS["dynamodb.TransactWriteItems"]
-    assert "= 5" in orders.REASONS["dynamodb.PutItem"]
-    assert "(1;" in orders.REASONS["dynamodb.UpdateItem"]
+    assert "= 8" in orders.REASONS["dynamodb.TransactWriteItems"]
+    assert "(4)" in orders.REASONS["dynamodb.PutItem"]
+    assert "= 2" in orders.REASONS["dynamodb.UpdateItem"]
+    assert "= 2" in orders.REASONS["dynamodb.GetItem"]
 
 
 # --- the reference design ---------------------------------------------------------
@@ -190,3 +192,94 @@ def test_table_formatting() -> None:
     assert lines[0] == "op     |   n"
     assert lines[2] == "x      | 1.5"
     assert len(lines) == 4
+
+
+# --- the whole bill -------------------------------------------------------------------
+def test_memory_sizes_come_from_the_stage_then_the_top_level() -> None:
+    config = {
+        "lambda_memory_size": 512,
+        "stages": {
+            "prod": {"lambda_functions": {"image_uploaded": {"lambda_memory_size": 1536}}},
+            "dev": {"lambda_memory_size": 256},
+        },
+    }
+    assert orders.memory_sizes(config) == {"*": 512, "image_uploaded": 1536}
+    assert orders.memory_sizes(config, "dev") == {"*": 256}
+    assert orders.memory_sizes({}) == {"*": orders.MEMORY_DEFAULT_MB}
+
+
+def usage(**changes: object) -> orders.Usage:
+    base = orders.Usage(
+        wru=10,
+        rru=2,
+        invocations={"api_handler": 1, "payments_step": 2},
+        duration_ms={"api_handler": 100, "payments_step": 50},
+        api_requests=1,
+        sqs_requests=12,
+        sns_messages=4,
+        bus_events=5,
+        bus_event_bytes=2000,
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_gb_seconds_weigh_each_function_by_its_memory() -> None:
+    memory = {"*": 512, "payments_step": 1024}
+    # api: 1 x 0.1 s x 0.5 GB; payments: 2 x 0.05 s x 1 GB
+    assert orders.gb_seconds(usage(), memory) == pytest.approx(0.05 + 0.1)
+
+
+def test_the_bill_has_a_line_per_item_and_their_total() -> None:
+    lines = orders.bill(usage(), {"*": 512})
+    by_item = {item: usd for item, _, usd in lines}
+    assert by_item["DynamoDB write units"] == pytest.approx(10 * 0.625)
+    assert by_item["DynamoDB read units"] == pytest.approx(2 * 0.125)
+    assert by_item["Lambda invocations"] == pytest.approx(3 * 0.20)
+    assert by_item["Lambda duration (estimate)"] == pytest.approx(
+        (0.05 + 0.05) * 0.0000166667 * 1e6
+    )
+    assert by_item["API Gateway requests"] == pytest.approx(3.50)
+    assert by_item["SQS requests"] == pytest.approx(12 * 0.40)
+    assert by_item["SNS messages"] == pytest.approx(4 * 0.50)
+    assert by_item["EventBridge events"] == pytest.approx(5 * 1.00)
+    assert by_item["EventBridge archive"] == pytest.approx(5 * 2000 / 1e9 * 0.10 * 1e6)
+    assert lines[-1][0] == "total"
+    assert lines[-1][2] == pytest.approx(sum(usd for _, _, usd in lines[:-1]))
+
+
+def test_the_reference_design_is_billed_on_the_measured_item_sizes() -> None:
+    small = orders.ItemSizes(order=600, event=400, product=150)
+    # order put + 1 stock update + 4 status updates + charge + 5 events; 1 price read
+    assert orders.reference_capacity(1, small) == (1 + 1 + 4 + 1 + 5, 1)
+    big = orders.ItemSizes(order=1500, event=1100, product=150)
+    assert orders.reference_capacity(3, big) == (2 + 3 + 4 * 2 + 1 + 5 * 2, 3)
+
+
+def test_measured_usage_counts_invocations_polls_and_capacity_per_order() -> None:
+    deliveries = [
+        {"kind": "sqs", "handler": "payments_step", "ms": 40.0},
+        {"kind": "sqs", "handler": "payments_step", "ms": 60.0},
+        {"kind": "dynamodb", "handler": "relay_order_events", "ms": 10.0},
+    ]
+    got = orders.measured_usage(
+        2,
+        {"t-orders": {"wru": 30, "rru": 4}, "t-products": {"wru": 6, "rru": 2}},
+        deliveries,
+        [100.0, 300.0],
+        rule_sends=8,
+        app_sqs=2,
+        sns_messages=4,
+        bus_events=5,
+    )
+    assert (got.wru, got.rru) == (18, 3)
+    assert got.invocations == {
+        "api_handler": 1,
+        "jwt_auth": 1,
+        "payments_step": 1,
+        "relay_order_events": 0.5,
+    }
+    assert got.duration_ms["payments_step"] == 50 and got.duration_ms["api_handler"] == 200
+    # 8 sends + 2 polls x (receive + delete) + 2 of the app's own, over 2 orders
+    assert got.sqs_requests == pytest.approx((8 + 4 + 2) / 2)
+    with pytest.raises(ValueError):
+        orders.measured_usage(0, {}, [], [], rule_sends=0, app_sqs=0, sns_messages=0, bus_events=0)
