@@ -40,7 +40,7 @@ from tests.support.e2e_shop import ADDRESS, Shop
 
 pytestmark = pytest.mark.timeout(600)
 
-MAX_EXAMPLES = int(os.environ.get("EVENTSHOP_FUZZ_EXAMPLES", "35"))
+MAX_EXAMPLES = int(os.environ.get("EVENTSHOP_FUZZ_EXAMPLES", "30"))
 SEED = int(os.environ.get("EVENTSHOP_FUZZ_SEED", str(random.randrange(2**32))))
 CHECKS = [
     not_a_server_error,
