@@ -470,21 +470,21 @@ class ItemSizes:
     order: float  # the order item
     event: float  # one history event
     product: float  # a catalog item
+    largest: int = 0  # the largest order-table item seen
 
 
 def reference_capacity(lines: int, sizes: ItemSizes) -> tuple[float, float]:
     """(WRU, RRU) per order of the reference design (``reference_steps``),
     each request billed on the size of the item it writes or reads."""
-    order = units(sizes.order, 1024)
-    event = units(sizes.event, 1024)
-    product_w, product_r = units(sizes.product, 1024), units(sizes.product, 4096)
+    from devstack.capacity import READ_UNIT_BYTES, WRITE_UNIT_BYTES, units
+
+    order = units(round(sizes.order), WRITE_UNIT_BYTES)
+    event = units(round(sizes.event), WRITE_UNIT_BYTES)
+    product_w = units(round(sizes.product), WRITE_UNIT_BYTES)
+    product_r = units(round(sizes.product), READ_UNIT_BYTES)
     wru = order + lines * product_w + 4 * order + 1 + len(HAPPY_PATH_EVENTS) * event
     rru = lines * product_r  # each price read strongly consistent
     return float(wru), float(rru)
-
-
-def units(size: float, unit: int) -> int:
-    return max(1, math.ceil(size / unit))
 
 
 def measured_usage(
@@ -707,19 +707,6 @@ def measure_latency(
     )
 
 
-def _largest_item(ddb: Any, table: str, order_ids: Sequence[str]) -> int:
-    """Largest order-table item of these orders (order, events, marks), in bytes."""
-    largest = 0
-    for order_id in order_ids[:10]:
-        items = ddb.query(
-            TableName=table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"ORDER#{order_id}"}},
-        )["Items"]
-        largest = max([largest, *(item_size(i) for i in items)])
-    return largest
-
-
 def _capacity(stack: Any, reset: bool = False) -> dict[str, dict[str, float]]:
     """The emulator's DynamoDB bill per table (devstack.capacity); reset first if asked."""
     import urllib.request
@@ -742,22 +729,24 @@ def _rule_sends(stack: Any) -> int:
     )
 
 
-def _sizes(ddb: Any, stack: Any, order_ids: Sequence[str], sku: str) -> ItemSizes:
+def _sizes(ddb: Any, order_ids: Sequence[str], sku: str) -> ItemSizes:
+    """The sizes of the first 10 orders' items (order, events, marks) and of a product."""
     tables = ddb.list_tables()["TableNames"]
     orders_table = next(t for t in tables if t.endswith("-orders"))
     products_table = next(t for t in tables if t.endswith("-products"))
-    order_sizes, event_sizes = [], []
+    order_sizes, event_sizes, largest = [], [], 0
     for order_id in order_ids[:10]:
         for item in ddb.query(
             TableName=orders_table,
             KeyConditionExpression="pk = :pk",
             ExpressionAttributeValues={":pk": {"S": f"ORDER#{order_id}"}},
         )["Items"]:
-            sk = item["sk"]["S"]
+            sk, size = item["sk"]["S"], item_size(item)
+            largest = max(largest, size)
             if sk.startswith("EVENT#"):
-                event_sizes.append(item_size(item))
+                event_sizes.append(size)
             elif not sk.startswith("NOTIFIED#"):
-                order_sizes.append(item_size(item))
+                order_sizes.append(size)
     product = ddb.get_item(
         TableName=products_table, Key={"pk": {"S": f"PRODUCT#{sku}"}, "sk": {"S": "PRODUCT"}}
     )
@@ -766,6 +755,7 @@ def _sizes(ddb: Any, stack: Any, order_ids: Sequence[str], sku: str) -> ItemSize
         order=max(order_sizes, default=0),
         event=sum(event_sizes) / max(len(event_sizes), 1),
         product=product_bytes,
+        largest=largest,
     )
 
 
@@ -811,9 +801,7 @@ def measure_requests(
             f"{events:.2f} events per order, not {len(HAPPY_PATH_EVENTS)}: "
             "the SNS message and bus event estimates assume the happy path"
         )
-    ddb = stack.client("dynamodb")
-    table = next(t for t in ddb.list_tables()["TableNames"] if t.endswith("-orders"))
-    sizes = _sizes(ddb, stack, ids, skus[0])
+    sizes = _sizes(stack.client("dynamodb"), ids, skus[0])
     usage = measured_usage(
         m,
         by_table,
@@ -837,7 +825,7 @@ def measure_requests(
         sns_messages_per_order=messages,
         bus_events_per_order=bus_events,
         cost=cost_per_million(ops, lines, messages, bus_events),
-        largest_item_bytes=_largest_item(ddb, table, ids),
+        largest_item_bytes=sizes.largest,
         errors=errors[:5],
         usage=usage,
         sizes=sizes,

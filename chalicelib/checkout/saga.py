@@ -39,7 +39,7 @@ from chalicelib.orders.events import (
     ReleasedLine,
     StockReleased,
     StockReserved,
-    read_message,
+    message_from,
 )
 from chalicelib.orders.model import EventType, OpenPayment, Order, OrderStatus
 from chalicelib.orders.service import OrderService, order_from_snapshot
@@ -148,7 +148,7 @@ def read_payments(record: dict[str, Any]) -> OrderEventMessage | PaymentProvider
     body = json.loads(record["body"])
     if isinstance(body, dict) and body.get("source") == payment_events.SOURCE:
         return PaymentProviderEvent.model_validate(body.get("detail"))
-    return read_message(record)
+    return message_from(body)
 
 
 def payments_step(

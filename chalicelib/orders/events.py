@@ -151,7 +151,11 @@ def read_message(record: dict[str, Any]) -> OrderEventMessage:
     """The event in an SQS record's body: an EventBridge event whose
     ``detail`` is the envelope (what the bus's rules deliver), or the
     envelope itself (ValueError or ValidationError if it is neither)."""
-    body = json.loads(record["body"])
+    return message_from(json.loads(record["body"]))
+
+
+def message_from(body: Any) -> OrderEventMessage:
+    """``read_message`` for a body already parsed."""
     if isinstance(body, dict) and "detail-type" in body and isinstance(body.get("detail"), dict):
         body = body["detail"]
     return OrderEventMessage.model_validate(body)

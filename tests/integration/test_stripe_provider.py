@@ -79,16 +79,22 @@ def server(webhooks: Webhooks) -> Iterator[StripeServer]:
         yield running
 
 
+def payments_table() -> Any:
+    """The payments table as the template makes it (inside mock_aws): the ledger's home."""
+    ddb = boto3.client("dynamodb", region_name=REGION)
+    ddb.create_table(
+        TableName=TABLE,
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return ddb
+
+
 @pytest.fixture
 def provider(server: StripeServer, fake_aws_env: None) -> Iterator[StripePaymentProvider]:
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        ddb.create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        ddb = payments_table()
         yield StripePaymentProvider(
             TABLE, api_key=lambda: API_KEY, currency="EUR", api_base=server.url, client=ddb
         )
@@ -245,13 +251,7 @@ def test_a_server_that_always_fails_is_transient_and_takes_nothing(
 
 def test_a_wrong_api_key_is_loud_not_a_decline(server: StripeServer, fake_aws_env: None) -> None:
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name=REGION)
-        ddb.create_table(
-            TableName=TABLE,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        ddb = payments_table()
         wrong = StripePaymentProvider(
             TABLE, api_key=lambda: "sk_test_wrong", api_base=server.url, client=ddb
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 import uuid
 from typing import Any
 
@@ -25,6 +28,14 @@ def order_body(items: list[tuple[str, int]], payment_token: str = "tok_ok") -> d
         "paymentToken": payment_token,
         "shippingAddress": dict(ADDRESS),
     }
+
+
+def stripe_signature(payload: bytes, secret: str, at: int | None = None) -> str:
+    """A ``Stripe-Signature`` header as Stripe computes it: HMAC-SHA256 of
+    ``"<t>.<raw body>"`` with the endpoint's signing secret (``at``: t, default now)."""
+    t = int(time.time()) if at is None else at
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256)
+    return f"t={t},v1={mac.hexdigest()}"
 
 
 IMPORT_HEADER = "sku,name,priceCents,stock,lowStockThreshold"

@@ -4,10 +4,7 @@ with small HTTP and AWS helpers."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +13,7 @@ import boto3
 import jwt
 from chalice.test import Client, HTTPResponse
 
-from tests.support.builders import order_body, unique
+from tests.support.builders import order_body, stripe_signature, unique
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "infra" / "resources.yaml"
@@ -86,11 +83,8 @@ class Shop:
     def stripe_signature(
         self, payload: bytes, secret: str = STRIPE_WEBHOOK_SECRET, at: int | None = None
     ) -> str:
-        """A ``Stripe-Signature`` header as Stripe computes it: HMAC-SHA256 of
-        ``"<t>.<raw body>"`` with the endpoint's signing secret."""
-        t = int(time.time()) if at is None else at
-        mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256)
-        return f"t={t},v1={mac.hexdigest()}"
+        """A ``Stripe-Signature`` header for this stage's webhook secret (by default)."""
+        return stripe_signature(payload, secret, at)
 
     def admin(self) -> dict[str, str]:
         return self.auth(unique("ops"), "admin")

@@ -4,10 +4,7 @@ verified: the composition root's rules (chalicelib.bootstrap), no AWS."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
 import json
-import time
 
 import pytest
 
@@ -16,6 +13,7 @@ from chalicelib.payments.simulated import SimulatedProvider
 from chalicelib.payments.stripe_provider import StripePaymentProvider
 from chalicelib.platform import errors, secrets
 from chalicelib.platform.settings import Settings, SettingsError
+from tests.support.builders import stripe_signature
 from tests.support.fakes import FakeBus
 
 REQUIRED = [
@@ -66,27 +64,21 @@ def test_a_local_stripe_stage_without_keys_says_which_variables_it_needs() -> No
         services.stripe_secret_key()
 
 
-def signed(payload: bytes, secret: str) -> str:
-    t = int(time.time())
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
-
-
 EVENT = json.dumps({"id": "evt_1", "type": "customer.created", "data": {"object": {}}}).encode()
 
 
 def test_a_local_stage_verifies_with_the_secret_in_its_environment() -> None:
     services = bootstrap.build(settings("local", stripe_webhook_secret="whsec_x"), bus=FakeBus())
-    receipt = services.stripe_webhooks.receive(EVENT, signed(EVENT, "whsec_x"))
+    receipt = services.stripe_webhooks.receive(EVENT, stripe_signature(EVENT, "whsec_x"))
     assert receipt == {"received": True, "eventId": "evt_1", "forwarded": False}
     with pytest.raises(errors.InvalidInput):
-        services.stripe_webhooks.receive(EVENT, signed(EVENT, "whsec_other"))
+        services.stripe_webhooks.receive(EVENT, stripe_signature(EVENT, "whsec_other"))
 
 
 def test_a_local_stage_without_a_webhook_secret_refuses_webhooks_with_a_400() -> None:
     services = bootstrap.build(settings("local"), bus=FakeBus())
     with pytest.raises(errors.InvalidInput, match="takes no Stripe webhooks"):
-        services.stripe_webhooks.receive(EVENT, signed(EVENT, "whsec_x"))
+        services.stripe_webhooks.receive(EVENT, stripe_signature(EVENT, "whsec_x"))
 
 
 def test_a_deployed_stage_whose_secret_is_still_the_placeholder_answers_503(
@@ -100,7 +92,7 @@ def test_a_deployed_stage_whose_secret_is_still_the_placeholder_answers_503(
         bus=FakeBus(),
     )
     with pytest.raises(errors.Transient, match="placeholder"):
-        services.stripe_webhooks.receive(EVENT, signed(EVENT, "REPLACE_ME"))
+        services.stripe_webhooks.receive(EVENT, stripe_signature(EVENT, "REPLACE_ME"))
 
 
 def test_a_deployed_stage_verifies_with_its_ssm_secret(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,4 +105,6 @@ def test_a_deployed_stage_verifies_with_its_ssm_secret(monkeypatch: pytest.Monke
         ),
         bus=FakeBus(),
     )
-    assert services.stripe_webhooks.receive(EVENT, signed(EVENT, "whsec_real"))["received"]
+    assert services.stripe_webhooks.receive(EVENT, stripe_signature(EVENT, "whsec_real"))[
+        "received"
+    ]
