@@ -176,8 +176,12 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         with aws.translate():
             page = self.ddb.query(**kwargs)
         last = page.get("LastEvaluatedKey")
+        # The index holds keys only (a stock change writes no index): the
+        # products themselves come from one BatchGetItem, in the index's order.
+        skus = [str(i["gsi1sk"]["S"]) for i in page.get("Items", [])]
+        found = self.get_many(skus)
         return ProductPage(
-            [_to_product(i) for i in page.get("Items", [])],
+            [found[sku] for sku in skus if sku in found],
             dynamo.from_item(last) if last else None,
         )
 

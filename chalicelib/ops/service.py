@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from chalicelib.orders.model import CANCELLABLE, Order, OrderStatus
+from chalicelib.orders.ports import Page
 from chalicelib.platform.alerts import Alert, AlertKind, AlertRaiser
 from chalicelib.platform.clock import iso
 from chalicelib.platform.metrics import MetricSink, NoMetrics
@@ -33,11 +34,11 @@ WATCHED = (
     OrderStatus.CANCELLING,
 )
 PAGE = 100
-MAX_PAGES = 10  # per status and run: the next run (5 minutes later) goes on
+MAX_PAGES = 40  # per run (of 100 open orders each): the next run (5 minutes later) goes on
 
 
 class Orders(Protocol):
-    def stuck(self, status: OrderStatus, before: str, limit: int = 100) -> list[Order]: ...
+    def stuck(self, before: str, limit: int = 100, start: dict[str, Any] | None = None) -> Page: ...
 
     def time_out(self, seen: Order, at: str) -> Order | None: ...
 
@@ -65,14 +66,15 @@ class OpsService:
         """``now``: the scheduled event's time, so the local stack's clock drives it."""
         report = SweepReport()
         before, at = iso(now - self.timeout), iso(now)
-        for status in WATCHED:
-            for _ in range(MAX_PAGES):
-                page = self.orders.stuck(status, before, PAGE)
-                for order in page:
+        start: dict[str, Any] | None = None
+        for _ in range(MAX_PAGES):
+            page = self.orders.stuck(before, PAGE, start)
+            for order in page.orders:
+                if order.status in WATCHED:
                     self._one(order, at, report)
-                # Cancelled orders leave the status; alerted ones stay (one page a run).
-                if len(page) < PAGE or status not in CANCELLABLE:
-                    break
+            start = page.last_key
+            if start is None:
+                break
         log.info("saga sweep at %s: timed out %s; alerted %s", at, report.timed_out, report.alerted)
         return report
 

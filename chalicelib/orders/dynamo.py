@@ -1,18 +1,21 @@
 """Where orders live: the role (``OrderRepository``) and its DynamoDB implementation.
 
 One table, keyed ``pk``/``sk``:
-- ``ORDER#id / ORDER``: the current state (plus the payment token until the
-  payment is settled), indexed by customer on ``gsi1`` (newest first) and by
-  status and last change on ``gsi2`` (the saga-timeout sweep's query);
-- ``ORDER#id / EVENT#0001``...: the history, one item per event, never
-  rewritten; each carries the order snapshot after it, which the stream relay
-  publishes, so consumers need no read;
+- ``ORDER#id / ORDER``: the order's record (``orders.record``): its state and
+  its whole history in one item, the payment token until the payment is
+  settled. Indexed by customer on ``gsi1`` (``customerId``, ``createdAt``:
+  newest first) and, while not terminal, on the sparse ``gsi2``
+  (``openShard``, ``createdAt``: the saga-timeout sweep's query). Both
+  indexes project keys only: a status change rewrites neither, so it costs
+  the index nothing (an order enters ``gsi1`` once, ``gsi2`` once, and
+  leaves ``gsi2`` once);
 - ``IDEMPOTENCY#customer#hash``: what an ``Idempotency-Key`` created (TTL 24 h);
 - ``ORDER#id / NOTIFIED#type``: customer notifications already sent; TTL'd
   (``expiresAt``, 30 days) like the idempotency keys.
-A status change writes the order (conditioned on the expected status and
-version) and puts the next event (conditioned on not existing) in ONE
-transaction, so the state and its history can never disagree.
+A status change is ONE conditional write of the record (on the expected
+status and version) that sets the new state and appends the event, so the
+state and its history can never disagree; the table's stream carries the
+new event to the relay.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from chalicelib.orders.model import Order, OrderEvent, OrderStatus
+from chalicelib.orders import record
+from chalicelib.orders.model import Order, OrderEvent
 from chalicelib.orders.ports import (
     IDEMPOTENCY_TTL_SECONDS,
     NOTIFIED_TTL_SECONDS,
@@ -36,7 +40,9 @@ from chalicelib.platform import aws, correlation, dynamo, errors
 AWS_CALLS = frozenset(
     {
         "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
         "dynamodb:Query",
         "dynamodb:Scan",
@@ -51,8 +57,10 @@ __all__ = [
     "Page",
 ]
 
-# Statuses in which the payment is not yet settled: the token is still needed.
-_TOKEN_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.RESERVED})
+# A BatchGetItem reads at most this many keys.
+_BATCH_GET = 100
+# The keys of a gsi1 page's LastEvaluatedKey: what a listing cursor must hold.
+_GSI1_CURSOR = frozenset({"pk", "sk", "customerId", "createdAt"})
 
 
 def _idempotency_pk(customer_id: str, key_hash: str) -> str:
@@ -60,50 +68,59 @@ def _idempotency_pk(customer_id: str, key_hash: str) -> str:
 
 
 def _order_key(order_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"ORDER#{order_id}"}, "sk": {"S": "ORDER"}}
+    return dynamo.to_item(record.key(order_id))
 
 
-def _event_item(order: Order, event: OrderEvent, token: str | None) -> dict[str, Any]:
-    snapshot = order.model_dump(mode="json")
-    if token and order.status in _TOKEN_STATUSES:
-        snapshot["paymentToken"] = token
-    return dynamo.to_item(
-        {
-            "pk": f"ORDER#{order.orderId}",
-            "sk": f"EVENT#{event.version:04d}",
-            "orderId": order.orderId,
-            "customerId": order.customerId,
-            "version": event.version,
-            "type": str(event.type),
-            "at": event.at,
-            "data": event.data,
-            "snapshot": snapshot,
-            # The flow that appended it (None values are left out of the item).
-            "correlationId": correlation.current(),
-        }
-    )
-
-
-def _order_item(order: Order, token: str | None) -> dict[str, Any]:
-    data = order.model_dump(mode="json")
-    data.update(
-        pk=f"ORDER#{order.orderId}",
-        sk="ORDER",
-        gsi1pk=f"CUSTOMER#{order.customerId}",
-        gsi1sk=f"{order.createdAt}#{order.orderId}",
-        gsi2pk=f"STATUS#{order.status}",
-        gsi2sk=f"{order.updatedAt}#{order.orderId}",
-    )
-    if token and order.status in _TOKEN_STATUSES:
-        data["paymentToken"] = token
-    return dynamo.to_item(data)
-
-
-def _to_order(item: dict[str, Any]) -> Order:
-    data = dynamo.from_item(item)
-    for k in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "paymentToken"):
-        data.pop(k, None)
-    return Order.model_validate(data)
+def _change(
+    before: Order, after: Order, steps: list[OrderEvent], token: str | None, *, new_flow: bool
+) -> dict[str, Any]:
+    """The UpdateItem that turns the record of ``before`` into ``after`` with
+    ``steps`` appended: SET what has a value, REMOVE what no longer has one,
+    on condition that the order is still ``before``. The writer's flow
+    (correlation id) goes on the entries only with ``new_flow``; without it
+    the condition also checks that the record's last flow is the writer's."""
+    flow = correlation.current()
+    names: dict[str, str] = {"#status": "status"}
+    values: dict[str, Any] = {
+        ":new": dynamo.value(
+            [record.entry(e, flow if new_flow and i == 0 else None) for i, e in enumerate(steps)]
+        ),
+        ":was": {"S": str(before.status)},
+        ":v": {"N": str(before.version)},
+    }
+    sets, removes = ["history = list_append(history, :new)"], []
+    condition = "#status = :was AND version = :v"
+    if flow is not None:
+        values[":flow"] = {"S": flow}
+        if new_flow:
+            sets.append("flow = :flow")
+        else:
+            condition += " AND flow = :flow"
+    for i, (name, v) in enumerate(record.state(after).items()):
+        if name == "status":
+            target = "#status"
+        else:
+            target = f"#f{i}"
+            names[target] = name
+        if v is None:
+            removes.append(target)
+        else:
+            sets.append(f"{target} = :f{i}")
+            values[f":f{i}"] = dynamo.value(v)
+    if record.keeps_token(after, token):
+        sets.append("paymentToken = :token")
+        values[":token"] = {"S": str(token)}
+    else:
+        removes.append("paymentToken")
+    if after.status.terminal:
+        removes.append("openShard")
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+    return {
+        "UpdateExpression": expression,
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
 
 
 class DynamoOrderRepository(dynamo.DynamoTable):
@@ -114,44 +131,35 @@ class DynamoOrderRepository(dynamo.DynamoTable):
         payment_token: str,
         idempotency: IdempotencyRecord | None,
     ) -> None:
+        put: dict[str, Any] = {
+            "TableName": self.table,
+            "Item": dynamo.to_item(record.new(order, event, payment_token, correlation.current())),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        if idempotency is None:
+            with aws.translate():
+                self.ddb.put_item(**put)
+            return
         items: list[dict[str, Any]] = [
+            {"Put": put},
             {
                 "Put": {
                     "TableName": self.table,
-                    "Item": _order_item(order, payment_token),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": _event_item(order, event, payment_token),
-                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "Item": dynamo.to_item(
+                        {
+                            "pk": _idempotency_pk(idempotency.customer_id, idempotency.key_hash),
+                            "sk": "IDEMPOTENCY",
+                            "requestHash": idempotency.request_hash,
+                            "orderId": idempotency.order_id,
+                            "expiresAt": int(time.time()) + IDEMPOTENCY_TTL_SECONDS,
+                        }
+                    ),
+                    # TTL deletes lazily: an expired record may still be there.
+                    "ConditionExpression": "attribute_not_exists(pk) OR expiresAt < :now",
+                    "ExpressionAttributeValues": {":now": {"N": str(int(time.time()))}},
                 }
             },
         ]
-        if idempotency is not None:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": dynamo.to_item(
-                            {
-                                "pk": _idempotency_pk(
-                                    idempotency.customer_id, idempotency.key_hash
-                                ),
-                                "sk": "IDEMPOTENCY",
-                                "requestHash": idempotency.request_hash,
-                                "orderId": idempotency.order_id,
-                                "expiresAt": int(time.time()) + IDEMPOTENCY_TTL_SECONDS,
-                            }
-                        ),
-                        # TTL deletes lazily: an expired record may still be there.
-                        "ConditionExpression": "attribute_not_exists(pk) OR expiresAt < :now",
-                        "ExpressionAttributeValues": {":now": {"N": str(int(time.time()))}},
-                    }
-                }
-            )
         with aws.translate():
             self.ddb.transact_write_items(TransactItems=items)
 
@@ -173,45 +181,24 @@ class DynamoOrderRepository(dynamo.DynamoTable):
             return None
         return IdempotencyRecord(customer_id, key_hash, data["requestHash"], data["orderId"])
 
-    def _get_item(self, order_id: str) -> dict[str, Any] | None:
+    def _get_record(self, order_id: str) -> dict[str, Any] | None:
         with aws.translate():
             item = self.ddb.get_item(
                 TableName=self.table, Key=_order_key(order_id), ConsistentRead=True
             ).get("Item")
-        return dict(item) if item else None
+        return dynamo.from_item(item) if item else None
 
     def get(self, order_id: str) -> Order | None:
-        item = self._get_item(order_id)
-        return _to_order(item) if item else None
+        found = self._get_record(order_id)
+        return record.order_of(found) if found else None
 
     def payment_token(self, order_id: str) -> str | None:
-        item = self._get_item(order_id)
-        return str(item["paymentToken"]["S"]) if item and "paymentToken" in item else None
+        found = self._get_record(order_id)
+        return str(found["paymentToken"]) if found and "paymentToken" in found else None
 
     def events(self, order_id: str) -> list[OrderEvent]:
-        out: list[OrderEvent] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "ConsistentRead": True,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :ev)",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": f"ORDER#{order_id}"},
-                ":ev": {"S": "EVENT#"},
-            },
-        }
-        with aws.translate():
-            while True:
-                page = self.ddb.query(**kwargs)
-                for item in page.get("Items", []):
-                    d = dynamo.from_item(item)
-                    out.append(
-                        OrderEvent(
-                            version=d["version"], type=d["type"], at=d["at"], data=d.get("data", {})
-                        )
-                    )
-                if "LastEvaluatedKey" not in page:
-                    return out
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found = self._get_record(order_id)
+        return [event for event, _ in record.history(found)] if found else []
 
     def append(
         self, before: Order, after: Order, event: OrderEvent, payment_token: str | None = None
@@ -225,36 +212,42 @@ class DynamoOrderRepository(dynamo.DynamoTable):
         payment_token: str | None = None,
     ) -> bool:
         after = steps[-1][1]
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": _order_item(after, payment_token),
-                    "ConditionExpression": "#s = :status AND version = :version",
-                    "ExpressionAttributeNames": {"#s": "status"},
-                    "ExpressionAttributeValues": {
-                        ":status": {"S": str(before.status)},
-                        ":version": {"N": str(before.version)},
-                    },
-                }
-            }
-        ]
-        items += [
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": _event_item(state, event, payment_token),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-            for event, state in steps
-        ]
-        try:
-            with aws.translate():
-                self.ddb.transact_write_items(TransactItems=items)
-        except errors.Conflict:
-            return False
-        return True
+        events = [event for event, _ in steps]
+        # First as the record's own flow (no correlation id on the entries);
+        # if only the flow differs, again as a new one.
+        for new_flow in (False, True):
+            try:
+                with aws.translate():
+                    self.ddb.update_item(
+                        TableName=self.table,
+                        Key=_order_key(before.orderId),
+                        **_change(before, after, events, payment_token, new_flow=new_flow),
+                    )
+                return True
+            except errors.Conflict:
+                if new_flow or correlation.current() is None:
+                    return False
+                found = self._get_record(before.orderId)
+                if found is None or record.order_of(found) != before:
+                    return False  # the order moved on (not just another flow)
+        return False  # pragma: no cover - the loop returns
+
+    def _orders(self, keys: list[dict[str, Any]]) -> list[Order]:
+        """The orders of index ``keys`` (keys-only projections), in their order."""
+        found: dict[str, Order] = {}
+        pending = [{"pk": k["pk"], "sk": k["sk"]} for k in keys]
+        with aws.translate():
+            while pending:
+                batch, pending = pending[:_BATCH_GET], pending[_BATCH_GET:]
+                request: dict[str, Any] = {self.table: {"Keys": batch, "ConsistentRead": True}}
+                while request:
+                    page = self.ddb.batch_get_item(RequestItems=request)
+                    for item in page.get("Responses", {}).get(self.table, []):
+                        order = record.order_of(dynamo.from_item(item))
+                        found[order.orderId] = order
+                    request = page.get("UnprocessedKeys") or {}
+        ids = [str(k["pk"]["S"]).removeprefix("ORDER#") for k in keys]
+        return [found[i] for i in ids if i in found]
 
     def list_for_customer(self, customer_id: str, limit: int, start: dict[str, Any] | None) -> Page:
         kwargs: dict[str, Any] = {
@@ -262,35 +255,43 @@ class DynamoOrderRepository(dynamo.DynamoTable):
             "IndexName": "gsi1",
             "Limit": limit,
             "ScanIndexForward": False,
-            "KeyConditionExpression": "gsi1pk = :c",
-            "ExpressionAttributeValues": {":c": {"S": f"CUSTOMER#{customer_id}"}},
+            "KeyConditionExpression": "customerId = :c",
+            "ExpressionAttributeValues": {":c": {"S": customer_id}},
         }
         if start:
-            if start.get("gsi1pk") != f"CUSTOMER#{customer_id}":
+            if start.get("customerId") != customer_id or set(start) != _GSI1_CURSOR:
                 raise errors.InvalidInput("cursor is not valid for this listing")
             kwargs["ExclusiveStartKey"] = dynamo.to_item(start)
         with aws.translate():
             page = self.ddb.query(**kwargs)
         last = page.get("LastEvaluatedKey")
-        return Page(
-            [_to_order(i) for i in page.get("Items", [])], dynamo.from_item(last) if last else None
-        )
+        return Page(self._orders(page.get("Items", [])), dynamo.from_item(last) if last else None)
 
-    def in_status_since(self, status: OrderStatus, before: str, limit: int) -> list[Order]:
-        """Orders in ``status`` whose last change is older than ``before``
-        (ISO time), oldest first: a Query on gsi2 (status, updatedAt)."""
+    def open_before(self, before: str, limit: int, start: dict[str, Any] | None) -> Page:
+        """Orders not terminal that were placed before ``before`` (ISO time),
+        oldest first within each shard of the sparse index gsi2; ``start``
+        is the cursor of the previous page (None: the first)."""
+        shard = int(start.get("shard", 0)) if start else 0
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "gsi2",
+            "Limit": limit,
+            "KeyConditionExpression": "openShard = :s AND createdAt < :before",
+            "ExpressionAttributeValues": {
+                ":s": {"S": f"OPEN#{shard}"},
+                ":before": {"S": before},
+            },
+        }
+        if start and start.get("key"):
+            kwargs["ExclusiveStartKey"] = dynamo.to_item(start["key"])
         with aws.translate():
-            page = self.ddb.query(
-                TableName=self.table,
-                IndexName="gsi2",
-                Limit=limit,
-                KeyConditionExpression="gsi2pk = :s AND gsi2sk < :before",
-                ExpressionAttributeValues={
-                    ":s": {"S": f"STATUS#{status}"},
-                    ":before": {"S": before},
-                },
-            )
-        return [_to_order(i) for i in page.get("Items", [])]
+            page = self.ddb.query(**kwargs)
+        last = page.get("LastEvaluatedKey")
+        if last:
+            cursor: dict[str, Any] | None = {"shard": shard, "key": dynamo.from_item(last)}
+        else:
+            cursor = {"shard": shard + 1} if shard + 1 < record.OPEN_SHARDS else None
+        return Page(self._orders(page.get("Items", [])), cursor)
 
     def all_order_ids(self) -> list[str]:
         ids: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.orders.model import Order, OrderEvent, OrderStatus
+from chalicelib.orders.model import Order, OrderEvent
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 # A notification marker only stops duplicate deliveries of one event; none
@@ -59,14 +59,17 @@ class OrderRepository(Protocol):
         payment_token: str | None = None,
     ) -> bool:
         """Several consecutive events (each with the order after it) in one
-        conditional write: the order once, every event item."""
+        conditional write of the order's record."""
 
     def list_for_customer(
         self, customer_id: str, limit: int, start: dict[str, Any] | None
     ) -> Page: ...
 
-    def in_status_since(self, status: OrderStatus, before: str, limit: int) -> list[Order]:
-        """Orders in ``status`` last changed before ``before``, oldest first."""
+    def open_before(self, before: str, limit: int, start: dict[str, Any] | None) -> Page:
+        """A page of the orders not terminal placed before ``before`` (ISO
+        time); ``start``: the previous page's ``last_key`` (None: the first).
+        A page may be short, or empty, with more to come: the end is a
+        ``last_key`` of None."""
 
     def all_order_ids(self) -> list[str]: ...
 

@@ -230,9 +230,13 @@ class OrderService:
         raise errors.Transient("the order kept changing; try again")
 
     # --- operations -----------------------------------------------------
-    def stuck(self, status: OrderStatus, before: str, limit: int = 100) -> list[Order]:
-        """Orders in ``status`` that have not changed since ``before`` (ISO)."""
-        return self.repo.in_status_since(status, before, limit)
+    def stuck(self, before: str, limit: int = 100, start: dict[str, Any] | None = None) -> Page:
+        """A page of the orders not terminal that have not changed since
+        ``before`` (ISO): placed before it (the sweep index), then last
+        changed before it. ``last_key`` goes on (None: the end)."""
+        page = self.repo.open_before(before, limit, start)
+        still = [o for o in page.orders if not o.status.terminal and o.updatedAt < before]
+        return Page(still, page.last_key)
 
     def time_out(self, seen: Order, at: str) -> Order | None:
         """Cancel ``seen`` because its saga stopped moving: the compensation a

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib import bootstrap
+from chalicelib.platform import dynamo
 from tests.support.builders import ADDRESS, order_body, unique
 from tests.support.functional_shop import Shop
 
@@ -377,8 +378,10 @@ def test_the_correlation_id_is_answered_and_stored_with_the_orders_events(shop: 
     )
     assert placed.status_code == 201, placed.body
     assert placed.headers["X-Correlation-Id"] == cid
-    events = shop.order_items(placed.json_body["orderId"], prefix="EVENT#")
-    assert [e["correlationId"]["S"] for e in events] == [cid]
+    (item,) = shop.order_items(placed.json_body["orderId"], prefix="ORDER")
+    stored = dynamo.from_item(item)
+    assert [e.get("c") for e in stored["history"]] == [cid]  # the first event's flow
+    assert stored["flow"] == cid  # the flow a later write is compared with
 
 
 def test_every_route_answers_with_a_correlation_id_even_for_errors_and_bad_ids(

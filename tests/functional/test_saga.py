@@ -24,7 +24,7 @@ def test_an_order_goes_from_placed_to_completed(shop: Shop) -> None:
     b = shop.put_product(price=120, stock=3)["sku"]
     saga = start(shop, [(a, 2), (b, 3)])
 
-    placed = saga.relay(with_order_item=True)
+    placed = saga.relay(with_marker=True)
     assert types(placed) == ["OrderPlaced"]
     message = detail(placed[0])
     assert message["orderId"] == saga.order_id
@@ -221,16 +221,17 @@ def test_notifications_go_out_once_per_milestone(shop: Shop) -> None:
     assert sent["MessageAttributes"]["customerId"]["StringValue"] == saga.customer
 
 
-def test_the_relay_ignores_modifications_and_non_event_items(shop: Shop) -> None:
+def test_the_relay_ignores_writes_that_append_nothing_and_other_items(shop: Shop) -> None:
     sku = shop.put_product(stock=5)["sku"]
     saga = start(shop, [(sku, 1)])
-    items = shop.order_items(saga.order_id)
+    (item,) = shop.order_items(saga.order_id, "ORDER")
+    marker = {"pk": item["pk"], "sk": {"S": "NOTIFIED#OrderPlaced"}, "at": {"N": "1"}}
 
-    shop.client.lambda_.invoke("relay_order_events", stream_event(shop, items, event_name="MODIFY"))
+    # A write that appended no event (old and new at one version), a marker, a removal.
     shop.client.lambda_.invoke(
-        "relay_order_events",
-        stream_event(shop, [i for i in items if i["sk"]["S"] == "ORDER"]),
+        "relay_order_events", stream_event(shop, [item, marker], "MODIFY", [item, None])
     )
+    shop.client.lambda_.invoke("relay_order_events", stream_event(shop, [item], "REMOVE"))
 
     assert shop.drain(saga.tap) == []
     assert types(saga.relay()) == ["OrderPlaced"]

@@ -5,6 +5,7 @@ so the fakes the unit tests rely on behave like the real thing."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,9 +23,10 @@ from chalicelib.catalog.model import MAX_STOCK, Line, Product, ProductDetails
 from chalicelib.catalog.ports import ImportProgress, StockChange, StockConflict
 from chalicelib.catalog.service import CatalogService
 from chalicelib.orders import dynamo as order_repository
-from chalicelib.orders import model
+from chalicelib.orders import model, record
 from chalicelib.orders.dynamo import DynamoOrderRepository, IdempotencyRecord
 from chalicelib.orders.model import EventType, Order, OrderEvent, OrderStatus
+from chalicelib.orders.relay import order_bus_events
 from chalicelib.payments.dynamo import DynamoPaymentRepository
 from chalicelib.payments.ports import ProviderUnavailable
 from chalicelib.payments.simulated import SimulatedProvider
@@ -345,10 +347,68 @@ class OrderRepositoryContract:
         assert first.last_key == {
             "pk": "ORDER#o3",
             "sk": "ORDER",
-            "gsi1pk": "CUSTOMER#ada",
-            "gsi1sk": "2025-01-04T00:00:00.000Z#o3",
+            "customerId": "ada",
+            "createdAt": "2025-01-04T00:00:00.000Z",
         }
         assert third.last_key is None
+
+    # -- the sweep's index: orders not terminal, by placement time
+    def test_open_orders_page_through_those_placed_before_a_time(self, repo: Any) -> None:
+        for n in range(7):
+            self.create(repo, f"o{n}", at=f"2025-01-0{n + 1}T00:00:00.000Z")
+        done = repo.get("o2")
+        rejected, event = step(done, EventType.ORDER_REJECTED, {"reason": "short"})
+        assert repo.append(done, rejected, event) is True
+
+        seen: list[str] = []
+        start = None
+        for _ in range(20):
+            page = repo.open_before("2025-01-06T00:00:00.000Z", 2, start)
+            seen += [o.orderId for o in page.orders]
+            start = page.last_key
+            if start is None:
+                break
+        # o2 left the index with its terminal write; o5 and o6 are too recent.
+        assert sorted(seen) == ["o0", "o1", "o3", "o4"]
+        assert len(seen) == len(set(seen))
+
+    # -- flows (correlation ids) in the history
+    def test_each_event_keeps_the_flow_that_appended_it(
+        self, repo: Any, snapshots: Callable[[str], list[dict[str, Any]]]
+    ) -> None:
+        from chalicelib.platform import correlation
+
+        with correlation.use("flow-a"):
+            order = self.create(repo)
+            reserved, event = step(order, EventType.STOCK_RESERVED)
+            assert repo.append(order, reserved, event, "tok_ok") is True
+        with correlation.use("flow-b"):
+            cancelled, event = step(reserved, EventType.ORDER_CANCELLED, {"reason": "by ada"})
+            assert repo.append(reserved, cancelled, event) is True
+            released, event = step(cancelled, EventType.STOCK_RELEASED)
+            assert repo.append(cancelled, released, event) is True
+
+        assert [e.type for e in repo.events("o1")] == [
+            EventType.ORDER_PLACED,
+            EventType.STOCK_RESERVED,
+            EventType.ORDER_CANCELLED,
+            EventType.STOCK_RELEASED,
+        ]
+        assert repo.get("o1") == released
+        assert len(snapshots("o1")) == 4
+
+    def test_a_stale_write_from_another_flow_is_refused(self, repo: Any) -> None:
+        from chalicelib.platform import correlation
+
+        with correlation.use("flow-a"):
+            order = self.create(repo)
+            reserved, event = step(order, EventType.STOCK_RESERVED)
+            assert repo.append(order, reserved, event, "tok_ok") is True
+        with correlation.use("flow-b"):
+            # Written from a view of the order before the reservation.
+            cancelled, event = step(order, EventType.ORDER_CANCELLED, {"reason": "late"})
+            assert repo.append(order, cancelled, event) is False
+        assert repo.get("o1") == reserved
 
     def test_list_shows_the_current_state(self, repo: Any) -> None:
         order = self.create(repo)
@@ -399,11 +459,10 @@ class TestFakeOrderRepository(OrderRepositoryContract):
     def snapshots(self, repo: FakeOrderRepository) -> Callable[[str], list[dict[str, Any]]]:
         def read(order_id: str) -> list[dict[str, Any]]:
             return [
-                dict(item["snapshot"])
-                for name, item in repo.stream()
-                if name == "INSERT"
-                and item["sk"].startswith("EVENT#")
-                and item["orderId"] == order_id
+                dict(message.order)
+                for _, old, new in repo.stream()
+                if new.get("orderId") == order_id
+                for message in record.appended(old, new)
             ]
 
         return read
@@ -419,17 +478,23 @@ class TestDynamoOrderRepository(OrderRepositoryContract):
 
     @pytest.fixture
     def snapshots(self, stack: Stack) -> Callable[[str], list[dict[str, Any]]]:
+        """What the relay reads from the table's stream (moto's records)."""
+
         def read(order_id: str) -> list[dict[str, Any]]:
-            items = stack.ddb.query(
-                TableName=stack.outputs["OrdersTableName"],
-                ConsistentRead=True,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :ev)",
-                ExpressionAttributeValues={
-                    ":pk": {"S": f"ORDER#{order_id}"},
-                    ":ev": {"S": "EVENT#"},
-                },
-            )["Items"]
-            return [dynamo.from_item(i)["snapshot"] for i in items]
+            from moto.core.models import DEFAULT_ACCOUNT_ID
+            from moto.dynamodb.models import dynamodb_backends
+
+            table = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].tables[
+                stack.outputs["OrdersTableName"]
+            ]
+            shard = table.stream_shard
+            assert shard is not None
+            records = [json.loads(json.dumps(r.to_json(), default=str)) for r in shard.items]
+            return [
+                dict(message.order)
+                for _, message in order_bus_events(records)
+                if message.orderId == order_id
+            ]
 
         return read
 

@@ -10,6 +10,7 @@ same behaviour. One lock per fake: the services may be driven from threads.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import threading
@@ -32,78 +33,31 @@ from chalicelib.catalog.model import (
 )
 from chalicelib.catalog.ports import ImportClaim, ImportProgress, StockChange, StockConflict
 from chalicelib.images.model import Image
+from chalicelib.orders import record
 from chalicelib.orders.dynamo import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, Page
-from chalicelib.orders.model import Order, OrderEvent, OrderStatus
+from chalicelib.orders.model import Order, OrderEvent
 from chalicelib.payments.model import ChargeResult
 from chalicelib.payments.ports import ProviderUnavailable
-from chalicelib.platform import errors
+from chalicelib.platform import correlation, errors
 from chalicelib.platform.alerts import Alert
 from chalicelib.platform.messaging import BusEvent, Message
 from chalicelib.platform.objects import ObjectInfo
 
-# As in DynamoOrderRepository: the token is kept only while payment is unsettled.
-_TOKEN_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.RESERVED})
-
-
 # --- orders ----------------------------------------------------------------------
 
 
-def _order_keys(order: Order) -> dict[str, str]:
-    return {
-        "pk": f"ORDER#{order.orderId}",
-        "sk": "ORDER",
-        "gsi1pk": f"CUSTOMER#{order.customerId}",
-        "gsi1sk": f"{order.createdAt}#{order.orderId}",
-    }
-
-
 class FakeOrderRepository:
-    """OrderRepository in memory. ``stream()`` is what the table's stream
-    would carry: every write, in order, as (eventName, plain item)."""
+    """OrderRepository in memory, keeping the same records as DynamoDB
+    (``orders.record``). ``stream()`` is what the table's stream would carry:
+    every write, in order, as (eventName, old item, new item)."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.RLock()
         self._clock = clock
-        self._orders: dict[str, Order] = {}
-        self._tokens: dict[str, str] = {}
-        self._events: dict[str, dict[int, OrderEvent]] = {}
+        self._records: dict[str, dict[str, Any]] = {}
         self._idempotency: dict[tuple[str, str], tuple[IdempotencyRecord, float]] = {}
         self._notified: set[tuple[str, str]] = set()
-        self._stream: list[tuple[str, dict[str, Any]]] = []
-
-    # -- helpers that mirror the DynamoDB items, for the stream
-    def _order_item(self, order: Order) -> dict[str, Any]:
-        item = order.model_dump(mode="json") | _order_keys(order)
-        if order.orderId in self._tokens:
-            item["paymentToken"] = self._tokens[order.orderId]
-        return item
-
-    def _event_item(self, order: Order, event: OrderEvent, token: str | None) -> dict[str, Any]:
-        snapshot = order.model_dump(mode="json")
-        if token and order.status in _TOKEN_STATUSES:
-            snapshot["paymentToken"] = token
-        item = {
-            "pk": f"ORDER#{order.orderId}",
-            "sk": f"EVENT#{event.version:04d}",
-            "orderId": order.orderId,
-            "customerId": order.customerId,
-            "version": event.version,
-            "type": str(event.type),
-            "at": event.at,
-            "data": dict(event.data),
-            "snapshot": snapshot,
-        }
-        from chalicelib.platform import correlation  # what the table stores, too
-
-        if correlation.current():
-            item["correlationId"] = correlation.current()
-        return item
-
-    def _keep_token(self, order: Order, token: str | None) -> None:
-        if token and order.status in _TOKEN_STATUSES:
-            self._tokens[order.orderId] = token
-        else:
-            self._tokens.pop(order.orderId, None)
+        self._stream: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
 
     def _live_idempotency(self, customer_id: str, key_hash: str) -> IdempotencyRecord | None:
         found = self._idempotency.get((customer_id, key_hash))
@@ -112,6 +66,11 @@ class FakeOrderRepository:
         record, expires_at = found
         # An expired record is no record, whether or not TTL has deleted it yet.
         return record if expires_at >= self._clock() else None
+
+    def _write(self, name: str, new: dict[str, Any]) -> None:
+        old = self._records.get(new["orderId"])
+        self._records[new["orderId"]] = new
+        self._stream.append((name, copy.deepcopy(old), copy.deepcopy(new)))
 
     # -- OrderRepository
     def create(
@@ -122,33 +81,17 @@ class FakeOrderRepository:
         idempotency: IdempotencyRecord | None,
     ) -> None:
         with self._lock:
-            if order.orderId in self._orders or order.orderId in self._events:
+            if order.orderId in self._records:
                 raise errors.Conflict(f"order {order.orderId} exists")
             if idempotency is not None and self._live_idempotency(
                 idempotency.customer_id, idempotency.key_hash
             ):
                 raise errors.Conflict("idempotency key taken")
-            self._keep_token(order, payment_token)
-            self._orders[order.orderId] = order
-            self._events[order.orderId] = {event.version: event}
-            self._stream.append(("INSERT", self._order_item(order)))
-            self._stream.append(("INSERT", self._event_item(order, event, payment_token)))
+            self._write("INSERT", record.new(order, event, payment_token, correlation.current()))
             if idempotency is not None:
                 expires_at = self._clock() + IDEMPOTENCY_TTL_SECONDS
                 key = (idempotency.customer_id, idempotency.key_hash)
                 self._idempotency[key] = (idempotency, expires_at)
-                self._stream.append(
-                    (
-                        "INSERT",
-                        {
-                            "pk": f"IDEMPOTENCY#{idempotency.customer_id}#{idempotency.key_hash}",
-                            "sk": "IDEMPOTENCY",
-                            "requestHash": idempotency.request_hash,
-                            "orderId": idempotency.order_id,
-                            "expiresAt": int(expires_at),
-                        },
-                    )
-                )
 
     def find_idempotency(self, customer_id: str, key_hash: str) -> IdempotencyRecord | None:
         with self._lock:
@@ -156,16 +99,18 @@ class FakeOrderRepository:
 
     def get(self, order_id: str) -> Order | None:
         with self._lock:
-            return self._orders.get(order_id)
+            found = self._records.get(order_id)
+            return record.order_of(found) if found else None
 
     def payment_token(self, order_id: str) -> str | None:
         with self._lock:
-            return self._tokens.get(order_id)
+            found = self._records.get(order_id) or {}
+            return found.get("paymentToken")
 
     def events(self, order_id: str) -> list[OrderEvent]:
         with self._lock:
-            history = self._events.get(order_id, {})
-            return [history[v] for v in sorted(history)]
+            found = self._records.get(order_id)
+            return [event for event, _ in record.history(found)] if found else []
 
     def append(
         self, before: Order, after: Order, event: OrderEvent, payment_token: str | None = None
@@ -178,51 +123,82 @@ class FakeOrderRepository:
         steps: list[tuple[OrderEvent, Order]],
         payment_token: str | None = None,
     ) -> bool:
+        """What the DynamoDB update does: on the status and version seen, set
+        the state, append the entries (a correlation id on the first when the
+        writer's flow is not the record's last), keep the token while unsettled."""
         after = steps[-1][1]
+        flow = correlation.current()
         with self._lock:
-            current = self._orders.get(before.orderId)
-            if current is None or (current.status, current.version) != (
-                before.status,
+            current = self._records.get(before.orderId)
+            if current is None or (current["status"], current["version"]) != (
+                str(before.status),
                 before.version,
             ):
                 return False
-            history = self._events.setdefault(after.orderId, {})
-            if any(event.version in history for event, _ in steps):
-                return False
-            self._keep_token(after, payment_token)
-            self._orders[after.orderId] = after
-            self._stream.append(("MODIFY", self._order_item(after)))
-            for event, state in steps:
-                history[event.version] = event
-                self._stream.append(("INSERT", self._event_item(state, event, payment_token)))
+            new_flow = flow is not None and current.get("flow") != flow
+            new = copy.deepcopy(current)
+            new["history"] += [
+                record.entry(e, flow if new_flow and i == 0 else None)
+                for i, (e, _) in enumerate(steps)
+            ]
+            if new_flow:
+                new["flow"] = flow
+            for name, value in record.state(after).items():
+                if value is None:
+                    new.pop(name, None)
+                else:
+                    new[name] = value
+            if record.keeps_token(after, payment_token):
+                new["paymentToken"] = payment_token
+            else:
+                new.pop("paymentToken", None)
+            if after.status.terminal:
+                new.pop("openShard", None)
+            self._write("MODIFY", new)
             return True
 
     def list_for_customer(self, customer_id: str, limit: int, start: dict[str, Any] | None) -> Page:
-        partition = f"CUSTOMER#{customer_id}"
+        def position(o: Order) -> tuple[str, str]:
+            return (o.createdAt, f"ORDER#{o.orderId}")
+
         with self._lock:
-            if start and start.get("gsi1pk") != partition:
+            if start and start.get("customerId") != customer_id:
                 raise errors.InvalidInput("cursor is not valid for this listing")
             mine = sorted(
-                (o for o in self._orders.values() if o.customerId == customer_id),
-                key=lambda o: _order_keys(o)["gsi1sk"],
+                (record.order_of(r) for r in self._records.values()),
+                key=position,
                 reverse=True,
             )
+        mine = [o for o in mine if o.customerId == customer_id]
         if start:
-            mine = [o for o in mine if _order_keys(o)["gsi1sk"] < str(start.get("gsi1sk"))]
+            mine = [o for o in mine if position(o) < (start["createdAt"], start["pk"])]
         page, more = mine[:limit], len(mine) > limit
-        return Page(page, _order_keys(page[-1]) if more and page else None)
+        last = page[-1] if more and page else None
+        cursor = (
+            {"pk": f"ORDER#{last.orderId}", "sk": "ORDER", "customerId": customer_id,
+             "createdAt": last.createdAt}
+            if last else None
+        )  # fmt: skip
+        return Page(page, cursor)
 
-    def in_status_since(self, status: OrderStatus, before: str, limit: int) -> list[Order]:
+    def open_before(self, before: str, limit: int, start: dict[str, Any] | None) -> Page:
+        """One page of the orders not terminal placed before ``before``,
+        oldest first (no shards: the cursor is the last one returned)."""
         with self._lock:
             found = sorted(
-                (o for o in self._orders.values() if o.status is status),
-                key=lambda o: f"{o.updatedAt}#{o.orderId}",
+                (record.order_of(r) for r in self._records.values() if "openShard" in r),
+                key=lambda o: (o.createdAt, o.orderId),
             )
-        return [o for o in found if f"{o.updatedAt}#{o.orderId}" < before][:limit]
+        found = [o for o in found if o.createdAt < before]
+        if start:
+            found = [o for o in found if (o.createdAt, o.orderId) > tuple(start["after"])]
+        page = found[:limit]
+        more = len(found) > limit
+        return Page(page, {"after": [page[-1].createdAt, page[-1].orderId]} if more else None)
 
     def all_order_ids(self) -> list[str]:
         with self._lock:
-            return list(self._orders)
+            return list(self._records)
 
     def mark_notified(self, order_id: str, event_type: str) -> bool:
         with self._lock:
@@ -236,7 +212,7 @@ class FakeOrderRepository:
             self._notified.discard((order_id, event_type))
 
     # -- for tests only
-    def stream(self) -> list[tuple[str, dict[str, Any]]]:
+    def stream(self) -> list[tuple[str, dict[str, Any] | None, dict[str, Any]]]:
         """Every write so far, as a NEW_AND_OLD_IMAGES stream would show it."""
         with self._lock:
             return list(self._stream)
@@ -244,7 +220,7 @@ class FakeOrderRepository:
     def corrupt(self, order_id: str, **changes: Any) -> None:
         """Overwrite the stored state without an event, as a bad write would."""
         with self._lock:
-            self._orders[order_id] = self._orders[order_id].model_copy(update=changes)
+            self._records[order_id] = self._records[order_id] | changes
 
 
 # --- inventory -------------------------------------------------------------------

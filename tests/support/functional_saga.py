@@ -29,23 +29,24 @@ class Saga:
         self.relayed = 0
         self.tap = shop.tap_bus({"source": ["eventshop.orders"], "detail": {"orderId": [order_id]}})
 
-    def relay(self, *, with_order_item: bool = False) -> list[str]:
-        """Relay the events appended since the last call; return what went on
-        the bus, each as the rules' SQS targets receive it (the EventBridge event)."""
-        events = [
-            item
-            for item in self.shop.order_items(self.order_id, "EVENT#")
-            if int(item["version"]["N"]) > self.relayed
-        ]
-        records = events
-        if with_order_item:
-            # A real stream also carries the order item itself: not an event.
-            records = self.shop.order_items(self.order_id, "ORDER") + events
+    def relay(self, *, with_marker: bool = False) -> list[str]:
+        """Relay the events appended since the last call (the order's record
+        as the stream shows it: its new image, and an old image at the version
+        relayed last); return what went on the bus, each as the rules' SQS
+        targets receive it (the EventBridge event)."""
+        (item,) = self.shop.order_items(self.order_id, "ORDER")
+        old = {"pk": item["pk"], "sk": item["sk"], "version": {"N": str(self.relayed)}}
+        records, olds = [item], [old if self.relayed else None]
+        if with_marker:
+            # The table's stream also carries other items (a notification marker).
+            marker = {"pk": item["pk"], "sk": {"S": "NOTIFIED#OrderPlaced"}, "at": {"N": "1"}}
+            records, olds = [marker, *records], [None, *olds]
         response = self.shop.client.lambda_.invoke(
-            "relay_order_events", stream_event(self.shop, records)
+            "relay_order_events",
+            stream_event(self.shop, records, "MODIFY" if self.relayed else "INSERT", olds),
         )
         assert response.payload is None
-        self.relayed += len(events)
+        self.relayed = int(item["version"]["N"])
         return [m["Body"] for m in self.shop.drain(self.tap)]
 
     def step(self, name: str, bodies: list[str]) -> dict[str, Any]:

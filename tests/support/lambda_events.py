@@ -123,10 +123,15 @@ def sqs_event(shop: Shop, queue_output: str, bodies: list[str]) -> tuple[dict[st
 
 
 def stream_event(
-    shop: Shop, items: list[dict[str, Any]], event_name: str = "INSERT"
+    shop: Shop,
+    items: list[dict[str, Any]],
+    event_name: str = "INSERT",
+    old_images: list[dict[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """A Lambda DynamoDB-stream event of the orders table carrying ``items``
-    (DynamoDB JSON, with ``pk`` and ``sk``) as new images."""
+    (DynamoDB JSON, with ``pk`` and ``sk``) as new images, and ``old_images``
+    (one per item, None for none) as their old ones."""
+    olds = old_images or [None] * len(items)
     return batch(
         "dynamodb",
         (
@@ -138,9 +143,10 @@ def stream_event(
                 "dynamodb": {
                     "ApproximateCreationDateTime": int(time.time()),
                     "NewImage": item,
+                    **({"OldImage": old} if old else {}),
                     "SequenceNumber": str(n + 1).zfill(21),
                 },
             }
-            for n, item in enumerate(items)
+            for n, (item, old) in enumerate(zip(items, olds, strict=True))
         ),
     )

@@ -39,7 +39,8 @@ def test_the_stream_sample_relays_to_the_event_the_queue_and_topic_samples_carry
     assert placed.order["status"] == "PLACED"
     new_image = dynamo.from_image(stream[0]["dynamodb"]["NewImage"])
     assert new_image is not None
-    assert (new_image["pk"], new_image["sk"]) == (f"ORDER#{placed.orderId}", "EVENT#0001")
+    assert (new_image["pk"], new_image["sk"]) == (f"ORDER#{placed.orderId}", "ORDER")
+    assert [e["t"] for e in new_image["history"]] == ["OrderPlaced"]
 
 
 def test_the_sqs_sample_body_matches_its_md5() -> None:

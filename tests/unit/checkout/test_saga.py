@@ -99,9 +99,14 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def stream_record(event_name: str, item: dict[str, Any], seq: int) -> dict[str, Any]:
+def stream_record(
+    event_name: str, item: dict[str, Any], seq: int, old: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """One orders-table stream record as Lambda receives it."""
     new_image = {k: _ser.serialize(v) for k, v in _storable(item).items()}
+    images = {"NewImage": new_image}
+    if old is not None:
+        images["OldImage"] = {k: _ser.serialize(v) for k, v in _storable(old).items()}
     return {
         "eventID": f"ev{seq}",
         "eventName": event_name,
@@ -110,7 +115,7 @@ def stream_record(event_name: str, item: dict[str, Any], seq: int) -> dict[str, 
         "awsRegion": "us-east-1",
         "dynamodb": {
             "Keys": {"pk": new_image["pk"], "sk": new_image["sk"]},
-            "NewImage": new_image,
+            **images,
             "SequenceNumber": str(seq),
             "StreamViewType": "NEW_AND_OLD_IMAGES",
         },
@@ -206,8 +211,8 @@ class Shop:
         """The stream relay: new stream records -> events on the bus."""
         stream = self.order_repo.stream()
         records = [
-            stream_record(name, item, seq)
-            for seq, (name, item) in enumerate(stream[self._relayed :], self._relayed)
+            stream_record(name, item, seq, old)
+            for seq, (name, old, item) in enumerate(stream[self._relayed :], self._relayed)
         ]
         self._relayed = len(stream)
         events = [bus_event for bus_event, _ in order_bus_events(records)]

@@ -1,0 +1,194 @@
+"""The order as it is stored: ONE record holding its state and its whole
+history, and the events a write of it appended (what the stream relay
+publishes). Plain dicts in and out, no DynamoDB types: the DynamoDB adapter
+and the in-memory fake store the same record, and the relay reads it back
+from a stream record's images. Standard library and pydantic only.
+
+The record (``ORDER#id / ORDER``):
+
+- the order's fields (``Order``), defaults left out (no ``reason`` until one,
+  ``stockReleased`` only once true);
+- ``history``: every event, oldest first, its version its place in the list.
+  Each entry is ``{"t": type, "at": time}``, plus ``"d"`` (its data) when it
+  has any and ``"c"`` (its correlation id) when its flow differs from the
+  entry before it (the first entry has it; an entry without one belongs to
+  the flow of the one before). The record's ``flow`` is the flow of its last
+  entry: a write from that same flow appends entries without ``"c"`` (its
+  condition checks ``flow``), which keeps the history short. The
+  ``OrderPlaced`` entry carries no data: it is the order's fields that never
+  change (id, customer, lines, total, address), read back from the record,
+  and its ``"h"`` is a digest of them, so a record whose placed fields were
+  changed after the fact no longer reads (``history`` raises ValueError,
+  which ``replay-orders`` reports);
+- ``paymentToken`` while the payment is unsettled (PLACED, RESERVED);
+- ``openShard`` while the order is not terminal: the key of the sparse index
+  the saga-timeout sweep reads, one of ``OPEN_SHARDS`` partitions.
+
+Why one record: a status change is then one conditional write of one item
+(its state, its event, and the version check together), not a transaction
+of two; the stream's new image carries the new event, so the outbox holds
+(no event without its state change, no state change without its event).
+Short keys in the history keep a completed order under 1 KB: one write unit
+per write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from typing import Any
+
+from chalicelib.orders.events import OrderEventMessage
+from chalicelib.orders.model import (
+    EventType,
+    InvalidTransition,
+    Order,
+    OrderEvent,
+    OrderLine,
+    OrderStatus,
+    ShippingAddress,
+    apply,
+    initial,
+)
+
+OPEN_SHARDS = 4
+# Statuses in which the payment is not yet settled: the token is still needed.
+TOKEN_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.RESERVED})
+# Fields of the record that are not the order's.
+_NOT_ORDER = frozenset({"pk", "sk", "history", "paymentToken", "openShard", "flow", "expiresAt"})
+# Order fields a status change may set or clear (the rest never change).
+MUTABLE = ("status", "version", "updatedAt", "reason", "trackingNumber", "stockReleased",
+           "openPayment")  # fmt: skip
+
+
+def key(order_id: str) -> dict[str, str]:
+    return {"pk": f"ORDER#{order_id}", "sk": "ORDER"}
+
+
+def open_shard(order_id: str) -> str:
+    """The sweep index partition of an order (stable, spread evenly)."""
+    return f"OPEN#{zlib.crc32(order_id.encode()) % OPEN_SHARDS}"
+
+
+def state(order: Order) -> dict[str, Any]:
+    """The order's mutable fields as stored: None for a field to leave out."""
+    data = order.model_dump(mode="json", include=set(MUTABLE))
+    if not data.get("stockReleased"):
+        data["stockReleased"] = None
+    return data
+
+
+def entry(event: OrderEvent, correlation_id: str | None) -> dict[str, Any]:
+    """One history entry (see the module's docstring); ``correlation_id``
+    only when it starts a new flow."""
+    out: dict[str, Any] = {"t": str(event.type), "at": event.at}
+    if event.type is EventType.ORDER_PLACED:
+        out["h"] = _digest(_placed_data(event.data))
+    elif event.data:
+        out["d"] = dict(event.data)
+    if correlation_id:
+        out["c"] = correlation_id
+    return out
+
+
+def keeps_token(order: Order, token: str | None) -> bool:
+    return bool(token) and order.status in TOKEN_STATUSES
+
+
+def new(
+    order: Order, placed: OrderEvent, token: str | None, correlation_id: str | None
+) -> dict[str, Any]:
+    """The record a placed order starts as."""
+    record: dict[str, Any] = order.model_dump(mode="json") | key(order.orderId) | state(order)
+    record["history"] = [entry(placed, correlation_id)]
+    record["flow"] = correlation_id
+    if keeps_token(order, token):
+        record["paymentToken"] = token
+    if not order.status.terminal:
+        record["openShard"] = open_shard(order.orderId)
+    return {k: v for k, v in record.items() if v is not None}
+
+
+def order_of(record: dict[str, Any]) -> Order:
+    return Order.model_validate({k: v for k, v in record.items() if k not in _NOT_ORDER})
+
+
+def _placed_data(record: dict[str, Any]) -> dict[str, Any]:
+    """What the OrderPlaced event carried: the fields no status change
+    touches (of a record, or of the event's own data), every field set."""
+    return {
+        "orderId": record["orderId"],
+        "customerId": record["customerId"],
+        "items": [
+            OrderLine.model_validate(line).model_dump(mode="json") for line in record["items"]
+        ],
+        "totalCents": record["totalCents"],
+        "shippingAddress": ShippingAddress.model_validate(record["shippingAddress"]).model_dump(
+            mode="json", exclude_none=True
+        ),
+    }
+
+
+def _digest(placed: dict[str, Any]) -> str:
+    canonical = json.dumps(placed, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def history(record: dict[str, Any]) -> list[tuple[OrderEvent, str | None]]:
+    """Every event of the record with its correlation id, oldest first.
+    ValueError when the placed fields no longer match their event's digest."""
+    flow: str | None = None
+    out = []
+    for n, e in enumerate(record.get("history") or [], 1):
+        if e["t"] == EventType.ORDER_PLACED:
+            data = _placed_data(record)
+            if e.get("h") != _digest(data):
+                raise ValueError(
+                    f"order {record.get('orderId')}: its lines, total, address or customer "
+                    "differ from its OrderPlaced event"
+                )
+        else:
+            data = e.get("d") or {}
+        flow = e.get("c") or flow
+        out.append((OrderEvent(version=n, type=e["t"], at=e["at"], data=data), flow))
+    return out
+
+
+def snapshot(order: Order, token: str | None) -> dict[str, Any]:
+    """The order as an event message carries it (with the token until settled)."""
+    data = order.model_dump(mode="json", exclude_none=True)
+    if keeps_token(order, token):
+        data["paymentToken"] = token
+    return data
+
+
+def appended(old: dict[str, Any] | None, record: dict[str, Any]) -> list[OrderEventMessage]:
+    """The events a write appended (those of ``record`` past ``old``'s
+    version; all of them for a new record), each with the order after it."""
+    seen = int(old.get("version", 0)) if old and old.get("sk") == "ORDER" else 0
+    token = record.get("paymentToken")
+    events = history(record)
+    final = order_of(record)
+    out = []
+    current: Order | None = None
+    for event, correlation_id in events:
+        try:
+            current = initial(event) if current is None else apply(current, event)
+        except (ValueError, InvalidTransition):
+            current = final  # a history that does not fold: the record's state stands
+        if event.version <= seen:
+            continue
+        out.append(
+            OrderEventMessage(
+                type=event.type,
+                orderId=final.orderId,
+                customerId=final.customerId,
+                version=event.version,
+                at=event.at,
+                data=event.data,
+                order=snapshot(current, token),
+                correlationId=correlation_id,
+            )
+        )
+    return out
