@@ -20,11 +20,12 @@ settings = bootstrap.settings()
 
 @bp.on_sqs_message(queue=settings.analytics_queue_name, batch_size=10)
 def analytics_step(event: Any) -> dict[str, Any]:
-    """Order events from the bus's analytics rule: each counted once."""
-    from chalicelib.orders.consuming import sqs_batch
+    """Order events from the bus's analytics rule: each counted once, the
+    whole batch in one write."""
+    from chalicelib.analytics.service import count_batch
 
     s = bootstrap.services()
-    return sqs_batch(event, s.analytics.apply, s.failures, name="analytics")
+    return count_batch(event, s.analytics, s.failures)
 
 
 DAY = openapi.ref("chalicelib.analytics.views:Day")

@@ -2,11 +2,15 @@
 
 Items: ``DAILY / <day>`` (a day's counters), ``PRODUCT#<sku> / TOTAL`` (a
 product's sales) and ``ORDER#<id> / FACT#<kind>`` (the marker that the fact
-was counted). A fact is one transaction: the marker, put only if absent,
-and the counters' ADDs, so a redelivered event changes nothing and a fact
-never counts half. Many orders a day add to one day item: a transaction that
-loses to a concurrent one on it (TransactionConflict) is tried again here a
-few times before the message goes back to its queue.
+was counted). The facts of a batch are one transaction: each fact's marker,
+put only if absent, and the counters' ADDs summed per day and per product
+(one update per item, however many facts touch it), so a redelivered event
+changes nothing, a fact never counts half, and a batch of facts pays for its
+day's item once. A marker that exists (a redelivery) cancels the
+transaction: that fact is dropped and the rest written again. Many orders a
+day add to one day item: a transaction that loses to a concurrent one on it
+(TransactionConflict) is tried again here a few times before the messages go
+back to their queue.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ AWS_CALLS = frozenset(
 
 DAILY = "DAILY"
 ATTEMPTS = 5
+MAX_ITEMS = 100  # what one TransactWriteItems may hold
 _DAY_COUNTERS = ("orders", "completed", "rejected", "cancelled", "revenueCents", "units")
 _PRODUCT_COUNTERS = ("unitsSold", "revenueCents", "orders")
 
@@ -52,8 +57,39 @@ def _pause(attempt: int) -> None:
     time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 - jitter, not crypto
 
 
+def _counters(facts: list[Fact]) -> dict[tuple[str, str], dict[str, int]]:
+    """What ``facts`` add together, per counter item (its pk, sk)."""
+    out: dict[tuple[str, str], dict[str, int]] = {}
+
+    def add(key: tuple[str, str], change: dict[str, int]) -> None:
+        totals = out.setdefault(key, {})
+        for name, n in change.items():
+            totals[name] = totals.get(name, 0) + n
+
+    for fact in facts:
+        add((DAILY, fact.day), day_change(fact))
+        for sku, change in product_changes(fact).items():
+            add((f"PRODUCT#{sku}", "TOTAL"), change)
+    return out
+
+
+def _chunks(facts: list[Fact]) -> list[list[Fact]]:
+    """``facts`` in groups whose transaction (a marker each, one update per
+    counter item) fits in MAX_ITEMS."""
+    groups: list[list[Fact]] = [[]]
+    for fact in facts:
+        trial = [*groups[-1], fact]
+        if groups[-1] and len(trial) + len(_counters(trial)) > MAX_ITEMS:
+            groups.append([fact])
+        else:
+            groups[-1] = trial
+    return [g for g in groups if g]
+
+
 class DynamoAnalytics(dynamo.DynamoTable):
-    def _items(self, fact: Fact) -> list[dict[str, Any]]:
+    def _items(self, facts: list[Fact]) -> list[dict[str, Any]]:
+        """The markers first, in the order of ``facts`` (so a cancellation
+        reason's index names its fact), then the summed counters."""
         items: list[dict[str, Any]] = [
             {
                 "Put": {
@@ -65,36 +101,57 @@ class DynamoAnalytics(dynamo.DynamoTable):
                     },
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
-            },
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": {"pk": {"S": DAILY}, "sk": {"S": fact.day}},
-                    **_adds(day_change(fact)),
-                }
-            },
+            }
+            for fact in facts
         ]
-        for sku, change in product_changes(fact).items():
-            key = {"pk": {"S": f"PRODUCT#{sku}"}, "sk": {"S": "TOTAL"}}
+        for (pk, sk), change in _counters(facts).items():
+            key = {"pk": {"S": pk}, "sk": {"S": sk}}
             items.append({"Update": {"TableName": self.table, "Key": key, **_adds(change)}})
         return items
 
     def add(self, fact: Fact) -> bool:
-        items = self._items(fact)
+        return self.add_many([fact])[0]
+
+    def add_many(self, facts: list[Fact]) -> list[bool]:
+        """Count each of ``facts`` once (a fact twice in the list counts
+        once); for each, whether it was counted now."""
+        first: dict[tuple[str, str], int] = {}
+        for i, fact in enumerate(facts):
+            first.setdefault((fact.order_id, fact.kind), i)
+        unique = [facts[i] for i in sorted(first.values())]
+        counted: set[tuple[str, str]] = set()
+        for group in _chunks(unique):
+            counted |= {(f.order_id, f.kind) for f in self._write(group)}
+        return [
+            i == first[(f.order_id, f.kind)] and (f.order_id, f.kind) in counted
+            for i, f in enumerate(facts)
+        ]
+
+    def _write(self, facts: list[Fact]) -> list[Fact]:
+        """One transaction for ``facts``; the ones it counted (those whose
+        marker existed are left out, and the rest written again)."""
+        pending = list(facts)
         attempt = 0
-        while True:
+        while pending:
             try:
                 with aws.translate():
-                    self.ddb.transact_write_items(TransactItems=items)
-                return True
+                    self.ddb.transact_write_items(TransactItems=self._items(pending))
+                return pending
             except errors.Conflict as exc:
                 codes = dynamo.cancellation_codes(exc.__cause__ or exc)
-                if codes and codes[0] == "ConditionalCheckFailed":
-                    return False  # counted already: a redelivery
+                seen = {
+                    n
+                    for n, code in enumerate(codes[: len(pending)])
+                    if code == "ConditionalCheckFailed"
+                }
+                if seen:
+                    pending = [f for n, f in enumerate(pending) if n not in seen]
+                    continue  # counted already: a redelivery; the others go on
                 attempt += 1
                 if attempt == ATTEMPTS:
                     raise errors.Transient(f"analytics write kept conflicting: {codes}") from exc
                 _pause(attempt - 1)
+        return []
 
     def days(self, first: str, last: str) -> dict[str, DayTotals]:
         out: dict[str, DayTotals] = {}

@@ -14,6 +14,12 @@ class AnalyticsRepository(Protocol):
         counted now. One atomic write: a fact counts whole or not at all."""
         ...
 
+    def add_many(self, facts: list[Fact]) -> list[bool]:
+        """``add`` for many facts in as few atomic writes as fit (each fact
+        still whole or not at all); for each, whether it was counted now (a
+        fact twice in ``facts`` counts once)."""
+        ...
+
     def days(self, first: str, last: str) -> dict[str, DayTotals]:
         """The stored totals of the days from ``first`` to ``last`` (days
         without any order are absent)."""

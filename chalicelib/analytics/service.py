@@ -1,14 +1,21 @@
-"""The analytics use cases: apply an order event; read days and products."""
+"""The analytics use cases: count order events (one, or an SQS batch of
+them in one write); read days and products."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import ValidationError
 
 from chalicelib.analytics.model import DayTotals, ProductTotals, day_range, fact_of
 from chalicelib.analytics.ports import AnalyticsRepository
-from chalicelib.orders.events import OrderEventMessage
-from chalicelib.platform import errors
+from chalicelib.orders.events import OrderEventMessage, read_message
+from chalicelib.platform import correlation, errors
+from chalicelib.platform.failures import FailureRecorder, note, reason_of
 from chalicelib.platform.types import check_sku
+from chalicelib.platform.validation import describe
 
 log = logging.getLogger("eventshop.analytics")
 
@@ -33,6 +40,26 @@ class AnalyticsService:
         )
         return counted
 
+    def apply_many(self, messages: list[OrderEventMessage]) -> list[bool]:
+        """``apply`` for many events in one write; for each, whether it
+        changed the numbers. ValueError (naming the order) if one's
+        snapshot lacks what its fact needs: then nothing is written."""
+        facts = [fact_of(m) for m in messages]
+        wanted = [f for f in facts if f is not None]
+        counted = iter(self.repo.add_many(wanted) if wanted else [])
+        out = [next(counted) if f is not None else False for f in facts]
+        for message, fact, now in zip(messages, facts, out, strict=True):
+            if fact is not None:
+                with correlation.use(message.correlationId, order_id=message.orderId):
+                    log.info(
+                        "analytics: %s of order %s on %s %s",
+                        fact.kind,
+                        fact.order_id,
+                        fact.day,
+                        "counted" if now else "was counted already",
+                    )
+        return out
+
     def daily(self, first: str | None, last: str | None) -> list[DayTotals]:
         """Every day of the range, in order, zeros where nothing was placed."""
         try:
@@ -47,3 +74,40 @@ class AnalyticsService:
         """A product's sales (completed orders); zeros for one never sold."""
         sku = check_sku(sku)
         return self.repo.product(sku) or ProductTotals(sku)
+
+
+def count_batch(
+    records: Iterable[Any],
+    service: AnalyticsService,
+    failures_log: FailureRecorder | None = None,
+) -> dict[str, list[dict[str, str]]]:
+    """The analytics step for a whole SQS batch: one write for all of it.
+    A record that is not an order event, or whose snapshot cannot make its
+    fact, fails alone; a failed write fails the others (counted facts have
+    their markers, so the redelivery counts each once). Each failure's
+    reason goes to ``failures_log``."""
+    failures: list[dict[str, str]] = []
+    good: list[tuple[dict[str, Any], OrderEventMessage]] = []
+    for record in records:
+        raw = record.to_dict()
+        try:
+            message = read_message(raw)
+            fact_of(message)  # a ValueError here is this record's alone
+        except (ValueError, ValidationError) as exc:
+            log.error("unusable message %s: %s", raw.get("messageId"), describe(exc))
+            note(failures_log, raw, f"unreadable message: {describe(exc)}")
+            failures.append({"itemIdentifier": raw["messageId"]})
+            continue
+        good.append((raw, message))
+    if not good:
+        return {"batchItemFailures": failures}
+    try:
+        service.apply_many([m for _, m in good])
+    except Exception as exc:
+        log.exception("analytics: a batch of %d event(s) was not counted", len(good))
+        for raw, message in good:
+            with correlation.use(message.correlationId, order_id=message.orderId):
+                log.error("%s of order %s: not counted, retried", message.type, message.orderId)
+            note(failures_log, raw, reason_of(exc))
+            failures.append({"itemIdentifier": raw["messageId"]})
+    return {"batchItemFailures": failures}

@@ -10,8 +10,10 @@ One table, keyed ``pk``/``sk``:
   the index nothing (an order enters ``gsi1`` once, ``gsi2`` once, and
   leaves ``gsi2`` once);
 - ``IDEMPOTENCY#customer#hash``: what an ``Idempotency-Key`` created (TTL 24 h);
-- ``ORDER#id / NOTIFIED#type``: customer notifications already sent; TTL'd
-  (``expiresAt``, 30 days) like the idempotency keys.
+- ``ORDER#id / NOTIFIED``: the customer notifications already sent (its
+  ``sent`` set: one conditional update marks every milestone of the order a
+  batch carries); TTL'd (``expiresAt``, 30 days after the first) like the
+  idempotency keys.
 A status change is ONE conditional write of the record (on the expected
 status and version) that sets the new state and appends the event, so the
 state and its history can never disagree; the table's stream carries the
@@ -43,7 +45,6 @@ AWS_CALLS = frozenset(
         "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
         "dynamodb:Query",
         "dynamodb:Scan",
     }
@@ -310,27 +311,49 @@ class DynamoOrderRepository(dynamo.DynamoTable):
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def mark_notified(self, order_id: str, event_type: str) -> bool:
-        now = int(time.time())
-        try:
-            with aws.translate():
-                self.ddb.put_item(
-                    TableName=self.table,
-                    Item={
-                        "pk": {"S": f"ORDER#{order_id}"},
-                        "sk": {"S": f"NOTIFIED#{event_type}"},
-                        "at": {"N": str(now)},
-                        # The table's TTL attribute: DynamoDB deletes it, no sweep.
-                        "expiresAt": {"N": str(now + NOTIFIED_TTL_SECONDS)},
-                    },
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-        except errors.Conflict:
-            return False
-        return True
+        return self.mark_notified_many(order_id, [event_type]) == [event_type]
+
+    def mark_notified_many(self, order_id: str, event_types: list[str]) -> list[str]:
+        """One conditional update of the order's marker item (``NOTIFIED``,
+        its ``sent`` set) for all of ``event_types`` that are not in it yet;
+        the ones marked now. If one was sent already, the item is read and
+        the rest marked."""
+        wanted = list(dict.fromkeys(event_types))
+        key = {"pk": {"S": f"ORDER#{order_id}"}, "sk": {"S": "NOTIFIED"}}
+        while wanted:
+            now = int(time.time())
+            values: dict[str, Any] = {
+                ":types": {"SS": wanted},
+                ":now": {"N": str(now)},
+                # The table's TTL attribute: DynamoDB deletes it, no sweep.
+                ":exp": {"N": str(now + NOTIFIED_TTL_SECONDS)},
+            }
+            values |= {f":t{i}": {"S": t} for i, t in enumerate(wanted)}
+            sent = " OR ".join(f"contains(sent, :t{i})" for i in range(len(wanted)))
+            try:
+                with aws.translate():
+                    self.ddb.update_item(
+                        TableName=self.table,
+                        Key=key,
+                        UpdateExpression="ADD sent :types SET #at = :now, "
+                        "expiresAt = if_not_exists(expiresAt, :exp)",
+                        ConditionExpression=f"attribute_not_exists(sent) OR NOT ({sent})",
+                        ExpressionAttributeNames={"#at": "at"},
+                        ExpressionAttributeValues=values,
+                    )
+                return wanted
+            except errors.Conflict:
+                with aws.translate():
+                    item = self.ddb.get_item(TableName=self.table, Key=key, ConsistentRead=True)
+                done = set(item.get("Item", {}).get("sent", {}).get("SS", []))
+                wanted = [t for t in wanted if t not in done]
+        return []
 
     def unmark_notified(self, order_id: str, event_type: str) -> None:
         with aws.translate():
-            self.ddb.delete_item(
+            self.ddb.update_item(
                 TableName=self.table,
-                Key={"pk": {"S": f"ORDER#{order_id}"}, "sk": {"S": f"NOTIFIED#{event_type}"}},
+                Key={"pk": {"S": f"ORDER#{order_id}"}, "sk": {"S": "NOTIFIED"}},
+                UpdateExpression="DELETE sent :t",
+                ExpressionAttributeValues={":t": {"SS": [event_type]}},
             )

@@ -51,25 +51,27 @@ class CustomerNotifier:
         published together (one request for up to ten). Returns how many went
         out. If the publish fails, the marks are forgotten and the error
         raised, so the redelivery sends them."""
-        marked: list[tuple[str, str, tuple[str, str, dict[str, str]]]] = []
+        # Per order, its milestones in this batch (one marker write for them).
+        by_order: dict[str, dict[str, dict[str, Any]]] = {}
         for event_type, order in milestones:
-            if event_type not in MILESTONES:
-                continue
-            order_id = str(order["orderId"])
-            if not self.repo.mark_notified(order_id, event_type):
-                continue
-            body = json.dumps(
-                {
-                    "type": event_type,
-                    "orderId": order_id,
-                    "status": order.get("status"),
-                    "message": MILESTONES[event_type],
-                    "trackingNumber": order.get("trackingNumber"),
-                    "reason": order.get("reason"),
-                }
-            )
-            attributes = {"customerId": str(order["customerId"]), "type": event_type}
-            marked.append((order_id, event_type, (MILESTONES[event_type], body, attributes)))
+            if event_type in MILESTONES:
+                by_order.setdefault(str(order["orderId"]), {}).setdefault(event_type, order)
+        marked: list[tuple[str, str, tuple[str, str, dict[str, str]]]] = []
+        for order_id, events in by_order.items():
+            for event_type in self.repo.mark_notified_many(order_id, list(events)):
+                order = events[event_type]
+                body = json.dumps(
+                    {
+                        "type": event_type,
+                        "orderId": order_id,
+                        "status": order.get("status"),
+                        "message": MILESTONES[event_type],
+                        "trackingNumber": order.get("trackingNumber"),
+                        "reason": order.get("reason"),
+                    }
+                )
+                attributes = {"customerId": str(order["customerId"]), "type": event_type}
+                marked.append((order_id, event_type, (MILESTONES[event_type], body, attributes)))
         if not marked:
             return 0
         try:

@@ -76,4 +76,8 @@ class OrderRepository(Protocol):
     def mark_notified(self, order_id: str, event_type: str) -> bool:
         """Record that a notification went out; False if it already had."""
 
+    def mark_notified_many(self, order_id: str, event_types: list[str]) -> list[str]:
+        """Record that these notifications of one order went out, in one
+        write where it can; the ones not marked before."""
+
     def unmark_notified(self, order_id: str, event_type: str) -> None: ...

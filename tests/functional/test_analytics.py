@@ -89,3 +89,24 @@ def test_a_bad_range_is_a_400_that_names_the_parameter(shop: Shop) -> None:
         assert response.json_body["Errors"][0]["loc"] == ["query", field], query
     bad_sku = shop.call("GET", "/analytics/products/no%20sku", headers=shop.admin())
     assert bad_sku.status_code == 400, bad_sku.body
+
+
+def test_a_batch_counts_in_one_write_and_a_bad_record_fails_alone(shop: Shop) -> None:
+    import json
+
+    a = shop.put_product(price=300, stock=10)["sku"]
+    sagas = [start(shop, [(a, 1)]) for _ in range(3)]
+    placed = [s.relay()[0] for s in sagas]
+    day = today()
+    before = daily(shop, day, day)[day]
+    no_items = json.loads(placed[0])
+    no_items["detail"]["order"]["items"] = []
+    no_items["detail"]["orderId"] = "f" * 32
+
+    result = sagas[0].step("analytics_step", ["not json", json.dumps(no_items), *placed, placed[1]])
+
+    ids = [f["itemIdentifier"] for f in result["batchItemFailures"]]
+    assert len(ids) == 2  # the unreadable record and the one whose fact cannot be made
+    after = daily(shop, day, day)[day]
+    assert after["orders"] - before["orders"] == 3  # each placed order once
+    assert after["units"] - before["units"] == 3

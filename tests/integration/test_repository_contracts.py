@@ -442,6 +442,13 @@ class OrderRepositoryContract:
         assert repo.mark_notified("o1", "OrderShipped") is True
         assert repo.mark_notified("o2", "OrderPlaced") is True
 
+    def test_an_orders_milestones_are_marked_together_each_once(self, repo: Any) -> None:
+        assert repo.mark_notified("o1", "OrderPlaced") is True
+        marked = repo.mark_notified_many("o1", ["OrderShipped", "OrderPlaced", "OrderCompleted"])
+        assert marked == ["OrderShipped", "OrderCompleted"]
+        assert repo.mark_notified_many("o1", ["OrderCompleted", "OrderShipped"]) == []
+        assert repo.mark_notified_many("o2", ["OrderPlaced", "OrderPlaced"]) == ["OrderPlaced"]
+
     def test_unmarking_allows_marking_again(self, repo: Any) -> None:
         repo.mark_notified("o1", "OrderPlaced")
         repo.unmark_notified("o1", "OrderPlaced")
@@ -504,7 +511,7 @@ class TestDynamoOrderRepository(OrderRepositoryContract):
         assert repo.mark_notified("o-ttl", "OrderPlaced") is True
         item = stack.ddb.get_item(
             TableName=stack.outputs["OrdersTableName"],
-            Key={"pk": {"S": "ORDER#o-ttl"}, "sk": {"S": "NOTIFIED#OrderPlaced"}},
+            Key={"pk": {"S": "ORDER#o-ttl"}, "sk": {"S": "NOTIFIED"}},
         )["Item"]
         # expiresAt: the orders table's TTL attribute (infra/resources.yaml).
         assert int(item["expiresAt"]["N"]) == int(clock()) + 30 * 24 * 3600

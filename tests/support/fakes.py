@@ -207,6 +207,9 @@ class FakeOrderRepository:
             self._notified.add((order_id, event_type))
             return True
 
+    def mark_notified_many(self, order_id: str, event_types: list[str]) -> list[str]:
+        return [t for t in dict.fromkeys(event_types) if self.mark_notified(order_id, t)]
+
     def unmark_notified(self, order_id: str, event_type: str) -> None:
         with self._lock:
             self._notified.discard((order_id, event_type))
@@ -707,6 +710,9 @@ class FakeAnalyticsRepository:
                 for name, n in change.items():
                     totals[name] = totals.get(name, 0) + n
             return True
+
+    def add_many(self, facts: list[Any]) -> list[bool]:
+        return [self.add(fact) for fact in facts]
 
     def days(self, first: str, last: str) -> dict[str, Any]:
         from chalicelib.analytics.model import DayTotals
