@@ -17,14 +17,22 @@ call, and none is made.
 
     .venv/bin/python bench/coldstart.py [--repeat 7] [--check]
 
-Prints a table and writes ``bench/results/coldstart.json``. Exit code 0 unless
-``--check`` is passed and a target is missed (1); 2 if a child process fails.
+It also records each function's peak resident memory at that point (VmHWM)
+and sizes its memory from it (``memory_for``: the peak with headroom, the
+largest photo's working set for the thumbnail function, and a floor per
+function for its duration), printed beside what ``.chalice/config.json``
+gives it on prod.
+
+Prints the tables and writes ``bench/results/coldstart.json``. Exit code 0 unless
+``--check`` is passed and a target is missed or a configured memory differs
+from its sizing (1); 2 if a child process fails.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -52,6 +60,48 @@ POWERTOOLS_AT_INIT = ("aws_lambda_powertools.logging.formatter",)
 # like the catalog's product_images is held to the target.
 IMAGE_FUNCTIONS = frozenset({"image_uploaded", "image_removed"})
 CHILD_TIMEOUT_S = 120.0
+
+# --- memory sizes ------------------------------------------------------------------
+# A function's memory: its measured peak (import + clients + first call) with
+# HEADROOM for what a batch holds while it is handled, rounded up to a
+# MEMORY_STEP, and never under its FLOOR. The photo function adds what
+# processing the largest allowed photo takes (bench/images.py's peak RSS at
+# its largest size, plus the photo's bytes). The floors are about duration,
+# not memory: Lambda gives CPU in proportion to memory (one vCPU at 1,769 MB),
+# and every function's cold start is about 0.23 s of CPU-bound imports here.
+# - a person waits on the API and its authorizer: 512 MB (about 0.3 vCPU);
+# - the order path (the relay, the saga's steps, the read models, low stock,
+#   a catalog import's 10,000 validated rows): 256 MB, so a cold start stays
+#   near 1.5 s and a step's CPU (parsing, request signing) does not dominate
+#   its I/O: below that an I/O-bound step costs about the same GB-seconds
+#   and is slower;
+# - thumbnails are CPU-bound (their cost is about flat over memory): 1,024 MB
+#   for a 100 MP photo in well under a second of Lambda time;
+# - the rest (operators' jobs, a few runs a day or an hour): what fits.
+HEADROOM = 1.5
+MEMORY_STEP = 64
+MEMORY_MIN = 128
+FLOORS: dict[str, int] = {
+    API_FUNCTION: 512,
+    "jwt_auth": 512,
+    **dict.fromkeys(
+        (
+            "relay_order_events",
+            "inventory_step",
+            "payments_step",
+            "shipping_step",
+            "notify_step",
+            "analytics_step",
+            "low_stock_alerts",
+            "catalog_import",
+        ),
+        256,
+    ),
+    "image_uploaded": 1024,
+}
+PHOTO_FUNCTIONS = frozenset({"image_uploaded"})
+IMAGES_RESULTS = ROOT / "bench" / "results" / "images.json"
+CONFIG_PATH = ROOT / ".chalice" / "config.json"
 
 # The boto3 clients each Lambda function creates, by function name (Chalice's
 # name: the decorated function's name; "api_handler" is the whole REST API).
@@ -148,7 +198,6 @@ FIRST_CALL: dict[str, list[str]] = {
     ],
     "record_alert": ["chalicelib.ops.alerts", "chalicelib.ops.dynamo"],
     "analytics_step": [
-        "chalicelib.orders.consuming",
         "chalicelib.analytics.service",
         "chalicelib.analytics.dynamo",
         "chalicelib.ops.failures",
@@ -262,7 +311,16 @@ t1 = time.perf_counter()
 for module in first_call:
     importlib.import_module(module)
 first = time.perf_counter() - t1
+# Peak resident memory of this interpreter so far (VmHWM; exec reset it, so
+# it is this function's, not its parent's): what the function holds before
+# it handles anything.
+peak_kb = 0
+with open("/proc/self/status") as status:
+    for line in status:
+        if line.startswith("VmHWM:"):
+            peak_kb = int(line.split()[1])
 print(json.dumps({
+    "peak_kb": peak_kb,
     "ms": elapsed * 1000.0, "first_ms": first * 1000.0,
     "powertools_ms": powertools * 1000.0,
     "heavy": heavy,
@@ -307,6 +365,7 @@ class Sample:
     modules: int
     first_ms: float = 0.0
     powertools_ms: float = 0.0
+    peak_kb: int = 0
 
 
 @dataclass
@@ -327,6 +386,7 @@ class FunctionResult:
     first_call_ms: float = 0.0
     cold_ratio: float = 0.0  # (init + first-call imports) / floor
     powertools_ms: float = 0.0  # of init: importing Powertools
+    peak_mb: float = 0.0  # resident memory after init and the first call's imports (median)
 
 
 def child_env() -> dict[str, str]:
@@ -375,6 +435,7 @@ def _sample(code: str, args: Sequence[str], env: Mapping[str, str]) -> Sample:
         modules=int(data["modules"]),
         first_ms=float(data.get("first_ms", 0.0)),
         powertools_ms=float(data.get("powertools_ms", 0.0)),
+        peak_kb=int(data.get("peak_kb", 0)),
     )
 
 
@@ -446,6 +507,7 @@ def measure_function(
         first_call_ms=round(first_ms, 1),
         powertools_ms=round(statistics.median(s.powertools_ms for s in init), 1),
         cold_ratio=round((init_ms + first_ms) / floor_ms, 2) if floor_ms > 0 else float("inf"),
+        peak_mb=round(statistics.median(s.peak_kb for s in init) / 1024, 1),
     )
 
 
@@ -504,6 +566,107 @@ def format_table(results: Sequence[FunctionResult]) -> str:
     return "\n".join([line(headers), sep, *(line(r) for r in rows)])
 
 
+def memory_for(function: str, peak_mb: float, working_mb: float = 0.0) -> int:
+    """The memory (MB) a function should be configured with (see HEADROOM)."""
+    need = math.ceil((peak_mb + working_mb) * HEADROOM / MEMORY_STEP) * MEMORY_STEP
+    return max(MEMORY_MIN, FLOORS.get(function, MEMORY_MIN), need)
+
+
+def image_working_set(path: Path = IMAGES_RESULTS) -> tuple[float, str] | None:
+    """(MB, what) processing the images bench's largest photo holds: the
+    photo's bytes (the handler downloads them) plus the most any of our
+    operations grew the peak RSS by; None without a result."""
+    try:
+        rows = json.loads(path.read_text()).get("rows") or []
+    except (OSError, ValueError):
+        return None
+    ours = [r for r in rows if str(r.get("op", "")).startswith("ours") and r.get("peak_rss_mb")]
+    if not ours:
+        return None
+    largest = max(float(r["mp"]) for r in ours)
+    at = [r for r in ours if float(r["mp"]) == largest]
+    worst = max(at, key=lambda r: float(r["peak_rss_mb"]))
+    total = float(worst["peak_rss_mb"]) + float(worst.get("file_mb", 0.0))
+    return total, f"{largest:g} MP ({worst['file_mb']} MB file, {worst['op']})"
+
+
+def configured_memory(stage: str = "prod", path: Path = CONFIG_PATH) -> dict[str, int]:
+    """Each function's memory on ``stage`` (``*``: the default)."""
+    config = json.loads(path.read_text())
+    stage_cfg = config.get("stages", {}).get(stage, {})
+    default = int(stage_cfg.get("lambda_memory_size", config.get("lambda_memory_size", 128)))
+    sizes = {"*": default}
+    for name, fn in stage_cfg.get("lambda_functions", {}).items():
+        if "lambda_memory_size" in fn:
+            sizes[name] = int(fn["lambda_memory_size"])
+    return sizes
+
+
+def memory_rows(
+    results: Sequence[FunctionResult],
+    working: tuple[float, str] | None,
+    configured: Mapping[str, int],
+) -> list[dict[str, Any]]:
+    rows = []
+    for r in results:
+        extra = working[0] if (r.function in PHOTO_FUNCTIONS and working) else 0.0
+        rows.append(
+            {
+                "function": r.function,
+                "peakMb": r.peak_mb,
+                "workingMb": round(extra, 1),
+                "floorMb": FLOORS.get(r.function, MEMORY_MIN),
+                "recommendedMb": memory_for(r.function, r.peak_mb, extra),
+                "configuredMb": configured.get(r.function, configured["*"]),
+            }
+        )
+    return rows
+
+
+def format_memory(rows: Sequence[Mapping[str, Any]], working: tuple[float, str] | None) -> str:
+    headers = [
+        "function",
+        "peak MB (init + first call)",
+        "+ working set MB",
+        "x1.5, 64 MB steps",
+        "floor MB",
+        "sized MB",
+        "configured MB (prod)",
+        "",
+    ]
+    body = [
+        [
+            str(row["function"]),
+            f"{row['peakMb']:.1f}",
+            f"{row['workingMb']:.1f}" if row["workingMb"] else "-",
+            str(memory_for("-", row["peakMb"], row["workingMb"])),
+            str(row["floorMb"]),
+            str(row["recommendedMb"]),
+            str(row["configuredMb"]),
+            "" if row["recommendedMb"] == row["configuredMb"] else "DIFFERS",
+        ]
+        for row in rows
+    ]
+    widths = [max(len(x[i]) for x in [headers, *body]) for i in range(len(headers))]
+    lines = [
+        " | ".join(c.ljust(w) for c, w in zip(x, widths, strict=True)).rstrip()
+        for x in [headers, *body]
+    ]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    where = (
+        f"image_uploaded adds {working[0]:.1f} MB: the photo and the images bench's peak "
+        f"at {working[1]}"
+        if working
+        else "no bench/results/images.json: run bench/images.py --mp 100 for the image functions"
+    )
+    lines.append(
+        f"   sized: (peak + working set) x {HEADROOM:g} in {MEMORY_STEP} MB steps, at least "
+        f"{MEMORY_MIN}, and at least the function's floor (for its duration: Lambda's CPU is "
+        f"proportional to memory; see FLOORS in bench/coldstart.py); {where}"
+    )
+    return "\n".join(lines)
+
+
 def run(repeat: int, warmup: int, output: Path) -> tuple[list[FunctionResult], list[str]]:
     env = child_env()
     notes: list[str] = []
@@ -544,6 +707,7 @@ def run(repeat: int, warmup: int, output: Path) -> tuple[list[FunctionResult], l
         "all_passed": all(r.passed for r in results),
         "notes": notes,
         "results": [asdict(r) for r in results],
+        "memory": memory_rows(results, image_working_set(), configured_memory()),
     }
     output.write_text(json.dumps(report, indent=2) + "\n")
     return results, notes
@@ -575,8 +739,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"target: ratio <= {TARGET_RATIO} and no {'/'.join(HEAVY_MODULES)} outside image "
         f"handling; {'missed by ' + ', '.join(failed) if failed else 'met'}"
     )
+    working = image_working_set()
+    rows = memory_rows(results, working, configured_memory())
+    print()
+    print("memory per function (prod's sizes against the measured ones):")
+    print(format_memory(rows, working))
+    resize = [str(r["function"]) for r in rows if r["recommendedMb"] != r["configuredMb"]]
+    if resize:
+        print(f"memory: .chalice/config.json differs from the sizing for {', '.join(resize)}")
     print(f"wrote {args.output}")
-    return 1 if args.check and failed else 0
+    return 1 if args.check and (failed or resize) else 0
 
 
 if __name__ == "__main__":

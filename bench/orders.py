@@ -113,19 +113,17 @@ REASONS: dict[str, str] = {
     ),
     "dynamodb.TransactWriteItems": (
         "inventory: stock reserve of all lines + reservation record (1); shipping: the "
-        "reservation settled with its stock (1); analytics: a fact and its counters, placed "
-        "and completed (2) = 4"
+        "reservation settled with its stock (1); analytics: one per SQS batch of facts (each "
+        "fact's marker + the summed counters; 2 facts/order, so 1-2 per order) = 3-4"
     ),
-    "dynamodb.PutItem": (
-        "POST /orders: the order's record, state and first event in one item (1); "
-        "notification dedupe marker NOTIFIED#type per milestone: placed, paid, shipped, "
-        "completed (4) = 5"
-    ),
+    "dynamodb.PutItem": "POST /orders: the order's record, state and first event in one item (1)",
     "dynamodb.UpdateItem": (
         "each status change is one conditional update of the order's record that appends its "
         "event(s): reserved, paid, shipped + completed (3); payment claimed PENDING before "
         "charging (1) + simulated provider: one idempotent charge call (1; Stripe's is an "
-        "HTTP call plus its ledger's GetItem/PutItem) = 5"
+        "HTTP call plus its ledger's GetItem/PutItem); the order's NOTIFIED marker, once per "
+        "SQS batch of its milestones (4 milestones; shipped + completed mostly share one: "
+        "2-4) = 7-9"
     ),
     "dynamodb.GetItem": (
         "payments step: the order's status before charging (1) + shipping step: the "

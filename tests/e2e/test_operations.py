@@ -24,6 +24,14 @@ def shop() -> Iterator[Shop]:
         yield Shop(stack)
 
 
+@pytest.fixture(autouse=True)
+def consistent_after(shop: Shop) -> Iterator[None]:
+    """After every drill here (timeouts, sweeps racing, redrives): every
+    order consistent with its history (replay-orders)."""
+    yield
+    shop.replay()
+
+
 def test_a_payment_that_never_answers_is_timed_out_and_compensated(shop: Shop) -> None:
     sku = shop.product(stock=4)
     alerts = shop.listen("-ops-alerts")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -25,6 +24,15 @@ def shop(app_stack: RunningStack) -> Shop:
     app_stack.drain(timeout=120)
     app_stack.control.reset_metrics()
     return Shop(app_stack)
+
+
+@pytest.fixture(autouse=True)
+def consistent_after(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every drill on the shared stack: replay-orders finds every order
+    so far consistent with its history (Shop.replay fails otherwise)."""
+    yield
+    if "shop" in request.fixturenames:
+        request.getfixturevalue("shop").replay()
 
 
 def test_the_ready_line_still_reads_eventshop_ready(shop: Shop) -> None:
@@ -125,14 +133,7 @@ def test_ten_percent_of_aws_calls_failing_loses_nothing() -> None:
         assert set(statuses) <= TERMINAL, statuses
         assert statuses == {"COMPLETED": 30, "REJECTED": 10}
         assert shop.stock(sku) == 0
-        replay = subprocess.run(
-            [sys.executable, "-m", "tools", "replay-orders", "--endpoint", stack.emulator_url],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert replay.returncode == 0, replay.stdout + replay.stderr
-        assert "replayed 40 orders: 40 consistent, 0 differ" in replay.stdout
+        assert Shop(stack).replay() == "replayed 40 orders: 40 consistent, 0 differ"
 
 
 def test_poison_message_in_a_batch_of_ten(shop: Shop) -> None:
@@ -297,15 +298,7 @@ def test_the_relay_holds_its_shard_through_a_bus_outage_and_loses_no_event(shop:
             "OrderShipped",
             "OrderCompleted",
         ]
-    assert shop.stock(sku) == 96
-    replay = subprocess.run(
-        [sys.executable, "-m", "tools", "replay-orders", "--endpoint", shop.stack.emulator_url],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert replay.returncode == 0, replay.stdout + replay.stderr
-    assert ", 0 differ" in replay.stdout
+    assert shop.stock(sku) == 96  # replay-orders runs after it (consistent_after)
 
 
 def test_the_metrics_count_what_the_drills_observed(shop: Shop) -> None:

@@ -42,6 +42,23 @@ class Shop:
         self.http = requests.Session()
         self.placed: list[str] = []  # every order this shop placed, in order, once each
 
+    def replay(self) -> str:
+        """``python -m tools replay-orders`` against this stack: every order
+        rebuilt from its history and compared with its stored state. Fails
+        (with the tool's output) unless every order is consistent; returns
+        the summary line."""
+        done = subprocess.run(
+            [sys.executable, "-m", "tools", "replay-orders", "--endpoint", self.stack.emulator_url],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        (summary,) = [line for line in done.stdout.splitlines() if line.startswith("replayed ")]
+        assert summary.endswith(", 0 differ"), done.stdout
+        return summary
+
     def customer(self, sub: str) -> dict[str, str]:
         if sub not in self._customers:
             self._customers[sub] = bearer("customer", sub)
