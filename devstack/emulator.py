@@ -8,7 +8,8 @@ concurrently, so a slow client cannot stall the listener.
 
 Besides moto's AWS API it answers devstack's own ``POST /_devstack/dynamodb/ttl``
 (``devstack.ttl``: DynamoDB's TTL deletions, at the stack's clock), under the
-same lock.
+same lock, and, outside it, ``GET /_devstack/changes`` (``devstack.changes``:
+the long poll that wakes the stack's pollers when a write made them work).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
     )
 
     from devstack.capacity import count_capacity, with_capacity_route
+    from devstack.changes import Feed, with_change_feed
     from devstack.moto_patches import (
         count_rule_deliveries,
         patch_replays,
@@ -69,6 +71,9 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
             with_rules_route(with_ttl_route(DomainDispatcherApplication(create_backend_app)))
         )
     )
+    # Outside the lock: what each write made work for, and the long poll
+    # that tells the stack (devstack.changes).
+    app = with_change_feed(app, Feed())
     # Headers and body leave in separate writes: without TCP_NODELAY each
     # keep-alive response can wait on a delayed ACK.
     MotoRequestHandler.disable_nagle_algorithm = True

@@ -43,6 +43,7 @@ from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 from devstack import schedule as sched
+from devstack.changes import QUEUES, STREAMS
 from devstack.moto_patches import RULES_ROUTE
 from devstack.traces import Recorder, Trace
 from devstack.ttl import ROUTE as TTL_ROUTE
@@ -325,6 +326,12 @@ def _merge_results(a: Any, b: Any) -> Any:
 
 class Source:
     kind = "?"
+    # The kind of write that makes work for it (devstack.changes): a write of
+    # that kind wakes its poller at once. None: it runs on time alone.
+    wakes_on: str | None = None
+    # The kind of work its own deliveries make (a TTL reap: stream records),
+    # whose pollers are woken after it found something.
+    feeds: str | None = None
 
     def __init__(self, rt: Runtime, name: str, handler: Handler) -> None:
         self.rt = rt
@@ -354,6 +361,8 @@ class Source:
             "handler": self.name,
             "cycles": self.cycles,
             "busy": self.busy,
+            "lastFound": self.last_found,
+            "lastStart": self.last_start,
             "pollErrors": self.errors,
         }
 
@@ -381,6 +390,7 @@ class Source:
 
 class SqsSource(Source):
     kind = "sqs"
+    wakes_on = QUEUES
 
     def __init__(
         self,
@@ -481,6 +491,8 @@ class SqsSource(Source):
 
 class _AsyncQueueSource(Source):
     """SNS and S3 push to Lambda asynchronously; here through an internal queue."""
+
+    wakes_on = QUEUES
 
     def __init__(self, rt: Runtime, name: str, handler: Handler) -> None:
         super().__init__(rt, name, handler)
@@ -738,6 +750,7 @@ def _lambda_record(record: dict[str, Any]) -> dict[str, Any]:
 
 class StreamSource(Source):
     kind = "dynamodb"
+    wakes_on = STREAMS
 
     def __init__(
         self,
@@ -943,12 +956,14 @@ def _no_handler(event: dict[str, Any], context: Any) -> None:
 class TtlReaper(Source):
     """DynamoDB's TTL process: the emulator deletes what expired by the
     stack's clock (``devstack.ttl``), whenever that clock was advanced since
-    the last reap and otherwise at most once a (wall) second. While the clock
-    is ahead of the last reap it is pending, so ``drain`` after an advance
-    includes the reap and the stream deliveries it causes."""
+    the last reap and otherwise at most once every INTERVAL (wall) seconds.
+    While the clock is ahead of the last reap it is pending, so ``drain``
+    after an advance includes the reap and the stream deliveries it causes;
+    a reap that deleted something wakes the stream pollers (``feeds``)."""
 
     kind = "ttl"
-    INTERVAL = 1.0
+    INTERVAL = 5.0
+    feeds = STREAMS
 
     def __init__(self, rt: Runtime, name: str = "dynamodb-ttl") -> None:
         super().__init__(rt, name, _no_handler)
@@ -1088,12 +1103,21 @@ def sources_for(
 
 
 class Emulator:
-    """Runs one poller thread per source and answers ``drain``."""
+    """Runs one poller thread per source and answers ``drain``.
 
-    IDLE_MIN, IDLE_MAX = 0.05, 0.25
+    An idle poller looks again after a backoff from IDLE_MIN to IDLE_MAX; with
+    wake-ups (``wake``, fed by ``devstack.changes.Watcher``) a write of a
+    source's kind wakes it at once, so its backoff can reach IDLE_MAX_WOKEN:
+    what is left on the timer is time on AWS too (a visibility timeout that
+    runs out, a schedule, TTL), and a drain wakes every poller anyway."""
 
-    def __init__(self, rt: Runtime, sources: list[Source]) -> None:
+    IDLE_MIN, IDLE_MAX, IDLE_MAX_WOKEN = 0.05, 0.25, 30.0
+
+    def __init__(self, rt: Runtime, sources: list[Source], wakeups: bool = False) -> None:
         self.rt = rt
+        self.wakeups = wakeups
+        self._woken = {STREAMS: 0, QUEUES: 0}
+        self.wakes = 0
         self._events: Any = None
         self.sources = sources
         # Services beside the emulator whose work feeds the app (the local
@@ -1131,13 +1155,26 @@ class Emulator:
             self._generation += 1
             self._cond.notify_all()
 
+    def wake(self, kinds: list[str]) -> None:
+        """A write of these kinds happened: wake the sources it made work for."""
+        with self._cond:
+            for kind in kinds:
+                if kind in self._woken:
+                    self._woken[kind] += 1
+            self.wakes += 1
+            self._cond.notify_all()
+
     def _run(self, source: Source) -> None:
         idle = self.IDLE_MIN
+        longest = self.IDLE_MAX_WOKEN if self.wakeups and source.wakes_on else self.IDLE_MAX
+        kind = source.wakes_on
         while True:
             with self._cond:
                 if self._stop:
                     return
                 seen = self._generation
+                # Taken before the poll: a write during it wakes the next wait.
+                woken = self._woken.get(kind, 0) if kind else 0
                 self._seq += 1
                 started = self._seq
             try:
@@ -1154,15 +1191,21 @@ class Emulator:
                     # Drain must see every source look again after this.
                     self._seq += 1
                     self._last_work = self._seq
+                    if source.feeds in self._woken:
+                        self._woken[str(source.feeds)] += 1
                 self._cond.notify_all()
                 if found:
                     idle = self.IDLE_MIN
                     continue
                 self._cond.wait_for(
-                    lambda: self._stop or self._generation != seen,  # noqa: B023 - used at once
+                    lambda: (
+                        self._stop
+                        or self._generation != seen  # noqa: B023 - used at once
+                        or (kind is not None and self._woken[kind] != woken)  # noqa: B023
+                    ),
                     timeout=idle + random.uniform(0, 0.01),
                 )
-                idle = min(idle * 2, self.IDLE_MAX)
+                idle = min(idle * 2, longest)
 
     def _quiet(self, since: int) -> bool:
         """Every source finished an empty cycle that began after ``since`` and
@@ -1190,12 +1233,19 @@ class Emulator:
             since = self._seq
         while True:
             with self._cond:
-                self._generation += 1
-                self._cond.notify_all()
-                quiet = self._cond.wait_for(
-                    lambda: self._quiet(since),  # noqa: B023 - used at once
-                    timeout=max(0.0, deadline - time.monotonic()),
-                )
+                quiet = False
+                while not quiet and time.monotonic() < deadline:
+                    # Wake every poller; again whenever a delivery happens
+                    # meanwhile, so none sits out its idle backoff (up to
+                    # IDLE_MAX_WOKEN) before its look after that delivery.
+                    self._generation += 1
+                    self._cond.notify_all()
+                    kicked_at = self._last_work
+                    self._cond.wait_for(
+                        lambda: self._quiet(since) or self._last_work != kicked_at,  # noqa: B023
+                        timeout=max(0.0, deadline - time.monotonic()),
+                    )
+                    quiet = self._quiet(since)
                 last_work = self._last_work
             if not quiet:
                 raise DrainTimeout(self.pending() or ["deliveries kept happening"])
@@ -1267,4 +1317,6 @@ class Emulator:
             "failures": list(self.rt.failures),
             "faults": self.rt.faults.__dict__.copy(),
             "clock": self.rt.clock.now().isoformat(),
+            # Whether writes wake the pollers (devstack.changes), and how often they did.
+            "wakeups": {"on": self.wakeups, "wakes": self.wakes},
         }

@@ -25,7 +25,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -75,6 +75,10 @@ class Options:
     stripe: bool = False
     stripe_port: int = 4568
     stripe_webhook_path: str = "/webhooks/stripe"
+    # Pollers woken by the emulator when a write made them work
+    # (devstack.changes); DEVSTACK_WAKEUPS=0 turns it off (the polling design,
+    # for comparison: bench/devstack.py).
+    wakeups: bool = field(default_factory=lambda: os.environ.get("DEVSTACK_WAKEUPS", "1") != "0")
 
     @property
     def template_path(self) -> Path:
@@ -264,9 +268,13 @@ def _start_app(
     rt.eventbridge_buckets = eventbridge_buckets
     sources = sources_for(config.chalice_app, rt, opts.stream_max_retries, _mappings(opts))
     # DynamoDB's own TTL deletions, whatever the app registered.
-    emulator = Emulator(rt, [*sources, TtlReaper(rt)])
+    emulator = Emulator(rt, [*sources, TtlReaper(rt)], wakeups=opts.wakeups)
     emulator.start()
     stack.callback(emulator.stop)
+    if opts.wakeups:
+        from devstack.changes import Watcher
+
+        Watcher(os.environ["AWS_ENDPOINT_URL"], emulator.wake, rt.stopping).start()
     api_server = api.start_server(config, opts.host, opts.api_port, recorder)
     stack.callback(api_server.shutdown)
     control_server = control.serve(emulator, calls, opts.host, opts.control_port)
