@@ -176,6 +176,7 @@ FIRST_CALL: dict[str, list[str]] = {
     ],
     "shipping_step": ["chalicelib.checkout.saga", "chalicelib.ops.failures", *_ORDERS],
     "notify_step": [
+        "chalicelib.orders.consuming",
         "chalicelib.ops.failures",
         "chalicelib.orders.dynamo",
         "chalicelib.orders.notifications",
@@ -198,6 +199,7 @@ FIRST_CALL: dict[str, list[str]] = {
     ],
     "record_alert": ["chalicelib.ops.alerts", "chalicelib.ops.dynamo"],
     "analytics_step": [
+        "chalicelib.orders.consuming",
         "chalicelib.analytics.service",
         "chalicelib.analytics.dynamo",
         "chalicelib.ops.failures",
@@ -591,15 +593,11 @@ def image_working_set(path: Path = IMAGES_RESULTS) -> tuple[float, str] | None:
 
 
 def configured_memory(stage: str = "prod", path: Path = CONFIG_PATH) -> dict[str, int]:
-    """Each function's memory on ``stage`` (``*``: the default)."""
-    config = json.loads(path.read_text())
-    stage_cfg = config.get("stages", {}).get(stage, {})
-    default = int(stage_cfg.get("lambda_memory_size", config.get("lambda_memory_size", 128)))
-    sizes = {"*": default}
-    for name, fn in stage_cfg.get("lambda_functions", {}).items():
-        if "lambda_memory_size" in fn:
-            sizes[name] = int(fn["lambda_memory_size"])
-    return sizes
+    """Each function's memory on ``stage`` (``*``: the default), as the
+    orders bench prices it (``bench.orders.memory_sizes``)."""
+    from bench.orders import memory_sizes
+
+    return memory_sizes(json.loads(path.read_text()), stage)
 
 
 def memory_rows(

@@ -7,15 +7,13 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from pydantic import ValidationError
-
 from chalicelib.analytics.model import DayTotals, ProductTotals, day_range, fact_of
 from chalicelib.analytics.ports import AnalyticsRepository
-from chalicelib.orders.events import OrderEventMessage, read_message
+from chalicelib.orders.consuming import whole_batch
+from chalicelib.orders.events import OrderEventMessage
 from chalicelib.platform import correlation, errors
-from chalicelib.platform.failures import FailureRecorder, note, reason_of
+from chalicelib.platform.failures import FailureRecorder
 from chalicelib.platform.types import check_sku
-from chalicelib.platform.validation import describe
 
 log = logging.getLogger("eventshop.analytics")
 
@@ -86,28 +84,4 @@ def count_batch(
     fact, fails alone; a failed write fails the others (counted facts have
     their markers, so the redelivery counts each once). Each failure's
     reason goes to ``failures_log``."""
-    failures: list[dict[str, str]] = []
-    good: list[tuple[dict[str, Any], OrderEventMessage]] = []
-    for record in records:
-        raw = record.to_dict()
-        try:
-            message = read_message(raw)
-            fact_of(message)  # a ValueError here is this record's alone
-        except (ValueError, ValidationError) as exc:
-            log.error("unusable message %s: %s", raw.get("messageId"), describe(exc))
-            note(failures_log, raw, f"unreadable message: {describe(exc)}")
-            failures.append({"itemIdentifier": raw["messageId"]})
-            continue
-        good.append((raw, message))
-    if not good:
-        return {"batchItemFailures": failures}
-    try:
-        service.apply_many([m for _, m in good])
-    except Exception as exc:
-        log.exception("analytics: a batch of %d event(s) was not counted", len(good))
-        for raw, message in good:
-            with correlation.use(message.correlationId, order_id=message.orderId):
-                log.error("%s of order %s: not counted, retried", message.type, message.orderId)
-            note(failures_log, raw, reason_of(exc))
-            failures.append({"itemIdentifier": raw["messageId"]})
-    return {"batchItemFailures": failures}
+    return whole_batch(records, service.apply_many, failures_log, name="analytics", check=fact_of)

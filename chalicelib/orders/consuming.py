@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from chalicelib.orders.events import read_message
+from chalicelib.orders.events import OrderEventMessage, read_message
 from chalicelib.platform import correlation
 from chalicelib.platform.failures import FailureRecorder, note, reason_of
 from chalicelib.platform.metrics import MetricSink
@@ -87,4 +87,48 @@ def sqs_batch(
             finally:
                 if metrics is not None:
                     metrics.ms("SagaStepMs", (time.perf_counter() - started) * 1000, step=name)
+    return {"batchItemFailures": failures}
+
+
+def whole_batch(
+    records: Iterable[Any],
+    step: Callable[[list[OrderEventMessage]], object],
+    failures_log: FailureRecorder | None = None,
+    name: str = "step",
+    check: Callable[[OrderEventMessage], object] | None = None,
+) -> dict[str, list[dict[str, str]]]:
+    """Run ``step`` ONCE on every readable order event of an SQS batch (one
+    write or publish for all of them). A record that is not an order event,
+    or that ``check`` refuses (ValueError), fails alone; if ``step`` fails,
+    every readable record fails and is retried, so ``step`` must be safe to
+    repeat. Each failure's reason goes to ``failures_log``."""
+    failures: list[dict[str, str]] = []
+    readable: list[tuple[dict[str, Any], OrderEventMessage]] = []
+    for record in records:
+        raw = record.to_dict()
+        try:
+            message = read_message(raw)
+            if check is not None:
+                check(message)
+        except (ValueError, ValidationError) as exc:
+            log.error("unreadable message %s: %s", raw.get("messageId"), describe(exc))
+            note(failures_log, raw, f"unreadable message: {describe(exc)}")
+            failures.append({"itemIdentifier": raw["messageId"]})
+            continue
+        readable.append((raw, message))
+    if not readable:
+        return {"batchItemFailures": failures}
+    try:
+        step([m for _, m in readable])
+    except Exception as exc:
+        log.exception("%s step failed for a batch of %d message(s)", name, len(readable))
+        for raw, message in readable:
+            with correlation.use(message.correlationId, order_id=message.orderId):
+                log.error("%s of order %s: not handled, retried", message.type, message.orderId)
+            note(failures_log, raw, reason_of(exc))
+            failures.append({"itemIdentifier": raw["messageId"]})
+        return {"batchItemFailures": failures}
+    for _, message in readable:
+        with correlation.use(message.correlationId, order_id=message.orderId):
+            log.info("%s step: %s of order %s done", name, message.type, message.orderId)
     return {"batchItemFailures": failures}

@@ -13,13 +13,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from pydantic import ValidationError
-
-from chalicelib.orders.events import OrderEventMessage, read_message
+from chalicelib.orders.consuming import whole_batch
 from chalicelib.orders.ports import OrderRepository
-from chalicelib.platform import correlation
-from chalicelib.platform.failures import FailureRecorder, note, reason_of
-from chalicelib.platform.validation import describe
+from chalicelib.platform.failures import FailureRecorder
 
 log = logging.getLogger("eventshop.orders")
 
@@ -92,29 +88,9 @@ def notify_batch(
     Unreadable records fail alone; a failed publish fails the readable ones
     (their marks are undone, so the redelivery sends them once). Each
     failure's reason goes to ``failures_log``."""
-    failures: list[dict[str, str]] = []
-    readable: list[tuple[dict[str, Any], OrderEventMessage]] = []
-    for record in records:
-        raw = record.to_dict()
-        try:
-            readable.append((raw, read_message(raw)))
-        except (ValueError, ValidationError) as exc:
-            log.error("unreadable message %s: %s", raw.get("messageId"), describe(exc))
-            note(failures_log, raw, f"unreadable message: {describe(exc)}")
-            failures.append({"itemIdentifier": raw["messageId"]})
-    if not readable:
-        return {"batchItemFailures": failures}
-    try:
-        notifier.notify_many([(m.type, m.order) for _, m in readable])
-    except Exception as exc:
-        log.exception("customer notifications failed for %d message(s)", len(readable))
-        for raw, message in readable:
-            with correlation.use(message.correlationId, order_id=message.orderId):
-                log.error("%s of order %s: not notified, retried", message.type, message.orderId)
-            note(failures_log, raw, reason_of(exc))
-            failures.append({"itemIdentifier": raw["messageId"]})
-        return {"batchItemFailures": failures}
-    for _, message in readable:
-        with correlation.use(message.correlationId, order_id=message.orderId):
-            log.info("%s of order %s: notify step done", message.type, message.orderId)
-    return {"batchItemFailures": failures}
+    return whole_batch(
+        records,
+        lambda messages: notifier.notify_many([(m.type, m.order) for m in messages]),
+        failures_log,
+        name="notify",
+    )

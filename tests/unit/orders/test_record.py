@@ -13,15 +13,9 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from chalicelib.orders import model, record
 from chalicelib.orders.model import EventType, Order, OrderEvent
 from chalicelib.platform import dynamo
+from tests.support.builders import ADDRESS
 
 LINE = {"sku": "MUG-1", "quantity": 2, "unitPriceCents": 1250, "lineTotalCents": 2500}
-ADDRESS = {
-    "name": "Ada Lovelace",
-    "line1": "1 Analytical Way",
-    "city": "London",
-    "postalCode": "N1 1AA",
-    "country": "GB",
-}
 
 
 def placed(lines: int = 1, address: dict[str, Any] | None = None) -> tuple[Order, OrderEvent]:
