@@ -150,6 +150,8 @@ def test_the_placed_event_is_the_records_fields_and_a_change_to_them_shows() -> 
     rec["totalCents"] = 1
     with pytest.raises(ValueError, match="differ from its OrderPlaced event"):
         record.history(rec)
+    # The relay still publishes it: a hand-edited record must not hold its shard.
+    assert [m.type for m in record.appended(None, rec)] == ["OrderPlaced"]
 
 
 @pytest.mark.parametrize("lines", [1, 3])
