@@ -179,6 +179,8 @@ _TABLES = MappingProxyType(
         analytics_repository.__name__: "analytics",
     }
 )
+# The tables whose adapters call DynamoTable.batch_get.
+_BATCH_READ_TABLES = ("products", "orders", "ops")
 _TOPICS = ("customer-notifications", "ops-alerts", "image-events")
 _QUEUES = ("inventory", "payments", "shipping", "notify", "analytics")
 
@@ -192,6 +194,11 @@ def targets(module: str, action: str, stage: str) -> tuple[str, ...]:
         table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{prefix}-{_TABLES[module]}"
         indexes = (f"{table}/index/gsi1", f"{table}/index/gsi2")
         return (table, *indexes) if action == "dynamodb:Query" else (table,)
+    if service == "dynamodb" and module == dynamo.__name__:
+        # DynamoTable.batch_get, inherited by the adapters that read in batches.
+        return tuple(
+            f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{prefix}-{t}" for t in _BATCH_READ_TABLES
+        )
     if service == "s3" and module == object_storage.__name__:
         bucket = f"arn:aws:s3:::{prefix}-images-{ACCOUNT}"
         if action == "s3:ListBucket":

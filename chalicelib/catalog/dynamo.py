@@ -58,7 +58,6 @@ AWS_CALLS = frozenset(
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
-        "dynamodb:BatchGetItem",
         "dynamodb:Query",
     }
 )
@@ -147,19 +146,8 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         return _to_product(item) if item else None
 
     def get_many(self, skus: list[str]) -> dict[str, Product]:
-        found: dict[str, Product] = {}
-        pending = [_product_key(s) for s in dict.fromkeys(skus)]
-        with aws.translate():
-            while pending:
-                chunk, pending = pending[:100], pending[100:]
-                request: dict[str, Any] = {self.table: {"Keys": chunk, "ConsistentRead": True}}
-                while request:
-                    response = self.ddb.batch_get_item(RequestItems=request)
-                    for item in response.get("Responses", {}).get(self.table, []):
-                        product = _to_product(item)
-                        found[product.sku] = product
-                    request = response.get("UnprocessedKeys") or {}
-        return found
+        items = self.batch_get([_product_key(s) for s in dict.fromkeys(skus)])
+        return {p.sku: p for p in map(_to_product, items)}
 
     def list_products(self, limit: int, start: dict[str, Any] | None) -> ProductPage:
         kwargs: dict[str, Any] = {

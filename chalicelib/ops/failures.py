@@ -7,12 +7,11 @@ queue handlers load nothing else of ops."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from chalicelib.platform import aws, dynamo
 
 # IAM actions this module's own calls need (collected by tools.iam).
-AWS_CALLS = frozenset({"dynamodb:PutItem", "dynamodb:BatchGetItem"})
+AWS_CALLS = frozenset({"dynamodb:PutItem"})
 
 FAILURE_TTL_SECONDS = 15 * 24 * 3600
 
@@ -36,16 +35,10 @@ class DynamoFailureLog(dynamo.DynamoTable):
             )
 
     def reasons(self, message_ids: list[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
         keys = [
             {"pk": {"S": f"FAILURE#{m}"}, "sk": {"S": "REASON"}} for m in dict.fromkeys(message_ids)
         ]
-        with aws.translate():
-            for i in range(0, len(keys), 100):
-                request: dict[str, Any] = {self.table: {"Keys": keys[i : i + 100]}}
-                while request:
-                    response = self.ddb.batch_get_item(RequestItems=request)
-                    for item in response.get("Responses", {}).get(self.table, []):
-                        found[item["pk"]["S"].removeprefix("FAILURE#")] = item["reason"]["S"]
-                    request = response.get("UnprocessedKeys") or {}
-        return found
+        return {
+            item["pk"]["S"].removeprefix("FAILURE#"): item["reason"]["S"]
+            for item in self.batch_get(keys, consistent=False)
+        }

@@ -42,7 +42,6 @@ from chalicelib.platform import aws, correlation, dynamo, errors
 AWS_CALLS = frozenset(
     {
         "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:Query",
@@ -58,8 +57,6 @@ __all__ = [
     "Page",
 ]
 
-# A BatchGetItem reads at most this many keys.
-_BATCH_GET = 100
 # The keys of a gsi1 page's LastEvaluatedKey: what a listing cursor must hold.
 _GSI1_CURSOR = frozenset({"pk", "sk", "customerId", "createdAt"})
 
@@ -72,49 +69,33 @@ def _order_key(order_id: str) -> dict[str, Any]:
     return dynamo.to_item(record.key(order_id))
 
 
-def _change(
-    before: Order, after: Order, steps: list[OrderEvent], token: str | None, *, new_flow: bool
+def _update(
+    before: Order, done: record.Change, flow: str | None, *, new_flow: bool
 ) -> dict[str, Any]:
-    """The UpdateItem that turns the record of ``before`` into ``after`` with
-    ``steps`` appended: SET what has a value, REMOVE what no longer has one,
-    on condition that the order is still ``before``. The writer's flow
-    (correlation id) goes on the entries only with ``new_flow``; without it
-    the condition also checks that the record's last flow is the writer's."""
-    flow = correlation.current()
-    names: dict[str, str] = {"#status": "status"}
+    """``done`` as one UpdateItem, on condition that the order is still
+    ``before`` (status and version) and, unless it starts a new flow, that
+    the record's last flow is the writer's (so its entries need none)."""
+    names: dict[str, str] = {}
     values: dict[str, Any] = {
-        ":new": dynamo.value(
-            [record.entry(e, flow if new_flow and i == 0 else None) for i, e in enumerate(steps)]
-        ),
+        ":new": dynamo.value(done.entries),
         ":was": {"S": str(before.status)},
         ":v": {"N": str(before.version)},
     }
-    sets, removes = ["history = list_append(history, :new)"], []
-    condition = "#status = :was AND version = :v"
-    if flow is not None:
+    sets = ["history = list_append(history, :new)"]
+    for i, (name, v) in enumerate(done.sets.items()):
+        names[f"#s{i}"] = name
+        values[f":s{i}"] = dynamo.value(v)
+        sets.append(f"#s{i} = :s{i}")
+    removes = []
+    for i, name in enumerate(done.removes):
+        names[f"#r{i}"] = name
+        removes.append(f"#r{i}")
+    names |= {"#status": "status", "#version": "version"}
+    condition = "#status = :was AND #version = :v"
+    if flow is not None and not new_flow:
+        names["#flow"] = "flow"
         values[":flow"] = {"S": flow}
-        if new_flow:
-            sets.append("flow = :flow")
-        else:
-            condition += " AND flow = :flow"
-    for i, (name, v) in enumerate(record.state(after).items()):
-        if name == "status":
-            target = "#status"
-        else:
-            target = f"#f{i}"
-            names[target] = name
-        if v is None:
-            removes.append(target)
-        else:
-            sets.append(f"{target} = :f{i}")
-            values[f":f{i}"] = dynamo.value(v)
-    if record.keeps_token(after, token):
-        sets.append("paymentToken = :token")
-        values[":token"] = {"S": str(token)}
-    else:
-        removes.append("paymentToken")
-    if after.status.terminal:
-        removes.append("openShard")
+        condition += " AND #flow = :flow"
     expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
     return {
         "UpdateExpression": expression,
@@ -214,19 +195,21 @@ class DynamoOrderRepository(dynamo.DynamoTable):
     ) -> bool:
         after = steps[-1][1]
         events = [event for event, _ in steps]
+        flow = correlation.current()
         # First as the record's own flow (no correlation id on the entries);
         # if only the flow differs, again as a new one.
         for new_flow in (False, True):
+            done = record.change(after, events, payment_token, flow, new_flow)
             try:
                 with aws.translate():
                     self.ddb.update_item(
                         TableName=self.table,
                         Key=_order_key(before.orderId),
-                        **_change(before, after, events, payment_token, new_flow=new_flow),
+                        **_update(before, done, flow, new_flow=new_flow),
                     )
                 return True
             except errors.Conflict:
-                if new_flow or correlation.current() is None:
+                if new_flow or flow is None:
                     return False
                 found = self._get_record(before.orderId)
                 if found is None or record.order_of(found) != before:
@@ -235,18 +218,8 @@ class DynamoOrderRepository(dynamo.DynamoTable):
 
     def _orders(self, keys: list[dict[str, Any]]) -> list[Order]:
         """The orders of index ``keys`` (keys-only projections), in their order."""
-        found: dict[str, Order] = {}
-        pending = [{"pk": k["pk"], "sk": k["sk"]} for k in keys]
-        with aws.translate():
-            while pending:
-                batch, pending = pending[:_BATCH_GET], pending[_BATCH_GET:]
-                request: dict[str, Any] = {self.table: {"Keys": batch, "ConsistentRead": True}}
-                while request:
-                    page = self.ddb.batch_get_item(RequestItems=request)
-                    for item in page.get("Responses", {}).get(self.table, []):
-                        order = record.order_of(dynamo.from_item(item))
-                        found[order.orderId] = order
-                    request = page.get("UnprocessedKeys") or {}
+        items = self.batch_get([{"pk": k["pk"], "sk": k["sk"]} for k in keys])
+        found = {o.orderId: o for o in (record.order_of(dynamo.from_item(i)) for i in items)}
         ids = [str(k["pk"]["S"]).removeprefix("ORDER#") for k in keys]
         return [found[i] for i in ids if i in found]
 

@@ -34,9 +34,11 @@ per write.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.orders.events import OrderEventMessage
@@ -94,6 +96,51 @@ def entry(event: OrderEvent, correlation_id: str | None) -> dict[str, Any]:
 
 def keeps_token(order: Order, token: str | None) -> bool:
     return bool(token) and order.status in TOKEN_STATUSES
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a status change does to a record: the attributes it sets, the
+    ones it removes, and the history entries it appends. The DynamoDB
+    adapter writes it as one conditional UpdateItem; the in-memory fake
+    applies it (``applied``)."""
+
+    sets: dict[str, Any]
+    removes: list[str]
+    entries: list[dict[str, Any]]
+
+
+def change(
+    after: Order, events: list[OrderEvent], token: str | None, flow: str | None, new_flow: bool
+) -> Change:
+    """The change that makes a record the one of ``after`` with ``events``
+    appended: the token kept only while unsettled, the sweep index's key
+    gone with the terminal write, and the writer's ``flow`` on the first
+    entry (and as the record's) only when it starts a new one."""
+    fields = state(after)
+    sets = {name: v for name, v in fields.items() if v is not None}
+    removes = [name for name, v in fields.items() if v is None]
+    if keeps_token(after, token):
+        sets["paymentToken"] = token
+    else:
+        removes.append("paymentToken")
+    if after.status.terminal:
+        removes.append("openShard")
+    starts = new_flow and flow is not None
+    if starts:
+        sets["flow"] = flow
+    entries = [entry(e, flow if starts and i == 0 else None) for i, e in enumerate(events)]
+    return Change(sets, removes, entries)
+
+
+def applied(record: dict[str, Any], done: Change) -> dict[str, Any]:
+    """``record`` after ``done`` (a new dict; ``record`` is left as it was)."""
+    new = copy.deepcopy(record)
+    new["history"] = [*new.get("history", []), *copy.deepcopy(done.entries)]
+    new.update(copy.deepcopy(done.sets))
+    for name in done.removes:
+        new.pop(name, None)
+    return new
 
 
 def new(

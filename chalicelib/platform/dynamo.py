@@ -14,8 +14,11 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from chalicelib.platform import aws
 
-# Creates the client only; the subclasses declare the calls they make.
-AWS_CALLS: frozenset[str] = frozenset()
+# The subclasses declare the calls they make; this module's own: ``batch_get``.
+AWS_CALLS: frozenset[str] = frozenset({"dynamodb:BatchGetItem"})
+
+# A BatchGetItem reads at most this many keys.
+BATCH_GET_KEYS = 100
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -76,3 +79,24 @@ class DynamoTable:
     @property
     def ddb(self) -> Any:
         return self._client or aws.client("dynamodb")
+
+    def batch_get(
+        self, keys: list[dict[str, Any]], consistent: bool = True
+    ) -> list[dict[str, Any]]:
+        """The items of ``keys`` (DynamoDB keys of this table), strongly
+        consistent unless told otherwise, BATCH_GET_KEYS per request, the
+        unprocessed ones asked again; absent items are left out, the rest in
+        no given order."""
+        found: list[dict[str, Any]] = []
+        pending = list(keys)
+        with aws.translate():
+            while pending:
+                chunk, pending = pending[:BATCH_GET_KEYS], pending[BATCH_GET_KEYS:]
+                request: dict[str, Any] = {
+                    self.table: {"Keys": chunk, "ConsistentRead": consistent}
+                }
+                while request:
+                    response = self.ddb.batch_get_item(RequestItems=request)
+                    found += response.get("Responses", {}).get(self.table, [])
+                    request = response.get("UnprocessedKeys") or {}
+        return found

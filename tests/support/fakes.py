@@ -136,24 +136,10 @@ class FakeOrderRepository:
             ):
                 return False
             new_flow = flow is not None and current.get("flow") != flow
-            new = copy.deepcopy(current)
-            new["history"] += [
-                record.entry(e, flow if new_flow and i == 0 else None)
-                for i, (e, _) in enumerate(steps)
-            ]
-            if new_flow:
-                new["flow"] = flow
-            for name, value in record.state(after).items():
-                if value is None:
-                    new.pop(name, None)
-                else:
-                    new[name] = value
-            if record.keeps_token(after, payment_token):
-                new["paymentToken"] = payment_token
-            else:
-                new.pop("paymentToken", None)
-            if after.status.terminal:
-                new.pop("openShard", None)
+            events = [event for event, _ in steps]
+            new = record.applied(
+                current, record.change(after, events, payment_token, flow, new_flow)
+            )
             self._write("MODIFY", new)
             return True
 

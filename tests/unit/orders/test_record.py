@@ -4,7 +4,6 @@ appended, and its size."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
@@ -38,24 +37,14 @@ def placed(lines: int = 1, address: dict[str, Any] | None = None) -> tuple[Order
 def append(
     rec: dict[str, Any], order: Order, changes: list[tuple[EventType, dict[str, Any]]], flow: str
 ) -> tuple[dict[str, Any], Order]:
-    """What the repository's update does to a record, for these tests."""
-    new = copy.deepcopy(rec)
-    new_flow = new.get("flow") != flow
-    for i, (type_, data) in enumerate(changes):
+    """What a status change does to a record, for these tests."""
+    events = []
+    for type_, data in changes:
         event = OrderEvent(version=order.version + 1, type=type_, at=order.updatedAt, data=data)
         order = model.apply(order, event)
-        new["history"].append(record.entry(event, flow if new_flow and i == 0 else None))
-    new["flow"] = flow
-    for name, value in record.state(order).items():
-        if value is None:
-            new.pop(name, None)
-        else:
-            new[name] = value
-    if not record.keeps_token(order, "tok_ok"):
-        new.pop("paymentToken", None)
-    if order.status.terminal:
-        new.pop("openShard", None)
-    return new, order
+        events.append(event)
+    done = record.change(order, events, "tok_ok", flow, new_flow=rec.get("flow") != flow)
+    return record.applied(rec, done), order
 
 
 HAPPY: list[list[tuple[EventType, dict[str, Any]]]] = [
