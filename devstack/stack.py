@@ -244,6 +244,7 @@ def _start_app(
     from devstack import api, control, hooks
     from devstack.eventsources import Emulator, Runtime, TtlReaper, sources_for
     from devstack.faults import AwsCalls
+    from devstack.lambdas import Functions
     from devstack.traces import Console, Recorder
 
     # Hooks first: every client the app creates from now on carries them,
@@ -254,6 +255,9 @@ def _start_app(
         error_operations=opts.aws_error_operations,
     )
     stack.callback(hooks.install(calls.attach))
+    # The app's own Lambda functions answer its Invoke calls (devstack.lambdas).
+    functions = Functions()
+    stack.callback(hooks.install(functions.attach))
     api.patch_authorizer()
     api.thread_local_requests()
     # Traces before the app is imported: its logging set-up then puts its
@@ -266,9 +270,11 @@ def _start_app(
     app_name = str(config.app_name)  # .chalice/config.json, as `chalice deploy` names things
     rt = Runtime(session, app_name, opts.stage, recorder)
     rt.eventbridge_buckets = eventbridge_buckets
+    functions.bind(config.chalice_app, rt)
     sources = sources_for(config.chalice_app, rt, opts.stream_max_retries, _mappings(opts))
     # DynamoDB's own TTL deletions, whatever the app registered.
     emulator = Emulator(rt, [*sources, TtlReaper(rt)], wakeups=opts.wakeups)
+    emulator.outside["lambda invocations"] = functions.idle
     emulator.start()
     stack.callback(emulator.stop)
     if opts.wakeups:

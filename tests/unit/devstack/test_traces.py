@@ -23,6 +23,7 @@ from devstack import traces as tr
 from devstack.__main__ import main
 from devstack.client import StackControl
 from devstack.faults import AwsCalls
+from tests.support.runtime import FakeSession
 
 
 def emf(values: dict[str, Any], dims: list[str] | None = None, **extra: Any) -> dict[str, Any]:
@@ -492,13 +493,6 @@ def test_a_level_or_logger_equal_to_the_id_is_no_match() -> None:
 
 
 # --- the runtime and the API server capture invocations ----------------------------------
-
-
-class FakeSession:
-    region_name = "us-east-1"
-
-    def client(self, service: str, config: Any = None) -> Any:
-        return SimpleNamespace(get_caller_identity=lambda: {"Account": "123456789012"})
 
 
 def test_the_runtime_traces_each_handler_call(
