@@ -32,8 +32,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 # PAYMENT_PROVIDER=stripe: the app pays through the Stripe provider, against
 # devstack's Stripe-compatible server (no account, no network).
+# The app is imported again when its code changes (--reload); an empty shop
+# gets the demo catalog of tools/demo.py (--seed), unless SEED=0.
 run: setup
-	$(PY) -m devstack run $(if $(filter stripe,$(PAYMENT_PROVIDER)),--stripe)
+	$(PY) -m devstack run --reload $(if $(filter 0,$(SEED)),,--seed tools.demo:seed) \
+	  $(if $(filter stripe,$(PAYMENT_PROVIDER)),--stripe)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -42,6 +42,19 @@ def _run_parser(run: argparse.ArgumentParser) -> None:
     )
     _fault_arguments(run)
     run.add_argument(
+        "--reload",
+        action="store_true",
+        help="import the app again when app.py, chalicelib/ or .chalice/config.json "
+        "changes, keeping the emulator's state, the event sources and the ports",
+    )
+    run.add_argument(
+        "--seed",
+        default=None,
+        metavar="MODULE:FUNCTION",
+        help="after the ready line, call this function with the stack's URLs and print "
+        "what it returns (the app's demo data: it decides whether the state is empty)",
+    )
+    run.add_argument(
         "--env-naming",
         choices=sorted(ENV_NAMING),
         default="snake-upper",
@@ -138,6 +151,8 @@ def _run(args: argparse.Namespace) -> int:
             stripe=args.stripe,
             stripe_port=args.stripe_port,
             stripe_webhook_path=args.stripe_webhook_path,
+            reload=args.reload,
+            seed=args.seed,
         )
     )
 

@@ -13,6 +13,10 @@ class DrainTimedOut(AssertionError):
     """The stack did not go idle in time: something is stuck or looping."""
 
 
+class ReloadNotTried(AssertionError):
+    """The stack tried no reload in time: its watcher did not see the change."""
+
+
 class StackControl:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
@@ -38,6 +42,21 @@ class StackControl:
 
     def status(self) -> dict[str, Any]:
         return dict(self._call("GET", "/status")[1])
+
+    def reload(self) -> dict[str, Any]:
+        """Import the app's code again now (a stack run with ``--reload``):
+        the reload's status, ``ok`` false with the error when it failed."""
+        return dict(self._call("POST", "/reload", {}, timeout=120)[1])
+
+    def wait_reload(self, after: int, timeout: float = 30) -> dict[str, Any]:
+        """The reload status once more than ``after`` reloads were tried
+        (its ``reloads`` plus ``failed``): the watcher saw a change."""
+        status, body = self._call(
+            "POST", "/reload/wait", {"after": after, "timeout": timeout}, timeout=timeout + 10
+        )
+        if status != 200:
+            raise ReloadNotTried(f"no reload tried within {timeout}s: {body}")
+        return dict(body)
 
     def deliveries(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/deliveries")[1]["items"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -106,7 +107,18 @@ def _get(emulator: Emulator, calls: AwsCalls, target: str) -> Reply:
     return 404, {"message": "not found"}
 
 
-def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> ThreadingHTTPServer:
+def serve(
+    emulator: Emulator,
+    calls: AwsCalls,
+    host: str,
+    port: int,
+    status: dict[str, Callable[[], Any]] | None = None,
+    posts: dict[str, Callable[[dict[str, Any]], Reply]] | None = None,
+) -> ThreadingHTTPServer:
+    """``status``: more parts of ``GET /status`` by name, ``posts``: more POST
+    routes taking the JSON body (what a stack feature adds: devstack.reload)."""
+    extra_status, extra_posts = status or {}, posts or {}
+
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             log.debug(format, *args)
@@ -126,7 +138,10 @@ def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> Threadin
             return value if isinstance(value, dict) else {}
 
         def do_GET(self) -> None:
-            self._reply(*_get(emulator, calls, self.path))
+            code, body = _get(emulator, calls, self.path)
+            if urlsplit(self.path).path == "/status":
+                body.update({name: part() for name, part in extra_status.items()})
+            self._reply(code, body)
 
         def do_POST(self) -> None:
             try:
@@ -134,7 +149,11 @@ def serve(emulator: Emulator, calls: AwsCalls, host: str, port: int) -> Threadin
             except ValueError:
                 self._reply(400, {"message": "body must be JSON"})
                 return
-            route = _POSTS.get(urlsplit(self.path).path)
+            path = urlsplit(self.path).path
+            if path in extra_posts:
+                self._reply(*extra_posts[path](body))
+                return
+            route = _POSTS.get(path)
             if route is None:
                 self._reply(404, {"message": "not found"})
                 return

@@ -79,6 +79,10 @@ class Options:
     # (devstack.changes); DEVSTACK_WAKEUPS=0 turns it off (the polling design,
     # for comparison: bench/devstack.py).
     wakeups: bool = field(default_factory=lambda: os.environ.get("DEVSTACK_WAKEUPS", "1") != "0")
+    # Import the app again when its files change (devstack.reload).
+    reload: bool = False
+    # "module:function" called after the ready line (devstack.seed).
+    seed: str | None = None
 
     @property
     def template_path(self) -> Path:
@@ -283,7 +287,16 @@ def _start_app(
         Watcher(os.environ["AWS_ENDPOINT_URL"], emulator.wake, rt.stopping).start()
     api_server = api.start_server(config, opts.host, opts.api_port, recorder)
     stack.callback(api_server.shutdown)
-    control_server = control.serve(emulator, calls, opts.host, opts.control_port)
+    extras: dict[str, Any] = {}
+    if opts.reload:
+        from devstack.reload import Reloader
+
+        reloader = Reloader(
+            opts.project_dir, opts.stage, config, api_server, emulator.sources, recorder
+        )
+        stack.callback(reloader.start())
+        extras = reloader.control()
+    control_server = control.serve(emulator, calls, opts.host, opts.control_port, **extras)
     stack.callback(control_server.shutdown)
     control_url = f"http://{opts.host}:{control_server.server_address[1]}"
     api_url = f"http://{opts.host}:{api_server.server_address[1]}"
@@ -346,6 +359,9 @@ def run(opts: Options) -> int:
             stack.callback(log.info, "devstack stopped")
             os.environ.update(LOCAL_ENV)
             os.environ.pop("AWS_PROFILE", None)
+            from devstack.seed import Seeder, Target
+
+            seeder = Seeder(opts.seed, opts.project_dir) if opts.seed else None  # fails now
             emu, emulator_url = _start_emulator(opts, stack)
             os.environ["AWS_ENDPOINT_URL"] = emulator_url
             session, eventbridge_buckets = _provision(opts)
@@ -361,6 +377,9 @@ def run(opts: Options) -> int:
                     + (f" stripe={stripe.url}" if stripe is not None else ""),
                     flush=True,
                 )
+                if seeder is not None:
+                    at = Target(api_url, control_url, emulator_url, opts.project_dir, opts.stage)
+                    seeder.start(at, stop)
             while not stop.wait(0.5):
                 if emu.proc.poll() is not None:
                     log.error("%s exited with %s; stopping", emu.name, emu.proc.returncode)

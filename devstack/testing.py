@@ -38,6 +38,8 @@ class RunningStack:
     output: list[str] = field(default_factory=list)
     app_name: str = ""
     stripe_url: str = ""  # the Stripe-compatible server's, when started with stripe=True
+    # Notified whenever ``output`` grows (and when the stack's output ends).
+    output_changed: threading.Condition = field(default_factory=threading.Condition)
 
     def session(self) -> Any:
         import boto3
@@ -56,6 +58,24 @@ class RunningStack:
 
     def log_text(self) -> str:
         return "".join(self.output)
+
+    def wait_for_line(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        """The first line of the stack's output that matches ``pattern``, once
+        it printed one (AssertionError after ``timeout`` or if it exited)."""
+        regex = re.compile(pattern)
+        found: list[re.Match[str]] = []
+
+        def seen() -> bool:
+            found[:] = [m for m in map(regex.search, self.output) if m][:1]
+            return bool(found) or self.proc.poll() is not None
+
+        with self.output_changed:
+            self.output_changed.wait_for(seen, timeout=timeout)
+        if not found:
+            raise AssertionError(
+                f"the stack printed no {pattern!r}:\n" + "".join(self.output[-60:])
+            )
+        return found[0]
 
 
 def _stop(proc: subprocess.Popen[str], timeout: float = 20) -> None:
@@ -82,11 +102,12 @@ def _start(argv: list[str], env: dict[str, str] | None) -> subprocess.Popen[str]
     )
 
 
-def _wait_ready(proc: subprocess.Popen[str], output: list[str], timeout: float) -> re.Match[str]:
-    """Collect the stack's output in ``output`` (for ever, on a thread) and
-    return its ready line's match once it prints one."""
+def _wait_ready(
+    proc: subprocess.Popen[str], output: list[str], timeout: float, cond: threading.Condition
+) -> re.Match[str]:
+    """Collect the stack's output in ``output`` (for ever, on a thread,
+    notifying ``cond``) and return its ready line's match once it prints one."""
     ready: list[re.Match[str]] = []
-    cond = threading.Condition()
 
     def pump() -> None:
         assert proc.stdout is not None
@@ -128,8 +149,9 @@ def running_stack(
         argv += ["--stripe", "--stripe-port", "0"]
     proc = _start(argv, env)
     output: list[str] = []
+    output_changed = threading.Condition()
     try:
-        m = _wait_ready(proc, output, startup_timeout)
+        m = _wait_ready(proc, output, startup_timeout, output_changed)
         yield RunningStack(
             m["api"],
             m["emulator"],
@@ -138,6 +160,7 @@ def running_stack(
             output,
             app_name=m["app"],
             stripe_url=m["stripe"] or "",
+            output_changed=output_changed,
         )
     finally:
         _stop(proc)
