@@ -56,6 +56,7 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
         patch_transactions,
         with_rules_route,
     )
+    from devstack.sqs_fifo import patch_fifo
     from devstack.sqs_moves import patch_message_moves
     from devstack.ttl import with_ttl_route
 
@@ -64,6 +65,7 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
     count_rule_deliveries()
     count_capacity()
     patch_message_moves()
+    patch_fifo()  # FIFO group order and deduplication as SQS keeps them
     # devstack's own routes (TTL, rule counts, DynamoDB capacity) sit inside
     # the lock, in front of moto's dispatcher.
     app = serialized(

@@ -7,16 +7,24 @@ included) and delivers Lambda-shaped events to them, in this process:
   honoured (an invalid identifier fails the whole batch, as on AWS), an
   exception retries the whole batch after the queue's visibility timeout, and
   redrive to the DLQ follows the queue's own RedrivePolicy (the emulator's).
+  Delays (``DelaySeconds``, message timers), FIFO group ordering and
+  deduplication are the emulator's SQS (``devstack.sqs_fifo`` mends moto's
+  FIFO), in wall time; a FIFO queue refuses a batching window, as Lambda does.
 - SNS and S3: an internal queue subscribed to the topic, or set as the bucket's
   notification target with the handler's prefix/suffix/events, turned into the
   SNS envelope or S3 record Lambda would pass. Like Lambda's asynchronous
   invocation, a failing event is retried twice, then set aside in the internal
   queue's DLQ and logged.
 - DynamoDB streams: shard iterators, batches of ``batch_size``, the batching
-  window, ``batchItemFailures`` (retry from the first failed record), and a
-  failing batch retried up to its mapping's ``MaximumRetryAttempts`` (or
-  ``stream_max_retries``; -1 holds the shard until the batch succeeds), then skipped and
-  reported: AWS would block the shard for a day, which locally is a hang.
+  window, ``batchItemFailures`` (retry from the first failed record), and the
+  mapping's error handling (``StreamMapping``): a failing batch retried up to
+  ``MaximumRetryAttempts`` (or ``stream_max_retries``; -1 holds the shard
+  until the batch succeeds), split in halves first under
+  ``BisectBatchOnFunctionError`` (splits use no retries), records older than
+  ``MaximumRecordAgeInSeconds`` (wall time) given up on; what is given
+  up on goes, as AWS's invocation record, to ``DestinationConfig.OnFailure``
+  (an SQS queue or SNS topic), or without one is skipped, and reported either
+  way. (With the defaults AWS would block the shard for a day: a hang here.)
 - Schedules: rate and cron expressions on a clock that tests can advance.
 - DynamoDB TTL (``TtlReaper``): expired items deleted at that clock, with the
   REMOVE stream records AWS marks as TTL deletions (``devstack.ttl``).
@@ -30,6 +38,7 @@ import base64
 import json
 import logging
 import random
+import re
 import threading
 import time
 import traceback
@@ -165,6 +174,9 @@ class Runtime:
         self.streams = session.client("dynamodbstreams", config=config)
         self.account = session.client("sts").get_caller_identity()["Account"]
         self.clock = Clock()
+        # The emulator's own time, which stamps stream records and messages:
+        # their ages are by it, not by ``clock`` (tests move ``clock`` ahead).
+        self.wall: Callable[[], float] = time.time
         self.faults = Faults()
         self.deliveries: deque[Delivery] = deque(maxlen=5000)
         self.failures: deque[dict[str, Any]] = deque(maxlen=1000)
@@ -355,6 +367,10 @@ class Source:
         """Why this source is not idle, or None."""
         return None
 
+    def waiting(self) -> bool:
+        """Whether time alone will give it work (asked only when idle long)."""
+        return False
+
     def describe(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -407,13 +423,25 @@ class SqsSource(Source):
         self.window = window_seconds
         self.url = ""
         self.arn = ""
+        self.fifo = queue.endswith(".fifo")
+        self.max_receives: int | None = None  # the queue's redrive maxReceiveCount
+        # Messages received and not deleted (being handled, or failed and
+        # waiting out their visibility timeout): id -> sent at (epoch seconds).
+        self._unfinished: dict[str, float] = {}
 
     def wire(self) -> None:
         self.url = self.rt.sqs.get_queue_url(QueueName=self.queue)["QueueUrl"]
         attrs = self.rt.sqs.get_queue_attributes(
-            QueueUrl=self.url, AttributeNames=["QueueArn", "VisibilityTimeout"]
+            QueueUrl=self.url, AttributeNames=["QueueArn", "VisibilityTimeout", "RedrivePolicy"]
         )["Attributes"]
         self.arn = attrs["QueueArn"]
+        if "RedrivePolicy" in attrs:
+            self.max_receives = int(json.loads(attrs["RedrivePolicy"])["maxReceiveCount"])
+        if self.fifo and self.window:
+            raise RuntimeError(
+                f"{self.name}: queue {self.queue} is FIFO, and Lambda refuses a batching "
+                f"window on a FIFO queue (maximum_batching_window_in_seconds={self.window})"
+            )
         if int(attrs["VisibilityTimeout"]) <= self.window:
             # Messages held for the window reappear before they are handled.
             log.warning(
@@ -426,6 +454,12 @@ class SqsSource(Source):
             )
 
     def poll(self) -> bool:
+        """One batch. A FIFO queue's ordering is SQS's own (the emulator's,
+        ``devstack.sqs_fifo``): a receive returns no message of a group while
+        one of it is in flight, so a failed message holds its group back until
+        it succeeds or is redriven to the DLQ; Lambda deletes what the handler
+        did not report, as here, so a handler must report a failed message's
+        successors in its group too (a warning says when it did not)."""
         messages = self._receive(self.url, self.batch_size)
         if not messages:
             return False
@@ -439,6 +473,9 @@ class SqsSource(Source):
             if not more:
                 self.rt.stopping.wait(0.05)  # inside the batching window
         messages = list(by_id.values())
+        for m in messages:
+            sent = int(m.get("Attributes", {}).get("SentTimestamp", time.time() * 1000))
+            self._unfinished[m["MessageId"]] = sent / 1000
         self.busy = True
         try:
             records = [self._record(m) for m in messages]
@@ -447,17 +484,82 @@ class SqsSource(Source):
             )
         finally:
             self.busy = False
-        if error is not None:
-            return True  # nothing deleted: all of it returns after the timeout
-        failed = _failure_ids(result)
+        failed = None if error is not None else _failure_ids(result)
         ids = {m["MessageId"] for m in messages}
-        if failed is None or not set(failed) <= ids:
+        if error is None and (failed is None or not set(failed) <= ids):
             log.warning(
                 "sqs %s: invalid batchItemFailures %r: the whole batch fails", self.name, result
             )
+            failed = None
+        if failed is None:  # nothing deleted: all of it returns after the timeout
+            self._kept(messages)
             return True
+        if self.fifo:
+            self._check_group_order(messages, set(failed))
         self._delete(self.url, [m for m in messages if m["MessageId"] not in set(failed)])
+        for m in messages:
+            if m["MessageId"] not in set(failed):
+                self._unfinished.pop(m["MessageId"], None)
+        self._kept([m for m in messages if m["MessageId"] in set(failed)])
         return True
+
+    def _kept(self, messages: list[dict[str, Any]]) -> None:
+        """``messages`` failed and stay in the queue, but one received its
+        last time goes to the DLQ at the next receive: no longer this queue's."""
+        for m in messages:
+            receives = int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            if self.max_receives is not None and receives >= self.max_receives:
+                self._unfinished.pop(m["MessageId"], None)
+
+    def _check_group_order(self, messages: list[dict[str, Any]], failed: set[str]) -> None:
+        failed_groups: dict[str, str] = {}
+        for m in messages:
+            group = m.get("Attributes", {}).get("MessageGroupId")
+            if group is None:
+                continue
+            if m["MessageId"] in failed:
+                failed_groups.setdefault(group, m["MessageId"])
+            elif group in failed_groups:
+                log.warning(
+                    "sqs %s: FIFO group %s: message %s was reported failed but the later "
+                    "%s was not: it is deleted (as Lambda does) before %s is retried, out "
+                    "of order; report every message after a failed one in its group",
+                    self.name,
+                    group,
+                    failed_groups[group],
+                    m["MessageId"],
+                    failed_groups[group],
+                )
+
+    def oldest_message_age(self) -> float:
+        """About SQS's ApproximateAgeOfOldestMessage, in wall time: how
+        long ago the oldest message this mapping received and has not finished
+        with was sent (a failed one is kept until it succeeds or is
+        redriven); 0 when none. Messages not yet received are not counted."""
+        oldest = min(self._unfinished.values(), default=None)
+        if oldest is None:
+            return 0.0
+        return round(max(0.0, self.rt.wall() - oldest), 3)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "queue": self.queue,
+            "fifo": self.fifo,
+            "oldestMessageAgeSeconds": self.oldest_message_age(),
+        }
+
+    def waiting(self) -> bool:
+        """A delayed message (``DelaySeconds``, a message timer) or one in
+        flight (a failed one waiting out its visibility timeout)."""
+        counts = self.rt.sqs.get_queue_attributes(
+            QueueUrl=self.url,
+            AttributeNames=[
+                "ApproximateNumberOfMessagesDelayed",
+                "ApproximateNumberOfMessagesNotVisible",
+            ],
+        )["Attributes"]
+        return any(int(v) for v in counts.values())
 
     def _record(self, m: dict[str, Any]) -> dict[str, Any]:
         attributes = {}
@@ -486,6 +588,8 @@ class SqsSource(Source):
 
     def pending(self) -> str | None:
         n = self.rt.queue_backlog(self.url)
+        if not n:
+            self._unfinished.clear()  # whatever was kept left the queue (a redrive, a purge)
         return f"queue {self.queue} holds {n} message(s)" if n else None
 
 
@@ -725,8 +829,77 @@ class _Shard:
     shard_id: str
     iterator: str | None
     retry: list[dict[str, Any]] | None = None
-    attempts: int = 0
+    attempts: int = 0  # the retries the held batch has used
     not_before: float = 0.0  # a failed batch's next attempt, after a backoff
+    # Bisection's other halves, delivered in order once the held batch is done.
+    after: list[list[dict[str, Any]]] = field(default_factory=list)
+    # The batch being delivered: read, not yet done with (the iterator age).
+    inflight: list[dict[str, Any]] = field(default_factory=list)
+    invokes: int = 0  # the held batch's invocations (approximateInvokeCount)
+    function_error: str | None = None  # its last invocation's, if it raised
+
+
+@dataclass(frozen=True)
+class StreamMapping:
+    """A stream mapping's error handling: the UpdateEventSourceMapping
+    parameters Lambda reads for it (``.chalice/event-source-mappings.json``)."""
+
+    maximum_retry_attempts: int = -1  # -1: until the batch succeeds
+    bisect_on_error: bool = False  # BisectBatchOnFunctionError
+    maximum_record_age: int = -1  # MaximumRecordAgeInSeconds, -1: no limit
+    on_failure: str | None = None  # DestinationConfig.OnFailure.Destination
+
+    @classmethod
+    def declared(cls, settings: dict[str, Any], default_retries: int) -> StreamMapping:
+        """From a mapping's settings; ValueError names a malformed one."""
+        on_failure = (settings.get("DestinationConfig") or {}).get("OnFailure") or {}
+        destination = on_failure.get("Destination")
+        retries = settings.get("MaximumRetryAttempts", default_retries)
+        age = settings.get("MaximumRecordAgeInSeconds", -1)
+        bisect = settings.get("BisectBatchOnFunctionError", False)
+        for key, value in (("MaximumRetryAttempts", retries), ("MaximumRecordAgeInSeconds", age)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < -1:
+                raise ValueError(f"{key} must be an integer from -1, not {value!r}")
+        if not isinstance(bisect, bool):
+            raise ValueError(f"BisectBatchOnFunctionError must be true or false, not {bisect!r}")
+        if destination is not None and not (
+            isinstance(destination, str) and destination.split(":")[2:3] in (["sqs"], ["sns"])
+        ):
+            raise ValueError(
+                "DestinationConfig.OnFailure.Destination must be an SQS queue "
+                f"or SNS topic ARN, not {destination!r}"
+            )
+        return cls(retries, bisect, age, destination)
+
+
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+
+def resolve_destination(rt: Runtime, declared: str) -> tuple[str, str]:
+    """An on-failure destination's ARN (``${Stage}``, ``${AWS::Region}`` and
+    ``${AWS::AccountId}`` substituted, as in a template's ``!Sub``) as the
+    emulator names it: ``("sqs", queue URL)`` or ``("sns", topic ARN)``, by
+    the resource's name (the emulator has one account and region). Raises
+    ValueError for an unknown placeholder, the service's error for a queue or
+    topic that does not exist."""
+    values = {
+        "Stage": str(rt.stage),
+        "AWS::Region": str(rt.region),
+        "AWS::AccountId": str(rt.account),
+    }
+
+    def value(match: re.Match[str]) -> str:
+        if match.group(1) not in values:
+            raise ValueError(f"{declared}: unknown placeholder ${{{match.group(1)}}}")
+        return values[match.group(1)]
+
+    arn = _PLACEHOLDER.sub(value, declared)
+    service, name = arn.split(":")[2], arn.split(":", 5)[-1]
+    if service == "sqs":
+        return "sqs", str(rt.sqs.get_queue_url(QueueName=name)["QueueUrl"])
+    topic = f"arn:aws:sns:{rt.region}:{rt.account}:{name}"
+    rt.sns.get_topic_attributes(TopicArn=topic)
+    return "sns", topic
 
 
 def _created_at(record: dict[str, Any]) -> float:
@@ -762,6 +935,7 @@ class StreamSource(Source):
         starting_position: str,
         window_seconds: int,
         max_retries: int,
+        mapping: StreamMapping | None = None,
     ) -> None:
         super().__init__(rt, name, handler)
         self.stream_arn = stream_arn
@@ -769,8 +943,12 @@ class StreamSource(Source):
         self.starting_position = starting_position
         self.window = window_seconds
         self.max_retries = max_retries
+        # ``max_retries`` wins over the mapping's own MaximumRetryAttempts.
+        self.mapping = mapping or StreamMapping()
         self.shards: list[_Shard] = []
         self._has_more = False
+        self._target: tuple[str, str] | None = None  # the resolved on-failure destination
+        self.set_aside = 0  # batches given up on (to the destination or skipped)
 
     def wire(self) -> None:
         desc = self.rt.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
@@ -800,6 +978,7 @@ class StreamSource(Source):
             records = shard.retry or self._fetch(shard, self.batch_size)
             if not records:
                 continue
+            shard.inflight = records
             deadline = time.monotonic() + self.window
             while (
                 shard.retry is None
@@ -811,11 +990,25 @@ class StreamSource(Source):
                 if not more:
                     self.rt.stopping.wait(0.05)  # inside the batching window
             found = True
-            self._deliver(shard, records)
+            try:
+                self._deliver(shard, records)
+            finally:
+                shard.inflight = []
             self._has_more = self._has_more or shard.retry is not None
         return found
 
     def _deliver(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
+        """One invocation with ``records`` (a new batch, or the held one
+        again), then what Lambda does with its outcome: the shard moves on,
+        or the batch (from its first failed record) is held for a retry,
+        bisected, or set aside once its retries or its records' age run out."""
+        expired = self._expired(records)
+        if expired:
+            self._set_aside(shard, records[:expired], "RecordAgeExceeded")
+            records = records[expired:]
+            if not records:
+                self._next(shard)
+                return
         event_records = []
         for r in records:
             item = _lambda_record(r)
@@ -830,47 +1023,170 @@ class StreamSource(Source):
             )
         finally:
             self.busy = False
+        shard.invokes += 1
+        shard.function_error = None if error is None else "Unhandled"
         retry: list[dict[str, Any]] | None = None
+        whole = error is not None  # the whole batch failed, not some records
         if error is not None:
             retry = records
         else:
             failed = _failure_ids(result)
             seqs = [r["dynamodb"]["SequenceNumber"] for r in records]
             if failed is None or not set(failed) <= set(seqs):
-                retry = records
+                retry, whole = records, True
             elif failed:
                 retry = records[min(seqs.index(f) for f in failed) :]
         if retry is None:
-            shard.retry, shard.attempts = None, 0
+            self._next(shard)
+            return
+        if whole and self.mapping.bisect_on_error and len(retry) > 1:
+            # Two halves, the first tried next; splitting uses no retries.
+            half = (len(retry) + 1) // 2
+            shard.after.insert(0, retry[half:])
+            shard.retry, shard.attempts, shard.invokes = retry[:half], 0, 0
+            shard.not_before = time.monotonic() + 0.05
             return
         shard.attempts += 1
         # Lambda backs off between attempts; a held shard must not spin a core.
         shard.not_before = time.monotonic() + min(2.0, 0.05 * 2 ** min(shard.attempts, 6))
         if 0 <= self.max_retries < shard.attempts:
-            self.rt.fail(
-                self.kind,
-                self.name,
-                f"batch failed {shard.attempts} times; skipped {len(retry)} record(s)",
-                [r["dynamodb"]["SequenceNumber"] for r in retry],
-            )
-            shard.retry, shard.attempts = None, 0
+            self._set_aside(shard, retry, "RetryAttemptsExhausted")
+            self._next(shard)
         else:
             shard.retry = retry
 
+    def _next(self, shard: _Shard) -> None:
+        """The held batch is done with: next, the half a bisection left, if any."""
+        shard.retry = shard.after.pop(0) if shard.after else None
+        shard.attempts, shard.invokes, shard.function_error = 0, 0, None
+        shard.not_before = 0.0
+
+    def _expired(self, records: list[dict[str, Any]]) -> int:
+        """How many leading records are older than MaximumRecordAgeInSeconds
+        (in wall time, as the records are stamped; they come in creation order)."""
+        limit = self.mapping.maximum_record_age
+        if limit < 0:
+            return 0
+        oldest_kept = self.rt.wall() - limit
+        return next(
+            (i for i, r in enumerate(records) if _created_at(r) >= oldest_kept), len(records)
+        )
+
+    def _set_aside(self, shard: _Shard, records: list[dict[str, Any]], condition: str) -> None:
+        """Give up on ``records`` as Lambda does: the invocation record to the
+        mapping's on-failure destination when it has one, else just skipped;
+        either way reported in the failures (``/status``)."""
+        self.set_aside += 1
+        if condition == "RecordAgeExceeded":
+            why = f"{len(records)} record(s) older than {self.mapping.maximum_record_age}s"
+        else:
+            why = f"batch failed {shard.invokes} time(s); {len(records)} record(s)"
+        destination = self.mapping.on_failure
+        if destination is None:
+            where = "skipped (no on-failure destination)"
+        else:
+            sent = self._send_failure(self._failure_record(shard, records, condition))
+            where = f"set aside to {sent}" if sent else f"skipped ({destination} unreachable)"
+        self.rt.fail(
+            self.kind,
+            self.name,
+            f"{why} {where}",
+            [r["dynamodb"]["SequenceNumber"] for r in records],
+        )
+
+    def _failure_record(
+        self, shard: _Shard, records: list[dict[str, Any]], condition: str
+    ) -> dict[str, Any]:
+        """What Lambda sends a stream mapping's on-failure destination: the
+        batch's place in the stream, not its records (AWS's example in
+        "Retain discarded records for a DynamoDB event source"). Records set
+        aside for their age before any invocation have no response context."""
+
+        def arrival(record: dict[str, Any]) -> str:
+            return datetime.fromtimestamp(_created_at(record), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        rt = self.rt
+        failure: dict[str, Any] = {
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": (
+                    f"arn:aws:lambda:{rt.region}:{rt.account}:function:"
+                    f"{rt.function_name(self.name)}"
+                ),
+                "condition": condition,
+                "approximateInvokeCount": shard.invokes,
+            }
+        }
+        if shard.invokes:
+            response: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+            if shard.function_error:
+                response["functionError"] = shard.function_error
+            failure["responseContext"] = response
+        now = datetime.fromtimestamp(rt.wall(), UTC)
+        failure["version"] = "1.0"
+        failure["timestamp"] = (
+            now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+        )
+        failure["DDBStreamBatchInfo"] = {
+            "shardId": shard.shard_id,
+            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": arrival(records[0]),
+            "approximateArrivalOfLastRecord": arrival(records[-1]),
+            "batchSize": len(records),
+            "streamArn": self.stream_arn,
+        }
+        return failure
+
+    def _send_failure(self, record: dict[str, Any]) -> str | None:
+        """``record`` to the on-failure destination; where it went, or None."""
+        assert self.mapping.on_failure is not None
+        try:
+            if self._target is None:
+                self._target = resolve_destination(self.rt, self.mapping.on_failure)
+            service, where = self._target
+            body = json.dumps(record)
+            if service == "sqs":
+                self.rt.sqs.send_message(QueueUrl=where, MessageBody=body)
+            else:
+                self.rt.sns.publish(TopicArn=where, Message=body)
+        except Exception:
+            log.exception("%s %s: cannot send to %s", self.kind, self.name, self.mapping.on_failure)
+            return None
+        return where
+
     def describe(self) -> dict[str, Any]:
         held = [s for s in self.shards if s.retry]
-        oldest = min(
-            (_created_at(r) for s in held for r in s.retry or []),
-            default=None,
-        )
+        mapping = self.mapping
         return {
             **super().describe(),
             "maximumRetryAttempts": self.max_retries,
-            # A failed batch being retried: its attempts so far, and how old its
-            # oldest record is (Lambda's IteratorAge, the alarm's metric).
+            "bisectBatchOnFunctionError": mapping.bisect_on_error,
+            "maximumRecordAgeInSeconds": mapping.maximum_record_age,
+            "onFailureDestination": mapping.on_failure,
+            # A failed batch being retried: its retries so far.
             "heldAttempts": max((s.attempts for s in held), default=0),
-            "iteratorAgeSeconds": None if oldest is None else round(time.time() - oldest, 3),
+            "iteratorAgeSeconds": self.iterator_age(),
+            "setAside": self.set_aside,
         }
+
+    def iterator_age(self) -> float:
+        """Lambda's IteratorAge (the alarm's metric), in wall time (the
+        records' own, not the stack's clock): how old the oldest record read
+        and not yet done with is (in flight, held for a retry, or a half a
+        bisection left); 0 when caught up."""
+        oldest = min(
+            (
+                _created_at(r)
+                for s in self.shards
+                for batch in (s.inflight, s.retry or [], *s.after)
+                for r in batch
+            ),
+            default=None,
+        )
+        if oldest is None:
+            return 0.0
+        return round(max(0.0, self.rt.wall() - oldest), 3)
 
     def pending(self) -> str | None:
         held = [s.attempts for s in self.shards if s.retry]
@@ -878,6 +1194,9 @@ class StreamSource(Source):
             where = f"stream {self.stream_arn.split('/')[1]} has records for {self.name}"
             return where + (f" (failed batch, {max(held)} attempt(s) so far)" if held else "")
         return None
+
+    def waiting(self) -> bool:
+        return any(s.retry for s in self.shards)  # a held batch's next attempt
 
 
 class ScheduleSource(Source):
@@ -1029,13 +1348,19 @@ class TtlReaper(Source):
         }
 
 
-def _max_retries(mappings: dict[str, dict[str, Any]] | None, name: str, default: int) -> int:
+def stream_mapping(
+    mappings: dict[str, dict[str, Any]] | None, name: str, default_retries: int
+) -> StreamMapping:
     """``mappings``: event source mapping settings by function name (the
     parameters of Lambda's UpdateEventSourceMapping), with ``_stream_default``
     for stream functions not named; a stream's ``MaximumRetryAttempts`` (-1:
-    without end, as on Lambda) overrides ``default``."""
+    without end, as on Lambda) overrides ``default_retries``. ValueError
+    names the function whose settings are malformed."""
     declared = (mappings or {}).get(name) or (mappings or {}).get("_stream_default") or {}
-    return int(declared.get("MaximumRetryAttempts", default))
+    try:
+        return StreamMapping.declared(declared, default_retries)
+    except ValueError as exc:
+        raise ValueError(f"event source mapping of {name}: {exc}") from None
 
 
 def sources_for(
@@ -1045,7 +1370,7 @@ def sources_for(
     mappings: dict[str, dict[str, Any]] | None = None,
 ) -> list[Source]:
     """Build a source per event handler the app registered with Chalice
-    (``mappings``: see ``_max_retries``)."""
+    (``mappings``: see ``stream_mapping``)."""
     from chalice import app as chalice_app
 
     out: list[Source] = []
@@ -1078,6 +1403,7 @@ def sources_for(
                 )
             )
         elif isinstance(config, chalice_app.DynamoDBEventConfig):
+            mapping = stream_mapping(mappings, config.name, stream_max_retries)
             out.append(
                 StreamSource(
                     rt,
@@ -1087,7 +1413,8 @@ def sources_for(
                     config.batch_size,
                     config.starting_position,
                     config.maximum_batching_window_in_seconds or 0,
-                    _max_retries(mappings, config.name, stream_max_retries),
+                    mapping.maximum_retry_attempts,
+                    mapping,
                 )
             )
         elif isinstance(config, chalice_app.CloudWatchEventConfig):
@@ -1109,7 +1436,10 @@ class Emulator:
     wake-ups (``wake``, fed by ``devstack.changes.Watcher``) a write of a
     source's kind wakes it at once, so its backoff can reach IDLE_MAX_WOKEN:
     what is left on the timer is time on AWS too (a visibility timeout that
-    runs out, a schedule, TTL), and a drain wakes every poller anyway."""
+    runs out, a schedule, TTL), and a drain wakes every poller anyway. A
+    source that says it is ``waiting`` on such time (a delayed SQS message, one
+    in flight, a held stream batch) backs off to IDLE_MAX only, so that work
+    is not up to 30 s late."""
 
     IDLE_MIN, IDLE_MAX, IDLE_MAX_WOKEN = 0.05, 0.25, 30.0
 
@@ -1179,9 +1509,12 @@ class Emulator:
                 started = self._seq
             try:
                 found = source.poll()
+                # Work that only time releases (a delayed message, a visibility
+                # timeout): look as often as without wake-ups until it is due.
+                soon = not found and idle > self.IDLE_MAX and source.waiting()
             except Exception:
                 source.errors += 1
-                found = False
+                found = soon = False
                 log.exception("poller %s failed", source.name)
             with self._cond:
                 source.cycles += 1
@@ -1197,6 +1530,8 @@ class Emulator:
                 if found:
                     idle = self.IDLE_MIN
                     continue
+                if soon:
+                    idle = self.IDLE_MAX
                 self._cond.wait_for(
                     lambda: (
                         self._stop

@@ -262,9 +262,11 @@ def test_dynamodb_stream_delivers_new_and_old_images_in_order(fixture_stack: Run
     assert entries[2]["old"]["n"] == {"N": "2"} and entries[2]["new"] is None
 
 
-def test_failing_stream_batch_is_retried_then_skipped_without_blocking_the_shard(
+def test_failing_stream_batch_is_retried_then_set_aside_without_blocking_the_shard(
     fixture_stack: RunningStack,
 ) -> None:
+    """The fixture's .chalice/event-source-mappings.json: 3 retries, then the
+    stream-failures queue gets the invocation record AWS sends."""
     ddb = fixture_stack.client("dynamodb")
     table, bad, good = f"fixture-{STAGE}-items", uid(), uid()
     ddb.put_item(TableName=table, Item={"id": {"S": bad}, "poison": {"BOOL": True}})
@@ -273,7 +275,39 @@ def test_failing_stream_batch_is_retried_then_skipped_without_blocking_the_shard
     fixture_stack.drain()
     assert len(journal(fixture_stack, f"ddb-poison#{bad}")) == 4  # 1 try + 3 retries
     assert [e["name"] for e in journal(fixture_stack, f"ddb#{good}")] == ["INSERT"]
-    assert any(f["kind"] == "dynamodb" for f in fixture_stack.control.status()["failures"])
+    status = fixture_stack.control.status()
+    assert any(f["kind"] == "dynamodb" for f in status["failures"])
+    (source,) = [s for s in status["sources"] if s["handler"] == "item_changed"]
+    assert source["iteratorAgeSeconds"] == 0 and source["setAside"] >= 1
+    received = fixture_stack.client("sqs").receive_message(
+        QueueUrl=queue_url(fixture_stack, "stream-failures"), MaxNumberOfMessages=10
+    )
+    records = [json.loads(m["Body"]) for m in received.get("Messages", [])]
+    # The failure this drain reported: the poison record's sequence number.
+    (*_, failure) = [f for f in status["failures"] if f["handler"] == "item_changed"]
+    (record,) = [
+        r for r in records if [r["DDBStreamBatchInfo"]["startSequenceNumber"]] == failure["detail"]
+    ]
+    assert record["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert record["requestContext"]["approximateInvokeCount"] == 4
+    assert record["responseContext"]["functionError"] == "Unhandled"
+    assert record["DDBStreamBatchInfo"]["batchSize"] == 1
+
+
+def test_a_fifo_queue_drops_a_repeated_send_even_after_the_first_was_handled(
+    fixture_stack: RunningStack,
+) -> None:
+    sqs = fixture_stack.client("sqs")
+    url, body = queue_url(fixture_stack, "ordered.fifo"), f"fifo-{uid()}"
+    sqs.send_message(
+        QueueUrl=url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId=body
+    )
+    fixture_stack.drain()
+    sqs.send_message(
+        QueueUrl=url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId=body
+    )
+    fixture_stack.drain()
+    assert journal(fixture_stack, f"fifo#{body}") == [{"group": "g"}]
 
 
 def test_a_rate_schedule_fires_once_per_period_of_the_clock(fixture_stack: RunningStack) -> None:

@@ -61,6 +61,12 @@ def side_work(event: Any) -> None:
         journal(f"side#{record.body}")
 
 
+@app.on_sqs_message(queue=os.environ["ORDERED_QUEUE_NAME"], batch_size=10)
+def ordered_work(event: Any) -> None:
+    for record in event:
+        journal(f"fifo#{record.body}", group=record.to_dict()["attributes"]["MessageGroupId"])
+
+
 app.register_blueprint(side)
 
 

@@ -5,14 +5,12 @@ AWS samples in tests/support/events."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
-from moto import mock_aws
 
 from devstack import eventsources as es
 from tests.support.lambda_events import record
@@ -57,7 +55,8 @@ class Runtime(SimpleNamespace):
     """What the sources use of devstack's Runtime: clients, a region, invoke."""
 
     def __init__(self, **clients: Any) -> None:
-        super().__init__(region=REGION, account="123456789012", **clients)
+        # No state folder: stream positions are kept in memory only.
+        super().__init__(region=REGION, account="123456789012", positions=None, **clients)
         self.events: list[dict[str, Any]] = []
 
     def invoke(self, kind: str, name: str, handler: Any, event: Any, n: int) -> tuple[None, None]:
@@ -69,14 +68,8 @@ class Runtime(SimpleNamespace):
 
 
 @pytest.fixture
-def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name in ("AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield
+def moto(aws: boto3.session.Session) -> None:
+    """moto in-process (the conftest's ``aws``), for clients made here."""
 
 
 def queue(sqs: Any, name: str) -> tuple[str, str]:

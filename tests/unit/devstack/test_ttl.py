@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
-from moto import mock_aws
 from werkzeug.test import Client
 from werkzeug.wrappers import Response
 
@@ -27,25 +24,8 @@ LAMBDA_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    for name in ("AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        yield boto3.session.Session(region_name=REGION)
-
-
-@pytest.fixture
 def ddb(aws: boto3.session.Session) -> Any:
     return aws.client("dynamodb")
-
-
-@pytest.fixture
-def streams(aws: boto3.session.Session) -> Any:
-    # moto in-process answers the regional endpoint, not the account's.
-    return aws.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
 
 
 def table(ddb: Any, name: str, ttl_attribute: str | None = "expiresAt", view: str = "") -> str:
