@@ -8,6 +8,7 @@ STAGE ?= dev
 ROLE ?= customer
 SUB ?= customer-1
 PYTEST_ARGS ?=
+STATE_DIR ?= .devstack/state
 
 # Python 3.12: the first that runs (a pyenv shim may not), on PATH or pyenv's. Chalice packages for the runtime of the
 # interpreter that runs it, so this choice is the Lambda runtime too.
@@ -32,10 +33,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 # PAYMENT_PROVIDER=stripe: the app pays through the Stripe provider, against
 # devstack's Stripe-compatible server (no account, no network).
+# The stack's state is kept in $(STATE_DIR) and goes on at the next start;
+# FRESH=1 empties it first.
 # The app is imported again when its code changes (--reload); an empty shop
 # gets the demo catalog of tools/demo.py (--seed), unless SEED=0.
 run: setup
-	$(PY) -m devstack run --reload $(if $(filter 0,$(SEED)),,--seed tools.demo:seed) \
+	$(PY) -m devstack run --state-dir $(STATE_DIR) $(if $(filter 1,$(FRESH)),--fresh) \
+	  --reload $(if $(filter 0,$(SEED)),,--seed tools.demo:seed) \
 	  $(if $(filter stripe,$(PAYMENT_PROVIDER)),--stripe)
 
 test: setup

@@ -61,6 +61,19 @@ def _run_parser(run: argparse.ArgumentParser) -> None:
         help="how a stack output's key becomes the app's environment variable: "
         "snake-upper (OrdersTableName -> ORDERS_TABLE_NAME) or as-is",
     )
+    run.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="keep the emulator's state and the stack's stream positions and clock in "
+        "this folder, and go on from it at the next start (default: memory only)",
+    )
+    run.add_argument("--fresh", action="store_true", help="with --state-dir: empty it first")
+    run.add_argument(
+        "--fsync",
+        action="store_true",
+        help="with --state-dir: every logged write waits for the disk (a power cut loses none)",
+    )
 
 
 def _fault_arguments(run: argparse.ArgumentParser) -> None:
@@ -110,6 +123,17 @@ def _parser() -> argparse.ArgumentParser:
     emu = sub.add_parser("emulator", help="the serialized moto server alone")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=_env_int("EMULATOR_PORT", 4566))
+    emu.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="keep the state in this folder (snapshot and write-ahead log); default: memory",
+    )
+    emu.add_argument(
+        "--fsync",
+        action="store_true",
+        help="with --state: wait for the disk on every logged write (survives a power cut)",
+    )
 
     drain = sub.add_parser("drain", help="wait until the running stack is idle")
     _control_argument(drain)
@@ -142,6 +166,9 @@ def _run(args: argparse.Namespace) -> int:
             control_port=args.control_port,
             visibility_timeout=args.visibility_timeout,
             stream_max_retries=args.stream_max_retries,
+            state_dir=args.state_dir.resolve() if args.state_dir else None,
+            fresh=args.fresh,
+            fsync=args.fsync,
             mappings=args.mappings,
             aws_error_rate=args.aws_error_rate,
             aws_error_services=tuple(args.aws_error_services),
@@ -168,7 +195,7 @@ def _emulator(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"moto\.")
     from devstack.emulator import serve
 
-    serve(args.host, args.port)
+    serve(args.host, args.port, args.state, args.fsync)
     return 0
 
 

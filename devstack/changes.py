@@ -18,12 +18,13 @@ running out, a batching window, a schedule, TTL.
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
+
+from devstack.wsgi import read_body, recording_status
 
 CHANGES_ROUTE = "/_devstack/changes"
 STREAMS = "streams"
@@ -119,15 +120,8 @@ def with_change_feed(app: Any, feed: Feed) -> Any:
             body = json.dumps({"generation": generation, "kinds": kinds}).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        environ["wsgi.input"] = io.BytesIO(body)
-        status: list[int] = []
-
-        def recording(code: str, headers: Any, exc_info: Any = None) -> Any:
-            status.append(int(code.split(" ", 1)[0]))
-            return start_response(code, headers, exc_info)
-
+        body = read_body(environ)
+        status, recording = recording_status(start_response)
         result: Iterable[bytes] = app(environ, recording)
         if status and status[0] < 400:
             feed.note(kinds_of(environ, body))

@@ -14,33 +14,37 @@ the long poll that wakes the stack's pollers when a write made them work).
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from devstack.persist import Journal
+from devstack.wsgi import call as wsgi_call
+
 WSGIApp = Any
 
 
-def serialized(app: WSGIApp) -> WSGIApp:
-    lock = threading.Lock()
+def serialized(app: WSGIApp, journal: Journal | None = None) -> WSGIApp:
+    """``app`` under one lock; with a ``journal``, each request that changed
+    state also goes to its write-ahead log (``devstack.persist``)."""
+    lock = journal.lock if journal is not None else threading.Lock()
 
     def call(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         with lock:
-            result = app(environ, start_response)
-            try:
-                body = b"".join(result)
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
-        return [body]
+            if journal is not None:
+                return [journal.call(environ, start_response)]
+            return [wsgi_call(app, environ, start_response)]
 
     return call
 
 
-def create_server(host: str, port: int) -> BaseWSGIServer:
+def create_server(host: str, port: int, journal: Journal | None = None) -> BaseWSGIServer:
+    """The emulator's server; with a ``journal``, its state is first restored
+    from the journal's folder and every change is logged there."""
     # Imported here: moto is heavy and only this process needs it.
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -68,11 +72,18 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
     patch_fifo()  # FIFO group order and deduplication as SQS keeps them
     # devstack's own routes (TTL, rule counts, DynamoDB capacity) sit inside
     # the lock, in front of moto's dispatcher.
-    app = serialized(
-        with_capacity_route(
-            with_rules_route(with_ttl_route(DomainDispatcherApplication(create_backend_app)))
-        )
+    inner = with_capacity_route(
+        with_rules_route(with_ttl_route(DomainDispatcherApplication(create_backend_app)))
     )
+    if journal is not None:
+        restored = journal.restore(inner)
+        if restored["snapshot"] or restored["replayed"]:
+            print(
+                "emulator state restored: snapshot={snapshot} backends={backends} "
+                "replayed={replayed} diverged={diverged} in {seconds}s".format(**restored),
+                flush=True,
+            )
+    app = serialized(inner, journal)
     # Outside the lock: what each write made work for, and the long poll
     # that tells the stack (devstack.changes).
     app = with_change_feed(app, Feed())
@@ -82,8 +93,23 @@ def create_server(host: str, port: int) -> BaseWSGIServer:
     return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 
 
-def serve(host: str, port: int) -> None:
-    server = create_server(host, port)
+def serve(host: str, port: int, state: Path | None = None, fsync: bool = False) -> None:
+    """Serve until SIGTERM; with ``state``, the emulator's state is kept in
+    that folder (and a SIGTERM ends with a snapshot)."""
+    journal = Journal(state, fsync=fsync) if state is not None else None
+    server = create_server(host, port, journal)
+    if journal is not None:
+        journal.start_idle_snapshots()
+
+    def stop(*_: Any) -> None:
+        # serve_forever's loop ends; the snapshot is taken below, after it.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
     # The parent reads this line to learn the port (port 0 picks a free one).
     print(f"emulator listening on {host}:{server.server_port}", flush=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        if journal is not None:
+            journal.close()

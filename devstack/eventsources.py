@@ -48,7 +48,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, unquote_plus
 
 from devstack import schedule as sched
@@ -56,6 +56,9 @@ from devstack.changes import QUEUES, STREAMS
 from devstack.moto_patches import RULES_ROUTE
 from devstack.traces import Recorder, Trace
 from devstack.ttl import ROUTE as TTL_ROUTE
+
+if TYPE_CHECKING:
+    from devstack.state import StateFolder
 
 log = logging.getLogger("devstack.events")
 # What Lambda's runtime prints in the invocation's stream (a handler that
@@ -78,9 +81,10 @@ class DrainTimeout(RuntimeError):
 class Clock:
     """Wall-clock time plus an offset that tests advance to fire schedules."""
 
-    def __init__(self) -> None:
-        self._offset = 0.0
+    def __init__(self, offset: float = 0.0, saved: Callable[[float], None] | None = None) -> None:
+        self._offset = offset
         self._lock = threading.Lock()
+        self._saved = saved  # told each new offset (a state folder keeps it)
 
     def now(self) -> datetime:
         with self._lock:
@@ -90,6 +94,8 @@ class Clock:
     def advance(self, seconds: float) -> None:
         with self._lock:
             self._offset += seconds
+            if self._saved is not None:
+                self._saved(self._offset)
 
     @property
     def offset(self) -> float:
@@ -177,6 +183,9 @@ class Runtime:
         # The emulator's own time, which stamps stream records and messages:
         # their ages are by it, not by ``clock`` (tests move ``clock`` ahead).
         self.wall: Callable[[], float] = time.time
+        # With a state folder (devstack.state): where each stream shard's
+        # handler got to, kept across restarts; None: memory only.
+        self.positions: StateFolder | None = None
         self.faults = Faults()
         self.deliveries: deque[Delivery] = deque(maxlen=5000)
         self.failures: deque[dict[str, Any]] = deque(maxlen=1000)
@@ -953,11 +962,17 @@ class StreamSource(Source):
     def wire(self) -> None:
         desc = self.rt.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         kind = "TRIM_HORIZON" if self.starting_position == "TRIM_HORIZON" else "LATEST"
+        if self.rt.positions is not None and self.rt.positions.restored:
+            kind = "TRIM_HORIZON"  # a shard none of whose records was finished
         for shard in desc["Shards"]:
+            where: dict[str, str] = {"ShardIteratorType": kind}
+            done = self.rt.positions and self.rt.positions.position(
+                self.stream_arn, shard["ShardId"]
+            )
+            if done:  # go on after the last record a handler finished with
+                where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": done}
             iterator = self.rt.streams.get_shard_iterator(
-                StreamArn=self.stream_arn,
-                ShardId=shard["ShardId"],
-                ShardIteratorType=kind,
+                StreamArn=self.stream_arn, ShardId=shard["ShardId"], **where
             )["ShardIterator"]
             self.shards.append(_Shard(shard["ShardId"], iterator))
 
@@ -1005,6 +1020,7 @@ class StreamSource(Source):
         expired = self._expired(records)
         if expired:
             self._set_aside(shard, records[:expired], "RecordAgeExceeded")
+            self._finished(shard, records[:expired])
             records = records[expired:]
             if not records:
                 self._next(shard)
@@ -1037,6 +1053,7 @@ class StreamSource(Source):
             elif failed:
                 retry = records[min(seqs.index(f) for f in failed) :]
         if retry is None:
+            self._finished(shard, records)
             self._next(shard)
             return
         if whole and self.mapping.bisect_on_error and len(retry) > 1:
@@ -1051,6 +1068,7 @@ class StreamSource(Source):
         shard.not_before = time.monotonic() + min(2.0, 0.05 * 2 ** min(shard.attempts, 6))
         if 0 <= self.max_retries < shard.attempts:
             self._set_aside(shard, retry, "RetryAttemptsExhausted")
+            self._finished(shard, records)
             self._next(shard)
         else:
             shard.retry = retry
@@ -1154,6 +1172,13 @@ class StreamSource(Source):
             log.exception("%s %s: cannot send to %s", self.kind, self.name, self.mapping.on_failure)
             return None
         return where
+
+    def _finished(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
+        """The shard's handler is done with ``records``: a state folder keeps
+        the position after them."""
+        if self.rt.positions is not None and records:
+            last = records[-1]["dynamodb"]["SequenceNumber"]
+            self.rt.positions.advance(self.stream_arn, shard.shard_id, last)
 
     def describe(self) -> dict[str, Any]:
         held = [s for s in self.shards if s.retry]

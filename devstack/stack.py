@@ -27,7 +27,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devstack.state import StateFolder
 
 log = logging.getLogger("devstack")
 
@@ -83,6 +86,11 @@ class Options:
     reload: bool = False
     # "module:function" called after the ready line (devstack.seed).
     seed: str | None = None
+    # Keep the state in this folder across restarts (devstack.state,
+    # devstack.persist); None: memory only, as every test's stack.
+    state_dir: Path | None = None
+    fresh: bool = False  # with state_dir: empty it first
+    fsync: bool = False  # with state_dir: every logged write waits for the disk
 
     @property
     def template_path(self) -> Path:
@@ -159,10 +167,14 @@ class Child:
                 self.proc.wait()
 
 
+def _wanted_parameters(opts: Options) -> dict[str, str]:
+    """The parameters the stack gives a template that declares them."""
+    return {"Stage": opts.stage, "QueueVisibilityTimeout": str(opts.visibility_timeout)}
+
+
 def _template_parameters(template: dict[str, Any], opts: Options) -> dict[str, str]:
-    wanted = {"Stage": opts.stage, "QueueVisibilityTimeout": str(opts.visibility_timeout)}
     declared = template.get("Parameters", {})
-    return {k: v for k, v in wanted.items() if k in declared}
+    return {k: v for k, v in _wanted_parameters(opts).items() if k in declared}
 
 
 def _wait_http(url: str, stop: threading.Event, timeout: float = 60) -> None:
@@ -192,30 +204,40 @@ def _mappings(opts: Options) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in declared.items() if isinstance(v, dict)}
 
 
-def _start_emulator(opts: Options, stack: contextlib.ExitStack) -> tuple[Child, str]:
-    emu = Child(
+def _start_emulator(
+    opts: Options, stack: contextlib.ExitStack, state: StateFolder | None = None
+) -> tuple[Child, str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "devstack",
         "emulator",
-        [
-            sys.executable,
-            "-m",
-            "devstack",
-            "emulator",
-            "--host",
-            opts.host,
-            "--port",
-            str(opts.emulator_port),
-        ],
-        dict(os.environ),
-    )
+        "--host",
+        opts.host,
+        "--port",
+        str(opts.emulator_port),
+    ]
+    if state is not None:
+        argv += ["--state", str(state.emulator), *(["--fsync"] if opts.fsync else [])]
+    emu = Child("emulator", argv, dict(os.environ))
     stack.callback(emu.stop)
     emulator_port = int(emu.wait_for(r"emulator listening on [\d.]+:(\d+)").group(1))
     return emu, f"http://{opts.host}:{emulator_port}"
 
 
-def _provision(opts: Options) -> tuple[Any, frozenset[str]]:
+def _template_digest(opts: Options) -> str:
+    """The template's text and every parameter the stack would pass it (not
+    parsed: YAML parsing the template costs a restart half a second)."""
+    from devstack.state import StateFolder
+
+    return StateFolder.digest(opts.template_path.read_text(), _wanted_parameters(opts))
+
+
+def _provision(opts: Options, state: StateFolder | None = None) -> tuple[Any, frozenset[str]]:
     """The template's resources on the emulator, and their outputs in the
     environment the app reads. Returns devstack's own (hook-free) session and
-    the buckets whose events go to EventBridge."""
+    the buckets whose events go to EventBridge. A state folder that holds the
+    stack already deployed from this template gives its outputs instead."""
     import boto3
 
     from devstack import hooks, provision
@@ -223,15 +245,40 @@ def _provision(opts: Options) -> tuple[Any, frozenset[str]]:
 
     # devstack's own clients (provisioning, pollers) carry no hooks.
     session = hooks.exempt(boto3.session.Session())
-    template = tpl.load(opts.template_path)
-    stack = provision.deploy(
-        session,
-        opts.template_path,
-        f"devstack-{opts.stage}",
-        _template_parameters(template, opts),
-    )
+    digest = _template_digest(opts) if state is not None else ""
+    saved = state.stack(digest) if state is not None else None
+    if state is not None and saved is not None:
+        stack = provision.Stack(
+            saved["name"], saved["outputs"], frozenset(saved["eventbridgeBuckets"])
+        )
+        log.info("resources from the state in %s: %d outputs", state.folder, len(stack.outputs))
+    else:
+        template = tpl.load(opts.template_path)
+        stack = provision.deploy(
+            session,
+            opts.template_path,
+            f"devstack-{opts.stage}",
+            _template_parameters(template, opts),
+        )
+        log.info("resources from %s: %d outputs", opts.template_path, len(stack.outputs))
+        if state is not None:
+            # Fold the slow CloudFormation call into a snapshot: a restart
+            # then never replays it.
+            from devstack.persist import SNAPSHOT_ROUTE
+
+            request = urllib.request.Request(  # noqa: S310 - the local emulator
+                os.environ["AWS_ENDPOINT_URL"] + SNAPSHOT_ROUTE, method="POST"
+            )
+            urllib.request.urlopen(request, timeout=60).close()  # noqa: S310
+            state.save_stack(
+                digest,
+                {
+                    "name": stack.name,
+                    "outputs": stack.outputs,
+                    "eventbridgeBuckets": sorted(stack.eventbridge_buckets),
+                },
+            )
     os.environ.update(stack.environment(opts.env_naming))
-    log.info("resources from %s: %d outputs", opts.template_path, len(stack.outputs))
     return session, stack.eventbridge_buckets
 
 
@@ -241,12 +288,13 @@ def _start_app(
     stack: contextlib.ExitStack,
     eventbridge_buckets: frozenset[str] = frozenset(),
     stripe: Any = None,
+    state: StateFolder | None = None,
 ) -> tuple[str, str, str, int]:
     """Hooks, the app, its event sources, the API and the control endpoint.
     Returns the app's name, the API's and the control endpoint's URLs, and
     how many event sources run."""
     from devstack import api, control, hooks
-    from devstack.eventsources import Emulator, Runtime, TtlReaper, sources_for
+    from devstack.eventsources import Clock, Emulator, Runtime, TtlReaper, sources_for
     from devstack.faults import AwsCalls
     from devstack.lambdas import Functions
     from devstack.traces import Console, Recorder
@@ -275,6 +323,9 @@ def _start_app(
     rt = Runtime(session, app_name, opts.stage, recorder)
     rt.eventbridge_buckets = eventbridge_buckets
     functions.bind(config.chalice_app, rt)
+    if state is not None:  # stream positions and the clock survive a restart
+        rt.positions = state
+        rt.clock = Clock(state.clock_offset(), state.save_clock)
     sources = sources_for(config.chalice_app, rt, opts.stream_max_retries, _mappings(opts))
     # DynamoDB's own TTL deletions, whatever the app registered.
     emulator = Emulator(rt, [*sources, TtlReaper(rt)], wakeups=opts.wakeups)
@@ -294,6 +345,7 @@ def _start_app(
         reloader = Reloader(
             opts.project_dir, opts.stage, config, api_server, emulator.sources, recorder
         )
+        reloader.on_swap.append(lambda app: functions.bind(app, rt))
         stack.callback(reloader.start())
         extras = reloader.control()
     control_server = control.serve(emulator, calls, opts.host, opts.control_port, **extras)
@@ -350,6 +402,25 @@ def _logging_and_signals() -> threading.Event:
     return stop
 
 
+def _open_state(opts: Options) -> StateFolder | None:
+    """The state folder, checked before anything starts: the template it was
+    deployed from must be this one (else ``TemplateChanged``)."""
+    from devstack.state import StateFolder
+
+    if opts.state_dir is None:
+        return None
+    state = StateFolder(opts.state_dir)
+    if state.open(fresh=opts.fresh):
+        state.stack(_template_digest(opts))  # raises when the template changed
+        log.info("state: going on from %s", opts.state_dir)
+    else:
+        # No stack was recorded: nothing, or a start that died while
+        # provisioning, whose half-made resources must not be kept.
+        state.wipe()
+        log.info("state: starting empty in %s", opts.state_dir)
+    return state
+
+
 def run(opts: Options) -> int:
     """Start everything, print the ready line, and wait for a signal or a dead
     child; whatever started is stopped in reverse order."""
@@ -362,12 +433,13 @@ def run(opts: Options) -> int:
             from devstack.seed import Seeder, Target
 
             seeder = Seeder(opts.seed, opts.project_dir) if opts.seed else None  # fails now
-            emu, emulator_url = _start_emulator(opts, stack)
+            state = _open_state(opts)
+            emu, emulator_url = _start_emulator(opts, stack, state)
             os.environ["AWS_ENDPOINT_URL"] = emulator_url
-            session, eventbridge_buckets = _provision(opts)
+            session, eventbridge_buckets = _provision(opts, state)
             stripe = _start_stripe(opts, stack) if opts.stripe else None
             app_name, api_url, control_url, sources = _start_app(
-                opts, session, stack, eventbridge_buckets, stripe
+                opts, session, stack, eventbridge_buckets, stripe, state
             )
             _wait_http(api_url + "/", stop)
             if not stop.is_set():
@@ -384,7 +456,12 @@ def run(opts: Options) -> int:
                 if emu.proc.poll() is not None:
                     log.error("%s exited with %s; stopping", emu.name, emu.proc.returncode)
                     return 1
-    except Exception:
-        log.exception("devstack failed")
+    except Exception as exc:
+        from devstack.state import TemplateChanged
+
+        if isinstance(exc, TemplateChanged):
+            log.error("%s", exc)
+        else:
+            log.exception("devstack failed")
         return 1
     return 0

@@ -14,38 +14,21 @@ import pytest
 import requests
 
 from devstack.testing import READY, RunningStack
+from tests.support.processes import alive, descendants
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        p = todo.pop()
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                children = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for c in map(int, children):
-                if c not in found:
-                    found.add(c)
-                    todo.append(c)
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-def test_make_run_stops_every_process_it_started(how: str) -> None:
-    env = {**os.environ, "API_PORT": "0", "EMULATOR_PORT": "0", "CONTROL_PORT": "0"}
+def test_make_run_stops_every_process_it_started(how: str, tmp_path: Path) -> None:
+    # Its state in a folder of the test's: never the checkout's .devstack.
+    env = {
+        **os.environ,
+        "API_PORT": "0",
+        "EMULATOR_PORT": "0",
+        "CONTROL_PORT": "0",
+        "STATE_DIR": str(tmp_path / "state"),
+    }
     proc = subprocess.Popen(
         ["make", "--no-print-directory", "run"],
         cwd=ROOT,
