@@ -58,6 +58,7 @@ def create_server(host: str, port: int, journal: Journal | None = None) -> BaseW
         count_rule_deliveries,
         patch_replays,
         patch_transactions,
+        speed_up_dispatch,
         with_rules_route,
     )
     from devstack.sqs_fifo import patch_fifo
@@ -65,6 +66,7 @@ def create_server(host: str, port: int, journal: Journal | None = None) -> BaseW
     from devstack.ttl import with_ttl_route
 
     patch_transactions()
+    speed_up_dispatch()
     patch_replays()
     count_rule_deliveries()
     count_capacity()

@@ -241,3 +241,29 @@ def with_rules_route(app: Any) -> Any:
         return [body]
 
     return call
+
+
+def speed_up_dispatch() -> None:
+    """Two lookups moto's server repeats on every request, done once: the list
+    of its service packages (a directory listing and a stat per package, to
+    ask whether the Host names a service) and a response class's method names
+    (``inspect.getmembers``, to ask whether the action is one). Neither
+    changes while the process runs; together they were a fifth of a PutItem's
+    time in the emulator."""
+    import functools
+
+    from moto import backends
+    from moto.core import responses
+
+    if getattr(backends.list_of_moto_modules, "devstack", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())
+
+    def list_of_moto_modules() -> tuple[str, ...]:
+        return modules
+
+    list_of_moto_modules.devstack = True  # type: ignore[attr-defined]
+    backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
+    # Looked up by name: moto.core.responses imports it without re-exporting.
+    cached = functools.cache(getattr(responses, "method_names_from_class"))  # noqa: B009
+    setattr(responses, "method_names_from_class", cached)  # noqa: B010

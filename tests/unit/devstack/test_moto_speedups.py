@@ -1,0 +1,50 @@
+"""devstack.moto_patches.speed_up_dispatch: moto's per-request lookups done
+once, with the same answers."""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+import moto
+import pytest
+from moto import backends
+from moto.core import responses
+from moto.sqs.responses import SQSResponse
+
+from devstack.moto_patches import speed_up_dispatch
+
+
+def test_the_service_packages_are_listed_once_with_the_same_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = Path(moto.__file__).parent
+    expected = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("__"))
+    speed_up_dispatch()
+    speed_up_dispatch()  # idempotent
+
+    def no_listing(path: str) -> list[str]:
+        raise AssertionError("listed moto's folder again")
+
+    monkeypatch.setattr(os, "listdir", no_listing)
+    assert list(backends.list_of_moto_modules()) == expected
+    assert "sqs" in backends.list_of_moto_modules()
+
+
+def method_names(cls: type) -> list[str]:
+    # moto.core.responses imports it without re-exporting: by name.
+    return list(getattr(responses, "method_names_from_class")(cls))  # noqa: B009
+
+
+def test_a_response_class_is_inspected_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    speed_up_dispatch()
+    expected = [name for name, _ in inspect.getmembers(SQSResponse, inspect.isfunction)]
+    assert method_names(SQSResponse) == expected
+
+    def no_inspection(*args: object, **kwargs: object) -> list[object]:
+        raise AssertionError("inspected the class again")
+
+    monkeypatch.setattr(inspect, "getmembers", no_inspection)
+    assert method_names(SQSResponse) == expected
+    assert "send_message" in method_names(SQSResponse)
