@@ -77,9 +77,10 @@ COST_NOTES = [
     "DynamoDB: every item written is assumed <= 1 KB (1 WRU; 2 WRU inside a transaction) "
     "and every item read <= 4 KB (1 RRU strongly consistent; 2 in a transaction).",
     "TransactWriteItems items per call come from the code (counts cannot tell): "
-    "reserve = lines + 1 (a stock update per line + the reservation record), the "
-    "shipment's settlement = 1 + lines, analytics facts = 2 and 2 + lines; status changes "
-    "are single-item updates of the order's record, not transactions.",
+    "reserve = 1 + lines (the order's StockReserved + a stock update per line), the "
+    "shipment = 1 + lines (the order's OrderShipped + OrderCompleted + each line's cap), "
+    "analytics facts = 2 and 2 + lines; the other status changes are single-item "
+    "updates of the order's record, not transactions.",
     "EventBridge is billed per custom event put on a bus, not per PutEvents call: "
     "events/order = order events (one per event, relayed from the stream); the rules' "
     "deliveries to their SQS targets and the archive's storage of a few KB per order "
@@ -112,22 +113,23 @@ REASONS: dict[str, str] = {
         "POST /orders: catalog prices of all lines in one call (1); inventory get_many"
     ),
     "dynamodb.TransactWriteItems": (
-        "inventory: stock reserve of all lines + reservation record (1); shipping: the "
-        "reservation settled with its stock (1); analytics: one per SQS batch of facts (each "
-        "fact's marker + the summed counters; 2 facts/order, so 1-2 per order) = 3-4"
+        "inventory: the order's StockReserved with the stock of all lines (1); shipping: the "
+        "order's OrderShipped + OrderCompleted with each line's cap (1); analytics: one per "
+        "SQS batch of facts (each fact's marker + the summed counters; 2 facts/order, so 1-2 "
+        "per order) = 3-4"
     ),
     "dynamodb.PutItem": "POST /orders: the order's record, state and first event in one item (1)",
     "dynamodb.UpdateItem": (
-        "each status change is one conditional update of the order's record that appends its "
-        "event(s): reserved, paid, shipped + completed (3); payment claimed PENDING before "
+        "the status changes that move no stock are one conditional update of the order's "
+        "record that appends its event: paid (1); payment claimed PENDING before "
         "charging (1) + simulated provider: one idempotent charge call (1; Stripe's is an "
         "HTTP call plus its ledger's GetItem/PutItem); the order's NOTIFIED marker, once per "
         "SQS batch of its milestones (4 milestones; shipped + completed mostly share one: "
-        "2-4) = 7-9"
+        "2-4) = 5-7"
     ),
     "dynamodb.GetItem": (
-        "payments step: the order's status before charging (1) + shipping step: the "
-        "reservation it ships (1) = 2; GET /orders/{id} is not in the counting phase"
+        "payments step: the order's status before charging = 1; GET /orders/{id} is not "
+        "in the counting phase"
     ),
     "dynamodb.Query": "GET /orders, /orders/{id}/events: 0 in the counting phase",
     "dynamodb.DeleteItem": "notification mark undone after a failed send: 0 on the happy path",
@@ -179,10 +181,10 @@ def unexplained(counts: Mapping[str, float], reasons: Mapping[str, str] = REASON
 
 def transact_items_per_call(lines: int) -> float:
     """Average items of our TransactWriteItems calls for one order, from the
-    code: reserve (one per line + the reservation), the shipment's settlement
-    (the reservation + one per line), and two analytics facts (placed: the
-    fact + the day; completed: the fact + the day + one per line). Status
-    changes are single-item updates, not transactions."""
+    code: the reservation (the order's record + one per line), the shipment
+    (the order's record + one per line), and two analytics facts (placed: the
+    fact + the day; completed: the fact + the day + one per line). The other
+    status changes are single-item updates, not transactions."""
     if lines < 1:
         raise ValueError("an order has at least one line")
     items = (lines + 1) + (1 + lines) + 2 + (2 + lines)

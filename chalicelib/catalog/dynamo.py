@@ -10,12 +10,15 @@ Products table, keyed ``pk``/``sk``:
   release moves units between the two and leaves it alone, a shipment takes
   them out of it, and a restock's cap is a condition on it. So no release can
   ever take the stock above MAX_STOCK (a condition cannot add two attributes;
-  keeping their sum in one is what lets the cap be a condition);
-- ``RESERVATION#orderId / RESERVATION``: the lines an order holds, RESERVED,
-  RELEASED or SHIPPED. Its existence makes reserve, release and ship
-  idempotent: a second reserve finds it, a release or a shipment flips it
-  once, and a release that comes first leaves a RELEASED tombstone so a late
-  reserve takes nothing.
+  keeping their sum in one is what lets the cap be a condition).
+
+  A reservation has no item of its own: ``take``, ``give_back`` and ``ship``
+  make the stock updates (``dynamo.Joint``) that the orders repository
+  commits in ONE transaction with the order's StockReserved, StockReleased
+  or OrderShipped, on the order's status and version; the order's record is
+  the reservation, and its conditional write is what makes each move happen
+  once (a second delivery finds the order moved on and moves nothing; a
+  cancel that overtakes the reservation leaves it unable to take anything).
 
   A product item also keeps what the image events said (``images``: imageId
   -> READY or GONE, at which revision, with the thumbnail keys) and the
@@ -37,8 +40,6 @@ from chalicelib.catalog.model import (
     Product,
     ProductDetails,
     ProductImage,
-    Reservation,
-    ReservationOutcome,
 )
 from chalicelib.catalog.ports import (
     CatalogRepository,
@@ -52,7 +53,8 @@ from chalicelib.catalog.ports import (
 from chalicelib.platform import aws, dynamo, errors
 
 # IAM actions this module's own calls need (collected by tools.iam).
-# TransactWriteItems is authorized per item: Update -> UpdateItem, Put -> PutItem.
+# The orders repository commits this module's stock moves in its
+# TransactWriteItems, authorized per item: Update -> UpdateItem.
 AWS_CALLS = frozenset(
     {
         "dynamodb:GetItem",
@@ -67,10 +69,6 @@ __all__ = ["CatalogRepository", "DynamoCatalogRepository", "DynamoImportBook", "
 
 def _product_key(sku: str) -> dict[str, Any]:
     return {"pk": {"S": f"PRODUCT#{sku}"}, "sk": {"S": "PRODUCT"}}
-
-
-def _reservation_key(order_id: str) -> dict[str, Any]:
-    return {"pk": {"S": f"RESERVATION#{order_id}"}, "sk": {"S": "RESERVATION"}}
 
 
 def _to_product(item: dict[str, Any]) -> Product:
@@ -213,54 +211,28 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         current = _to_product(found).stock
         return StockConflict(f"the stock of {sku} is {current}", current)
 
-    def reserve(self, order_id: str, lines: list[Line], at: str) -> ReservationOutcome:
-        items: list[dict[str, Any]] = [self._stock_move(line, at, take=True) for line in lines]
-        items.append(
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": {
-                        **_reservation_key(order_id),
-                        "state": {"S": "RESERVED"},
-                        "at": {"S": at},
-                        "lines": dynamo.value([line.model_dump() for line in lines]),
-                    },
-                    "ConditionExpression": "attribute_not_exists(pk)",
+    def take(self, lines: list[Line], at: str) -> dynamo.Joint:
+        return dynamo.Joint(tuple(self._stock_move(line, at, take=True) for line in lines))
+
+    def give_back(self, lines: list[Line], at: str) -> dynamo.Joint:
+        return dynamo.Joint(tuple(self._stock_move(line, at, take=False) for line in lines))
+
+    def ship(self, lines: list[Line]) -> dynamo.Joint:
+        return dynamo.Joint(
+            tuple(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": _product_key(line.sku),
+                        # Not the stock, not the version: only what counts against the cap.
+                        "UpdateExpression": "ADD held :minus",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": {":minus": {"N": str(-line.quantity)}},
+                    }
                 }
-            }
+                for line in lines
+            )
         )
-        try:
-            with aws.translate():
-                self.ddb.transact_write_items(TransactItems=items)
-        except errors.Conflict as exc:
-            codes = dynamo.cancellation_codes(exc.__cause__ or exc)
-            if "TransactionConflict" in codes:
-                raise errors.Transient("concurrent reservation; retry") from exc
-            if codes and codes[-1] == "ConditionalCheckFailed":
-                state = self._reservation_state(order_id)
-                return ReservationOutcome(
-                    status=Reservation.DUPLICATE if state == "RESERVED" else Reservation.RELEASED
-                )
-            short = [
-                line.sku
-                for line, code in zip(lines, codes, strict=False)
-                if code == "ConditionalCheckFailed"
-            ]
-            if not short:
-                raise
-            return ReservationOutcome(status=Reservation.SHORT, short_skus=short)
-        return ReservationOutcome(status=Reservation.RESERVED)
-
-    def _reservation(self, order_id: str) -> dict[str, Any] | None:
-        with aws.translate():
-            item = self.ddb.get_item(
-                TableName=self.table, Key=_reservation_key(order_id), ConsistentRead=True
-            ).get("Item")
-        return dynamo.from_item(item) if item else None
-
-    def _reservation_state(self, order_id: str) -> str | None:
-        found = self._reservation(order_id)
-        return str(found["state"]) if found else None
 
     def _stock_move(self, line: Line, at: str, *, take: bool) -> dict[str, Any]:
         """One line's stock change inside a reservation's or a release's
@@ -281,78 +253,6 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
                 },
             }
         }
-
-    def release(self, order_id: str, at: str) -> list[Line] | None:
-        data = self._reservation(order_id)
-        if data is None:
-            # Nothing held yet: leave a tombstone so a late reserve takes nothing.
-            try:
-                with aws.translate():
-                    self.ddb.put_item(
-                        TableName=self.table,
-                        Item={
-                            **_reservation_key(order_id),
-                            "state": {"S": "RELEASED"},
-                            "at": {"S": at},
-                            "lines": {"L": []},
-                        },
-                        ConditionExpression="attribute_not_exists(pk)",
-                    )
-                return None
-            except errors.Conflict:
-                return self.release(order_id, at)  # the reservation just landed
-        if data["state"] != "RESERVED":
-            return None
-        lines = [Line(**line) for line in data.get("lines", [])]
-        moves = [self._stock_move(line, at, take=False) for line in lines]
-        return lines if self._settle(order_id, "RELEASED", at, moves) else None
-
-    def ship(self, order_id: str, at: str) -> list[Line] | None:
-        data = self._reservation(order_id) or {}
-        if data.get("state") != "RESERVED":
-            return None
-        lines = [Line(**line) for line in data.get("lines", [])]
-        gone = [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": _product_key(line.sku),
-                    # Not the stock, not the version: only what counts against the cap.
-                    "UpdateExpression": "ADD held :minus",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeValues": {":minus": {"N": str(-line.quantity)}},
-                }
-            }
-            for line in lines
-        ]
-        return lines if self._settle(order_id, "SHIPPED", at, gone) else None
-
-    def _settle(self, order_id: str, state: str, at: str, moves: list[dict[str, Any]]) -> bool:
-        """Flip a RESERVED reservation to ``state`` and apply ``moves`` with it,
-        in one transaction; False if a duplicate delivery flipped it first."""
-        flip = {
-            "Update": {
-                "TableName": self.table,
-                "Key": _reservation_key(order_id),
-                "UpdateExpression": f"SET #s = :state, {state.lower()}At = :at",
-                "ConditionExpression": "#s = :reserved",
-                "ExpressionAttributeNames": {"#s": "state"},
-                "ExpressionAttributeValues": {
-                    ":state": {"S": state},
-                    ":reserved": {"S": "RESERVED"},
-                    ":at": {"S": at},
-                },
-            }
-        }
-        try:
-            with aws.translate():
-                self.ddb.transact_write_items(TransactItems=[flip, *moves])
-        except errors.Conflict as exc:
-            codes = dynamo.cancellation_codes(exc.__cause__ or exc)
-            if codes and codes[0] == "ConditionalCheckFailed":
-                return False
-            raise errors.Transient(f"{state.lower()} did not commit; retry") from exc
-        return True
 
     # --- images (what the image events said) ----------------------------------
     def image_state(self, sku: str) -> ImageState | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
@@ -139,21 +138,3 @@ class Line(BaseModel):
 
     sku: str
     quantity: int
-
-
-class Reservation(StrEnum):
-    RESERVED = "RESERVED"  # taken now
-    DUPLICATE = "DUPLICATE"  # taken by an earlier delivery
-    SHORT = "SHORT"  # not enough stock: nothing taken
-    RELEASED = "RELEASED"  # released (or cancelled) before it ran: nothing taken
-
-
-class ReservationOutcome(BaseModel):
-    """What a reservation attempt found: reserved now, reserved before (a
-    duplicate delivery), short of stock, or already released (the order was
-    cancelled before its reservation ran)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    status: Reservation
-    short_skus: list[str] = Field(default_factory=list)

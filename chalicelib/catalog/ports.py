@@ -12,7 +12,6 @@ from chalicelib.catalog.model import (
     Product,
     ProductDetails,
     ProductImage,
-    ReservationOutcome,
 )
 from chalicelib.platform import errors
 
@@ -51,7 +50,13 @@ class StockConflict(errors.Conflict):
 class CatalogRepository(Protocol):
     """Stock moves only by deltas under conditions (never by a whole-item
     write): reservations and releases, ``adjust_stock``, and a product's
-    initial stock in ``create``."""
+    initial stock in ``create``.
+
+    A reservation, its release and its shipment are not written here: each
+    is a change (``take``, ``give_back``, ``ship``) the orders context
+    commits with the order's own status change, all or nothing, so the
+    order's conditional write (its status and version) is what makes each
+    happen once. The change is opaque outside the adapters of one store."""
 
     def create(self, product: Product) -> Product | None:
         """Store a new product; None (and nothing written) if the sku exists."""
@@ -73,15 +78,18 @@ class CatalogRepository(Protocol):
         """Add ``delta`` (non-zero, may be negative). NotFound if there is no
         such product; StockConflict if the stock would leave 0..MAX_STOCK."""
 
-    def reserve(self, order_id: str, lines: list[Line], at: str) -> ReservationOutcome: ...
+    def take(self, lines: list[Line], at: str) -> object:
+        """The change that takes every line's quantity, each only if that
+        much is in stock (a reservation). Refused, its reasons are one per
+        line, in order (``"ConditionalCheckFailed"`` for a short one)."""
 
-    def release(self, order_id: str, at: str) -> list[Line] | None:
-        """Return the released lines, or None if nothing was (still) held."""
+    def give_back(self, lines: list[Line], at: str) -> object:
+        """The change that returns every line's quantity to the stock (a
+        release of what a reservation took)."""
 
-    def ship(self, order_id: str, at: str) -> list[Line] | None:
-        """The order's reserved units left the warehouse: they stop counting
-        against the stock cap, and can no longer be released. Returns the
-        lines, or None if nothing was (still) held."""
+    def ship(self, lines: list[Line]) -> object:
+        """The change for reserved units that left the warehouse: they stop
+        counting against the stock cap (the stock itself is unchanged)."""
 
     def image_state(self, sku: str) -> ImageState | None:
         """The product's image entries (None: no such product)."""

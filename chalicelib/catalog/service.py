@@ -16,7 +16,6 @@ from chalicelib.catalog.model import (
     Product,
     ProductDetails,
     ProductInput,
-    ReservationOutcome,
     Restock,
     StockAdjustment,
     primary_image,
@@ -131,17 +130,30 @@ class CatalogService:
         return {sku: p.priceCents for sku, p in self.repo.get_many(skus).items()}
 
     # --- stock ----------------------------------------------------------
-    def reserve(self, order_id: str, lines: list[Line]) -> ReservationOutcome:
-        """All lines in one transaction, or none."""
-        return self.repo.reserve(order_id, lines, self.clock())
+    # Each of these is a change for the orders context to write with the
+    # order's own event, all or nothing (orders.service ``joined``): that
+    # conditional write makes it happen exactly once.
+    def taking(self, lines: list[Line]) -> object:
+        """A reservation: every line taken, or none (StockReserved's)."""
+        return self.repo.take(lines, self.clock())
 
-    def release(self, order_id: str) -> list[Line] | None:
-        """Give back what the order holds, exactly once."""
-        return self.repo.release(order_id, self.clock())
+    def giving_back(self, lines: list[Line]) -> object:
+        """A release of what a reservation took (StockReleased's)."""
+        return self.repo.give_back(lines, self.clock())
 
-    def ship(self, order_id: str) -> list[Line] | None:
-        """The order's units are gone for good, exactly once."""
-        return self.repo.ship(order_id, self.clock())
+    def shipping(self, lines: list[Line]) -> object:
+        """The reserved units are gone for good (OrderShipped's)."""
+        return self.repo.ship(lines)
+
+    @staticmethod
+    def shortage(lines: list[Line], reasons: list[str]) -> list[str]:
+        """The skus that refused ``taking(lines)``: its refusal's reasons are
+        one per line, in order (orders.ports.JointRefused)."""
+        return [
+            line.sku
+            for line, code in zip(lines, reasons, strict=False)
+            if code == "ConditionalCheckFailed"
+        ]
 
     def alert_shortage(self, order_id: str, skus: list[str]) -> None:
         self.alerts.raise_alert(

@@ -22,7 +22,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from chalicelib.catalog.model import Line, Reservation
+from chalicelib.catalog.model import Line
 from chalicelib.catalog.service import CatalogService
 from chalicelib.checkout.shipping import Carrier
 from chalicelib.orders.events import (
@@ -42,6 +42,7 @@ from chalicelib.orders.events import (
     message_from,
 )
 from chalicelib.orders.model import EventType, OpenPayment, Order, OrderStatus
+from chalicelib.orders.ports import JointRefused
 from chalicelib.orders.service import OrderService, order_from_snapshot
 from chalicelib.payments import events as payment_events
 from chalicelib.payments.events import PaymentProviderEvent, ProviderEventKind
@@ -53,38 +54,44 @@ log = logging.getLogger("eventshop.checkout")
 
 # A capture that lands on one of these is given back.
 _CANCELLED = frozenset({OrderStatus.CANCELLING, OrderStatus.CANCELLED})
-_SHIPPED = frozenset({OrderStatus.SHIPPED, OrderStatus.COMPLETED})
 
 
 def reserve_or_release(
     msg: OrderEventMessage, orders: OrderService, inventory: CatalogService
 ) -> None:
+    """The inventory step. The stock moves in the same transaction as the
+    order's event: StockReserved takes it (only from PLACED, so a duplicate,
+    or a cancel that overtook it, takes nothing), StockReleased gives it back
+    (once: its guard). There is no reservation record to keep in step."""
     order, token = order_from_snapshot(msg.order)
+    lines = [Line(sku=i.sku, quantity=i.quantity) for i in order.items]
     if msg.type == EventType.ORDER_PLACED:
-        outcome = inventory.reserve(
-            order.orderId, [Line(sku=i.sku, quantity=i.quantity) for i in order.items]
-        )
-        if outcome.status in (Reservation.RESERVED, Reservation.DUPLICATE):
-            orders.record(order, StockReserved(), payment_token=token)
-        elif outcome.status is Reservation.SHORT:
-            # A tombstone: a redelivered OrderPlaced after a restock must not
-            # take stock for an order that is already rejected.
-            inventory.release(order.orderId)
-            reason = "insufficient stock: " + ", ".join(outcome.short_skus)
-            _, rejected = orders.record(
-                order, OrderRejected(reason=reason, skus=outcome.short_skus)
+        try:
+            orders.record(
+                order, StockReserved(), payment_token=token, joined=inventory.taking(lines)
             )
+        except JointRefused as refused:
+            short = inventory.shortage(lines, refused.reasons)
+            reason = "insufficient stock: " + ", ".join(short)
+            # Nothing was taken. A redelivered OrderPlaced after a restock
+            # finds the order REJECTED and takes nothing either.
+            _, rejected = orders.record(order, OrderRejected(reason=reason, skus=short))
             if rejected:
-                inventory.alert_shortage(order.orderId, outcome.short_skus)
-        # RELEASED: cancelled before its stock was taken; nothing to do.
+                inventory.alert_shortage(order.orderId, short)
         return
     if msg.type in (EventType.ORDER_CANCELLED, EventType.PAYMENT_DECLINED):
-        # Release first, record after: the order is CANCELLED only once the
-        # stock is back. With nothing reserved yet, release leaves a tombstone,
-        # so a late OrderPlaced takes nothing.
-        released = inventory.release(order.orderId)
-        lines = [ReleasedLine(sku=x.sku, quantity=x.quantity) for x in released or []]
-        _compensated(orders, orders.current(order.orderId), StockReleased(lines=lines))
+        # CANCELLED only once the stock is back: StockReleased gives it back
+        # in its own write. An order cancelled before its reservation holds
+        # nothing: its StockReleased moves no stock (and no late OrderPlaced
+        # can take any: the order is no longer PLACED).
+        current = orders.current(order.orderId)
+        if current.stockHeld:
+            released = [ReleasedLine(sku=x.sku, quantity=x.quantity) for x in lines]
+            _compensated(
+                orders, current, StockReleased(lines=released), inventory.giving_back(lines)
+            )
+        else:
+            _compensated(orders, current, StockReleased(lines=[]))
 
 
 # An order in one of these took its payment, or never will: the payments step
@@ -256,11 +263,14 @@ def _settlement(outcome: CancelOutcome, order: Order) -> DomainEvent | None:
     return None
 
 
-def _compensated(orders: OrderService, order: Order, compensation: DomainEvent) -> None:
-    """Record one compensation of a cancelled order; if it is the last one,
-    CancellationCompleted goes into the same conditional write. A duplicate,
-    or an order not waiting for it, is a no-op."""
-    orders.record_many(order, [compensation, CancellationCompleted()])
+def _compensated(
+    orders: OrderService, order: Order, compensation: DomainEvent, joined: object | None = None
+) -> None:
+    """Record one compensation of a cancelled order (with ``joined``, the
+    stock it gives back); if it is the last one, CancellationCompleted goes
+    into the same conditional write. A duplicate, or an order not waiting
+    for it, is a no-op."""
+    orders.record_many(order, [compensation, CancellationCompleted()], joined)
 
 
 def ship(
@@ -271,10 +281,9 @@ def ship(
     order, _ = order_from_snapshot(msg.order)
     tracking = carrier.ship(order.orderId, order.shippingAddress.postalCode)
     # Shipped and delivered (the simulated carrier confirms at once): two
-    # status changes, two events, one conditional write.
-    after, _ = orders.record_many(order, [OrderShipped(trackingNumber=tracking), OrderCompleted()])
-    if after.status in _SHIPPED:
-        # Only once no cancel can win: the units leave for good and stop
-        # counting against the stock cap. A redelivery after a crash here
-        # finds the order shipped and finishes this (ship is idempotent).
-        inventory.ship(order.orderId)
+    # status changes, two events, one conditional write; with it, only
+    # because no cancel can win any more, the units leave for good and stop
+    # counting against the stock cap (a redelivery finds the order shipped
+    # and moves nothing).
+    gone = inventory.shipping([Line(sku=i.sku, quantity=i.quantity) for i in order.items])
+    orders.record_many(order, [OrderShipped(trackingNumber=tracking), OrderCompleted()], gone)

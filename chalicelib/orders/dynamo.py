@@ -17,7 +17,11 @@ One table, keyed ``pk``/``sk``:
 A status change is ONE conditional write of the record (on the expected
 status and version) that sets the new state and appends the event, so the
 state and its history can never disagree; the table's stream carries the
-new event to the relay.
+new event to the relay. A change that moves stock (StockReserved takes it,
+StockReleased gives it back, OrderShipped takes it out of the cap) is that
+same update in ONE transaction with the catalog's stock updates (``joined``),
+so the order's record is the reservation: its status and version make the
+stock move exactly once, and no separate reservation item exists.
 """
 
 from __future__ import annotations
@@ -31,13 +35,16 @@ from chalicelib.orders.ports import (
     IDEMPOTENCY_TTL_SECONDS,
     NOTIFIED_TTL_SECONDS,
     IdempotencyRecord,
+    JointRefused,
     OrderRepository,
     Page,
 )
 from chalicelib.platform import aws, correlation, dynamo, errors
 
 # IAM actions this module's own calls need (collected by tools.iam).
-# TransactWriteItems is authorized per item: Put -> PutItem. Scan serves only
+# TransactWriteItems is authorized per item: Put -> PutItem, Update ->
+# UpdateItem (a joined item by the action of the context that made it,
+# declared there: the catalog's stock moves are its UpdateItems). Scan serves only
 # the operator's replay-orders (devstack), run with the operator's credentials.
 AWS_CALLS = frozenset(
     {
@@ -57,6 +64,7 @@ __all__ = [
     "Page",
 ]
 
+_FAILED = "ConditionalCheckFailed"
 # The keys of a gsi1 page's LastEvaluatedKey: what a listing cursor must hold.
 _GSI1_CURSOR = frozenset({"pk", "sk", "customerId", "createdAt"})
 
@@ -183,15 +191,21 @@ class DynamoOrderRepository(dynamo.DynamoTable):
         return [event for event, _ in record.history(found)] if found else []
 
     def append(
-        self, before: Order, after: Order, event: OrderEvent, payment_token: str | None = None
+        self,
+        before: Order,
+        after: Order,
+        event: OrderEvent,
+        payment_token: str | None = None,
+        joined: object | None = None,
     ) -> bool:
-        return self.append_many(before, [(event, after)], payment_token)
+        return self.append_many(before, [(event, after)], payment_token, joined)
 
     def append_many(
         self,
         before: Order,
         steps: list[tuple[OrderEvent, Order]],
         payment_token: str | None = None,
+        joined: object | None = None,
     ) -> bool:
         after = steps[-1][1]
         events = [event for event, _ in steps]
@@ -200,14 +214,16 @@ class DynamoOrderRepository(dynamo.DynamoTable):
         # if only the flow differs, again as a new one.
         for new_flow in (False, True):
             done = record.change(after, events, payment_token, flow, new_flow)
+            update = {
+                "TableName": self.table,
+                "Key": _order_key(before.orderId),
+                **_update(before, done, flow, new_flow=new_flow),
+            }
             try:
-                with aws.translate():
-                    self.ddb.update_item(
-                        TableName=self.table,
-                        Key=_order_key(before.orderId),
-                        **_update(before, done, flow, new_flow=new_flow),
-                    )
+                self._write(update, joined)
                 return True
+            except JointRefused:
+                raise
             except errors.Conflict:
                 if new_flow or flow is None:
                     return False
@@ -215,6 +231,29 @@ class DynamoOrderRepository(dynamo.DynamoTable):
                 if found is None or record.order_of(found) != before:
                     return False  # the order moved on (not just another flow)
         return False  # pragma: no cover - the loop returns
+
+    def _write(self, update: dict[str, Any], joined: object | None) -> None:
+        """The order's conditional update, alone or first in one transaction
+        with ``joined`` (a ``dynamo.Joint``): Conflict when the order's own
+        condition fails, JointRefused when only the joined items' do."""
+        if joined is None:
+            with aws.translate():
+                self.ddb.update_item(**update)
+            return
+        if not isinstance(joined, dynamo.Joint):
+            raise TypeError(f"not a change DynamoDB can join: {type(joined).__name__}")
+        try:
+            with aws.translate():
+                self.ddb.transact_write_items(TransactItems=[{"Update": update}, *joined.items])
+        except errors.Conflict as exc:
+            codes = dynamo.cancellation_codes(exc.__cause__ or exc)
+            if codes[:1] == [_FAILED]:
+                raise  # the order moved on (or only its flow differs)
+            if "TransactionConflict" in codes:
+                raise errors.Transient("a concurrent transaction on the same items; retry") from exc
+            if _FAILED in codes[1:]:
+                raise JointRefused(codes[1:]) from exc
+            raise
 
     def _orders(self, keys: list[dict[str, Any]]) -> list[Order]:
         """The orders of index ``keys`` (keys-only projections), in their order."""

@@ -154,12 +154,16 @@ class Order(BaseModel):
     createdAt: str  # noqa: N815
     updatedAt: str  # noqa: N815
     version: int
-    # Internal (not in the API): the compensation's progress while CANCELLING.
+    # Internal (not in the API): whether the order holds its lines' stock
+    # (taken with StockReserved, in the same write; given back with
+    # StockReleased or gone for good with OrderShipped, likewise), and the
+    # compensation's progress while CANCELLING.
+    stockHeld: bool = False  # noqa: N815
     stockReleased: bool = False  # noqa: N815
     openPayment: OpenPayment | None = None  # noqa: N815
 
 
-INTERNAL_FIELDS = frozenset({"stockReleased", "openPayment"})
+INTERNAL_FIELDS = frozenset({"stockHeld", "stockReleased", "openPayment"})
 
 # Conditions beyond the status: each compensation lands once, and the
 # cancellation completes only once every compensation it needs has landed.
@@ -212,11 +216,15 @@ def apply(order: Order, event: OrderEvent) -> Order:
 
 
 def _compensation(order: Order, event: EventType) -> dict[str, Any]:
-    """The internal compensation fields ``event`` changes."""
+    """The internal fields ``event`` changes: the stock held, the compensation."""
+    if event is EventType.STOCK_RESERVED:
+        return {"stockHeld": True}
+    if event is EventType.ORDER_SHIPPED:
+        return {"stockHeld": False}
     if event is EventType.ORDER_CANCELLED:
         return {"openPayment": _OPEN_ON_CANCEL.get(order.status)}
     if event is EventType.STOCK_RELEASED:
-        return {"stockReleased": True}
+        return {"stockReleased": True, "stockHeld": False}
     if event in (EventType.PAYMENT_REFUNDED, EventType.PAYMENT_VOIDED):
         return {"openPayment": None}
     return {}

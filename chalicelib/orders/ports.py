@@ -6,11 +6,23 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chalicelib.orders.model import Order, OrderEvent
+from chalicelib.platform import errors
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 # A notification marker only stops duplicate deliveries of one event; none
 # arrives this late (a DLQ keeps messages 14 days), so DynamoDB's TTL drops it.
 NOTIFIED_TTL_SECONDS = 30 * 24 * 3600
+
+
+class JointRefused(errors.Conflict):
+    """The change of another context joined to an order's write (``joined``)
+    was refused while the order's own condition held: nothing was written.
+    ``reasons``: one per item of the joined change, in its order,
+    ``"ConditionalCheckFailed"`` where its condition failed."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("a change joined to the order's write was refused")
+        self.reasons = reasons
 
 
 @dataclass(frozen=True)
@@ -46,20 +58,32 @@ class OrderRepository(Protocol):
     def events(self, order_id: str) -> list[OrderEvent]: ...
 
     def append(
-        self, before: Order, after: Order, event: OrderEvent, payment_token: str | None = None
+        self,
+        before: Order,
+        after: Order,
+        event: OrderEvent,
+        payment_token: str | None = None,
+        joined: object | None = None,
     ) -> bool:
         """Write ``after`` and ``event`` if the order is still ``before``
         (status and version); False if it changed meanwhile. The token is
-        kept only while the payment is unsettled."""
+        kept only while the payment is unsettled.
+
+        ``joined``: another context's change that commits with this write or
+        not at all (the stock StockReserved takes), made by that context's
+        adapter for the same store and opaque here. JointRefused if its
+        conditions fail while the order's hold; Transient if a concurrent
+        transaction got in the way."""
 
     def append_many(
         self,
         before: Order,
         steps: list[tuple[OrderEvent, Order]],
         payment_token: str | None = None,
+        joined: object | None = None,
     ) -> bool:
         """Several consecutive events (each with the order after it) in one
-        conditional write of the order's record."""
+        conditional write of the order's record (``joined``: see ``append``)."""
 
     def list_for_customer(
         self, customer_id: str, limit: int, start: dict[str, Any] | None

@@ -7,7 +7,7 @@ from a stream record's images. Standard library and pydantic only.
 The record (``ORDER#id / ORDER``):
 
 - the order's fields (``Order``), defaults left out (no ``reason`` until one,
-  ``stockReleased`` only once true);
+  ``stockHeld`` and ``stockReleased`` only while true);
 - ``history``: every event, oldest first, its version its place in the list.
   Each entry is ``{"t": type, "at": time}``, plus ``"d"`` (its data) when it
   has any and ``"c"`` (its correlation id) when its flow differs from the
@@ -60,8 +60,8 @@ TOKEN_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.RESERVED})
 # Fields of the record that are not the order's.
 _NOT_ORDER = frozenset({"pk", "sk", "history", "paymentToken", "openShard", "flow", "expiresAt"})
 # Order fields a status change may set or clear (the rest never change).
-MUTABLE = ("status", "version", "updatedAt", "reason", "trackingNumber", "stockReleased",
-           "openPayment")  # fmt: skip
+MUTABLE = ("status", "version", "updatedAt", "reason", "trackingNumber", "stockHeld",
+           "stockReleased", "openPayment")  # fmt: skip
 
 
 def key(order_id: str) -> dict[str, str]:
@@ -76,8 +76,9 @@ def open_shard(order_id: str) -> str:
 def state(order: Order) -> dict[str, Any]:
     """The order's mutable fields as stored: None for a field to leave out."""
     data = order.model_dump(mode="json", include=set(MUTABLE))
-    if not data.get("stockReleased"):
-        data["stockReleased"] = None
+    for flag in ("stockHeld", "stockReleased"):
+        if not data.get(flag):
+            data[flag] = None
     return data
 
 

@@ -102,6 +102,14 @@ class OrderService:
             return
         self.metrics.ms("OrderLeadTimeMs", max(0.0, lead))
 
+    def _after(self, order: Order) -> str:
+        """The time of an event that follows ``order``'s last: now, or that
+        last time if a clock is behind it (another function's, or the local
+        stack's, which the saga-timeout sweep runs ahead), so an order's
+        history never goes back in time and its ``updatedAt`` is its last
+        change's, as the sweep reads it."""
+        return max(self.clock(), order.updatedAt)
+
     # --- commands from the API -------------------------------------------
     def place(
         self, customer_id: str, body: Any, idempotency_key: str | None = None
@@ -248,7 +256,10 @@ class OrderService:
             return None
         happened = OrderCancelled(reason=f"timed out in {seen.status}")
         event = OrderEvent(
-            version=seen.version + 1, type=happened.TYPE, at=at, data=happened.data()
+            version=seen.version + 1,
+            type=happened.TYPE,
+            at=max(at, seen.updatedAt),
+            data=happened.data(),
         )
         after = model.apply(seen, event)
         if not self.repo.append(seen, after, event):
@@ -262,23 +273,30 @@ class OrderService:
         known: Order,
         happened: DomainEvent,
         payment_token: str | None = None,
+        joined: object | None = None,
     ) -> tuple[Order, bool]:
         """Append the event ``happened`` to the order last seen as ``known``.
 
         Conditional on status and version: if the order moved on meanwhile,
         re-read it and apply the event only if it still may follow. Returns
         the current order and whether this call changed it, so a duplicate or
-        out-of-order delivery is a harmless no-op.
+        out-of-order delivery is a harmless no-op. ``joined``: another
+        context's change (from its service) written with the event or not at
+        all, so it happens exactly when the event does; ``JointRefused`` if
+        its conditions fail (nothing is written).
         """
         order = known
         for _ in range(MAX_WRITE_ATTEMPTS):
             if not model.can_apply(order, happened.TYPE):
                 return order, False
             event = OrderEvent(
-                version=order.version + 1, type=happened.TYPE, at=self.clock(), data=happened.data()
+                version=order.version + 1,
+                type=happened.TYPE,
+                at=self._after(order),
+                data=happened.data(),
             )
             after = model.apply(order, event)
-            if self.repo.append(order, after, event, payment_token):
+            if self.repo.append(order, after, event, payment_token, joined):
                 self._observe(order, after, [event.type])
                 return after, True
             current = self.repo.get(order.orderId)
@@ -287,10 +305,13 @@ class OrderService:
             order = current
         raise errors.Transient(f"order {known.orderId} kept changing")
 
-    def record_many(self, known: Order, changes: list[DomainEvent]) -> tuple[Order, bool]:
+    def record_many(
+        self, known: Order, changes: list[DomainEvent], joined: object | None = None
+    ) -> tuple[Order, bool]:
         """Several consecutive status changes in ONE conditional write (each
         still appends its own event). All or nothing: if the order moved on
-        so that the first no longer applies, nothing is written."""
+        so that the first no longer applies, nothing is written, ``joined``
+        (see ``record``) neither: it goes with the first change."""
         order = known
         for _ in range(MAX_WRITE_ATTEMPTS):
             steps: list[tuple[OrderEvent, Order]] = []
@@ -301,14 +322,14 @@ class OrderService:
                 event = OrderEvent(
                     version=state.version + 1,
                     type=happened.TYPE,
-                    at=self.clock(),
+                    at=self._after(state),
                     data=happened.data(),
                 )
                 state = model.apply(state, event)
                 steps.append((event, state))
             if not steps:
                 return order, False
-            if self.repo.append_many(order, steps):
+            if self.repo.append_many(order, steps, joined=joined):
                 self._observe(order, state, [e.type for e, _ in steps])
                 return state, True
             current = self.repo.get(order.orderId)

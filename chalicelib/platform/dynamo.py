@@ -7,6 +7,7 @@ exactly when integral (no detour through ``float``, which loses integers above
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -66,6 +67,16 @@ def from_image(image: dict[str, Any] | None) -> dict[str, Any] | None:
 def cancellation_codes(exc: BaseException) -> list[str]:
     response = getattr(exc, "response", None) or {}
     return [str(r.get("Code", "None")) for r in response.get("CancellationReasons", [])]
+
+
+@dataclass(frozen=True)
+class Joint:
+    """TransactWriteItems entries one context's adapter makes for another's
+    to commit with its own write, all or nothing (the stock an order's
+    StockReserved takes, written with the order's record). The services pass
+    it along unread."""
+
+    items: tuple[dict[str, Any], ...]
 
 
 class DynamoTable:

@@ -26,6 +26,7 @@ from chalicelib.orders import dynamo as order_repository
 from chalicelib.orders import model, record
 from chalicelib.orders.dynamo import DynamoOrderRepository, IdempotencyRecord
 from chalicelib.orders.model import EventType, Order, OrderEvent, OrderStatus
+from chalicelib.orders.ports import JointRefused
 from chalicelib.orders.relay import order_bus_events
 from chalicelib.payments.dynamo import DynamoPaymentRepository
 from chalicelib.payments.ports import ProviderUnavailable
@@ -35,6 +36,7 @@ from tests.support.fakes import (
     FakeAlerts,
     FakeCatalogRepository,
     FakeImportBook,
+    FakeJoint,
     FakeOrderRepository,
     FakePaymentRepository,
     FakeProvider,
@@ -536,10 +538,14 @@ def product(sku: str, stock: int = 10, price: int = 100) -> Product:
 
 
 class CatalogRepositoryContract:
-    """Subclasses provide ``repo``."""
+    """Subclasses provide ``repo`` and ``commit``: a stock change written on
+    its own (None), or refused (its reasons, nothing written)."""
 
     def stocks(self, repo: Any, *skus: str) -> list[int]:
         return [repo.get(s).stock for s in skus]
+
+    def commit(self, change: object) -> list[str] | None:
+        raise NotImplementedError
 
     # -- catalog
     def test_create_then_get_and_a_second_create_writes_nothing(self, repo: Any) -> None:
@@ -602,7 +608,6 @@ class CatalogRepositoryContract:
     def test_list_pages_in_sku_order(self, repo: Any) -> None:
         for sku in ("C", "A", "E", "B", "D"):
             repo.create(product(sku))
-        repo.reserve("o1", [Line(sku="A", quantity=1)], T1)  # reservations are not products
 
         first = repo.list_products(2, None)
         second = repo.list_products(2, first.last_key)
@@ -671,7 +676,8 @@ class CatalogRepositoryContract:
         """Restock to the cap while 5 units are reserved, then cancel: the
         release must not take the stock above MAX_STOCK (it used to)."""
         repo.create(product("A", stock=10))
-        repo.reserve("o1", [Line(sku="A", quantity=5)], T1)
+        lines = [Line(sku="A", quantity=5)]
+        assert self.commit(repo.take(lines, T1)) is None
 
         with pytest.raises(StockConflict) as caught:
             repo.adjust_stock("A", MAX_STOCK - 5 + 1, T1, RESTOCK)
@@ -680,46 +686,37 @@ class CatalogRepositoryContract:
         with pytest.raises(StockConflict):
             repo.adjust_stock("A", 1, T1, RESTOCK)
 
-        assert repo.release("o1", T2) == [Line(sku="A", quantity=5)]
+        assert self.commit(repo.give_back(lines, T2)) is None
         assert repo.get("A").stock == MAX_STOCK
         with pytest.raises(StockConflict):
             repo.adjust_stock("A", 1, T2, RESTOCK)
 
     def test_shipped_units_stop_counting_against_the_cap(self, repo: Any) -> None:
         repo.create(product("A", stock=MAX_STOCK))
-        repo.reserve("o1", [Line(sku="A", quantity=7)], T1)
+        lines = [Line(sku="A", quantity=7)]
+        assert self.commit(repo.take(lines, T1)) is None
         with pytest.raises(StockConflict):
             repo.adjust_stock("A", 1, T1, RESTOCK)  # the 7 may still come back
 
-        assert repo.ship("o1", T2) == [Line(sku="A", quantity=7)]
-        assert repo.ship("o1", T2) is None  # once
-        assert repo.release("o1", T2) is None  # shipped units never come back
+        assert self.commit(repo.ship(lines)) is None
         assert repo.get("A").stock == MAX_STOCK - 7
+        assert repo.get("A").version == 2  # a shipment moves no stock
         assert repo.adjust_stock("A", 7, T2, RESTOCK).stock == MAX_STOCK
         with pytest.raises(StockConflict):
             repo.adjust_stock("A", 1, T2, RESTOCK)
-
-    def test_ship_without_a_reservation_or_after_a_release_does_nothing(self, repo: Any) -> None:
-        repo.create(product("A", stock=3))
-        assert repo.ship("never", T1) is None
-        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
-        repo.release("o1", T1)
-        assert repo.ship("o1", T2) is None
-        assert repo.get("A").stock == 3
-        assert repo.adjust_stock("A", MAX_STOCK - 3, T2, RESTOCK).stock == MAX_STOCK
 
     def test_every_change_bumps_the_version(self, repo: Any) -> None:
         repo.create(product("A", stock=5))
         details = ProductDetails(name="Renamed", priceCents=1, lowStockThreshold=0)
         versions = [repo.get("A").version]
 
-        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
+        self.commit(repo.take([Line(sku="A", quantity=2)], T1))
         versions.append(repo.get("A").version)
-        repo.release("o1", T1)
+        self.commit(repo.give_back([Line(sku="A", quantity=2)], T1))
         versions.append(repo.get("A").version)
         versions.append(repo.adjust_stock("A", 3, T1, RESTOCK).version)
         versions.append(repo.update_details("A", details, None, T2).version)
-        repo.reserve("o2", [Line(sku="A", quantity=99)], T2)  # short: no change
+        assert self.commit(repo.take([Line(sku="A", quantity=99)], T2))  # short: no change
         versions.append(repo.get("A").version)
 
         assert versions == [1, 2, 3, 4, 5, 5]
@@ -731,13 +728,14 @@ class CatalogRepositoryContract:
         service = CatalogService(repo, FakeAlerts(), clock=lambda: T1)
         body = {"name": "Mug", "priceCents": 500, "stock": 10, "lowStockThreshold": 2}
         service.put_product("A", body)
-        assert service.reserve("o1", [Line(sku="A", quantity=5)]).status == "RESERVED"
+        lines = [Line(sku="A", quantity=5)]
+        assert self.commit(service.taking(lines)) is None
 
         with pytest.raises(errors.Conflict) as caught:
             service.put_product("A", body)  # a stale stock
         renamed = service.put_product("A", body | {"name": "Big mug", "stock": 5})
         unnamed = service.put_product("A", {k: v for k, v in body.items() if k != "stock"})
-        service.release("o1")
+        assert self.commit(service.giving_back(lines)) is None
 
         assert "the stock of A is 5, not 10" in caught.value.message
         assert (renamed.name, renamed.stock, unnamed.name, unnamed.stock) == (
@@ -748,18 +746,21 @@ class CatalogRepositoryContract:
         )
         assert self.stocks(repo, "A") == [10]
 
-    # -- reservations
-    def test_reserve_takes_every_line(self, repo: Any) -> None:
+    # -- the stock an order takes, gives back or ships (committed alone here;
+    # with the order's write in OrderStockContract)
+    def test_take_takes_every_line(self, repo: Any) -> None:
         repo.create(product("A", stock=5))
         repo.create(product("B", stock=2))
 
-        outcome = repo.reserve("o1", [Line(sku="A", quantity=5), Line(sku="B", quantity=1)], T1)
+        assert (
+            self.commit(repo.take([Line(sku="A", quantity=5), Line(sku="B", quantity=1)], T1))
+            is None
+        )
 
-        assert (outcome.status, outcome.short_skus) == ("RESERVED", [])
         assert self.stocks(repo, "A", "B") == [0, 1]
         assert repo.get("A").updatedAt == T1
 
-    def test_reserve_short_names_the_short_skus_and_takes_nothing(self, repo: Any) -> None:
+    def test_a_short_take_names_the_short_skus_and_takes_nothing(self, repo: Any) -> None:
         repo.create(product("A", stock=5))
         repo.create(product("B", stock=1))
         repo.create(product("C", stock=3))
@@ -770,73 +771,23 @@ class CatalogRepositoryContract:
             Line(sku="GONE", quantity=1),
         ]
 
-        outcome = repo.reserve("o1", lines, T1)
+        reasons = self.commit(repo.take(lines, T1))
 
-        assert (outcome.status, outcome.short_skus) == ("SHORT", ["B", "GONE"])
+        assert reasons is not None
+        assert CatalogService.shortage(lines, reasons) == ["B", "GONE"]
         assert self.stocks(repo, "A", "B", "C") == [5, 1, 3]
         assert repo.get("A").updatedAt == T0
 
-    def test_a_short_reservation_holds_nothing(self, repo: Any) -> None:
-        repo.create(product("A", stock=1))
-        assert repo.reserve("o1", [Line(sku="A", quantity=2)], T1).status == "SHORT"
-
-        repo.adjust_stock("A", 1, T1, RESTOCK)
-
-        assert repo.reserve("o1", [Line(sku="A", quantity=2)], T2).status == "RESERVED"
-        assert self.stocks(repo, "A") == [0]
-
-    def test_a_second_reserve_is_a_duplicate(self, repo: Any) -> None:
-        repo.create(product("A", stock=5))
-        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
-
-        again = repo.reserve("o1", [Line(sku="A", quantity=2)], T2)
-
-        assert (again.status, again.short_skus) == ("DUPLICATE", [])
-        assert self.stocks(repo, "A") == [3]
-
-    def test_a_duplicate_is_reported_even_when_stock_ran_out(self, repo: Any) -> None:
-        repo.create(product("A", stock=2))
-        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
-        assert repo.reserve("o1", [Line(sku="A", quantity=2)], T2).status == "DUPLICATE"
-
-    def test_release_gives_the_lines_back_once(self, repo: Any) -> None:
+    def test_give_back_returns_every_line(self, repo: Any) -> None:
         repo.create(product("A", stock=5))
         repo.create(product("B", stock=5))
         lines = [Line(sku="A", quantity=2), Line(sku="B", quantity=5)]
-        repo.reserve("o1", lines, T1)
+        assert self.commit(repo.take(lines, T1)) is None
 
-        assert repo.release("o1", T2) == lines
+        assert self.commit(repo.give_back(lines, T2)) is None
+
         assert self.stocks(repo, "A", "B") == [5, 5]
         assert repo.get("B").updatedAt == T2
-        assert repo.release("o1", T2) is None
-        assert self.stocks(repo, "A", "B") == [5, 5]
-
-    def test_a_released_reservation_cannot_be_taken_again(self, repo: Any) -> None:
-        repo.create(product("A", stock=5))
-        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
-        repo.release("o1", T2)
-
-        again = repo.reserve("o1", [Line(sku="A", quantity=2)], T2)
-
-        assert again.status == "RELEASED"
-        assert self.stocks(repo, "A") == [5]
-
-    def test_a_release_before_the_reserve_leaves_a_tombstone(self, repo: Any) -> None:
-        repo.create(product("A", stock=5))
-
-        assert repo.release("o1", T1) is None
-        assert repo.reserve("o1", [Line(sku="A", quantity=2)], T2).status == "RELEASED"
-        assert repo.release("o1", T2) is None
-        assert self.stocks(repo, "A") == [5]
-
-    def test_reservations_of_different_orders_are_independent(self, repo: Any) -> None:
-        repo.create(product("A", stock=5))
-        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
-        repo.release("o2", T1)
-        assert repo.reserve("o3", [Line(sku="A", quantity=3)], T1).status == "RESERVED"
-        assert repo.reserve("o4", [Line(sku="A", quantity=1)], T1).short_skus == ["A"]
-        assert repo.release("o1", T2) == [Line(sku="A", quantity=2)]
-        assert self.stocks(repo, "A") == [2]
 
     # -- images
     def test_image_entries_and_the_primary_image_are_kept_on_the_product(self, repo: Any) -> None:
@@ -862,7 +813,7 @@ class CatalogRepositoryContract:
     def test_a_reservation_between_read_and_write_refuses_the_write(self, repo: Any) -> None:
         repo.create(product("A", stock=5))
         state = repo.image_state("A")
-        repo.reserve("o1", [Line(sku="A", quantity=2)], T1)
+        assert self.commit(repo.take([Line(sku="A", quantity=2)], T1)) is None
         assert repo.set_images("A", state.version, {}, None, T2) is False
         assert self.stocks(repo, "A") == [3]
 
@@ -876,6 +827,10 @@ class TestFakeCatalogRepository(CatalogRepositoryContract):
     def repo(self) -> FakeCatalogRepository:
         return FakeCatalogRepository()
 
+    def commit(self, change: object) -> list[str] | None:
+        assert isinstance(change, FakeJoint)
+        return change.commit()
+
     def test_a_stock_change_keeps_its_reason(self, repo: FakeCatalogRepository) -> None:
         repo.create(product("A"))
         repo.adjust_stock("A", -1, T1, COUNTED)
@@ -885,7 +840,16 @@ class TestFakeCatalogRepository(CatalogRepositoryContract):
 class TestDynamoCatalogRepository(CatalogRepositoryContract):
     @pytest.fixture
     def repo(self, stack: Stack) -> DynamoCatalogRepository:
+        self.ddb = stack.ddb
         return DynamoCatalogRepository(stack.outputs["ProductsTableName"], client=stack.ddb)
+
+    def commit(self, change: object) -> list[str] | None:
+        assert isinstance(change, dynamo.Joint)
+        try:
+            self.ddb.transact_write_items(TransactItems=list(change.items))
+        except self.ddb.exceptions.TransactionCanceledException as exc:
+            return dynamo.cancellation_codes(exc)
+        return None
 
     def item(self, stack: Stack, sku: str) -> dict[str, Any]:
         return dynamo.from_item(
@@ -920,6 +884,126 @@ class TestDynamoCatalogRepository(CatalogRepositoryContract):
         stored = repo.get("A")
         assert stored is not None and stored.version == 0
         assert repo.adjust_stock("A", 1, T1, RESTOCK).version == 1
+
+
+# ============================================================ order + stock
+
+
+LINES = [Line(sku="A", quantity=2)]  # what ``placed()`` orders
+
+
+class OrderStockContract:
+    """The stock an order takes, gives back and ships, committed with the
+    order's own event in one write (``joined``), or not at all. Subclasses
+    provide ``orders`` and ``catalog`` of one store."""
+
+    def reserve(self, orders: Any, catalog: Any, order: Order) -> tuple[Order, bool]:
+        after, event = step(order, EventType.STOCK_RESERVED)
+        return after, orders.append(order, after, event, "tok_ok", catalog.take(LINES, T1))
+
+    def test_stock_reserved_takes_the_stock_in_the_same_write(
+        self, orders: Any, catalog: Any
+    ) -> None:
+        catalog.create(product("A", stock=5))
+        order, event = placed()
+        orders.create(order, event, "tok_ok", None)
+
+        after, written = self.reserve(orders, catalog, order)
+
+        assert written is True
+        assert orders.get("o1") == after and after.stockHeld
+        assert catalog.get("A").stock == 3
+
+    def test_a_short_take_writes_neither_the_order_nor_the_stock(
+        self, orders: Any, catalog: Any
+    ) -> None:
+        catalog.create(product("A", stock=1))
+        order, event = placed()
+        orders.create(order, event, "tok_ok", None)
+
+        with pytest.raises(JointRefused) as refused:
+            self.reserve(orders, catalog, order)
+
+        assert CatalogService.shortage(LINES, refused.value.reasons) == ["A"]
+        assert orders.get("o1") == order
+        assert catalog.get("A").stock == 1
+
+    def test_a_second_reservation_of_the_order_takes_nothing(
+        self, orders: Any, catalog: Any
+    ) -> None:
+        catalog.create(product("A", stock=5))
+        order, event = placed()
+        orders.create(order, event, "tok_ok", None)
+        after, _ = self.reserve(orders, catalog, order)
+
+        again = self.reserve(orders, catalog, order)  # a redelivered OrderPlaced
+
+        assert again[1] is False
+        assert (orders.get("o1"), catalog.get("A").stock) == (after, 3)
+
+    def test_a_cancel_that_comes_first_leaves_the_reservation_nothing_to_take(
+        self, orders: Any, catalog: Any
+    ) -> None:
+        catalog.create(product("A", stock=5))
+        order, event = placed()
+        orders.create(order, event, "tok_ok", None)
+        cancelled, cancel = step(order, EventType.ORDER_CANCELLED, {"reason": "by ada"})
+        assert orders.append(order, cancelled, cancel)
+
+        assert self.reserve(orders, catalog, order)[1] is False
+        assert (orders.get("o1"), catalog.get("A").stock) == (cancelled, 5)
+
+    def test_the_release_gives_the_stock_back_once(self, orders: Any, catalog: Any) -> None:
+        catalog.create(product("A", stock=5))
+        order, event = placed()
+        orders.create(order, event, "tok_ok", None)
+        reserved, _ = self.reserve(orders, catalog, order)
+        cancelled, cancel = step(reserved, EventType.ORDER_CANCELLED, {"reason": "by ada"})
+        assert orders.append(reserved, cancelled, cancel)
+        released, release = step(cancelled, EventType.STOCK_RELEASED, {"lines": []})
+
+        for _ in range(2):  # the second from the stale view: refused, nothing given
+            orders.append(cancelled, released, release, None, catalog.give_back(LINES, T2))
+
+        assert orders.get("o1") == released and not released.stockHeld
+        assert catalog.get("A").stock == 5
+
+    def test_the_shipment_frees_the_cap_once(self, orders: Any, catalog: Any) -> None:
+        catalog.create(product("A", stock=MAX_STOCK))
+        order, event = placed()
+        orders.create(order, event, "tok_ok", None)
+        reserved, _ = self.reserve(orders, catalog, order)
+        paid, pay = step(reserved, EventType.PAYMENT_CAPTURED)
+        assert orders.append(reserved, paid, pay)
+        shipped, ship = step(paid, EventType.ORDER_SHIPPED, {"trackingNumber": "TRK-1"})
+
+        for _ in range(2):
+            orders.append(paid, shipped, ship, None, catalog.ship(LINES))
+
+        assert orders.get("o1") == shipped and not shipped.stockHeld
+        assert catalog.adjust_stock("A", 2, T2, RESTOCK).stock == MAX_STOCK
+        with pytest.raises(StockConflict):
+            catalog.adjust_stock("A", 1, T2, RESTOCK)  # freed once, not twice
+
+
+class TestFakeOrderStock(OrderStockContract):
+    @pytest.fixture
+    def orders(self) -> FakeOrderRepository:
+        return FakeOrderRepository()
+
+    @pytest.fixture
+    def catalog(self) -> FakeCatalogRepository:
+        return FakeCatalogRepository()
+
+
+class TestDynamoOrderStock(OrderStockContract):
+    @pytest.fixture
+    def orders(self, stack: Stack) -> DynamoOrderRepository:
+        return DynamoOrderRepository(stack.outputs["OrdersTableName"], client=stack.ddb)
+
+    @pytest.fixture
+    def catalog(self, stack: Stack) -> DynamoCatalogRepository:
+        return DynamoCatalogRepository(stack.outputs["ProductsTableName"], client=stack.ddb)
 
 
 # ================================================================== payments

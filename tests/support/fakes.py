@@ -1,7 +1,8 @@
 """In-memory implementations of the ports, named for their technology.
 
 Each fake keeps the semantics of its DynamoDB twin (conditional writes,
-idempotency records, reservation tombstones, the payment record's states), so
+idempotency records, stock moves committed with the order's change, the
+payment record's states), so
 the service and saga tests exercise the real rules without AWS; the contract
 tests in ``tests/integration/test_repository_contracts.py`` hold both to the
 same behaviour. One lock per fake: the services may be driven from threads.
@@ -28,14 +29,13 @@ from chalicelib.catalog.model import (
     Line,
     Product,
     ProductDetails,
-    Reservation,
-    ReservationOutcome,
 )
 from chalicelib.catalog.ports import ImportClaim, ImportProgress, StockChange, StockConflict
 from chalicelib.images.model import Image
 from chalicelib.orders import record
 from chalicelib.orders.dynamo import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, Page
 from chalicelib.orders.model import Order, OrderEvent
+from chalicelib.orders.ports import JointRefused
 from chalicelib.payments.model import ChargeResult
 from chalicelib.payments.ports import ProviderUnavailable
 from chalicelib.platform import correlation, errors
@@ -113,21 +113,30 @@ class FakeOrderRepository:
             return [event for event, _ in record.history(found)] if found else []
 
     def append(
-        self, before: Order, after: Order, event: OrderEvent, payment_token: str | None = None
+        self,
+        before: Order,
+        after: Order,
+        event: OrderEvent,
+        payment_token: str | None = None,
+        joined: object | None = None,
     ) -> bool:
-        return self.append_many(before, [(event, after)], payment_token)
+        return self.append_many(before, [(event, after)], payment_token, joined)
 
     def append_many(
         self,
         before: Order,
         steps: list[tuple[OrderEvent, Order]],
         payment_token: str | None = None,
+        joined: object | None = None,
     ) -> bool:
         """What the DynamoDB update does: on the status and version seen, set
         the state, append the entries (a correlation id on the first when the
-        writer's flow is not the record's last), keep the token while unsettled."""
+        writer's flow is not the record's last), keep the token while
+        unsettled; with ``joined`` (a ``FakeJoint``) committed too, or neither."""
         after = steps[-1][1]
         flow = correlation.current()
+        if joined is not None and not isinstance(joined, FakeJoint):
+            raise TypeError(f"not a change the fakes can join: {type(joined).__name__}")
         with self._lock:
             current = self._records.get(before.orderId)
             if current is None or (current["status"], current["version"]) != (
@@ -135,6 +144,10 @@ class FakeOrderRepository:
                 before.version,
             ):
                 return False
+            if joined is not None:
+                reasons = joined.commit()
+                if reasons is not None:
+                    raise JointRefused(reasons)
             new_flow = flow is not None and current.get("flow") != flow
             events = [event for event, _ in steps]
             new = record.applied(
@@ -223,17 +236,29 @@ def _product_keys(sku: str) -> dict[str, str]:
 Lines = list[Line]
 
 
-@dataclass
-class _Reservation:
-    state: str  # RESERVED | RELEASED
-    lines: list[Line]
-    at: str
+@dataclass(frozen=True)
+class FakeJoint:
+    """A change the fake catalog makes for the fake orders repository to
+    commit with an order's write (``dynamo.Joint``'s twin): ``commit`` checks
+    every condition and applies all of it, or nothing and the reasons (one
+    per item, as DynamoDB's CancellationReasons)."""
+
+    check: Callable[[], list[str]]
+    apply: Callable[[], None]
+    lock: Any
+
+    def commit(self) -> list[str] | None:
+        with self.lock:
+            reasons = self.check()
+            if "ConditionalCheckFailed" in reasons:
+                return reasons
+            self.apply()
+            return None
 
 
 class FakeCatalogRepository:
-    """CatalogRepository in memory: reserve is all-or-nothing, and the
-    reservation record makes reserve and release idempotent, including the
-    RELEASED tombstone a release leaves when it overtakes the reservation.
+    """CatalogRepository in memory: ``take`` is all-or-nothing, committed
+    with the order's change by the fake orders repository (``FakeJoint``).
     As in DynamoDB, create is conditional on the sku being new, and stock
     moves only by deltas within 0..MAX_STOCK; every change bumps ``version``.
     ``held`` (stock plus reserved units) bounds a restock, and a shipment takes
@@ -243,7 +268,6 @@ class FakeCatalogRepository:
         self._lock = threading.RLock()
         self._products: dict[str, Product] = {}
         self._held: dict[str, int] = {}
-        self._reservations: dict[str, _Reservation] = {}
         self._changes: dict[str, StockChange] = {}
         self._images: dict[str, dict[str, Any]] = {}
 
@@ -331,63 +355,44 @@ class FakeCatalogRepository:
             self._changes[sku] = change
             return self._move(sku, delta, at)
 
-    def reserve(self, order_id: str, lines: Lines, at: str) -> ReservationOutcome:
-        with self._lock:
-            existing = self._reservations.get(order_id)
-            if existing is not None:
-                status = (
-                    Reservation.DUPLICATE if existing.state == "RESERVED" else Reservation.RELEASED
-                )
-                return ReservationOutcome(status=status)
-            short = [
-                line.sku
-                for line in lines
-                if line.sku not in self._products or self._products[line.sku].stock < line.quantity
-            ]
-            if short:
-                return ReservationOutcome(status=Reservation.SHORT, short_skus=short)
+    def _codes(self, lines: Lines, wanted: Callable[[Product, Line], bool]) -> list[str]:
+        return [
+            "None"
+            if line.sku in self._products and wanted(self._products[line.sku], line)
+            else "ConditionalCheckFailed"
+            for line in lines
+        ]
+
+    def take(self, lines: Lines, at: str) -> FakeJoint:
+        def apply() -> None:
             for line in lines:
                 self._move(line.sku, -line.quantity, at)
-            self._reservations[order_id] = _Reservation("RESERVED", [*lines], at)
-            return ReservationOutcome(status=Reservation.RESERVED)
 
-    def release(self, order_id: str, at: str) -> Lines | None:
-        with self._lock:
-            existing = self._reservations.get(order_id)
-            if existing is None:
-                self._reservations[order_id] = _Reservation("RELEASED", [], at)
-                return None
-            if existing.state != "RESERVED":
-                return None
-            missing = [line.sku for line in existing.lines if line.sku not in self._products]
-            if missing:
-                # DynamoDB's transaction fails on attribute_exists(pk).
-                raise errors.Transient("release did not commit; retry")
-            for line in existing.lines:
+        return FakeJoint(
+            lambda: self._codes(lines, lambda p, line: p.stock >= line.quantity),
+            apply,
+            self._lock,
+        )
+
+    def give_back(self, lines: Lines, at: str) -> FakeJoint:
+        def apply() -> None:
+            for line in lines:
                 self._move(line.sku, line.quantity, at)
-            existing.state = "RELEASED"
-            return [*existing.lines]
 
-    def ship(self, order_id: str, at: str) -> Lines | None:
-        with self._lock:
-            existing = self._reservations.get(order_id)
-            if existing is None or existing.state != "RESERVED":
-                return None
-            for line in existing.lines:
+        return FakeJoint(lambda: self._codes(lines, lambda p, line: True), apply, self._lock)
+
+    def ship(self, lines: Lines) -> FakeJoint:
+        def apply() -> None:
+            for line in lines:
                 self._held[line.sku] -= line.quantity
-            existing.state = "SHIPPED"
-            return [*existing.lines]
+
+        return FakeJoint(lambda: self._codes(lines, lambda p, line: True), apply, self._lock)
 
     def held(self, sku: str) -> int:
         with self._lock:
             return self._held[sku]
 
     # -- for tests only
-    def reservation_state(self, order_id: str) -> str | None:
-        with self._lock:
-            found = self._reservations.get(order_id)
-            return found.state if found else None
-
     def put(self, product: Product) -> Product:
         """Seed a product as it is (a fixture writing the table directly)."""
         with self._lock:

@@ -10,7 +10,7 @@ from chalicelib.catalog.model import MAX_STOCK, Line
 from chalicelib.catalog.ports import StockChange
 from chalicelib.catalog.service import CatalogService
 from chalicelib.platform import errors
-from tests.support.fakes import FakeAlerts, FakeCatalogRepository
+from tests.support.fakes import FakeAlerts, FakeCatalogRepository, FakeJoint
 
 T0 = "2025-01-01T00:00:00.000Z"
 
@@ -46,6 +46,13 @@ def without_stock(body: dict[str, Any]) -> dict[str, Any]:
 
 def stocks(service: CatalogService, *skus: str) -> list[int]:
     return [service.get(s).stock for s in skus]
+
+
+def commit(change: object) -> list[str] | None:
+    """Commit a stock change as the orders repository would with an order's
+    write: None, or the reasons it was refused (nothing written)."""
+    assert isinstance(change, FakeJoint)
+    return change.commit()
 
 
 # --- catalog -------------------------------------------------------------------------
@@ -95,12 +102,13 @@ def test_a_put_after_a_reservation_then_a_cancel_leaves_the_admins_stock(
 ) -> None:
     """Set 10, one order of 5 reserved, PUT stock 10, cancel: 10, not 15."""
     service.put_product("MUG-1", product(stock=10))
-    service.reserve("o1", [Line(sku="MUG-1", quantity=5)])
+    lines = [Line(sku="MUG-1", quantity=5)]
+    assert commit(service.taking(lines)) is None
 
     with pytest.raises(errors.Conflict):
         service.put_product("MUG-1", product(stock=10))
     assert service.put_product("MUG-1", without_stock(product(price=9))).stock == 5
-    service.release("o1")
+    assert commit(service.giving_back(lines)) is None
 
     assert stocks(service, "MUG-1") == [10]
 
@@ -111,9 +119,10 @@ def test_a_get_then_put_back_loop_never_moves_stock(service: CatalogService) -> 
     service.put_product("MUG-1", product(stock=20))
     fields = {"name", "priceCents", "stock"}
     outcomes = []
-    for n in range(30):
+    for _ in range(30):
         seen = service.get("MUG-1").model_dump(include=fields)
-        outcomes.append(service.reserve(f"o{n}", [Line(sku="MUG-1", quantity=1)]).status)
+        refused = commit(service.taking([Line(sku="MUG-1", quantity=1)]))
+        outcomes.append("RESERVED" if refused is None else "SHORT")
         if outcomes[-1] == "RESERVED":
             with pytest.raises(errors.Conflict):
                 service.put_product("MUG-1", seen)  # stale by one reservation
@@ -349,63 +358,63 @@ def test_list_pages_in_sku_order(service: CatalogService) -> None:
 # --- stock ---------------------------------------------------------------------------
 
 
-def test_reserve_takes_every_line(service: CatalogService) -> None:
+# A reservation, its release and its shipment are changes the orders context
+# commits with the order's own event (FakeJoint stands for that commit here);
+# that the order's conditional write makes each happen once is the saga's
+# test (tests/unit/checkout/test_saga.py) and the contract's
+# (tests/integration/test_repository_contracts.py).
+
+
+def test_taking_takes_every_line(service: CatalogService) -> None:
     service.put_product("A", product(stock=5))
     service.put_product("B", product(stock=2))
 
-    outcome = service.reserve("o1", [Line(sku="A", quantity=5), Line(sku="B", quantity=1)])
+    assert commit(service.taking([Line(sku="A", quantity=5), Line(sku="B", quantity=1)])) is None
 
-    assert outcome.status == "RESERVED"
     assert stocks(service, "A", "B") == [0, 1]
 
 
-def test_reserve_is_all_or_nothing_and_names_the_short_skus(service: CatalogService) -> None:
+def test_taking_is_all_or_nothing_and_names_the_short_skus(service: CatalogService) -> None:
     service.put_product("A", product(stock=5))
     service.put_product("B", product(stock=1))
     service.put_product("C", product(stock=0))
+    lines = [
+        Line(sku="A", quantity=1),
+        Line(sku="B", quantity=2),
+        Line(sku="C", quantity=1),
+        Line(sku="Z", quantity=1),
+    ]
 
-    outcome = service.reserve(
-        "o1",
-        [
-            Line(sku="A", quantity=1),
-            Line(sku="B", quantity=2),
-            Line(sku="C", quantity=1),
-            Line(sku="Z", quantity=1),
-        ],
-    )
+    reasons = commit(service.taking(lines))
 
-    assert outcome.status == "SHORT"
-    assert outcome.short_skus == ["B", "C", "Z"]
+    assert reasons is not None
+    assert service.shortage(lines, reasons) == ["B", "C", "Z"]
     assert stocks(service, "A", "B", "C") == [5, 1, 0]
 
 
-def test_a_second_reserve_is_a_duplicate_and_takes_nothing(service: CatalogService) -> None:
-    service.put_product("A", product(stock=5))
-    service.reserve("o1", [Line(sku="A", quantity=2)])
-
-    assert service.reserve("o1", [Line(sku="A", quantity=2)]).status == "DUPLICATE"
-    assert stocks(service, "A") == [3]
-
-
-def test_release_gives_stock_back_exactly_once(service: CatalogService) -> None:
+def test_giving_back_returns_what_was_taken(service: CatalogService) -> None:
     service.put_product("A", product(stock=5))
     service.put_product("B", product(stock=5))
     lines = [Line(sku="A", quantity=2), Line(sku="B", quantity=3)]
-    service.reserve("o1", lines)
+    assert commit(service.taking(lines)) is None
+    assert stocks(service, "A", "B") == [3, 2]
 
-    assert service.release("o1") == lines
-    assert service.release("o1") is None
+    assert commit(service.giving_back(lines)) is None
+
     assert stocks(service, "A", "B") == [5, 5]
-    assert service.reserve("o1", lines).status == "RELEASED"
-    assert stocks(service, "A", "B") == [5, 5]
 
 
-def test_a_release_before_the_reserve_leaves_a_tombstone(service: CatalogService) -> None:
+def test_shipping_leaves_the_stock_and_frees_the_cap(
+    service: CatalogService, repo: FakeCatalogRepository
+) -> None:
     service.put_product("A", product(stock=5))
+    lines = [Line(sku="A", quantity=2)]
+    assert commit(service.taking(lines)) is None
+    assert (repo.held("A"), stocks(service, "A")) == (5, [3])
 
-    assert service.release("o1") is None
-    assert service.reserve("o1", [Line(sku="A", quantity=2)]).status == "RELEASED"
-    assert stocks(service, "A") == [5]
+    assert commit(service.shipping(lines)) is None
+
+    assert (repo.held("A"), stocks(service, "A")) == (3, [3])
 
 
 def test_alert_shortage(service: CatalogService, alerts: FakeAlerts) -> None:

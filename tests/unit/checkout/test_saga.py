@@ -233,12 +233,13 @@ class Shop:
                     self.check_cancelled_means_done()
 
     def check_cancelled_means_done(self) -> None:
-        """A CANCELLED order's stock is back (and a late OrderPlaced takes
-        none: the reservation is RELEASED, a tombstone if it never ran) and
-        every capture went back; a CANCELLING one may still hold either."""
+        """A CANCELLED order holds no stock (it was given back, or never
+        taken; and a late OrderPlaced takes none: the order is not PLACED)
+        and every capture went back; a CANCELLING one may still hold either."""
         for order_id in self.order_repo.all_order_ids():
-            if self.status(order_id) is OrderStatus.CANCELLED:
-                assert self.inventory_repo.reservation_state(order_id) == "RELEASED", order_id
+            order = self.orders.current(order_id)
+            if order.status is OrderStatus.CANCELLED:
+                assert order.stockReleased and not order.stockHeld, order_id
                 assert self.provider.captures(order_id) == self.provider.refunds(order_id)
 
     def run(self, times: int = 1) -> list[str]:
@@ -583,7 +584,7 @@ def test_shipping_takes_the_units_out_of_what_counts_against_the_cap() -> None:
     assert shop.status(order.orderId) is OrderStatus.COMPLETED
 
     assert (shop.stock("A"), shop.inventory_repo.held("A")) == (3, 3)
-    assert shop.inventory_repo.reservation_state(order.orderId) == "SHIPPED"
+    assert not shop.orders.current(order.orderId).stockHeld
 
 
 def test_a_capture_heard_after_a_cancel_ships_nothing_and_the_stock_comes_back() -> None:
@@ -632,7 +633,7 @@ def test_a_cancel_that_overtakes_the_reservation_takes_no_stock() -> None:
     shop.run(times=2)
 
     assert shop.stock("A") == 5
-    assert shop.inventory_repo.reservation_state(order.orderId) == "RELEASED"
+    assert not shop.orders.current(order.orderId).stockHeld
     # Cancelled while PLACED: no charge can start, so the stock is all there is to wait for.
     assert shop.history(order.orderId) == [
         "OrderPlaced",
@@ -644,16 +645,19 @@ def test_a_cancel_that_overtakes_the_reservation_takes_no_stock() -> None:
     assert shop.provider.charge_calls == 0
 
 
-def test_a_cancel_after_the_reservation_but_processed_first_still_returns_the_stock() -> None:
+def test_an_order_placed_heard_after_the_cancel_takes_nothing_before_the_release() -> None:
+    """The reservation is the order's own write (StockReserved with the stock,
+    on the order being PLACED): once cancelled, a late OrderPlaced cannot
+    take stock it would then have to give back."""
     shop = Shop({"A": 5})
     order = shop.place(A=3)
     placed = shop.relay()
     shop.orders.cancel(order.orderId, Who("ada"))
     cancelled = shop.relay()
 
-    shop.deliver(placed[0], only="InventoryQueue")  # reserves, but cannot record it
-    assert shop.stock("A") == 2
-    assert shop.status(order.orderId) is OrderStatus.CANCELLING  # not CANCELLED: stock held
+    shop.deliver(placed[0], only="InventoryQueue")
+    assert shop.stock("A") == 5
+    assert shop.status(order.orderId) is OrderStatus.CANCELLING  # the release is still to come
     shop.deliver(cancelled[0], only="InventoryQueue")
 
     assert shop.stock("A") == 5

@@ -558,3 +558,33 @@ def test_replay_reports_an_unfoldable_history(
 def test_replay_of_an_unknown_order_is_not_found(service: OrderService) -> None:
     with pytest.raises(errors.NotFound):
         service.replay("nope")
+
+
+def test_an_event_never_goes_back_in_time_when_a_clock_is_behind(repo: FakeOrderRepository) -> None:
+    """A sweep ahead of the steps' clocks (the local stack's, moved forward)
+    cancels an order; the step that records the next change has a clock
+    behind that cancel: its event takes the cancel's time, so the order's
+    history stays in time order and its updatedAt is its last change's."""
+    now = ["2025-01-01T00:00:00.000Z"]
+    products = FakeCatalogRepository()
+    products.put(
+        Product(sku="A", name="A", priceCents=1, stock=9, lowStockThreshold=0, updatedAt=now[0])
+    )
+    service = OrderService(repo, CatalogService(products, FakeAlerts()), clock=lambda: now[0])
+    order, _ = service.place("ada", body(items=[{"sku": "A", "quantity": 1}]))
+    ahead = "2025-01-01T00:30:00.000Z"
+    cancelled = service.time_out(order, ahead)
+    assert cancelled is not None and cancelled.updatedAt == ahead
+
+    now[0] = "2025-01-01T00:00:05.000Z"  # the step's clock: behind the sweep's
+    released, applied = service.record(cancelled, typed(EventType.STOCK_RELEASED, {}))
+
+    assert applied and released.updatedAt == ahead
+    assert [e.at for e in service.events(order.orderId, ADA)] == [
+        "2025-01-01T00:00:00.000Z",
+        ahead,
+        ahead,
+    ]
+    now[0] = "2025-01-01T01:00:00.000Z"  # and a clock ahead of it is taken as it is
+    done, _ = service.record(released, typed(EventType.CANCELLATION_COMPLETED, {}))
+    assert done.updatedAt == now[0]
