@@ -244,12 +244,16 @@ def with_rules_route(app: Any) -> Any:
 
 
 def speed_up_dispatch() -> None:
-    """Two lookups moto's server repeats on every request, done once: the list
-    of its service packages (a directory listing and a stat per package, to
-    ask whether the Host names a service) and a response class's method names
-    (``inspect.getmembers``, to ask whether the action is one). Neither
-    changes while the process runs; together they were a fifth of a PutItem's
-    time in the emulator."""
+    """Lookups moto's server repeats on every request, done once: the list of
+    its service packages (a directory listing and a stat per package, to ask
+    whether the Host names a service) and a response class's method names
+    (``inspect.getmembers``, to ask whether the action is one): neither
+    changes while the process runs, and together they were a fifth of a
+    PutItem's time. And ``camelcase_to_underscores``, a pure function of its
+    string, which an SQS queue's attributes call a character loop for, for
+    every attribute, at every GetQueueAttributes (the drain's backlog
+    question): it was the emulator's largest single cost over a run of
+    orders."""
     import functools
 
     from moto import backends
@@ -267,3 +271,20 @@ def speed_up_dispatch() -> None:
     # Looked up by name: moto.core.responses imports it without re-exporting.
     cached = functools.cache(getattr(responses, "method_names_from_class"))  # noqa: B009
     setattr(responses, "method_names_from_class", cached)  # noqa: B010
+    _cache_everywhere("moto.core.utils", "camelcase_to_underscores")
+
+
+def _cache_everywhere(module_name: str, name: str) -> None:
+    """Replace the pure function ``module_name.name`` by a cached one, in its
+    module (for the modules imported later) and in every moto module that
+    already imported it by name."""
+    import functools
+    import sys
+
+    original = getattr(sys.modules[module_name], name)
+    cached = functools.lru_cache(maxsize=4096)(original)
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("moto") and (
+            getattr(module, name, None) is original
+        ):
+            setattr(module, name, cached)

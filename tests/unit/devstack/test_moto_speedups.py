@@ -48,3 +48,25 @@ def test_a_response_class_is_inspected_once(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setattr(inspect, "getmembers", no_inspection)
     assert method_names(SQSResponse) == expected
     assert "send_message" in method_names(SQSResponse)
+
+
+def test_camelcase_to_underscores_is_cached_where_moto_uses_it() -> None:
+    import sys
+
+    from moto.core import utils
+    from moto.sqs import models as sqs_models
+
+    speed_up_dispatch()
+    for module in (utils, sqs_models, responses):
+        convert = getattr(module, "camelcase_to_underscores")  # noqa: B009
+        assert convert("ApproximateNumberOfMessages") == "approximate_number_of_messages"
+        assert convert("theNewAttribute") == "the_new_attribute"
+        assert convert("") == ""
+        assert hasattr(convert, "cache_info"), module.__name__
+    users = [
+        m
+        for m in list(sys.modules.values())
+        if getattr(m, "__name__", "").startswith("moto")
+        and callable(getattr(m, "camelcase_to_underscores", None))
+    ]
+    assert all(hasattr(m.camelcase_to_underscores, "cache_info") for m in users)
