@@ -43,8 +43,8 @@ def serialized(app: WSGIApp, journal: Journal | None = None) -> WSGIApp:
 
 
 def create_server(host: str, port: int, journal: Journal | None = None) -> BaseWSGIServer:
-    """The emulator's server; with a ``journal``, its state is first restored
-    from the journal's folder and every change is logged there."""
+    """The emulator's server; with a ``journal``, every change is logged in
+    its folder (``serve`` restores the folder's state before serving)."""
     # Imported here: moto is heavy and only this process needs it.
     from moto.moto_server.werkzeug_app import (
         DomainDispatcherApplication,
@@ -78,13 +78,7 @@ def create_server(host: str, port: int, journal: Journal | None = None) -> BaseW
         with_rules_route(with_ttl_route(DomainDispatcherApplication(create_backend_app)))
     )
     if journal is not None:
-        restored = journal.restore(inner)
-        if restored["snapshot"] or restored["replayed"]:
-            print(
-                "emulator state restored: snapshot={snapshot} backends={backends} "
-                "replayed={replayed} diverged={diverged} in {seconds}s".format(**restored),
-                flush=True,
-            )
+        journal.bind(inner)
     app = serialized(inner, journal)
     # Outside the lock: what each write made work for, and the long poll
     # that tells the stack (devstack.changes).
@@ -100,8 +94,6 @@ def serve(host: str, port: int, state: Path | None = None, fsync: bool = False) 
     that folder (and a SIGTERM ends with a snapshot)."""
     journal = Journal(state, fsync=fsync) if state is not None else None
     server = create_server(host, port, journal)
-    if journal is not None:
-        journal.start_idle_snapshots()
 
     def stop(*_: Any) -> None:
         # serve_forever's loop ends; the snapshot is taken below, after it.
@@ -110,6 +102,18 @@ def serve(host: str, port: int, state: Path | None = None, fsync: bool = False) 
     signal.signal(signal.SIGTERM, stop)
     # The parent reads this line to learn the port (port 0 picks a free one).
     print(f"emulator listening on {host}:{server.server_port}", flush=True)
+    if journal is not None:
+        # After the line: the stack starts its own work (importing the app)
+        # meanwhile; its first request waits in the listen queue until the
+        # state is back and the server serves.
+        restored = journal.restore()
+        if restored["snapshot"] or restored["replayed"]:
+            print(
+                "emulator state restored: snapshot={snapshot} backends={backends} "
+                "replayed={replayed} diverged={diverged} in {seconds}s".format(**restored),
+                flush=True,
+            )
+        journal.start_idle_snapshots()
     try:
         server.serve_forever()
     finally:

@@ -358,11 +358,22 @@ class Journal:
                 found.append((int(m.group(1)), path))
         return sorted(found)
 
-    def restore(self, app: WSGIApp) -> dict[str, Any]:
-        """Load the folder's state into moto and open the log; returns what
-        was restored (counts and seconds)."""
-        started = time.perf_counter()
+    def bind(self, app: WSGIApp) -> None:
+        """The WSGI app (moto's, and devstack's routes) the log's requests go to."""
         self._app = app
+
+    def restore(self, app: WSGIApp | None = None) -> dict[str, Any]:
+        """Load the folder's state into moto (through ``app``, or the bound
+        one) and open the log, under ``lock``; returns what was restored
+        (counts, seconds)."""
+        with self.lock:
+            return self._restore(app)
+
+    def _restore(self, app: WSGIApp | None) -> dict[str, Any]:
+        started = time.perf_counter()
+        if app is not None:
+            self._app = app
+        app = self._app
         patch_dead_letter_count()
         self.folder.mkdir(parents=True, exist_ok=True)
         snapshot = self.folder / SNAPSHOT
