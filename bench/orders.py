@@ -115,8 +115,8 @@ REASONS: dict[str, str] = {
     "dynamodb.TransactWriteItems": (
         "inventory: the order's StockReserved with the stock of all lines (1); shipping: the "
         "order's OrderShipped + OrderCompleted with each line's cap (1); analytics: one per "
-        "SQS batch of facts (each fact's marker + the summed counters; 2 facts/order, so 1-2 "
-        "per order) = 3-4"
+        "SQS batch of facts (each fact's marker + the summed counters; batches of up to 100 "
+        "messages gathered for 1 s, so well under 1 per order) = 2-3"
     ),
     "dynamodb.PutItem": "POST /orders: the order's record, state and first event in one item (1)",
     "dynamodb.UpdateItem": (
@@ -124,8 +124,8 @@ REASONS: dict[str, str] = {
         "record that appends its event: paid (1); payment claimed PENDING before "
         "charging (1) + simulated provider: one idempotent charge call (1; Stripe's is an "
         "HTTP call plus its ledger's GetItem/PutItem); the order's NOTIFIED marker, once per "
-        "SQS batch of its milestones (4 milestones; shipped + completed mostly share one: "
-        "2-4) = 5-7"
+        "SQS batch of its milestones (4 milestones, batches gathered for 1 s; shipped + "
+        "completed mostly share one: 1-4) = 4-7"
     ),
     "dynamodb.GetItem": (
         "payments step: the order's status before charging = 1; GET /orders/{id} is not "
@@ -137,7 +137,8 @@ REASONS: dict[str, str] = {
         "stream relay: 1 call per stream batch, <= 10 events per call (5 events/order)"
     ),
     "sns.PublishBatch": (
-        "notify step: 1 call per SQS batch of milestones (4/order, <= 10 per call)"
+        "notify step: 1 call per 10 milestones of an SQS batch (4/order; batches of up "
+        "to 100 messages gathered for 1 s)"
     ),
 }
 

@@ -18,7 +18,9 @@ request = RequestReader(bp)
 settings = bootstrap.settings()
 
 
-@bp.on_sqs_message(queue=settings.analytics_queue_name, batch_size=10)
+@bp.on_sqs_message(
+    queue=settings.analytics_queue_name, batch_size=100, maximum_batching_window_in_seconds=1
+)
 def analytics_step(event: Any) -> dict[str, Any]:
     """Order events from the bus's analytics rule: each counted once, the
     whole batch in one write."""

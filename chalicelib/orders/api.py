@@ -121,7 +121,9 @@ def relay_order_events(event: Any) -> None:
             bp.log.info("relayed %s v%d of order %s", m.type, m.version, m.orderId)
 
 
-@bp.on_sqs_message(queue=settings.notify_queue_name, batch_size=10)
+@bp.on_sqs_message(
+    queue=settings.notify_queue_name, batch_size=100, maximum_batching_window_in_seconds=1
+)
 def notify_step(event: Any) -> dict[str, Any]:
     from chalicelib.orders.notifications import notify_batch
 

@@ -19,6 +19,9 @@ from chalicelib.platform.failures import FailureRecorder
 
 log = logging.getLogger("eventshop.orders")
 
+# What one SNS PublishBatch request takes.
+PUBLISH_BATCH = 10
+
 MILESTONES = {
     "OrderPlaced": "We received your order",
     "OrderRejected": "We could not take your order",
@@ -45,8 +48,8 @@ class CustomerNotifier:
     def notify_many(self, milestones: list[tuple[str, dict[str, Any]]]) -> int:
         """Notifications for a batch of milestone events, each at most once,
         published together (one request for up to ten). Returns how many went
-        out. If the publish fails, the marks are forgotten and the error
-        raised, so the redelivery sends them."""
+        out. If a publish fails, the marks of what it did not send are
+        forgotten and the error raised, so the redelivery sends those."""
         # Per order, its milestones in this batch (one marker write for them).
         by_order: dict[str, dict[str, dict[str, Any]]] = {}
         for event_type, order in milestones:
@@ -68,14 +71,16 @@ class CustomerNotifier:
                 )
                 attributes = {"customerId": str(order["customerId"]), "type": event_type}
                 marked.append((order_id, event_type, (MILESTONES[event_type], body, attributes)))
-        if not marked:
-            return 0
-        try:
-            self.send([message for _, _, message in marked])
-        except Exception:
-            for order_id, event_type, _ in marked:
-                self.repo.unmark_notified(order_id, event_type)
-            raise
+        # One publish request per PUBLISH_BATCH; if one fails, the marks of
+        # what it and the rest would have sent are forgotten (what went out
+        # before stays marked, so the redelivery sends it no second time).
+        for start in range(0, len(marked), PUBLISH_BATCH):
+            try:
+                self.send([message for _, _, message in marked[start : start + PUBLISH_BATCH]])
+            except Exception:
+                for order_id, event_type, _ in marked[start:]:
+                    self.repo.unmark_notified(order_id, event_type)
+                raise
         return len(marked)
 
 

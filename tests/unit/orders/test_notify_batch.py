@@ -74,3 +74,29 @@ def test_a_failed_publish_fails_the_batch_and_the_redelivery_sends_once(sent: li
     }
     assert notify_batch(records, notifier) == {"batchItemFailures": []}
     assert [len(batch) for batch in sent] == [2]
+
+
+def test_a_batch_of_more_than_ten_publishes_ten_a_request_and_a_failed_one_alone_again(
+    sent: list[Any],
+) -> None:
+    """25 milestones: three requests (10, 10, 5). The second fails: the first
+    ten stay sent, the redelivery of the whole batch sends the other 15 once."""
+    calls = {"n": 0}
+
+    def second_fails(messages: list[Any]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise errors.Transient("SNS hiccup")
+        sent.append(messages)
+
+    notifier = CustomerNotifier(FakeOrderRepository(), second_fails)
+    records = [Record(f"m{i}", message(f"o{i}")) for i in range(25)]
+
+    failed = notify_batch(records, notifier)["batchItemFailures"]
+    assert len(failed) == 25  # the step failed: the whole batch comes back
+    assert [len(batch) for batch in sent] == [10]
+    assert notify_batch(records, notifier) == {"batchItemFailures": []}
+
+    assert [len(batch) for batch in sent] == [10, 10, 5]
+    ids = [json.loads(body)["orderId"] for batch in sent for _, body, _ in batch]
+    assert sorted(ids) == sorted(f"o{i}" for i in range(25))  # each once
