@@ -77,10 +77,10 @@ COST_NOTES = [
     "DynamoDB: every item written is assumed <= 1 KB (1 WRU; 2 WRU inside a transaction) "
     "and every item read <= 4 KB (1 RRU strongly consistent; 2 in a transaction).",
     "TransactWriteItems items per call come from the code (counts cannot tell): "
-    "reserve = 1 + lines (the order's StockReserved + a stock update per line), the "
-    "shipment = 1 + lines (the order's OrderShipped + OrderCompleted + each line's cap), "
+    "reserve = 1 + lines (the order's StockReserved + a stock update per line), "
     "analytics facts = 2 and 2 + lines; the other status changes are single-item "
-    "updates of the order's record, not transactions.",
+    "updates of the order's record, not transactions, and a shipment's cap an update "
+    "per line.",
     "EventBridge is billed per custom event put on a bus, not per PutEvents call: "
     "events/order = order events (one per event, relayed from the stream); the rules' "
     "deliveries to their SQS targets and the archive's storage of a few KB per order "
@@ -113,19 +113,19 @@ REASONS: dict[str, str] = {
         "POST /orders: catalog prices of all lines in one call (1); inventory get_many"
     ),
     "dynamodb.TransactWriteItems": (
-        "inventory: the order's StockReserved with the stock of all lines (1); shipping: the "
-        "order's OrderShipped + OrderCompleted with each line's cap (1); analytics: one per "
-        "SQS batch of facts (each fact's marker + the summed counters; batches of up to 100 "
-        "messages gathered for 1 s, so well under 1 per order) = 2-3"
+        "inventory: the order's StockReserved with the stock of all lines (1); analytics: one "
+        "per SQS batch of facts (each fact's marker + the summed counters; batches of up to "
+        "100 messages gathered for 1 s, so well under 1 per order) = 1-2"
     ),
     "dynamodb.PutItem": "POST /orders: the order's record, state and first event in one item (1)",
     "dynamodb.UpdateItem": (
         "the status changes that move no stock are one conditional update of the order's "
-        "record that appends its event: paid (1); payment claimed PENDING before "
+        "record that appends its event: paid, shipped + completed (2); then each line's "
+        "shipped units out of the stock cap (1 per line); payment claimed PENDING before "
         "charging (1) + simulated provider: one idempotent charge call (1; Stripe's is an "
         "HTTP call plus its ledger's GetItem/PutItem); the order's NOTIFIED marker, once per "
         "SQS batch of its milestones (4 milestones, batches gathered for 1 s; shipped + "
-        "completed mostly share one: 1-4) = 4-7"
+        "completed mostly share one: 1-4) = 6-9 for one line"
     ),
     "dynamodb.GetItem": (
         "payments step: the order's status before charging = 1; GET /orders/{id} is not "
@@ -182,14 +182,14 @@ def unexplained(counts: Mapping[str, float], reasons: Mapping[str, str] = REASON
 
 def transact_items_per_call(lines: int) -> float:
     """Average items of our TransactWriteItems calls for one order, from the
-    code: the reservation (the order's record + one per line), the shipment
-    (the order's record + one per line), and two analytics facts (placed: the
-    fact + the day; completed: the fact + the day + one per line). The other
-    status changes are single-item updates, not transactions."""
+    code: the reservation (the order's record + one per line) and two
+    analytics facts (placed: the fact + the day; completed: the fact + the
+    day + one per line). The other status changes are single-item updates,
+    not transactions."""
     if lines < 1:
         raise ValueError("an order has at least one line")
-    items = (lines + 1) + (1 + lines) + 2 + (2 + lines)
-    return items / 4
+    items = (lines + 1) + 2 + (2 + lines)
+    return items / 3
 
 
 def capacity_per_call(operation: str, lines: int) -> tuple[float, float] | None:

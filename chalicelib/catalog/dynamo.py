@@ -12,13 +12,17 @@ Products table, keyed ``pk``/``sk``:
   ever take the stock above MAX_STOCK (a condition cannot add two attributes;
   keeping their sum in one is what lets the cap be a condition).
 
-  A reservation has no item of its own: ``take``, ``give_back`` and ``ship``
-  make the stock updates (``dynamo.Joint``) that the orders repository
-  commits in ONE transaction with the order's StockReserved, StockReleased
-  or OrderShipped, on the order's status and version; the order's record is
-  the reservation, and its conditional write is what makes each move happen
-  once (a second delivery finds the order moved on and moves nothing; a
-  cancel that overtakes the reservation leaves it unable to take anything).
+  A reservation has no item of its own: ``take`` and ``give_back`` make the
+  stock updates (``dynamo.Joint``) that the orders repository commits in ONE
+  transaction with the order's StockReserved or StockReleased, on the
+  order's status and version; the order's record is the reservation, and
+  its conditional write is what makes each move happen once (a second
+  delivery finds the order moved on and moves nothing; a cancel that
+  overtakes the reservation leaves it unable to take anything). ``ship``
+  takes shipped units out of ``held`` after the order's OrderShipped was
+  written, on its own: it moves no stock, so it cannot oversell, and if it
+  is lost (a crash between the two writes) the cap keeps counting those
+  units, the safe side (see ``CatalogRepository.ship``).
 
   A product item also keeps what the image events said (``images``: imageId
   -> READY or GONE, at which revision, with the thumbnail keys) and the
@@ -217,22 +221,20 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
     def give_back(self, lines: list[Line], at: str) -> dynamo.Joint:
         return dynamo.Joint(tuple(self._stock_move(line, at, take=False) for line in lines))
 
-    def ship(self, lines: list[Line]) -> dynamo.Joint:
-        return dynamo.Joint(
-            tuple(
-                {
-                    "Update": {
-                        "TableName": self.table,
-                        "Key": _product_key(line.sku),
+    def ship(self, lines: list[Line]) -> None:
+        for line in lines:
+            try:
+                with aws.translate():
+                    self.ddb.update_item(
+                        TableName=self.table,
+                        Key=_product_key(line.sku),
                         # Not the stock, not the version: only what counts against the cap.
-                        "UpdateExpression": "ADD held :minus",
-                        "ConditionExpression": "attribute_exists(pk)",
-                        "ExpressionAttributeValues": {":minus": {"N": str(-line.quantity)}},
-                    }
-                }
-                for line in lines
-            )
-        )
+                        UpdateExpression="ADD held :minus",
+                        ConditionExpression="attribute_exists(pk)",
+                        ExpressionAttributeValues={":minus": {"N": str(-line.quantity)}},
+                    )
+            except errors.Conflict:
+                continue  # no such product (never deleted): nothing counts against it
 
     def _stock_move(self, line: Line, at: str, *, take: bool) -> dict[str, Any]:
         """One line's stock change inside a reservation's or a release's

@@ -52,11 +52,11 @@ class CatalogRepository(Protocol):
     write): reservations and releases, ``adjust_stock``, and a product's
     initial stock in ``create``.
 
-    A reservation, its release and its shipment are not written here: each
-    is a change (``take``, ``give_back``, ``ship``) the orders context
-    commits with the order's own status change, all or nothing, so the
-    order's conditional write (its status and version) is what makes each
-    happen once. The change is opaque outside the adapters of one store."""
+    A reservation and its release are not written here: each is a change
+    (``take``, ``give_back``) the orders context commits with the order's
+    own status change, all or nothing, so the order's conditional write (its
+    status and version) is what makes each happen once. The change is
+    opaque outside the adapters of one store."""
 
     def create(self, product: Product) -> Product | None:
         """Store a new product; None (and nothing written) if the sku exists."""
@@ -87,9 +87,13 @@ class CatalogRepository(Protocol):
         """The change that returns every line's quantity to the stock (a
         release of what a reservation took)."""
 
-    def ship(self, lines: list[Line]) -> object:
-        """The change for reserved units that left the warehouse: they stop
-        counting against the stock cap (the stock itself is unchanged)."""
+    def ship(self, lines: list[Line]) -> None:
+        """Reserved units left the warehouse: they stop counting against the
+        stock cap (``held``; the stock itself is unchanged). Written on its
+        own, after the order's OrderShipped, once per shipment by the step
+        that wrote it: at most once (a crash in between leaves the cap
+        counting the units: a restock near MAX_STOCK is refused early;
+        nothing oversells). A product that does not exist is left alone."""
 
     def image_state(self, sku: str) -> ImageState | None:
         """The product's image entries (None: no such product)."""

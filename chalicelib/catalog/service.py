@@ -130,9 +130,9 @@ class CatalogService:
         return {sku: p.priceCents for sku, p in self.repo.get_many(skus).items()}
 
     # --- stock ----------------------------------------------------------
-    # Each of these is a change for the orders context to write with the
-    # order's own event, all or nothing (orders.service ``joined``): that
-    # conditional write makes it happen exactly once.
+    # ``taking`` and ``giving_back`` are changes for the orders context to
+    # write with the order's own event, all or nothing (orders.service
+    # ``joined``): that conditional write makes each happen exactly once.
     def taking(self, lines: list[Line]) -> object:
         """A reservation: every line taken, or none (StockReserved's)."""
         return self.repo.take(lines, self.clock())
@@ -141,9 +141,19 @@ class CatalogService:
         """A release of what a reservation took (StockReleased's)."""
         return self.repo.give_back(lines, self.clock())
 
-    def shipping(self, lines: list[Line]) -> object:
-        """The reserved units are gone for good (OrderShipped's)."""
-        return self.repo.ship(lines)
+    def ship(self, order_id: str, lines: list[Line]) -> None:
+        """The reserved units of a shipped order are gone for good: they stop
+        counting against the cap. Only after the order's OrderShipped, by the
+        step that wrote it, so at most once; if this fails the order stays
+        shipped and the cap counts the units (the safe side), which is logged."""
+        try:
+            self.repo.ship(lines)
+        except Exception:
+            log.exception(
+                "order %s shipped, but its units still count against the stock cap: %s",
+                order_id,
+                ", ".join(f"{line.quantity} x {line.sku}" for line in lines),
+            )
 
     @staticmethod
     def shortage(lines: list[Line], reasons: list[str]) -> list[str]:

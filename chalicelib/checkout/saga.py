@@ -54,6 +54,7 @@ log = logging.getLogger("eventshop.checkout")
 
 # A capture that lands on one of these is given back.
 _CANCELLED = frozenset({OrderStatus.CANCELLING, OrderStatus.CANCELLED})
+_SHIPPED = frozenset({OrderStatus.SHIPPED, OrderStatus.COMPLETED})
 
 
 def reserve_or_release(
@@ -281,9 +282,13 @@ def ship(
     order, _ = order_from_snapshot(msg.order)
     tracking = carrier.ship(order.orderId, order.shippingAddress.postalCode)
     # Shipped and delivered (the simulated carrier confirms at once): two
-    # status changes, two events, one conditional write; with it, only
-    # because no cancel can win any more, the units leave for good and stop
-    # counting against the stock cap (a redelivery finds the order shipped
-    # and moves nothing).
-    gone = inventory.shipping([Line(sku=i.sku, quantity=i.quantity) for i in order.items])
-    orders.record_many(order, [OrderShipped(trackingNumber=tracking), OrderCompleted()], gone)
+    # status changes, two events, one conditional write.
+    after, shipped = orders.record_many(
+        order, [OrderShipped(trackingNumber=tracking), OrderCompleted()]
+    )
+    if shipped and after.status in _SHIPPED:
+        # Only now that no cancel can win, and only by the delivery that
+        # wrote it: the units leave for good and stop counting against the
+        # stock cap. A redelivery finds the order shipped and does nothing
+        # (at most once: lost, the cap counts the units; nothing oversells).
+        inventory.ship(order.orderId, [Line(sku=i.sku, quantity=i.quantity) for i in order.items])

@@ -257,7 +257,7 @@ class FakeJoint:
 
 
 class FakeCatalogRepository:
-    """CatalogRepository in memory: ``take`` is all-or-nothing, committed
+    """CatalogRepository in memory: ``take`` and ``give_back`` are committed
     with the order's change by the fake orders repository (``FakeJoint``).
     As in DynamoDB, create is conditional on the sku being new, and stock
     moves only by deltas within 0..MAX_STOCK; every change bumps ``version``.
@@ -381,12 +381,11 @@ class FakeCatalogRepository:
 
         return FakeJoint(lambda: self._codes(lines, lambda p, line: True), apply, self._lock)
 
-    def ship(self, lines: Lines) -> FakeJoint:
-        def apply() -> None:
+    def ship(self, lines: Lines) -> None:
+        with self._lock:
             for line in lines:
-                self._held[line.sku] -= line.quantity
-
-        return FakeJoint(lambda: self._codes(lines, lambda p, line: True), apply, self._lock)
+                if line.sku in self._held:
+                    self._held[line.sku] -= line.quantity
 
     def held(self, sku: str) -> int:
         with self._lock:

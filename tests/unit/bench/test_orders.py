@@ -75,9 +75,9 @@ def test_every_operation_without_a_reason_is_flagged() -> None:
 
 
 def test_the_reasons_name_the_counts_the_code_implies() -> None:
-    assert "= 2-3" in orders.REASONS["dynamodb.TransactWriteItems"]
+    assert "= 1-2" in orders.REASONS["dynamodb.TransactWriteItems"]
     assert "(1)" in orders.REASONS["dynamodb.PutItem"]
-    assert "= 4-7" in orders.REASONS["dynamodb.UpdateItem"]
+    assert "= 6-9 for one line" in orders.REASONS["dynamodb.UpdateItem"]
     assert "= 1;" in orders.REASONS["dynamodb.GetItem"]
 
 
@@ -107,11 +107,11 @@ def test_reference_steps_scale_with_lines_only_where_described() -> None:
 
 # --- cost -----------------------------------------------------------------------------
 def test_transaction_items_come_from_the_code() -> None:
-    # reserve (lines + 1) + settle (1 + lines) + analytics 2 and (2 + lines), over 4 calls
-    assert orders.transact_items_per_call(1) == pytest.approx(9 / 4)
-    assert orders.transact_items_per_call(3) == pytest.approx(15 / 4)
+    # reserve (1 + lines) + analytics 2 and (2 + lines), over 3 calls
+    assert orders.transact_items_per_call(1) == pytest.approx(7 / 3)
+    assert orders.transact_items_per_call(3) == pytest.approx(11 / 3)
     wru, rru = orders.capacity_per_call("dynamodb.TransactWriteItems", 1) or (0.0, 0.0)
-    assert wru == pytest.approx(4.5)
+    assert wru == pytest.approx(14 / 3)
     assert rru == 0
     assert orders.capacity_per_call("dynamodb.BatchGetItem", 3) == (0, 3)
     assert orders.capacity_per_call("dynamodb.PutItem", 3) == (1, 0)
@@ -121,8 +121,8 @@ def test_transaction_items_come_from_the_code() -> None:
 def test_cost_of_our_measured_counts() -> None:
     ops = orders.per_order(SAMPLE_COUNTS, 12)
     cost = orders.cost_per_million(ops, lines=1, sns_messages=9)
-    # 6 transactions x 2.25 items x 2 WRU + 5 puts + 3 updates; 1 batch-get of 1 item
-    wru = 6 * 2 * (9 / 4) + 5 + 3
+    # 6 transactions x 7/3 items x 2 WRU + 5 puts + 3 updates; 1 batch-get of 1 item
+    wru = 6 * 2 * (7 / 3) + 5 + 3
     assert cost.wru == pytest.approx(wru)
     assert cost.rru == pytest.approx(1)
     assert cost.dynamodb_usd == pytest.approx(wru * 0.625 + 1 * 0.125)

@@ -412,9 +412,31 @@ def test_shipping_leaves_the_stock_and_frees_the_cap(
     assert commit(service.taking(lines)) is None
     assert (repo.held("A"), stocks(service, "A")) == (5, [3])
 
-    assert commit(service.shipping(lines)) is None
+    service.ship("o1", lines)
 
     assert (repo.held("A"), stocks(service, "A")) == (3, [3])
+
+
+def test_a_shipment_that_cannot_be_written_is_logged_and_leaves_the_cap_counting(
+    service: CatalogService,
+    repo: FakeCatalogRepository,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    service.put_product("A", product(stock=5))
+    lines = [Line(sku="A", quantity=2)]
+    assert commit(service.taking(lines)) is None
+
+    def unavailable(lines: list[Line]) -> None:
+        raise errors.Transient("DynamoDB is not answering")
+
+    monkeypatch.setattr(repo, "ship", unavailable)
+    service.ship("o1", lines)  # the order is shipped already: nothing to raise for
+
+    assert (repo.held("A"), stocks(service, "A")) == (5, [3])  # the safe side
+    assert "order o1 shipped, but its units still count against the stock cap: 2 x A" in (
+        caplog.text
+    )
 
 
 def test_alert_shortage(service: CatalogService, alerts: FakeAlerts) -> None:
