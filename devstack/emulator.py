@@ -56,6 +56,7 @@ def create_server(host: str, port: int, journal: Journal | None = None) -> BaseW
     from devstack.changes import Feed, with_change_feed
     from devstack.moto_patches import (
         count_rule_deliveries,
+        patch_item_size_checks,
         patch_replays,
         patch_transactions,
         speed_up_dispatch,
@@ -67,6 +68,7 @@ def create_server(host: str, port: int, journal: Journal | None = None) -> BaseW
 
     patch_transactions()
     speed_up_dispatch()
+    patch_item_size_checks()
     patch_replays()
     count_rule_deliveries()
     count_capacity()

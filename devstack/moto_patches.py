@@ -288,3 +288,52 @@ def _cache_everywhere(module_name: str, name: str) -> None:
             getattr(module, name, None) is original
         ):
             setattr(module, name, cached)
+
+
+def patch_item_size_checks() -> None:
+    """An item's attribute map (moto's ``LimitedSizeDict``) re-measures every
+    attribute it holds each time one is set, to keep DynamoDB's 400 KB limit:
+    building an item of n attributes measures O(n^2) of them, each measure
+    walking nested maps and lists (an order's record holds its whole history).
+    A new item is measured once instead, with the same limit and error; an
+    update that sets one attribute keeps moto's check. And the map pickles as
+    a plain dict, loaded without the check (``devstack.persist``: every item
+    of a snapshot was checked when it was written)."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models.utilities import bytesize
+
+    if getattr(dynamo_type.Item, "_devstack_sized", False):
+        return
+    limited = dynamo_type.LimitedSizeDict
+    dynamo = dynamo_type.DynamoType
+
+    def size_of(key: str, value: Any) -> int:
+        measured = value.size() if type(value) is dynamo else bytesize(str(value))
+        return bytesize(key) + measured
+
+    def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        values = {key: dynamo(value) for key, value in attrs.items()}
+        # moto's limit, as LimitedSizeDict.__setitem__ sets it (405,000 bytes).
+        if sum(size_of(k, v) for k, v in values.items()) > 405000:
+            raise ItemSizeTooLarge
+        self.attrs = limited.__new__(limited)
+        dict.update(self.attrs, values)  # dict's own update: no per-key re-measure
+
+    def reduce(self: Any) -> Any:
+        return (_limited_size_dict, (dict(self),))
+
+    dynamo_type.Item.__init__ = item_init  # type: ignore[method-assign]
+    limited.__reduce__ = reduce  # type: ignore[method-assign,assignment]
+    limited.__reduce_ex__ = lambda self, protocol: reduce(self)  # type: ignore[method-assign,assignment]
+    dynamo_type.Item._devstack_sized = True  # type: ignore[attr-defined]
+
+
+def _limited_size_dict(values: dict[str, Any]) -> Any:
+    from moto.dynamodb.models.dynamo_type import LimitedSizeDict
+
+    restored = LimitedSizeDict.__new__(LimitedSizeDict)
+    dict.update(restored, values)
+    return restored

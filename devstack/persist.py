@@ -49,6 +49,7 @@ StartMessageMoveTask's task list.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import pickle
@@ -182,15 +183,76 @@ def patch_dead_letter_count() -> None:
     SQSBackend._devstack_counts_moves = True  # type: ignore[attr-defined]
 
 
+def _stream_record(text: str, created: str | None) -> Any:
+    """A DynamoDB stream record from ``_stream_record_state``'s text, decoded
+    when first read (``_lazy_record``): a restart reads few of them again."""
+    from moto.dynamodb.models.table import StreamRecord
+
+    record: Any = StreamRecord.__new__(StreamRecord)
+    record.__dict__["_devstack_text"] = (text, created)
+    return record
+
+
+def _lazy_record() -> property:
+    """``StreamRecord.record`` as a property: the dict moto set, or the one
+    decoded from a snapshot's text on first use."""
+    from datetime import datetime
+
+    def get(self: Any) -> dict[str, Any]:
+        state = self.__dict__
+        if "record" not in state:
+            text, created = state.pop("_devstack_text")
+            record = json.loads(text)
+            if created is not None:
+                record["dynamodb"]["ApproximateCreationDateTime"] = datetime.fromisoformat(created)
+            state["record"] = record
+        found: dict[str, Any] = state["record"]
+        return found
+
+    def set_(self: Any, value: dict[str, Any]) -> None:
+        self.__dict__["record"] = value
+        self.__dict__.pop("_devstack_text", None)
+
+    return property(get, set_)
+
+
+def _stream_record_state(self: Any) -> Any:
+    """A stream record (its one attribute, a JSON-shaped dict, with a
+    datetime) as one JSON text: a table's stream holds an old and a new image
+    for every write, most of a snapshot's objects, and one string pickles and
+    loads many times faster than their thousands of small dicts (a record
+    still undecoded since a restore is written as it was read)."""
+    pending = self.__dict__.get("_devstack_text")
+    if pending is not None:
+        return (_stream_record, pending)
+    body = dict(self.record)
+    dynamodb = dict(body.get("dynamodb", {}))
+    created = dynamodb.pop("ApproximateCreationDateTime", None)
+    body["dynamodb"] = dynamodb
+    try:
+        text = json.dumps(body, separators=(",", ":"))
+    except (TypeError, ValueError):  # something not JSON: as pickle would
+        return object.__reduce_ex__(self, pickle.HIGHEST_PROTOCOL)
+    return (_stream_record, (text, created.isoformat() if created is not None else None))
+
+
 def _patch_picklable() -> None:
     """moto's SQS queue holds a Condition (its long-poll wake-up): not
-    picklable, and meaningless in a file; a restored queue gets a new one."""
+    picklable, and meaningless in a file; a restored queue gets a new one.
+    DynamoDB stream records pickle as JSON text (``_stream_record_state``)."""
     from threading import Condition
 
+    from moto.dynamodb.models.table import StreamRecord
     from moto.sqs.models import Queue
 
     if getattr(Queue, "_devstack_picklable", False):
         return
+    from devstack.moto_patches import patch_item_size_checks
+
+    patch_item_size_checks()  # items' attribute maps load without re-measuring
+    StreamRecord.record = _lazy_record()  # type: ignore[attr-defined,assignment]
+    StreamRecord.__reduce__ = _stream_record_state  # type: ignore[method-assign,assignment]
+    StreamRecord.__reduce_ex__ = lambda self, protocol: _stream_record_state(self)  # type: ignore[method-assign,assignment]
 
     def getstate(self: Any) -> dict[str, Any]:
         state = dict(self.__dict__)

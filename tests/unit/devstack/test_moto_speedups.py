@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
+from typing import Any
 
 import moto
 import pytest
@@ -70,3 +71,51 @@ def test_camelcase_to_underscores_is_cached_where_moto_uses_it() -> None:
         and callable(getattr(m, "camelcase_to_underscores", None))
     ]
     assert all(hasattr(m.camelcase_to_underscores, "cache_info") for m in users)
+
+
+def test_a_new_item_is_measured_once_with_moto_s_limit_and_error() -> None:
+    import pickle
+
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+    from devstack.moto_patches import patch_item_size_checks
+
+    patch_item_size_checks()
+    key = DynamoType({"S": "k"})
+    attrs = {"pk": {"S": "k"}, "n": {"N": "3"}, "m": {"M": {"a": {"L": [{"S": "x"}]}}}}
+    item = Item(key, None, attrs)
+    assert isinstance(item.attrs, LimitedSizeDict)
+    assert item.to_json()["Attributes"] == attrs
+    with pytest.raises(ItemSizeTooLarge):
+        Item(key, None, {"pk": {"S": "k"}, "big": {"S": "x" * 405_000}})
+    # Setting one attribute later keeps moto's own check.
+    with pytest.raises(ItemSizeTooLarge):
+        item.attrs["big"] = DynamoType({"S": "x" * 405_000})
+    again = pickle.loads(pickle.dumps(item))  # noqa: S301 - our own bytes
+    assert isinstance(again.attrs, LimitedSizeDict)
+    assert again.to_json() == item.to_json()
+
+
+def test_a_stream_record_pickles_as_text_and_is_decoded_when_read() -> None:
+    import pickle
+    from datetime import UTC, datetime
+
+    from moto.dynamodb.models.table import StreamRecord
+
+    from devstack import persist
+
+    persist._patch_picklable()
+    record: Any = StreamRecord.__new__(StreamRecord)
+    created = datetime(2026, 12, 6, 12, 0, 0, tzinfo=UTC)
+    record.record = {
+        "eventName": "INSERT",
+        "dynamodb": {"ApproximateCreationDateTime": created, "NewImage": {"pk": {"S": "a"}}},
+    }
+    again = pickle.loads(pickle.dumps(record))  # noqa: S301 - our own bytes
+    assert "_devstack_text" in again.__dict__  # not decoded yet
+    twice = pickle.loads(pickle.dumps(again))  # noqa: S301 - written as it was read
+    for loaded in (again, twice):
+        assert loaded.record == record.record
+        assert loaded.record["dynamodb"]["ApproximateCreationDateTime"] == created
+        assert "_devstack_text" not in loaded.__dict__
