@@ -254,7 +254,6 @@ def speed_up_dispatch() -> None:
     every attribute, at every GetQueueAttributes (the drain's backlog
     question): it was the emulator's largest single cost over a run of
     orders."""
-    import functools
 
     from moto import backends
     from moto.core import responses
@@ -269,8 +268,18 @@ def speed_up_dispatch() -> None:
     list_of_moto_modules.devstack = True  # type: ignore[attr-defined]
     backends.list_of_moto_modules = list_of_moto_modules  # type: ignore[assignment]
     # Looked up by name: moto.core.responses imports it without re-exporting.
-    cached = functools.cache(getattr(responses, "method_names_from_class"))  # noqa: B009
-    setattr(responses, "method_names_from_class", cached)  # noqa: B010
+    original = getattr(responses, "method_names_from_class")  # noqa: B009
+    names: dict[tuple[Any, ...], list[str]] = {}
+
+    def method_names_from_class(clazz: Any) -> list[str]:
+        # Keyed by how many attributes each class of its MRO has: a patch that
+        # adds an action (devstack.sqs_moves) changes the key.
+        key = (clazz, *(len(vars(c)) for c in clazz.__mro__))
+        if key not in names:
+            names[key] = original(clazz)
+        return names[key]
+
+    setattr(responses, "method_names_from_class", method_names_from_class)  # noqa: B010
     _cache_everywhere("moto.core.utils", "camelcase_to_underscores")
 
 

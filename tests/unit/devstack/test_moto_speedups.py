@@ -119,3 +119,18 @@ def test_a_stream_record_pickles_as_text_and_is_decoded_when_read() -> None:
         assert loaded.record == record.record
         assert loaded.record["dynamodb"]["ApproximateCreationDateTime"] == created
         assert "_devstack_text" not in loaded.__dict__
+
+
+def test_an_action_added_to_a_response_class_later_is_found() -> None:
+    speed_up_dispatch()
+
+    class Late(SQSResponse):
+        pass
+
+    assert "added_later" not in method_names(Late)
+
+    def added_later(self: object) -> str:
+        return ""
+
+    Late.added_later = added_later  # type: ignore[attr-defined]
+    assert "added_later" in method_names(Late)
