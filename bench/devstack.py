@@ -91,10 +91,12 @@ def cpu_seconds(pids: list[int]) -> float:
 def measure(
     design: str, env: dict[str, str], single: int, orders: int, clients: int, idle: float
 ) -> Result:
+    from devstack.eventsources import MAX_BATCHING_WINDOW_ENV
     from devstack.testing import running_stack
     from tests.support.e2e_shop import Shop
 
-    with running_stack(env=env) as stack:
+    # Lambda's batching windows kept, as make run has them.
+    with running_stack(env={MAX_BATCHING_WINDOW_ENV: "", **env}) as stack:
         shop = Shop(stack)
         sku = shop.product(stock=100_000)
         stack.drain(timeout=120)

@@ -98,9 +98,12 @@ def replay_differ(emulator_url: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from devstack.eventsources import MAX_BATCHING_WINDOW_ENV
     from devstack.testing import running_stack
     from tests.support.e2e_shop import TERMINAL, Shop
     from tests.support.processes import kill_tree
+
+    keep_windows = {MAX_BATCHING_WINDOW_ENV: ""}  # Lambda's batching windows, as make run
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--orders", type=int, default=1000)
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         state = ("--state-dir", str(Path(tmp) / "state"))
 
         started = time.perf_counter()
-        with running_stack(extra_args=state, startup_timeout=300) as stack:
+        with running_stack(extra_args=state, env=keep_windows, startup_timeout=300) as stack:
             fresh = time.perf_counter() - started
             rows.append(Row("fresh start (empty)", 0, 0, round(fresh, 2), 0, 0, 0, 0, 0, 0))
             shop = Shop(stack)
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.drain(timeout=3600)
 
         started = time.perf_counter()
-        with running_stack(extra_args=state, startup_timeout=300) as stack:
+        with running_stack(extra_args=state, env=keep_windows, startup_timeout=300) as stack:
             ready = time.perf_counter() - started
             replayed, restore = restored(stack.log_text())
             t = time.perf_counter()
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 list(pool.map(place, range(args.burst)))
 
         started = time.perf_counter()
-        with running_stack(extra_args=state, startup_timeout=300) as stack:
+        with running_stack(extra_args=state, env=keep_windows, startup_timeout=300) as stack:
             ready = time.perf_counter() - started
             replayed, restore = restored(stack.log_text())
             t = time.perf_counter()

@@ -37,6 +37,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import random
 import re
 import threading
@@ -1388,6 +1389,18 @@ def stream_mapping(
         raise ValueError(f"event source mapping of {name}: {exc}") from None
 
 
+# Caps every mapping's batching window (seconds) when set: test stacks set
+# it to 0 (devstack.testing.running_stack), so a drain does not wait out a
+# window; unset (make run, the benchmarks), each window is Lambda's.
+MAX_BATCHING_WINDOW_ENV = "DEVSTACK_MAX_BATCHING_WINDOW"
+
+
+def _window(config: Any) -> int:
+    window = int(config.maximum_batching_window_in_seconds or 0)
+    cap = os.environ.get(MAX_BATCHING_WINDOW_ENV, "")
+    return min(window, int(cap)) if cap.strip() else window
+
+
 def sources_for(
     app: Any,
     rt: Runtime,
@@ -1410,7 +1423,7 @@ def sources_for(
                     handler,
                     queue,
                     config.batch_size,
-                    config.maximum_batching_window_in_seconds or 0,
+                    _window(config),
                 )
             )
         elif isinstance(config, chalice_app.SNSEventConfig):
@@ -1437,7 +1450,7 @@ def sources_for(
                     config.stream_arn,
                     config.batch_size,
                     config.starting_position,
-                    config.maximum_batching_window_in_seconds or 0,
+                    _window(config),
                     mapping.maximum_retry_attempts,
                     mapping,
                 )
