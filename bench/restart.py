@@ -98,6 +98,7 @@ def replay_differ(emulator_url: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench.images import format_table
     from devstack.eventsources import MAX_BATCHING_WINDOW_ENV
     from devstack.testing import running_stack
     from tests.support.e2e_shop import TERMINAL, Shop
@@ -213,30 +214,24 @@ def main(argv: list[str] | None = None) -> int:
     body = [
         [
             r.scenario,
-            str(r.orders_in_state),
-            str(r.images_in_state),
-            f"{r.ready_s:.2f}",
-            f"{r.ready_s / ref:.2f}",
-            f"{r.restore_s:.2f}",
-            str(r.replayed),
-            f"{r.drain_s:.1f}",
-            str(r.acknowledged),
-            str(r.terminal),
-            str(r.replay_differ),
+            r.orders_in_state,
+            r.images_in_state,
+            r.ready_s,
+            r.ready_s / ref,
+            r.restore_s,
+            r.replayed,
+            r.drain_s,
+            r.acknowledged,
+            r.terminal,
+            r.replay_differ,
         ]
         for r in rows
     ]
-    widths = [max(len(x[i]) for x in [headers, *body]) for i in range(len(headers))]
-    lines = [
-        " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(x, widths)))  # noqa: B905
-        for x in [headers, *body]
-    ]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
     print(
         f"devstack restart: {args.orders} orders and {args.images} photos in the state, "
         f"then a burst of {args.burst} killed (SIGKILL, the whole tree) at half"
     )
-    print("\n".join(lines))
+    print(format_table(headers, body))
     clean, crash = rows[1], rows[2]
     verdicts = {
         f"restart ready <= {TARGET_READY_S:g} s": clean.ready_s <= TARGET_READY_S
