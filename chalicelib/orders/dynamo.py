@@ -27,6 +27,8 @@ stock move exactly once, and no separate reservation item exists.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from chalicelib.orders import record
@@ -71,6 +73,10 @@ _GSI1_CURSOR = frozenset({"pk", "sk", "customerId", "createdAt"})
 
 def _idempotency_pk(customer_id: str, key_hash: str) -> str:
     return f"IDEMPOTENCY#{customer_id}#{key_hash}"
+
+
+def _events_of(found: dict[str, Any]) -> list[OrderEvent]:
+    return [event for event, _ in record.history(found)]
 
 
 def _order_key(order_id: str) -> dict[str, Any]:
@@ -305,6 +311,25 @@ class DynamoOrderRepository(dynamo.DynamoTable):
         else:
             cursor = {"shard": shard + 1} if shard + 1 < record.OPEN_SHARDS else None
         return Page(self._orders(page.get("Items", [])), cursor)
+
+    def histories(self) -> Iterator[tuple[Order, Callable[[], list[OrderEvent]]]]:
+        """One consistent Scan of the order records (each holds its history):
+        replaying n orders reads the table once instead of 2n GetItems."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "FilterExpression": "sk = :o",
+            "ExpressionAttributeValues": {":o": {"S": "ORDER"}},
+            "ConsistentRead": True,
+        }
+        while True:
+            with aws.translate():
+                page = self.ddb.scan(**kwargs)
+            for item in page.get("Items", []):
+                found = dynamo.from_item(item)
+                yield record.order_of(found), partial(_events_of, found)
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def all_order_ids(self) -> list[str]:
         ids: list[str] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -96,6 +97,12 @@ class OrderRepository(Protocol):
         ``last_key`` of None."""
 
     def all_order_ids(self) -> list[str]: ...
+
+    def histories(self) -> Iterator[tuple[Order, Callable[[], list[OrderEvent]]]]:
+        """Every order as stored, with a function that reads its history
+        (ValueError if the history no longer matches the order's placed
+        fields): what ``replay_all`` walks, in one pass over the store."""
+        ...
 
     def mark_notified(self, order_id: str, event_type: str) -> bool:
         """Record that a notification went out; False if it already had."""

@@ -436,6 +436,18 @@ class OrderRepositoryContract:
         repo.mark_notified("o1", "OrderPlaced")
         assert sorted(repo.all_order_ids()) == ["o1", "o2"]
 
+    def test_histories_walk_every_order_with_its_events_and_nothing_else(self, repo: Any) -> None:
+        self.create(repo, "o1", record=idem("o1"))
+        self.create(repo, "o2", customer="bob")
+        repo.mark_notified("o1", "OrderPlaced")
+
+        found = {order.orderId: (order, events()) for order, events in repo.histories()}
+
+        assert sorted(found) == ["o1", "o2"]
+        for order_id, (order, events) in found.items():
+            assert order == repo.get(order_id)
+            assert events == repo.events(order_id) and events[0].type == "OrderPlaced"
+
     # -- notification markers
     def test_a_notification_is_marked_once_per_type(self, repo: Any) -> None:
         self.create(repo)

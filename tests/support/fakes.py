@@ -16,9 +16,10 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -199,6 +200,12 @@ class FakeOrderRepository:
         with self._lock:
             return list(self._records)
 
+    def histories(self) -> Iterator[tuple[Order, Callable[[], list[OrderEvent]]]]:
+        with self._lock:
+            found = [dict(r) for r in self._records.values()]
+        for r in found:
+            yield record.order_of(r), partial(_events_of, r)
+
     def mark_notified(self, order_id: str, event_type: str) -> bool:
         with self._lock:
             if (order_id, event_type) in self._notified:
@@ -223,6 +230,10 @@ class FakeOrderRepository:
         """Overwrite the stored state without an event, as a bad write would."""
         with self._lock:
             self._records[order_id] = self._records[order_id] | changes
+
+
+def _events_of(found: dict[str, Any]) -> list[OrderEvent]:
+    return [event for event, _ in record.history(found)]
 
 
 # --- inventory -------------------------------------------------------------------
