@@ -4,11 +4,16 @@ One table, keyed ``pk``/``sk``:
 - ``ORDER#id / ORDER``: the order's record (``orders.record``): its state and
   its whole history in one item, the payment token until the payment is
   settled. Indexed by customer on ``gsi1`` (``customerId``, ``createdAt``:
-  newest first) and, while not terminal, on the sparse ``gsi2``
-  (``openShard``, ``createdAt``: the saga-timeout sweep's query). Both
-  indexes project keys only: a status change rewrites neither, so it costs
-  the index nothing (an order enters ``gsi1`` once, ``gsi2`` once, and
-  leaves ``gsi2`` once);
+  newest first), while not terminal on the sparse ``gsi2`` (``openShard``,
+  ``createdAt``: the saga-timeout sweep's query), and by placement time on
+  ``gsi3`` (``allShard``, ``createdAt``: the admins' listing of every
+  order). The indexes project keys only: a status change rewrites none, so
+  it costs the indexes nothing (an order enters ``gsi1`` and ``gsi3`` once,
+  enters ``gsi2`` once and leaves it once). ``gsi2`` and ``gsi3`` are
+  sharded: a listing merges their shards newest first (``_Walk``), and a
+  status-filtered one reads ``gsi2`` for a status not terminal (few orders
+  are open), ``gsi3`` for the others (or ``gsi1`` for one customer), and
+  keeps the orders in that status of at most ``FILTERED_READS`` it reads;
 - ``IDEMPOTENCY#customer#hash``: what an ``Idempotency-Key`` created (TTL 24 h);
 - ``ORDER#id / NOTIFIED``: the customer notifications already sent (its
   ``sent`` set: one conditional update marks every milestone of the order a
@@ -28,12 +33,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from chalicelib.orders import record
-from chalicelib.orders.model import Order, OrderEvent
+from chalicelib.orders.model import Order, OrderEvent, OrderStatus
 from chalicelib.orders.ports import (
+    FILTERED_READS,
     IDEMPOTENCY_TTL_SECONDS,
     NOTIFIED_TTL_SECONDS,
     IdempotencyRecord,
@@ -69,6 +76,14 @@ __all__ = [
 _FAILED = "ConditionalCheckFailed"
 # The keys of a gsi1 page's LastEvaluatedKey: what a listing cursor must hold.
 _GSI1_CURSOR = frozenset({"pk", "sk", "customerId", "createdAt"})
+# A status-filtered page reads the orders of at least this many index keys at
+# a time (fewer round trips for a small page; at most this many read unused).
+_MIN_BATCH = 25
+# A shard's place in a walk's cursor when it has nothing left.
+_END = "end"
+# The partitions of the index of every order (gsi3) and of the open ones (gsi2).
+_ALL = [f"ALL#{n}" for n in range(record.ALL_SHARDS)]
+_OPEN = [f"OPEN#{n}" for n in range(record.OPEN_SHARDS)]
 
 
 def _idempotency_pk(customer_id: str, key_hash: str) -> str:
@@ -117,6 +132,138 @@ def _update(
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": values,
     }
+
+
+def _bad_cursor() -> errors.InvalidInput:
+    return errors.InvalidInput("cursor is not valid for this listing")
+
+
+@dataclass
+class _Shard:
+    """One partition of an index in a walk: its place in the cursor (None:
+    from the newest; ``[createdAt, orderId]``: after that order; ``_END``),
+    and the keys read from it and not taken yet."""
+
+    value: str
+    position: Any
+    after: dict[str, Any] | None = None  # ExclusiveStartKey of its next Query
+    more: bool = True
+    keys: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Walk:
+    """The orders of the partitions ``values`` of a keys-only index (hash key
+    ``name``, range key ``createdAt``), newest first, merged: each partition
+    is read newest first, ``fetch`` keys a Query, and the newest of their
+    next keys comes next. ``peek`` looks ahead, ``take`` moves on; the
+    cursor holds each partition's place."""
+
+    def __init__(
+        self,
+        repo: DynamoOrderRepository,
+        index: str,
+        name: str,
+        values: list[str],
+        start: dict[str, Any] | None,
+        fetch: int,
+    ) -> None:
+        self.repo, self.index, self.name, self.fetch = repo, index, name, fetch
+        # Which listing a cursor belongs to: one index's shards, or one customer.
+        self.of = index if len(values) > 1 else f"{index}:{values[0]}"
+        positions = self._positions(start, len(values))
+        self.shards = [_Shard(v, p) for v, p in zip(values, positions, strict=True)]
+        for shard in self.shards:
+            if shard.position == _END:
+                shard.more = False
+            elif shard.position is not None:
+                shard.after = self._key(shard.value, *shard.position)
+
+    def _positions(self, start: dict[str, Any] | None, n: int) -> list[Any]:
+        if start is None:
+            return [None] * n
+        positions = start.get("walk")
+        if not (
+            set(start) == {"of", "walk"}
+            and start["of"] == self.of
+            and isinstance(positions, list)
+            and len(positions) == n
+            and all(map(_position_ok, positions))
+        ):
+            raise _bad_cursor()
+        return list(positions)
+
+    def _key(self, value: str, created_at: str, order_id: str) -> dict[str, Any]:
+        return {
+            **_order_key(order_id),
+            self.name: {"S": value},
+            "createdAt": {"S": created_at},
+        }
+
+    def _fill(self, shard: _Shard, wanted: int) -> None:
+        while len(shard.keys) < wanted and shard.more:
+            kwargs: dict[str, Any] = {
+                "TableName": self.repo.table,
+                "IndexName": self.index,
+                "Limit": self.fetch,
+                "ScanIndexForward": False,
+                "KeyConditionExpression": "#h = :h",
+                "ExpressionAttributeNames": {"#h": self.name},
+                "ExpressionAttributeValues": {":h": {"S": shard.value}},
+            }
+            if shard.after is not None:
+                kwargs["ExclusiveStartKey"] = shard.after
+            with aws.translate():
+                page = self.repo.ddb.query(**kwargs)
+            shard.keys += page.get("Items", [])
+            shard.after = page.get("LastEvaluatedKey")
+            shard.more = shard.after is not None
+
+    def peek(self, n: int) -> list[tuple[int, dict[str, Any]]]:
+        """The next ``n`` keys (fewer at the end), each with its shard's index."""
+        out: list[tuple[int, dict[str, Any]]] = []
+        seen = [0] * len(self.shards)
+        while len(out) < n:
+            newest: tuple[str, int] | None = None
+            for i, shard in enumerate(self.shards):
+                self._fill(shard, seen[i] + 1)
+                if seen[i] < len(shard.keys):
+                    at = str(shard.keys[seen[i]]["createdAt"]["S"])
+                    if newest is None or at > newest[0]:
+                        newest = (at, i)
+            if newest is None:
+                break
+            i = newest[1]
+            out.append((i, self.shards[i].keys[seen[i]]))
+            seen[i] += 1
+        return out
+
+    def take(self, picked: list[tuple[int, dict[str, Any]]]) -> None:
+        """Move past ``picked``: the first keys ``peek`` gave, in its order."""
+        for i, key in picked:
+            shard = self.shards[i]
+            shard.keys.pop(0)
+            shard.position = [key["createdAt"]["S"], _order_id(key)]
+
+    def cursor(self) -> dict[str, Any] | None:
+        """Where the next page starts; None when every shard is done."""
+        positions = [_END if not s.keys and not s.more else s.position for s in self.shards]
+        return None if all(p == _END for p in positions) else {"of": self.of, "walk": positions}
+
+
+def _position_ok(position: Any) -> bool:
+    return (
+        position is None
+        or position == _END
+        or (
+            isinstance(position, list)
+            and len(position) == 2
+            and all(isinstance(v, str) for v in position)
+        )
+    )
+
+
+def _order_id(key: dict[str, Any]) -> str:
+    return str(key["pk"]["S"]).removeprefix("ORDER#")
 
 
 class DynamoOrderRepository(dynamo.DynamoTable):
@@ -265,10 +412,58 @@ class DynamoOrderRepository(dynamo.DynamoTable):
         """The orders of index ``keys`` (keys-only projections), in their order."""
         items = self.batch_get([{"pk": k["pk"], "sk": k["sk"]} for k in keys])
         found = {o.orderId: o for o in (record.order_of(dynamo.from_item(i)) for i in items)}
-        ids = [str(k["pk"]["S"]).removeprefix("ORDER#") for k in keys]
+        ids = [_order_id(k) for k in keys]
         return [found[i] for i in ids if i in found]
 
-    def list_for_customer(self, customer_id: str, limit: int, start: dict[str, Any] | None) -> Page:
+    def list_all(
+        self, limit: int, start: dict[str, Any] | None, status: OrderStatus | None = None
+    ) -> Page:
+        """Every order newest first, merged from gsi3's shards; with
+        ``status``, those in it: from gsi2 (the open orders) for a status
+        not terminal, else from gsi3."""
+        if status is None:
+            walk = _Walk(self, "gsi3", "allShard", _ALL, start, limit)
+            picked = walk.peek(limit)
+            walk.take(picked)
+            return Page(self._orders([key for _, key in picked]), walk.cursor())
+        if status.terminal:
+            walk = _Walk(self, "gsi3", "allShard", _ALL, start, FILTERED_READS)
+        else:
+            walk = _Walk(self, "gsi2", "openShard", _OPEN, start, FILTERED_READS)
+        return self._filtered(walk, limit, status)
+
+    def _filtered(self, walk: _Walk, limit: int, status: OrderStatus) -> Page:
+        """Up to ``limit`` orders in ``status`` from ``walk``, reading at most
+        FILTERED_READS orders (a BatchGetItem of the next keys at a time)."""
+        found: list[Order] = []
+        read = 0
+        while len(found) < limit and read < FILTERED_READS:
+            picked = walk.peek(min(FILTERED_READS - read, max(limit - len(found), _MIN_BATCH)))
+            if not picked:
+                break
+            read += len(picked)
+            orders = {o.orderId: o for o in self._orders([key for _, key in picked])}
+            used = 0
+            for _, key in picked:
+                used += 1
+                order = orders.get(_order_id(key))
+                if order is not None and order.status is status:
+                    found.append(order)
+                    if len(found) == limit:
+                        break
+            walk.take(picked[:used])
+        return Page(found, walk.cursor())
+
+    def list_for_customer(
+        self,
+        customer_id: str,
+        limit: int,
+        start: dict[str, Any] | None,
+        status: OrderStatus | None = None,
+    ) -> Page:
+        if status is not None:
+            walk = _Walk(self, "gsi1", "customerId", [customer_id], start, FILTERED_READS)
+            return self._filtered(walk, limit, status)
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": "gsi1",

@@ -6,13 +6,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from chalicelib.orders.model import Order, OrderEvent
+from chalicelib.orders.model import Order, OrderEvent, OrderStatus
 from chalicelib.platform import errors
 
 IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 # A notification marker only stops duplicate deliveries of one event; none
 # arrives this late (a DLQ keeps messages 14 days), so DynamoDB's TTL drops it.
 NOTIFIED_TTL_SECONDS = 30 * 24 * 3600
+# How many orders a status-filtered listing page reads at most: such a page
+# may be short, or empty, with a cursor for more.
+FILTERED_READS = 100
 
 
 class JointRefused(errors.Conflict):
@@ -87,8 +90,24 @@ class OrderRepository(Protocol):
         conditional write of the order's record (``joined``: see ``append``)."""
 
     def list_for_customer(
-        self, customer_id: str, limit: int, start: dict[str, Any] | None
-    ) -> Page: ...
+        self,
+        customer_id: str,
+        limit: int,
+        start: dict[str, Any] | None,
+        status: OrderStatus | None = None,
+    ) -> Page:
+        """A page of the customer's orders, newest first (``status``: only
+        those in it; see ``list_all``). InvalidInput for another listing's
+        ``start``."""
+
+    def list_all(
+        self, limit: int, start: dict[str, Any] | None, status: OrderStatus | None = None
+    ) -> Page:
+        """A page of every order, newest first; ``start``: the previous
+        page's ``last_key`` (None: the first; another listing's: InvalidInput).
+        With ``status``, only the orders in it: such a page reads at most
+        ``FILTERED_READS`` orders, so it may be short, or empty, with more to
+        come. The end is a ``last_key`` of None."""
 
     def open_before(self, before: str, limit: int, start: dict[str, Any] | None) -> Page:
         """A page of the orders not terminal placed before ``before`` (ISO

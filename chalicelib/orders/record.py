@@ -22,7 +22,10 @@ The record (``ORDER#id / ORDER``):
   which ``replay-orders`` reports);
 - ``paymentToken`` while the payment is unsettled (PLACED, RESERVED);
 - ``openShard`` while the order is not terminal: the key of the sparse index
-  the saga-timeout sweep reads, one of ``OPEN_SHARDS`` partitions.
+  the saga-timeout sweep reads, one of ``OPEN_SHARDS`` partitions;
+- ``allShard``: the key of the index of every order by placement time (the
+  admins' listing), one of ``ALL_SHARDS`` partitions, written once with the
+  record and never changed, so no status change writes that index.
 
 Why one record: a status change is then one conditional write of one item
 (its state, its event, and the version check together), not a transaction
@@ -55,10 +58,15 @@ from chalicelib.orders.model import (
 )
 
 OPEN_SHARDS = 4
+# The partitions of the index of every order (gsi3): placements spread over
+# them, so no single index partition takes every new order.
+ALL_SHARDS = 4
 # Statuses in which the payment is not yet settled: the token is still needed.
 TOKEN_STATUSES = frozenset({OrderStatus.PLACED, OrderStatus.RESERVED})
 # Fields of the record that are not the order's.
-_NOT_ORDER = frozenset({"pk", "sk", "history", "paymentToken", "openShard", "flow", "expiresAt"})
+_NOT_ORDER = frozenset(
+    {"pk", "sk", "history", "paymentToken", "openShard", "allShard", "flow", "expiresAt"}
+)
 # Order fields a status change may set or clear (the rest never change).
 MUTABLE = ("status", "version", "updatedAt", "reason", "trackingNumber", "stockHeld",
            "stockReleased", "openPayment")  # fmt: skip
@@ -68,9 +76,18 @@ def key(order_id: str) -> dict[str, str]:
     return {"pk": f"ORDER#{order_id}", "sk": "ORDER"}
 
 
+def _shard(prefix: str, order_id: str, shards: int) -> str:
+    return f"{prefix}#{zlib.crc32(order_id.encode()) % shards}"
+
+
 def open_shard(order_id: str) -> str:
     """The sweep index partition of an order (stable, spread evenly)."""
-    return f"OPEN#{zlib.crc32(order_id.encode()) % OPEN_SHARDS}"
+    return _shard("OPEN", order_id, OPEN_SHARDS)
+
+
+def all_shard(order_id: str) -> str:
+    """The partition of an order in the index of every order (stable, spread evenly)."""
+    return _shard("ALL", order_id, ALL_SHARDS)
 
 
 def state(order: Order) -> dict[str, Any]:
@@ -155,6 +172,7 @@ def new(
         record["paymentToken"] = token
     if not order.status.terminal:
         record["openShard"] = open_shard(order.orderId)
+    record["allShard"] = all_shard(order.orderId)
     return {k: v for k, v in record.items() if v is not None}
 
 

@@ -216,10 +216,17 @@ class OrderService:
         customer_id: str | None,
         limit: int,
         start: dict[str, Any] | None,
+        status: OrderStatus | None = None,
     ) -> Page:
+        """A page of orders, newest first: an admin's without ``customer_id``
+        every order, anyone's with it that customer's (only admins may name
+        another), a customer's without it their own; ``status``: only those
+        in it (a page may then be short, with a cursor for more)."""
+        if customer_id is None and principal.is_admin:
+            return self.repo.list_all(limit, start, status)
         if customer_id is not None and customer_id != principal.sub and not principal.is_admin:
             raise errors.Forbidden("only admins may list another customer's orders")
-        return self.repo.list_for_customer(customer_id or principal.sub, limit, start)
+        return self.repo.list_for_customer(customer_id or principal.sub, limit, start, status)
 
     def cancel(self, order_id: str, principal: Principal) -> Order:
         order = self.get(order_id, principal)
@@ -377,6 +384,21 @@ _TERMINAL_METRICS = {
 
 def _epoch_ms(at: str) -> float:
     return datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def parse_status(raw: str | None) -> OrderStatus | None:
+    """A listing's ``?status=``: None when absent; InvalidInput naming
+    ``status`` for anything but an order status."""
+    if raw is None:
+        return None
+    try:
+        return OrderStatus(raw)
+    except ValueError:
+        allowed = ", ".join(OrderStatus)
+        raise errors.InvalidInput(
+            f"status must be one of {allowed}",
+            [{"loc": ["query", "status"], "msg": f"one of {allowed}"}],
+        ) from None
 
 
 def _plausible_id(order_id: str) -> bool:

@@ -65,6 +65,8 @@ REQUIRED_QUERY = {"/analytics/daily": "?from=2026-01-01&to=2026-01-31"}
 VARIANTS: list[tuple[str, str, str, int, int, int, int]] = [
     # method  path        query                        anonymous  A    B    admin
     ("GET",   "/orders",  "?customerId={customerA}",     401,    200, 403, 200),
+    ("GET",   "/orders",  "?status=PLACED",              401,    200, 200, 200),
+    ("GET",   "/orders",  "?customerId={customerA}&status=PLACED", 401, 200, 403, 200),
 ]
 # fmt: on
 

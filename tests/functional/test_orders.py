@@ -282,6 +282,97 @@ def test_a_new_customer_has_no_orders(shop: Shop) -> None:
     assert response.json_body == {"items": [], "nextCursor": None}
 
 
+# Later than any other order of the session (ticking_clock's are in 2030), and
+# increasing across tests: an admin's newest-first listing starts with them.
+_LATEST = itertools.count(1)
+
+
+@pytest.fixture
+def latest_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    def clock() -> str:
+        n = next(_LATEST)
+        return f"2099-01-01T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}.000Z"
+
+    monkeypatch.setattr(bootstrap.services().orders, "clock", clock)
+    yield
+
+
+def ids(response: Any) -> list[str]:
+    assert response.status_code == 200, response.body
+    return [o["orderId"] for o in response.json_body["items"]]
+
+
+@pytest.mark.usefixtures("latest_clock")
+def test_an_admin_lists_every_order_newest_first_across_pages(shop: Shop, skus: list[str]) -> None:
+    a, b = unique("cust"), unique("cust")
+    placed = [shop.place_order(c, [(skus[0], 1)]).json_body["orderId"] for c in (a, b, a)]
+
+    first = shop.call("GET", "/orders?limit=2", headers=shop.admin())
+    assert ids(first) == placed[:0:-1]
+    cursor = first.json_body["nextCursor"]
+    second = shop.call("GET", f"/orders?limit=2&cursor={cursor}", headers=shop.admin())
+    assert ids(second)[0] == placed[0]
+    # The same cursor is no customer's: a 400, not someone else's page.
+    response = shop.call("GET", f"/orders?cursor={cursor}", headers=shop.auth(a))
+    assert response.status_code == 400, response.body
+
+
+@pytest.mark.usefixtures("latest_clock")
+def test_orders_are_listed_by_status(shop: Shop, skus: list[str]) -> None:
+    customer = unique("cust")
+    kept = shop.place_order(customer, [(skus[0], 1)]).json_body["orderId"]
+    cancelled = shop.place_order(customer, [(skus[0], 1)]).json_body["orderId"]
+    response = shop.call("POST", f"/orders/{cancelled}/cancel", headers=shop.auth(customer))
+    assert response.status_code == 202, response.body
+
+    every_cancelling = shop.call("GET", "/orders?status=CANCELLING&limit=100", headers=shop.admin())
+    assert ids(every_cancelling)[0] == cancelled
+    assert {o["status"] for o in every_cancelling.json_body["items"]} == {"CANCELLING"}
+    every_placed = ids(shop.call("GET", "/orders?status=PLACED&limit=100", headers=shop.admin()))
+    assert every_placed[0] == kept and cancelled not in every_placed
+    theirs = f"/orders?customerId={customer}&status=PLACED"
+    assert ids(shop.call("GET", theirs, headers=shop.admin())) == [kept]
+    own = shop.call("GET", "/orders?status=CANCELLING", headers=shop.auth(customer))
+    assert ids(own) == [cancelled]
+    assert ids(shop.call("GET", "/orders?status=COMPLETED", headers=shop.auth(customer))) == []
+
+
+@pytest.mark.usefixtures("latest_clock")
+def test_a_status_listings_cursor_is_bound_to_its_status(shop: Shop, skus: list[str]) -> None:
+    customer = unique("cust")
+    for _ in range(2):
+        shop.place_order(customer, [(skus[0], 1)])
+    placed = shop.call("GET", "/orders?status=PLACED&limit=1", headers=shop.auth(customer))
+    cursor = placed.json_body["nextCursor"]
+    assert cursor
+
+    for query in ("", "&status=PAID"):
+        url = f"/orders?limit=1&cursor={cursor}{query}"
+        response = shop.call("GET", url, headers=shop.auth(customer))
+        assert response.status_code == 400, (query, response.body)
+    url = f"/orders?limit=1&status=PLACED&cursor={cursor}"
+    assert len(ids(shop.call("GET", url, headers=shop.auth(customer)))) == 1
+
+
+@pytest.mark.parametrize("status", ["NOPE", "", "placed", "COMPLETED%00"])
+def test_an_unknown_status_is_a_400_naming_status(shop: Shop, status: str) -> None:
+    for headers in (shop.admin(), shop.auth(unique("cust"))):
+        response = shop.call("GET", f"/orders?status={status}", headers=headers)
+
+        assert response.status_code == 400, response.body
+        assert response.json_body["Errors"][0]["loc"] == ["query", "status"]
+        assert "status must be one of PLACED" in response.json_body["Message"]
+
+
+def test_the_documented_statuses_are_the_order_statuses(shop: Shop) -> None:
+    from chalicelib.orders.model import OrderStatus
+
+    document = shop.call("GET", "/openapi.json").json_body
+    parameters = document["paths"]["/orders"]["get"]["parameters"]
+    (status,) = [p for p in parameters if p["name"] == "status"]
+    assert status["schema"]["enum"] == [str(s) for s in OrderStatus]
+
+
 @pytest.mark.parametrize("limit", ["0", "101", "abc", "%C2%B2"])
 def test_orders_listing_rejects_an_invalid_limit(shop: Shop, limit: str) -> None:
     response = shop.call("GET", f"/orders?limit={limit}", headers=shop.auth(unique("cust")))

@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -429,6 +430,103 @@ class OrderRepositoryContract:
         bobs = repo.list_for_customer("bob", 1, None).last_key
         with pytest.raises(errors.InvalidInput):
             repo.list_for_customer("ada", 1, bobs)
+
+    # -- the admins' listing: every order, newest first, by status
+    def pages(self, listing: Callable[[Any], Any], limit: int) -> list[list[str]]:
+        """Every page of ``listing(start)`` (each at most ``limit`` orders)."""
+        out: list[list[str]] = []
+        start = None
+        for _ in range(200):
+            page = listing(start)
+            assert len(page.orders) <= limit
+            out.append([o.orderId for o in page.orders])
+            start = page.last_key
+            if start is None:
+                return out
+        raise AssertionError("the listing never ended")
+
+    def some_orders(self, repo: Any) -> dict[str, list[str]]:
+        """Eight orders of three customers placed a day apart (o7 newest), in
+        four statuses; the ids in each status, newest first."""
+        for n in range(8):
+            customer = ("ada", "bob", "cy")[n % 3]
+            self.create(repo, f"o{n}", customer=customer, at=f"2025-01-0{n + 1}T00:00:00.000Z")
+        for order_id in ("o1", "o6"):
+            done = repo.get(order_id)
+            rejected, event = step(done, EventType.ORDER_REJECTED, {"reason": "short"})
+            assert repo.append(done, rejected, event) is True
+        done = repo.get("o3")
+        reserved, event = step(done, EventType.STOCK_RESERVED)
+        assert repo.append(done, reserved, event, "tok_ok") is True
+        return {
+            "PLACED": ["o7", "o5", "o4", "o2", "o0"],
+            "REJECTED": ["o6", "o1"],
+            "RESERVED": ["o3"],
+            "COMPLETED": [],
+        }
+
+    def test_every_order_is_listed_newest_first_across_pages(self, repo: Any) -> None:
+        self.some_orders(repo)
+        pages = self.pages(lambda start: repo.list_all(3, start), 3)
+        assert [i for p in pages for i in p] == [f"o{n}" for n in range(7, -1, -1)]
+        assert pages[0] == ["o7", "o6", "o5"]  # a full page while more remain
+        assert repo.list_all(10, None).orders[1] == repo.get("o6")  # the current state
+
+    def test_a_status_keeps_only_its_orders_across_pages(self, repo: Any) -> None:
+        wanted = self.some_orders(repo)
+        for name, ids in wanted.items():
+            status = OrderStatus(name)
+            pages = self.pages(partial(repo.list_all, 2, status=status), 2)
+            assert [i for p in pages for i in p] == ids, status
+        page = repo.list_all(10, None, OrderStatus.REJECTED)
+        assert page.orders == [repo.get("o6"), repo.get("o1")]
+
+    def test_a_customers_orders_by_status(self, repo: Any) -> None:
+        self.some_orders(repo)  # ada: o0, o3 (RESERVED), o6 (REJECTED)
+        by_status = {
+            status: [
+                i
+                for p in self.pages(partial(repo.list_for_customer, "ada", 1, status=status), 1)
+                for i in p
+            ]
+            for status in (OrderStatus.PLACED, OrderStatus.RESERVED, OrderStatus.REJECTED)
+        }
+        assert by_status == {
+            OrderStatus.PLACED: ["o0"],
+            OrderStatus.RESERVED: ["o3"],
+            OrderStatus.REJECTED: ["o6"],
+        }
+
+    def test_a_filtered_page_reads_a_bounded_number_of_orders(self, repo: Any) -> None:
+        from chalicelib.orders.ports import FILTERED_READS
+
+        self.create(repo, "old", at="2024-12-31T00:00:00.000Z")
+        done = repo.get("old")
+        rejected, event = step(done, EventType.ORDER_REJECTED, {"reason": "short"})
+        assert repo.append(done, rejected, event) is True
+        for n in range(FILTERED_READS):
+            self.create(repo, f"n{n:03d}", at=f"2025-01-01T00:{n // 60:02d}:{n % 60:02d}.000Z")
+
+        first = repo.list_all(10, None, OrderStatus.REJECTED)
+        # The newest FILTERED_READS orders are all PLACED: an empty page, more to come.
+        assert (first.orders, first.last_key is None) == ([], False)
+        second = repo.list_all(10, first.last_key, OrderStatus.REJECTED)
+        assert [o.orderId for o in second.orders] == ["old"]
+
+    def test_a_listing_refuses_another_listings_cursor(self, repo: Any) -> None:
+        self.some_orders(repo)
+        every = repo.list_all(1, None).last_key
+        adas = repo.list_for_customer("ada", 1, None).last_key
+        bobs_placed = repo.list_for_customer("bob", 1, None, OrderStatus.PLACED).last_key
+        assert None not in (every, adas, bobs_placed)
+        with pytest.raises(errors.InvalidInput):
+            repo.list_all(1, adas)
+        with pytest.raises(errors.InvalidInput):
+            repo.list_for_customer("ada", 1, every, OrderStatus.PLACED)
+        with pytest.raises(errors.InvalidInput):
+            repo.list_for_customer("ada", 1, bobs_placed, OrderStatus.PLACED)
+        with pytest.raises(errors.InvalidInput):
+            repo.list_all(1, {"of": "anything", "walk": []})
 
     def test_all_order_ids_lists_orders_only(self, repo: Any) -> None:
         self.create(repo, "o1", record=idem("o1"))

@@ -35,8 +35,8 @@ from chalicelib.catalog.ports import ImportClaim, ImportProgress, StockChange, S
 from chalicelib.images.model import Image
 from chalicelib.orders import record
 from chalicelib.orders.dynamo import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, Page
-from chalicelib.orders.model import Order, OrderEvent
-from chalicelib.orders.ports import JointRefused
+from chalicelib.orders.model import Order, OrderEvent, OrderStatus
+from chalicelib.orders.ports import FILTERED_READS, JointRefused
 from chalicelib.payments.model import ChargeResult
 from chalicelib.payments.ports import ProviderUnavailable
 from chalicelib.platform import correlation, errors
@@ -157,7 +157,16 @@ class FakeOrderRepository:
             self._write("MODIFY", new)
             return True
 
-    def list_for_customer(self, customer_id: str, limit: int, start: dict[str, Any] | None) -> Page:
+    def list_for_customer(
+        self,
+        customer_id: str,
+        limit: int,
+        start: dict[str, Any] | None,
+        status: OrderStatus | None = None,
+    ) -> Page:
+        if status is not None:
+            return self._listing(f"customer:{customer_id}", limit, start, status)
+
         def position(o: Order) -> tuple[str, str]:
             return (o.createdAt, f"ORDER#{o.orderId}")
 
@@ -180,6 +189,42 @@ class FakeOrderRepository:
             if last else None
         )  # fmt: skip
         return Page(page, cursor)
+
+    def list_all(
+        self, limit: int, start: dict[str, Any] | None, status: OrderStatus | None = None
+    ) -> Page:
+        return self._listing("all", limit, start, status)
+
+    def _listing(
+        self, of: str, limit: int, start: dict[str, Any] | None, status: OrderStatus | None
+    ) -> Page:
+        """Newest first, the orders of listing ``of`` (every order, or
+        ``customer:<id>``) after the cursor's; with ``status``, those in it of
+        at most FILTERED_READS orders looked at, as DynamoDB's walk reads
+        (every order's, only the open ones' for a status not terminal)."""
+        if start is not None and (set(start) != {"of", "after"} or start["of"] != of):
+            raise errors.InvalidInput("cursor is not valid for this listing")
+        customer = of.removeprefix("customer:") if of != "all" else None
+        open_only = customer is None and status is not None and not status.terminal
+        with self._lock:
+            found = sorted(
+                (
+                    record.order_of(r)
+                    for r in self._records.values()
+                    if "openShard" in r or not open_only
+                ),
+                key=lambda o: (o.createdAt, o.orderId),
+                reverse=True,
+            )
+        found = [o for o in found if customer in (None, o.customerId)]
+        if start is not None:
+            found = [o for o in found if (o.createdAt, o.orderId) < tuple(start["after"])]
+        looked = found[:FILTERED_READS] if status is not None else found[:limit]
+        page = [o for o in looked if status in (None, o.status)][:limit]
+        last = page[-1] if len(page) == limit else (looked[-1] if looked else None)
+        if last is None or found.index(last) + 1 == len(found):
+            return Page(page, None)
+        return Page(page, {"of": of, "after": [last.createdAt, last.orderId]})
 
     def open_before(self, before: str, limit: int, start: dict[str, Any] | None) -> Page:
         """One page of the orders not terminal placed before ``before``,

@@ -89,6 +89,28 @@ def test_a_new_record_reads_back_as_its_order_and_event() -> None:
     assert rec["paymentToken"] == "tok_ok"
 
 
+def test_the_every_order_index_key_is_written_once_and_no_change_touches_it() -> None:
+    records = completed()
+    shard = record.all_shard(records[0]["orderId"])
+    assert shard.startswith("ALL#") and int(shard[4:]) < record.ALL_SHARDS
+    assert [r["allShard"] for r in records] == [shard] * len(records)
+    # What each status change writes (its UpdateItem) neither sets nor removes
+    # it, so gsi3 is written at placement only; the terminal change drops gsi2's.
+    order, event = placed()
+    rec = record.new(order, event, "tok_ok", None)
+    for changes in HAPPY:
+        events = []
+        for type_, data in changes:
+            step = OrderEvent(version=order.version + 1, type=type_, at=order.updatedAt, data=data)
+            order = model.apply(order, step)
+            events.append(step)
+        done = record.change(order, events, "tok_ok", None, new_flow=False)
+        assert "allShard" not in done.sets and "allShard" not in done.removes
+        rec = record.applied(rec, done)
+    assert "openShard" not in rec and "allShard" in rec
+    assert "allShard" not in record.order_of(rec).model_dump()
+
+
 def test_events_of_one_flow_carry_it_once_and_a_new_flow_starts_where_it_writes() -> None:
     order, event = placed()
     rec = record.new(order, event, "tok_ok", "flow-a")

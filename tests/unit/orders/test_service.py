@@ -12,7 +12,7 @@ from chalicelib.catalog.model import Product
 from chalicelib.catalog.service import CatalogService
 from chalicelib.orders.events import typed
 from chalicelib.orders.model import EventType, Order, OrderEvent, OrderStatus
-from chalicelib.orders.service import OrderService
+from chalicelib.orders.service import OrderService, parse_status
 from chalicelib.platform import errors
 from tests.support.fakes import FakeAlerts, FakeCatalogRepository, FakeOrderRepository
 
@@ -317,7 +317,52 @@ def test_an_admin_lists_any_customer(service: OrderService) -> None:
     assert [o.orderId for o in service.list_orders(ADMIN, "bob", 10, None).orders] == [
         order.orderId
     ]
-    assert service.list_orders(ADMIN, None, 10, None).orders == []
+    assert service.list_orders(ADMIN, "ops-1", 10, None).orders == []
+
+
+def test_an_admin_without_a_customer_lists_every_order_newest_first(
+    service: OrderService,
+) -> None:
+    ids = [service.place(who, body())[0].orderId for who in ("ada", "bob", "ada")]
+    listed = service.list_orders(ADMIN, None, 10, None)
+    assert [o.orderId for o in listed.orders] == list(reversed(ids))
+    # A customer without a customer id still lists their own only.
+    assert [o.orderId for o in service.list_orders(ADA, None, 10, None).orders] == [
+        ids[2],
+        ids[0],
+    ]
+
+
+def test_a_listing_by_status_keeps_only_that_status(service: OrderService) -> None:
+    kept, _ = service.place("ada", body())
+    cancelled, _ = service.place("ada", body())
+    service.cancel(cancelled.orderId, ADA)
+    service.place("bob", body())
+
+    def ids(who: Who, customer: str | None, status: OrderStatus) -> list[str]:
+        return [o.orderId for o in service.list_orders(who, customer, 10, None, status).orders]
+
+    assert ids(ADA, None, OrderStatus.CANCELLING) == [cancelled.orderId]
+    assert ids(ADA, None, OrderStatus.PLACED) == [kept.orderId]
+    assert ids(ADMIN, "ada", OrderStatus.PLACED) == [kept.orderId]
+    assert len(ids(ADMIN, None, OrderStatus.PLACED)) == 2
+    assert ids(ADMIN, None, OrderStatus.COMPLETED) == []
+    with pytest.raises(errors.Forbidden):
+        service.list_orders(BOB, "ada", 10, None, OrderStatus.PLACED)
+
+
+@pytest.mark.parametrize("raw", ["", "placed", "DONE", "PLACED "])
+def test_an_unknown_status_is_refused_naming_the_parameter(raw: str) -> None:
+    with pytest.raises(errors.InvalidInput) as caught:
+        parse_status(raw)
+    assert caught.value.errors == [
+        {"loc": ["query", "status"], "msg": f"one of {', '.join(OrderStatus)}"}
+    ]
+
+
+def test_a_known_status_or_none_parses() -> None:
+    assert parse_status(None) is None
+    assert [parse_status(s) for s in OrderStatus] == list(OrderStatus)
 
 
 def test_a_cursor_from_another_customer_is_invalid(service: OrderService) -> None:
