@@ -49,6 +49,24 @@ def analytics_daily() -> dict[str, Any]:
     return {"items": [d.as_dict() for d in days]}
 
 
+TOP_DEFAULT, TOP_MAX = 10, 50  # GET /analytics/top-products?limit=
+
+
+@api.route(
+    "/analytics/top-products",
+    roles=("admin",),
+    summary="The best-selling products: units, revenue and orders of the completed orders",
+    description="Highest `revenueCents` first (then most units, then by sku), at most "
+    "`limit` of them; only products some completed order holds.",
+    response=openapi.items(PRODUCT_SALES),
+    query={"limit": {"type": "integer", "minimum": 1, "maximum": TOP_MAX, "default": TOP_DEFAULT}},
+)
+def analytics_top_products() -> dict[str, Any]:
+    limit = request.page_limit(default=TOP_DEFAULT, maximum=TOP_MAX)
+    top = bootstrap.services().analytics.top_products(limit)
+    return {"items": [p.as_dict() for p in top]}
+
+
 @api.route(
     "/analytics/products/{sku}",
     roles=("admin",),

@@ -1,8 +1,9 @@
 """The analytics store on DynamoDB (its own table).
 
-Items: ``DAILY / <day>`` (a day's counters), ``PRODUCT#<sku> / TOTAL`` (a
-product's sales) and ``ORDER#<id> / FACT#<kind>`` (the marker that the fact
-was counted). The facts of a batch are one transaction: each fact's marker,
+Items: ``DAILY / <day>`` (a day's counters), ``PRODUCTS / <sku>`` (a
+product's sales: every product's in one partition, so the top sellers are
+one Query of it, no index to write) and ``ORDER#<id> / FACT#<kind>`` (the
+marker that the fact was counted). The facts of a batch are one transaction: each fact's marker,
 put only if absent, and the counters' ADDs summed per day and per product
 (one update per item, however many facts touch it), so a redelivered event
 changes nothing, a fact never counts half, and a batch of facts pays for its
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from chalicelib.analytics.model import (
@@ -34,6 +36,7 @@ AWS_CALLS = frozenset(
 )
 
 DAILY = "DAILY"
+PRODUCTS = "PRODUCTS"
 ATTEMPTS = 5
 MAX_ITEMS = 100  # what one TransactWriteItems may hold
 _DAY_COUNTERS = ("orders", "completed", "rejected", "cancelled", "revenueCents", "units")
@@ -69,7 +72,7 @@ def _counters(facts: list[Fact]) -> dict[tuple[str, str], dict[str, int]]:
     for fact in facts:
         add((DAILY, fact.day), day_change(fact))
         for sku, change in product_changes(fact).items():
-            add((f"PRODUCT#{sku}", "TOTAL"), change)
+            add((PRODUCTS, sku), change)
     return out
 
 
@@ -153,35 +156,45 @@ class DynamoAnalytics(dynamo.DynamoTable):
                 _pause(attempt - 1)
         return []
 
-    def days(self, first: str, last: str) -> dict[str, DayTotals]:
-        out: dict[str, DayTotals] = {}
+    def _partition(self, pk: str, between: tuple[str, str] | None = None) -> Iterator[Any]:
+        """Every item of partition ``pk`` (``between``: sort keys in that
+        range), as plain data, one Query page after another."""
+        condition, values = "pk = :p", {":p": {"S": pk}}
+        if between is not None:
+            condition += " AND sk BETWEEN :a AND :b"
+            values |= {":a": {"S": between[0]}, ":b": {"S": between[1]}}
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :p AND sk BETWEEN :a AND :b",
-            "ExpressionAttributeValues": {
-                ":p": {"S": DAILY},
-                ":a": {"S": first},
-                ":b": {"S": last},
-            },
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
         }
         while True:
             with aws.translate():
                 page = self.ddb.query(**kwargs)
-            for item in page.get("Items", []):
-                data = dynamo.from_item(item)
-                day = str(data["sk"])
-                out[day] = DayTotals(day, **{c: int(data.get(c, 0)) for c in _DAY_COUNTERS})
+            yield from (dynamo.from_item(item) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
-                return out
+                return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def days(self, first: str, last: str) -> dict[str, DayTotals]:
+        out: dict[str, DayTotals] = {}
+        for data in self._partition(DAILY, (first, last)):
+            day = str(data["sk"])
+            out[day] = DayTotals(day, **{c: int(data.get(c, 0)) for c in _DAY_COUNTERS})
+        return out
 
     def product(self, sku: str) -> ProductTotals | None:
         with aws.translate():
             item = self.ddb.get_item(
-                TableName=self.table,
-                Key={"pk": {"S": f"PRODUCT#{sku}"}, "sk": {"S": "TOTAL"}},
+                TableName=self.table, Key={"pk": {"S": PRODUCTS}, "sk": {"S": sku}}
             ).get("Item")
-        if not item:
-            return None
-        data = dynamo.from_item(item)
-        return ProductTotals(sku, **{c: int(data.get(c, 0)) for c in _PRODUCT_COUNTERS})
+        return _product(dynamo.from_item(item)) if item else None
+
+    def every_product(self) -> list[ProductTotals]:
+        """Every product sold: one Query of their partition (a page per MB of
+        items, some ten thousand products), eventually consistent."""
+        return [_product(data) for data in self._partition(PRODUCTS)]
+
+
+def _product(data: dict[str, Any]) -> ProductTotals:
+    return ProductTotals(str(data["sk"]), **{c: int(data.get(c, 0)) for c in _PRODUCT_COUNTERS})

@@ -73,6 +73,14 @@ class AnalyticsService:
         sku = check_sku(sku)
         return self.repo.product(sku) or ProductTotals(sku)
 
+    def top_products(self, limit: int) -> list[ProductTotals]:
+        """The ``limit`` best-selling products of the completed orders,
+        highest revenue first (then most units, then by sku)."""
+        ranked = sorted(
+            self.repo.every_product(), key=lambda p: (-p.revenueCents, -p.unitsSold, p.sku)
+        )
+        return ranked[:limit]
+
 
 def count_batch(
     records: Iterable[Any],

@@ -53,14 +53,14 @@ class RequestReader:
         value = params.get(name)
         return None if value is None else str(value)
 
-    def page_limit(self, default: int = 20) -> int:
+    def page_limit(self, default: int = 20, maximum: int = 100) -> int:
         raw = self.query("limit")
         if raw is None:
             return default
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 100:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= maximum:
             raise errors.InvalidInput(
-                "limit must be an integer from 1 to 100",
-                [{"loc": ["query", "limit"], "msg": "1-100"}],
+                f"limit must be an integer from 1 to {maximum}",
+                [{"loc": ["query", "limit"], "msg": f"1-{maximum}"}],
             )
         return int(raw)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from tests.support.functional_saga import NO_FAILURES, start, types
 from tests.support.functional_shop import Shop
 
@@ -89,6 +91,48 @@ def test_a_bad_range_is_a_400_that_names_the_parameter(shop: Shop) -> None:
         assert response.json_body["Errors"][0]["loc"] == ["query", field], query
     bad_sku = shop.call("GET", "/analytics/products/no%20sku", headers=shop.admin())
     assert bad_sku.status_code == 400, bad_sku.body
+
+
+def complete(shop: Shop, items: list[tuple[str, int]]) -> None:
+    """An order of ``items`` through the saga to COMPLETED, and its facts counted."""
+    saga = start(shop, items)
+    bodies = saga.relay()
+    for step in ("inventory_step", "payments_step", "shipping_step"):
+        assert saga.step(step, bodies[-1:]) == NO_FAILURES
+        bodies += saga.relay()
+    assert types(bodies)[-1] == "OrderCompleted"
+    assert saga.step("analytics_step", bodies) == NO_FAILURES
+
+
+def test_the_top_products_are_the_highest_revenue_first(shop: Shop) -> None:
+    # Prices far above any other test's products: these three lead the ranking.
+    big, mid, small = (
+        shop.put_product(price=p, stock=100)["sku"] for p in (90_000_000, 80_000_000, 70_000_000)
+    )
+    complete(shop, [(mid, 2), (small, 1)])  # mid 160M, small 70M
+    complete(shop, [(big, 1), (mid, 1)])  # big 90M, mid 240M in all
+    complete(shop, [(big, 1)])  # big 180M
+
+    top = shop.call("GET", "/analytics/top-products?limit=3", headers=shop.admin())
+    assert top.status_code == 200, top.body
+    assert top.json_body == {
+        "items": [
+            {"sku": mid, "unitsSold": 3, "revenueCents": 240_000_000, "orders": 2},
+            {"sku": big, "unitsSold": 2, "revenueCents": 180_000_000, "orders": 2},
+            {"sku": small, "unitsSold": 1, "revenueCents": 70_000_000, "orders": 1},
+        ]
+    }
+    default = shop.call("GET", "/analytics/top-products", headers=shop.admin()).json_body["items"]
+    assert [p["sku"] for p in default[:3]] == [mid, big, small] and len(default) <= 10
+    revenue = [p["revenueCents"] for p in default]
+    assert revenue == sorted(revenue, reverse=True)
+
+
+@pytest.mark.parametrize("limit", ["0", "51", "ten", "-1", ""])
+def test_a_top_products_limit_out_of_range_is_a_400_naming_it(shop: Shop, limit: str) -> None:
+    response = shop.call("GET", f"/analytics/top-products?limit={limit}", headers=shop.admin())
+    assert response.status_code == 400, response.body
+    assert response.json_body["Errors"] == [{"loc": ["query", "limit"], "msg": "1-50"}]
 
 
 def test_a_batch_counts_in_one_write_and_a_bad_record_fails_alone(shop: Shop) -> None:

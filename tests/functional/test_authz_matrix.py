@@ -51,6 +51,7 @@ MATRIX: list[tuple[str, str, int, int, int, int]] = [
     ("GET",   "/ops/alerts",                    401,    403, 403, 200),
     ("GET",   "/analytics/daily",               401,    403, 403, 200),
     ("GET",   "/analytics/products/{sku}",      401,    403, 403, 200),
+    ("GET",   "/analytics/top-products",        401,    403, 403, 200),
     ("POST",  "/catalog/imports",               401,    403, 403, 201),
     ("GET",   "/catalog/imports/{importId}",    401,    403, 403, 200),
     # Stripe's, signed by Stripe and by nothing else: a token opens nothing,

@@ -1487,6 +1487,17 @@ class AnalyticsRepositoryContract:
         assert repo.product("B").unitsSold == 1
         assert repo.product("C") is None
 
+    def test_every_product_sold_is_listed_with_its_totals(self, repo: Any) -> None:
+        from chalicelib.analytics.model import ProductTotals
+
+        assert repo.every_product() == []
+        repo.add(_fact("o1", "completed"))
+        repo.add(_fact("o2", "placed"))  # not completed: no product's sales
+        repo.add_many([_fact("o3", "completed"), _fact("o1", "completed")])
+        products = sorted(repo.every_product(), key=lambda p: p.sku)
+        assert products == [ProductTotals("A", 6, 1500, 2), ProductTotals("B", 2, 400, 2)]
+        assert products[0] == repo.product("A")
+
 
 class TestFakeAnalyticsRepository(AnalyticsRepositoryContract):
     @pytest.fixture

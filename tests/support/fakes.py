@@ -773,6 +773,12 @@ class FakeAnalyticsRepository:
             totals = self.products.get(sku)
             return ProductTotals(sku, **totals) if totals else None
 
+    def every_product(self) -> list[Any]:
+        from chalicelib.analytics.model import ProductTotals
+
+        with self._lock:
+            return [ProductTotals(sku, **totals) for sku, totals in self.products.items()]
+
 
 class FakeBus:
     """EventBus that records every event put on it, in order."""

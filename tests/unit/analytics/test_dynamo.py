@@ -52,7 +52,11 @@ def test_one_transaction_the_marker_the_day_and_each_product() -> None:
     assert marker["Put"]["ConditionExpression"] == "attribute_not_exists(pk)"
     assert marker["Put"]["Item"]["sk"] == {"S": "FACT#completed"}
     assert day["Update"]["Key"] == {"pk": {"S": "DAILY"}, "sk": {"S": "2026-03-01"}}
-    assert [p["Update"]["Key"]["pk"]["S"] for p in products] == ["PRODUCT#A", "PRODUCT#B"]
+    # Every product's totals in one partition: the top sellers are one Query.
+    assert [p["Update"]["Key"] for p in products] == [
+        {"pk": {"S": "PRODUCTS"}, "sk": {"S": "A"}},
+        {"pk": {"S": "PRODUCTS"}, "sk": {"S": "B"}},
+    ]
 
 
 def test_a_fact_counted_already_changes_nothing() -> None:
@@ -92,11 +96,11 @@ def test_a_batch_is_one_transaction_with_each_counter_item_updated_once() -> Non
     assert set(updates) == {
         ("DAILY", "2026-03-01"),
         ("DAILY", "2026-03-02"),
-        ("PRODUCT#A", "TOTAL"),
-        ("PRODUCT#B", "TOTAL"),
+        ("PRODUCTS", "A"),
+        ("PRODUCTS", "B"),
     }
     # Product A: 2 units from o-1, 1 from o-3, summed into one ADD.
-    a = updates[("PRODUCT#A", "TOTAL")]["Update"]
+    a = updates[("PRODUCTS", "A")]["Update"]
     sold = {
         a["ExpressionAttributeNames"][n]: a["ExpressionAttributeValues"][v]["N"]
         for n, v in zip(
