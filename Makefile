@@ -17,7 +17,7 @@ PYTHON312 ?= $(shell for p in python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/
   "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 \
   && { command -v "$$p"; break; }; done)
 
-.PHONY: setup run test test-fast lint format bench token deploy clean
+.PHONY: setup browser run test test-fast lint format bench token deploy clean
 
 setup: $(VENV)/.installed
 
@@ -42,7 +42,23 @@ run: setup
 	  --reload $(if $(filter 0,$(SEED)),,--seed tools.demo:seed) \
 	  $(if $(filter stripe,$(PAYMENT_PROVIDER)),--stripe)
 
-test: setup
+# The browser tier (tests/browser) drives Debian's chromium with Playwright
+# (Playwright's own browser download cannot run on these machines): installed
+# here when missing and run as root, else named for you to install.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "$(CHROMIUM) is missing: installing Debian's chromium for the browser tests"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  else \
+	    echo "$(CHROMIUM) is missing: the browser tests need Debian's chromium package:"; \
+	    echo "  sudo apt-get update && sudo apt-get install -y chromium"; \
+	    exit 1; \
+	  fi; \
+	fi
+
+test: setup browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: setup

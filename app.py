@@ -12,6 +12,7 @@ from chalicelib import bootstrap
 from chalicelib.analytics.api import bp as analytics
 from chalicelib.catalog.api import bp as catalog
 from chalicelib.checkout.api import bp as checkout
+from chalicelib.console.api import bp as console
 from chalicelib.http.api import bp as edge_routes
 from chalicelib.http.authorizer import edge
 from chalicelib.images.api import bp as images
@@ -31,5 +32,16 @@ app.log.setLevel(getattr(logging, _settings.log_level.upper(), logging.INFO))
 logs.configure([logging.getLogger(), app.log], _settings.log_format)
 
 # No url_prefix, no name_prefix: routes and Lambda function names stay as deployed.
-for blueprint in (edge, edge_routes, catalog, orders, checkout, payments, images, ops, analytics):
+for blueprint in (
+    edge,
+    edge_routes,
+    catalog,
+    orders,
+    checkout,
+    payments,
+    images,
+    ops,
+    analytics,
+    console,
+):
     app.register_blueprint(blueprint)

@@ -125,6 +125,8 @@ class Operation:
     # or a constrained path parameter) and 401 (an authorizer).
     failures: tuple[int, ...] = ()
     roles: tuple[str, ...] = ()
+    # The success responses' media types (a page and its files are not JSON).
+    media_types: tuple[str, ...] = (JSON,)
 
 
 # Views of models the API returns in a different shape than it stores.
@@ -300,7 +302,7 @@ def _responses(entry: Any, meta: Operation, components: _Components) -> dict[str
     for status in meta.status:
         response: dict[str, Any] = {"description": STATUS_TEXT.get(status, str(status))}
         if status != 204:  # No Content: no body to describe
-            response["content"] = _json(body)
+            response["content"] = {t: {"schema": copy.deepcopy(body)} for t in meta.media_types}
         response["headers"] = {
             CORRELATION_HEADER: {
                 "required": True,

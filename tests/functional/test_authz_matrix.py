@@ -31,6 +31,9 @@ MATRIX: list[tuple[str, str, int, int, int, int]] = [
     # method  path template                   anonymous  A    B    admin
     ("GET",   "/health",                        200,    200, 200, 200),
     ("GET",   "/openapi.json",                  200,    200, 200, 200),
+    # The operator console's page and files: open (the page asks for a token).
+    ("GET",   "/console",                       200,    200, 200, 200),
+    ("GET",   "/console/{asset}",               200,    200, 200, 200),
     ("GET",   "/products",                      200,    200, 200, 200),
     ("GET",   "/products/{sku}",                200,    200, 200, 200),
     ("PUT",   "/products/{sku}",                401,    403, 403, 200),
@@ -154,6 +157,7 @@ def fill(shop: Shop, world: World, method: str, path: str) -> str:
             "importId": world.catalog_import,
             "queue": world.queue,
             "messageId": world.message,
+            "asset": "main.js",
         }
         if name not in known:
             pytest.fail(f"no object for path parameter {{{name}}} in {method} {path}")

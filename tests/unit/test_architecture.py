@@ -65,6 +65,8 @@ COLD_START_MODULES = {
     "chalicelib.http.openapi",
     "chalicelib.http.request",
     "chalicelib.http.routing",
+    "chalicelib.console",
+    "chalicelib.console.api",
     *(
         f"chalicelib.{c}"
         for c in ("catalog", "orders", "checkout", "images", "ops", "analytics", "payments")

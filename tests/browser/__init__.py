@@ -1,0 +1,1 @@
+"""The browser tier: the operator console in a real headless Chromium."""
