@@ -12,6 +12,10 @@ API Gateway answers 401 when a token authorizer raises ``Exception("Unauthorized
 exception escape as a 500. ``patch_authorizer`` gives both Gateway's behaviour,
 so the app's authorizer is written once, for AWS.
 
+The stack's own read-only endpoints (``devstack.same_origin``: ``GET
+/_devstack/status`` and ``/_devstack/trace/{id}``) are answered before the
+app, on the same origin, untraced (``serve_same_origin``).
+
 With a ``devstack.traces.Recorder``, each request is traced as an invocation
 of the ``api`` handler (kind ``http``, outcome its status code): the log
 records and EMF lines of the thread that serves it, from the request line
@@ -59,6 +63,7 @@ from typing import Any
 
 from chalice import local
 
+from devstack.same_origin import SameOrigin
 from devstack.traces import MAX_TEXT, Recorder
 
 _patched = False
@@ -323,6 +328,29 @@ class GatewayHandler(local.ChaliceRequestHandler):
             response["body"] = base64.b64decode(response["body"])
         return response
 
+    def _same_origin(self) -> bool:
+        """Answer a path of the stack's own endpoints (``serve_same_origin``)
+        before the app; False when the path is the app's."""
+        endpoints: SameOrigin | None = getattr(self.server, "same_origin", None)
+        reply = endpoints.answer(self.command, self.path) if endpoints is not None else None
+        if reply is None:
+            return False
+        self._parse_payload()  # read any body: the connection stays usable
+        code, body = reply
+        headers: dict[str, Any] = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+        if code == 405:
+            headers["Allow"] = "GET"
+        text = None if self.command == "HEAD" else json.dumps(body, default=str)
+        self._send_http_response(code, headers, text)
+        return True
+
+    def _handle(self) -> None:
+        if not self._same_origin():
+            self._generic_handle()
+
+    # chalice local binds every do_* to its _generic_handle: rebind them.
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _handle  # noqa: N815
+
 
 # Never kept, not even to search ids in.
 SECRET_HEADERS = frozenset(
@@ -373,6 +401,8 @@ def traced_handler(recorder: Recorder) -> type:
                 super().log_request(code, size)
 
         def _traced(self) -> None:
+            if self._same_origin():  # the stack's own: no invocation of the app
+                return
             trace = recorder.start(
                 "http",
                 HTTP_HANDLER,
@@ -419,6 +449,12 @@ def name_the_api_function() -> None:
 
     lambda_context.devstack = True  # type: ignore[attr-defined]
     local.LocalGateway._generate_lambda_context = lambda_context  # type: ignore[method-assign]
+
+
+def serve_same_origin(server: Any, endpoints: SameOrigin) -> None:
+    """``server`` (``start_server``'s) answers ``devstack.same_origin``'s
+    paths from now on, before the app."""
+    server.same_origin = endpoints
 
 
 def start_server(config: Any, host: str, port: int, recorder: Recorder | None = None) -> Any:

@@ -98,13 +98,17 @@ def _get(emulator: Emulator, calls: AwsCalls, target: str) -> Reply:
         return 200, {"items": emulator.rt.recorder.select(unquote(path[len(TRACES) :]))}
     if path == "/metrics":
         return 200, emulator.rt.recorder.metrics.snapshot()
-    if path == "/status":
-        return 200, emulator.status()
     if path == "/aws-calls":
         return 200, calls.snapshot()
     if path.startswith("/deliveries"):
         return 200, {"items": [d.as_dict() for d in emulator.rt.deliveries]}
     return 404, {"message": "not found"}
+
+
+def full_status(emulator: Emulator, parts: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+    """``GET /status``: the emulator's, and each of ``parts`` by name (what a
+    stack feature adds: devstack.reload); also the API's ``/_devstack/status``."""
+    return {**emulator.status(), **{name: part() for name, part in parts.items()}}
 
 
 def serve(
@@ -138,10 +142,10 @@ def serve(
             return value if isinstance(value, dict) else {}
 
         def do_GET(self) -> None:
-            code, body = _get(emulator, calls, self.path)
             if urlsplit(self.path).path == "/status":
-                body.update({name: part() for name, part in extra_status.items()})
-            self._reply(code, body)
+                self._reply(200, full_status(emulator, extra_status))
+                return
+            self._reply(*_get(emulator, calls, self.path))
 
         def do_POST(self) -> None:
             try:

@@ -297,6 +297,7 @@ def _start_app(
     from devstack.eventsources import Clock, Emulator, Runtime, TtlReaper, sources_for
     from devstack.faults import AwsCalls
     from devstack.lambdas import Functions
+    from devstack.same_origin import SameOrigin
     from devstack.traces import Console, Recorder
 
     # Hooks first: every client the app creates from now on carries them,
@@ -350,6 +351,11 @@ def _start_app(
         extras = reloader.control()
     control_server = control.serve(emulator, calls, opts.host, opts.control_port, **extras)
     stack.callback(control_server.shutdown)
+    # The control endpoint's status and the traces, on the API's origin too.
+    parts = extras.get("status", {})
+    api.serve_same_origin(
+        api_server, SameOrigin(lambda: control.full_status(emulator, parts), recorder.select)
+    )
     control_url = f"http://{opts.host}:{control_server.server_address[1]}"
     api_url = f"http://{opts.host}:{api_server.server_address[1]}"
     if stripe is not None:
