@@ -173,6 +173,8 @@ def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", "/orders", {"body": order_body, "headers": {"Idempotency-Key": "fuzz-1"}}),
         ("GET", "/orders", {"query": {"limit": 5}}),
         ("GET", "/orders", {"query": {"customerId": w.customer}}),
+        ("GET", "/orders", {"query": {"status": "PLACED", "limit": 5}}),
+        ("GET", "/orders", {"query": {"customerId": w.customer, "status": "COMPLETED"}}),
         ("GET", "/orders/{orderId}", {"path_parameters": order}),
         ("GET", "/orders/{orderId}/events", {"path_parameters": order}),
         ("POST", "/orders/{orderId}/cancel", {"path_parameters": order}),
@@ -192,6 +194,8 @@ def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("GET", "/ops/alerts", {"query": {"limit": 1}}),
         ("GET", "/analytics/daily", {"query": {"from": "2026-01-01", "to": "2026-01-31"}}),
         ("GET", "/analytics/products/{sku}", {"path_parameters": sku}),
+        ("GET", "/analytics/top-products", {}),
+        ("GET", "/analytics/top-products", {"query": {"limit": 50}}),
         ("POST", "/catalog/imports", {}),
         (
             "GET",
@@ -200,6 +204,9 @@ def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ),
         ("GET", "/health", {}),
         ("GET", "/openapi.json", {}),
+        ("GET", "/console", {}),
+        ("GET", "/console/{asset}", {"path_parameters": {"asset": "main.js"}}),
+        ("GET", "/console/{asset}", {"path_parameters": {"asset": "console.css"}}),
     ]
 
 
