@@ -60,6 +60,7 @@ def create_server(host: str, port: int, journal: Journal | None = None) -> BaseW
         patch_replays,
         patch_transactions,
         speed_up_dispatch,
+        speed_up_sqs_and_rules,
         with_rules_route,
     )
     from devstack.sqs_fifo import patch_fifo
@@ -69,6 +70,7 @@ def create_server(host: str, port: int, journal: Journal | None = None) -> BaseW
     patch_transactions()
     speed_up_dispatch()
     patch_item_size_checks()
+    speed_up_sqs_and_rules()
     patch_replays()
     count_rule_deliveries()
     count_capacity()

@@ -346,3 +346,137 @@ def _limited_size_dict(values: dict[str, Any]) -> Any:
     restored = LimitedSizeDict.__new__(LimitedSizeDict)
     dict.update(restored, values)
     return restored
+
+
+_COUNTS = frozenset(
+    {
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesDelayed",
+        "ApproximateNumberOfMessagesNotVisible",
+    }
+)
+
+
+def speed_up_sqs_and_rules() -> None:
+    """What moto recomputes per message, computed once (a profile of the
+    emulator over 200 concurrent orders: these were half its time).
+
+    - An SQS queue's ``attributes`` counts every message it holds, three
+      times over (visible, delayed, in flight), each message asking the
+      clock; moto builds it for a single attribute: three times per
+      GetQueueAttributes of one name, once per SendMessage (to read
+      ``ContentBasedDeduplication``) and once per message received (to read
+      the retention period). Now: sending builds it without the counts (it
+      reads none), a GetQueueAttributes builds it once, and a receive reads
+      the retention period itself.
+    - The clock moto's SQS asks (``unix_time``: a naive UTC datetime minus the
+      epoch) is ``time.time()``, the same number (and the clock time-machine
+      freezes for a replay, as it freezes datetime's).
+    - An EventBridge target's input path (``$.detail``...) is parsed by a new
+      PLY parser, tables and all, for every event delivered: parsed once per
+      path (a parsed path is not changed by ``find``)."""
+    import functools
+    import threading
+    import time
+
+    import jsonpath_ng.ext
+    from moto.sqs import models as sqs
+
+    if getattr(sqs.Queue, "_devstack_fast", False):
+        return
+    local = threading.local()
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else float(original_unix_time(dt))
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    # By name: moto.sqs.models imports them without re-exporting.
+    original_unix_time = getattr(sqs, "unix_time")  # noqa: B009
+    setattr(sqs, "unix_time", unix_time)  # noqa: B010
+    setattr(sqs, "unix_time_millis", unix_time_millis)  # noqa: B010
+
+    built = sqs.Queue.attributes.fget  # type: ignore[attr-defined]
+
+    def attributes(self: Any) -> dict[str, Any]:
+        memo: dict[int, dict[str, Any]] | None = getattr(local, "memo", None)
+        if memo is not None and id(self) in memo:
+            return memo[id(self)]
+        if getattr(local, "without_counts", False):
+            # An instance attribute shadows the class's list for this one call.
+            self.BASE_ATTRIBUTES = [a for a in type(self).BASE_ATTRIBUTES if a not in _COUNTS]
+            try:
+                result: dict[str, Any] = built(self)
+            finally:
+                del self.BASE_ATTRIBUTES
+        else:
+            result = built(self)
+        if memo is not None:
+            memo[id(self)] = result
+        return result
+
+    def within(flag: str, method: Any) -> Any:
+        @functools.wraps(method)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if getattr(local, flag, None) is not None:
+                return method(*args, **kwargs)
+            setattr(local, flag, {} if flag == "memo" else True)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                setattr(local, flag, None)
+
+        return call
+
+    def is_message_valid_based_on_retention_period(
+        self: Any, queue_name: str, message: Any
+    ) -> bool:
+        queue = self.get_queue(queue_name)
+        retain_until = int(queue.message_retention_period) + message.sent_timestamp / 1000
+        return bool(retain_until > unix_time())
+
+    sqs.Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+    backend = sqs.SQSBackend
+    backend.send_message = within("without_counts", backend.send_message)  # type: ignore[method-assign]
+    backend.get_queue_attributes = within("memo", backend.get_queue_attributes)  # type: ignore[method-assign]
+    backend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+        is_message_valid_based_on_retention_period
+    )
+    parse = functools.lru_cache(maxsize=1024)(getattr(jsonpath_ng.ext, "parse"))  # noqa: B009
+    setattr(jsonpath_ng.ext, "parse", parse)  # noqa: B010
+    _write_stream_records_directly()
+    sqs.Queue._devstack_fast = True  # type: ignore[attr-defined]
+
+
+def _write_stream_records_directly() -> None:
+    """GetRecords answers with its records as JSON text, converted as moto's
+    serializer converts them (binary values as base64, the creation time as
+    epoch seconds truncated to the millisecond): a stream record is already
+    in DynamoDB's wire shape, and moto's generic serializer walked every
+    attribute of every image against the API's shapes, nested maps and lists
+    of an order's history included (a sixth of the emulator's time)."""
+    import base64
+    import calendar
+    from datetime import datetime
+
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, bytes | bytearray):
+            return base64.b64encode(value).decode("ascii")
+        if isinstance(value, datetime):
+            seconds = calendar.timegm(value.utctimetuple())
+            return seconds + (value.microsecond // 1000) / 1000.0 if value.microsecond else seconds
+        raise TypeError(f"{type(value).__name__} is not in a stream record")
+
+    def get_records(self: Any) -> str:
+        limit = self._get_param("Limit")
+        result = self.backend.get_records(
+            self._get_param("ShardIterator"), 1000 if limit is None else limit
+        )
+        self.response_headers["Content-Type"] = "application/x-amz-json-1.0"
+        return json.dumps(result, default=convert)
+
+    get_records.moto = DynamoDBStreamsHandler.get_records  # type: ignore[attr-defined]
+    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign,assignment]
