@@ -8,6 +8,8 @@ STAGE ?= dev
 ROLE ?= customer
 SUB ?= customer-1
 PYTEST_ARGS ?=
+# make test: one worker per core, a test module per worker (each e2e module keeps its own stack)
+WORKERS ?= auto
 STATE_DIR ?= .devstack/state
 
 # Python 3.12: the first that runs (a pyenv shim may not), on PATH or pyenv's. Chalice packages for the runtime of the
@@ -59,7 +61,7 @@ browser:
 	fi
 
 test: setup browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest tests/unit tests/integration tests/functional $(PYTEST_ARGS)

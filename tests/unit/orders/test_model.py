@@ -103,7 +103,8 @@ def history_to(status: OrderStatus) -> list[OrderEvent]:
     return events
 
 
-ALLOWED = [(t, s) for t, (froms, _) in TRANSITIONS.items() for s in froms]
+# sorted: the same order in every xdist worker (a frozenset's order is per process)
+ALLOWED = [(t, s) for t, (froms, _) in TRANSITIONS.items() for s in sorted(froms)]
 FORBIDDEN = [(t, s) for t, (froms, _) in TRANSITIONS.items() for s in OrderStatus if s not in froms]
 
 
