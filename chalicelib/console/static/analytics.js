@@ -80,8 +80,10 @@ export async function render(ctx) {
       if (!ctx.active()) return;
       replace(
         daily,
-        barChart("chart-orders", "Orders placed per day", data.items, (d) => d.orders, (v) => String(Math.round(v))),
-        barChart("chart-revenue", "Revenue per day (completed orders)", data.items, (d) => d.revenueCents, (v) => cents(Math.round(v)), 1000),
+        h("figure", {}, h("figcaption", {}, "Orders placed per day"),
+          barChart("chart-orders", "Orders placed per day", data.items, (d) => d.orders, (v) => String(Math.round(v)))),
+        h("figure", {}, h("figcaption", {}, "Revenue per day (completed orders)"),
+          barChart("chart-revenue", "Revenue per day (completed orders)", data.items, (d) => d.revenueCents, (v) => cents(Math.round(v)), 1000)),
         h(
           "details",
           {},

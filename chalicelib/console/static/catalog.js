@@ -202,7 +202,7 @@ export async function render(ctx) {
           { label: "Price", class: "num", cell: (p) => cents(p.priceCents) },
           { label: "Stock", class: "num", cell: (p) => String(p.stock) },
           { label: "Threshold", class: "num", cell: (p) => String(p.lowStockThreshold) },
-          { label: "Low", cell: (p) => (p.stock < p.lowStockThreshold ? h("span", { class: "badge badge-low" }, "Low stock") : "") },
+          { label: "Low", cell: (p) => (p.stock < p.lowStockThreshold ? h("span", { class: "badge badge-low" }, "Low stock") : "no") },
           { label: "Photo", cell: (p) => thumbnail(p) },
           { label: "Updated", cell: (p) => when(p.updatedAt) },
           {

@@ -2,7 +2,7 @@
 // cancel action and, on a local stack, the trace of its deliveries.
 
 import { api, ApiError, isLocal, local } from "./api.js";
-import { badge, cents, facts, failure, h, json, replace, section, table, TERMINAL, when } from "./dom.js";
+import { badge, cents, facts, failure, h, json, loading, replace, section, table, TERMINAL, when } from "./dom.js";
 
 const REFRESH_MS = 2000;
 // The statuses from which a cancel is accepted (API: 409 from SHIPPED on).
@@ -88,7 +88,7 @@ function trace(t) {
 
 export async function render(ctx) {
   const id = ctx.params.orderId;
-  const head = h("div", {});
+  const head = h("div", {}, loading("Loading the order…"));
   const problem = h("div", {});
   const actions = h("div", { class: "actions" });
   const parts = h("div", { class: "grid" });
@@ -134,6 +134,7 @@ export async function render(ctx) {
         replace(head, h("p", { class: "error", role: "alert" }, `There is no order ${id}.`));
         return;
       }
+      replace(head);
       replace(problem, failure(error, load));
       timer = setTimeout(load, REFRESH_MS * 2);
       return;
