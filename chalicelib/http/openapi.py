@@ -278,6 +278,9 @@ def _operation(
 
     if entry.authorizer is not None:
         op["security"] = [{SECURITY_SCHEME: []}]
+    elif 401 in meta.failures:
+        # An open route that reads a token when one is sent: optional.
+        op["security"] = [{}, {SECURITY_SCHEME: []}]
     op["responses"] = _responses(entry, meta, components)
     return op
 

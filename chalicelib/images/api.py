@@ -9,10 +9,14 @@ from chalice.app import Blueprint, Cron, Response
 
 from chalicelib import bootstrap
 from chalicelib.http import openapi
+from chalicelib.http.request import RequestReader
 from chalicelib.http.routing import Router
+from chalicelib.identity import auth
+from chalicelib.platform import errors
 
 bp = Blueprint(__name__)
 api = Router(bp)
+request = RequestReader(bp)
 settings = bootstrap.settings()
 
 
@@ -29,14 +33,52 @@ def create_image_upload(sku: str) -> Response:
     return Response(body=bootstrap.services().images.create_upload(sku), status_code=201)
 
 
+# The values ``?status=`` takes (chalicelib.images.service.LISTING_STATUSES,
+# named here: the service module is for later than cold start; a test ties the two).
+LISTING_STATUSES = ("PENDING", "READY", "FAILED", "ALL")
+
+
 @api.route(
     "/products/{sku}/images",
-    summary="A product's READY images",
+    summary="A product's images: READY ones for anyone, any status for an admin",
+    description="Oldest first. Without `status`: the READY images, for anyone (a token "
+    "is not read). With `status`, a bearer token, when sent, is verified (401 if it is not "
+    "valid): `READY` is the same list for anyone, `PENDING`, `FAILED` and `ALL` (every "
+    "image, removed ones too) need an admin (401 without a token, 403 for another role). "
+    "An admin's items carry what `GET /images/{imageId}` gives.",
     response=openapi.items(openapi.IMAGE),
+    query={"status": {"type": "string", "enum": list(LISTING_STATUSES)}},
+    failures=(401, 403, 503),
 )
 def list_images(sku: str) -> dict[str, Any]:
+    from chalicelib.images.model import ImageStatus
+    from chalicelib.images.service import parse_listing_status
+
     service = bootstrap.services().images
-    return {"items": [service.view(i, admin=False) for i in service.list_ready(sku)]}
+    raw = request.query("status")
+    if raw is None:  # the storefront's listing, as it always was
+        return {"items": [service.view(i, admin=False) for i in service.list_ready(sku)]}
+    status = parse_listing_status(raw)
+    caller = _caller()
+    admin = caller is not None and caller.is_admin
+    if status != ImageStatus.READY and not admin:
+        auth.require(caller, "admin")  # 401 without a token, 403 for another role
+    return {"items": [service.view(i, admin=admin) for i in service.list_images(sku, status)]}
+
+
+def _caller() -> auth.Principal | None:
+    """Who sent the request on this open route: None without an Authorization
+    header; a header that is not a valid token is a 401, as on any other route."""
+    header = request.header("Authorization")
+    if header is None:
+        return None
+    try:
+        return auth.authenticate(header, settings)
+    except auth.InvalidToken as exc:
+        bp.log.info("token rejected: %s", exc)  # why is for the logs only, as the authorizer's
+        raise errors.Unauthorized("a valid bearer token is required") from None
+    except auth.JwksUnavailable as exc:
+        raise errors.Transient("the identity provider's keys cannot be read now") from exc
 
 
 @api.route(

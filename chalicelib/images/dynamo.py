@@ -1,6 +1,8 @@
-"""Image records in DynamoDB (the images table; ``gsi1`` lists a sku's images;
-``gsi2`` is sparse: only PENDING upload slots carry its keys, by creation
-time, so the daily expiry queries the few open slots, never the whole table)."""
+"""Image records in DynamoDB (the images table; ``gsi1`` lists a sku's images,
+every status, by creation time: a listing by status reads that partition with
+a filter on ``status``, so no write pays for a second index; ``gsi2`` is
+sparse: only PENDING upload slots carry its keys, by creation time, so the
+daily expiry queries the few open slots, never the whole table)."""
 
 from __future__ import annotations
 
@@ -63,7 +65,7 @@ class DynamoImageRepository(dynamo.DynamoTable):
             return False
         return True
 
-    def list_for_sku(self, sku: str) -> list[Image]:
+    def list_for_sku(self, sku: str, status: ImageStatus | None = None) -> list[Image]:
         out: list[Image] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -71,6 +73,11 @@ class DynamoImageRepository(dynamo.DynamoTable):
             "KeyConditionExpression": "gsi1pk = :s",
             "ExpressionAttributeValues": {":s": {"S": f"SKU#{sku}"}},
         }
+        if status is not None:
+            # Read capacity counts the sku's every image; only these come back.
+            kwargs["FilterExpression"] = "#status = :status"
+            kwargs["ExpressionAttributeNames"] = {"#status": "status"}
+            kwargs["ExpressionAttributeValues"][":status"] = {"S": str(status)}
         with aws.translate():
             while True:
                 page = self.ddb.query(**kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from chalicelib.images.model import Image
+from chalicelib.images.model import Image, ImageStatus
 from chalicelib.platform.objects import ObjectInfo, ObjectStore
 
 __all__ = ["ImageRepository", "ObjectInfo", "ObjectStore"]
@@ -19,7 +19,10 @@ class ImageRepository(Protocol):
         """Replace the record if its sequencer is still ``expected_sequencer``;
         False if another delivery got there first."""
 
-    def list_for_sku(self, sku: str) -> list[Image]: ...
+    def list_for_sku(self, sku: str, status: ImageStatus | None = None) -> list[Image]:
+        """The sku's images, oldest first (``createdAt#imageId``): those in
+        ``status`` (None: every one), removed ones included."""
+        ...
 
     def pending_before(self, before: str, limit: int) -> list[Image]:
         """Up to ``limit`` PENDING slots created before ``before`` (ISO), oldest first."""

@@ -43,6 +43,22 @@ EXPIRED = "expired: no upload within 24 hours of the slot"
 EXPIRY_PAGE = 100
 
 
+# What ``GET /products/{sku}/images?status=`` takes: a status, or every image.
+LISTING_STATUSES: tuple[str, ...] = (*(str(s) for s in ImageStatus), "ALL")
+
+
+def parse_listing_status(raw: str) -> ImageStatus | None:
+    """``?status=`` of a product's listing: the status, or None for ``ALL``;
+    InvalidInput naming ``status`` for anything else."""
+    if raw not in LISTING_STATUSES:
+        allowed = ", ".join(LISTING_STATUSES)
+        raise errors.InvalidInput(
+            f"status must be one of {allowed}",
+            [{"loc": ["query", "status"], "msg": f"one of {allowed}"}],
+        )
+    return None if raw == "ALL" else ImageStatus(raw)
+
+
 @dataclass(frozen=True)
 class ImageLimits:
     min_bytes: int = 1
@@ -116,12 +132,14 @@ class ImageService:
         return image
 
     def list_ready(self, sku: str) -> list[Image]:
+        return self.list_images(sku, ImageStatus.READY)
+
+    def list_images(self, sku: str, status: ImageStatus | None) -> list[Image]:
+        """A product's images, oldest first: those in ``status`` that are not
+        removed, or (None, an admin's ``ALL``) every one, removed ones too."""
         check_sku(sku)
-        return [
-            i
-            for i in self.repo.list_for_sku(sku)
-            if i.status == ImageStatus.READY and i.deletedAt is None
-        ]
+        images = self.repo.list_for_sku(sku, status)
+        return images if status is None else [i for i in images if i.deletedAt is None]
 
     def thumbnail_url(self, key: str) -> str:
         """A URL a browser can load for one thumbnail key (what image events carry)."""

@@ -181,6 +181,8 @@ def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", "/orders/{orderId}/cancel", {"path_parameters": order}),
         ("POST", "/products/{sku}/images", {"path_parameters": sku}),
         ("GET", "/products/{sku}/images", {"path_parameters": sku}),
+        ("GET", "/products/{sku}/images", {"path_parameters": sku, "query": {"status": "ALL"}}),
+        ("GET", "/products/{sku}/images", {"path_parameters": sku, "query": {"status": "PENDING"}}),
         ("GET", "/images/{imageId}", {"path_parameters": {"imageId": w.image_id}}),
         ("GET", "/ops/dead-letters", {}),
         ("GET", "/ops/dead-letters/{queue}", {"path_parameters": {"queue": w.dlq}}),

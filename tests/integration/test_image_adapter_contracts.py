@@ -238,6 +238,32 @@ class ImageRepositoryContract:
         assert [i.status for i in listed] == ["PENDING", "READY", "FAILED", "READY"]
         assert listed[3].deletedAt == "2025-01-09T00:00:00Z"
 
+    def test_list_for_sku_by_status_keeps_that_status_in_the_same_order(self, repo: Any) -> None:
+        a, b, c, d, e = (
+            image(ch * 32, created=f"2025-01-0{n}T00:00:00Z") for n, ch in enumerate("edcba", 1)
+        )
+        other = image("f" * 32, sku="MUG-10", created="2025-01-01T00:00:00Z")
+        for made in (e, c, a, other, b, d):
+            repo.create(made)
+        failed = {
+            i.imageId: i.model_copy(update={"status": ImageStatus.FAILED, "reason": "not an image"})
+            for i in (a, d)
+        }
+        for i in failed.values():
+            repo.save(i, None)
+        repo.save(processed(c, "0A"), None)
+        repo.save(processed(e, "0B", deletedAt="2025-01-09T00:00:00Z", thumbnailKeys={}), None)
+        assert repo.list_for_sku("MUG-1", ImageStatus.FAILED) == [
+            failed[a.imageId],
+            failed[d.imageId],
+        ]
+        assert repo.list_for_sku("MUG-1", ImageStatus.PENDING) == [b]
+        ready = repo.list_for_sku("MUG-1", ImageStatus.READY)
+        assert [i.imageId for i in ready] == [c.imageId, e.imageId]  # removed ones too
+        assert repo.list_for_sku("MUG-1", None) == repo.list_for_sku("MUG-1")
+        assert len(repo.list_for_sku("MUG-1")) == 5
+        assert repo.list_for_sku("MUG-10", ImageStatus.FAILED) == []
+
     def test_list_for_an_unknown_sku_is_empty(self, repo: Any) -> None:
         repo.create(image())
         assert repo.list_for_sku("NONE-1") == []

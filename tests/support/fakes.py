@@ -32,7 +32,7 @@ from chalicelib.catalog.model import (
     ProductDetails,
 )
 from chalicelib.catalog.ports import ImportClaim, ImportProgress, StockChange, StockConflict
-from chalicelib.images.model import Image
+from chalicelib.images.model import Image, ImageStatus
 from chalicelib.orders import record
 from chalicelib.orders.dynamo import IDEMPOTENCY_TTL_SECONDS, IdempotencyRecord, Page
 from chalicelib.orders.model import Order, OrderEvent, OrderStatus
@@ -850,7 +850,8 @@ class FakeImageRepository:
     ``create`` takes a new id only; ``save`` lands only on the record whose
     sequencer is still the expected one (None: one that has none yet), so of
     two deliveries from the same state one wins; ``list_for_sku`` is gsi1's
-    order, oldest first (``createdAt#imageId``). ``items`` is the table."""
+    order, oldest first (``createdAt#imageId``), filtered by status if asked.
+    ``items`` is the table."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -874,14 +875,16 @@ class FakeImageRepository:
             self.items[image.imageId] = image
             return True
 
-    def list_for_sku(self, sku: str) -> list[Image]:
+    def list_for_sku(self, sku: str, status: ImageStatus | None = None) -> list[Image]:
         with self._lock:
-            mine = [i for i in self.items.values() if i.sku == sku]
+            mine = [
+                i
+                for i in self.items.values()
+                if i.sku == sku and (status is None or i.status == status)
+            ]
         return sorted(mine, key=lambda i: f"{i.createdAt}#{i.imageId}")
 
     def pending_before(self, before: str, limit: int) -> list[Image]:
-        from chalicelib.images.model import ImageStatus
-
         with self._lock:
             open_ = [
                 i

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib.images.model import ImageStatus, newer
-from chalicelib.images.service import ImageLimits, ImageService
+from chalicelib.images.service import ImageLimits, ImageService, parse_listing_status
 from chalicelib.platform import errors
 from tests.support import images as fx
 from tests.support.fakes import FakeImageRepository, FakeObjectStore
@@ -129,6 +129,45 @@ def test_removal_deletes_derivatives_and_ignores_stale_events(world: Any) -> Non
     assert not [k for k in store.objects if k.startswith("thumbnails/")]
     assert repo.items[image_id].deletedAt is not None
     assert service.list_ready(SKU) == []
+
+
+def test_a_listing_by_status_keeps_that_status_and_all_is_every_image(world: Any) -> None:
+    service, _, store, _ = world
+    ticks = iter(range(60))
+    service.clock = lambda: f"2026-01-01T00:00:{next(ticks):02d}Z"  # created in this order
+    pending, _ = slot(service, store, fx.photo_jpeg(60, 40))
+    ready, ready_key = slot(service, store, fx.photo_jpeg(60, 40))
+    failed, failed_key = slot(service, store, b"this is not an image")
+    removed, removed_key = slot(service, store, fx.photo_jpeg(60, 40))
+    for key in (ready_key, failed_key, removed_key):
+        service.uploaded(key, "0A")
+    service.removed(removed_key, "0B")
+
+    def ids(status: ImageStatus | None) -> list[str]:
+        return [i.imageId for i in service.list_images(SKU, status)]
+
+    assert ids(ImageStatus.PENDING) == [pending]
+    assert ids(ImageStatus.READY) == [ready] == [i.imageId for i in service.list_ready(SKU)]
+    assert ids(ImageStatus.FAILED) == [failed]
+    assert ids(None) == [pending, ready, failed, removed]  # oldest first, removed too
+    assert service.list_images(SKU, ImageStatus.FAILED)[0].reason
+    assert service.list_images("OTHER-1", None) == []
+    with pytest.raises(errors.InvalidInput):
+        service.list_images("bad sku!", None)
+
+
+@pytest.mark.parametrize("raw", ["PENDING", "READY", "FAILED", "ALL"])
+def test_the_listing_statuses_parse(raw: str) -> None:
+    assert parse_listing_status(raw) == (None if raw == "ALL" else ImageStatus(raw))
+
+
+@pytest.mark.parametrize("raw", ["", "ready", "DELETED", "ALL ", "\u00c4"])
+def test_an_unknown_listing_status_is_a_400_naming_status(raw: str) -> None:
+    with pytest.raises(errors.InvalidInput) as refused:
+        parse_listing_status(raw)
+    assert refused.value.errors == [
+        {"loc": ["query", "status"], "msg": "one of PENDING, READY, FAILED, ALL"}
+    ]
 
 
 def test_uploads_without_a_slot_or_outside_the_layout_are_ignored(world: Any) -> None:
