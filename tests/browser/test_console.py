@@ -330,7 +330,41 @@ def test_a_photo_uploaded_from_the_images_page_shows_its_thumbnail(
     size = thumb.evaluate("img => img.complete ? [img.naturalWidth, img.naturalHeight] : null")
     assert size == [200, 150], size
     expect(card).to_contain_text("640 \N{MULTIPLICATION SIGN} 480 px")
-    expect(card).to_contain_text("Console Cam 1")
+    # The EXIF sits in a details element, closed until asked for.
+    exif = card.locator("details.exif")
+    expect(exif.get_by_text("Console Cam 1")).to_be_hidden()
+    exif.get_by_text("EXIF", exact=True).click()
+    expect(exif.get_by_text("Console Cam 1")).to_be_visible()
+
+
+def test_a_file_that_is_not_an_image_shows_as_failed_with_its_reason(
+    console: Console, shop: Shop, browser: Any, stack: RunningStack, admin_token: str
+) -> None:
+    sku = shop.product(stock=3)
+    console.open(f"images?sku={sku}")
+    expect(console.page.get_by_text("No images of this product yet.")).to_be_visible()
+    # A text file renamed .jpg: the browser declares it image/jpeg from its name.
+    console.page.get_by_label("Photo", exact=True).set_input_files(
+        {"name": "notes.jpg", "mimeType": "image/jpeg", "buffer": b"Milk, eggs, bread.\n"}
+    )
+    console.page.get_by_role("button", name="Upload").click()
+    card = console.page.locator(".image-card")
+    expect(card).to_have_count(1)
+    shop.stack.drain(timeout=60)
+    reason = "Failed: not an image: the file looks like text"
+    expect(card).to_have_attribute("data-status", "FAILED")
+    expect(card.locator(".badge")).to_have_text("FAILED")
+    expect(card.locator(".image-reason")).to_have_text(reason)
+    expect(card.get_by_role("img")).to_have_count(0)
+    # From the product's listing, not remembered by the tab: another tab shows it too.
+    other = new_tab(browser, stack.api_url, 1280)
+    other.open()
+    other.sign_in(admin_token)
+    other.open(f"images?sku={sku}")
+    listed = other.page.locator(".image-card")
+    expect(listed).to_have_attribute("data-status", "FAILED")
+    expect(listed.locator(".image-reason")).to_have_text(reason)
+    other.page.context.close()
 
 
 def test_html_from_the_api_is_shown_as_text(console: Console, low: str) -> None:

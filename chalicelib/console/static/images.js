@@ -1,58 +1,54 @@
-// Images: a product's photos with status, thumbnails, failure reason and EXIF
-// (admins see it all: GET /images/{id}); upload a photo through the presigned
-// POST and watch it become READY (or FAILED, with why).
+// Images: every photo of a product with its status (PENDING, READY, FAILED),
+// the failure reason, the thumbnails and the EXIF (GET
+// /products/{sku}/images?status=ALL, an admin's listing: what GET
+// /images/{id} gives, for each); upload a photo through the presigned POST and
+// watch it become READY (or FAILED, with why).
 
 import { allPages, api, postToS3 } from "./api.js";
 import { badge, facts, failure, field, h, loading, replace, section } from "./dom.js";
 
 const POLL_MS = 1000;
-const UPLOADS_KEY = "eventshop.console.uploads";
+// How long an upload from this page is watched for its outcome (its slot's
+// presigned POST lasts 15 minutes; processing takes seconds).
+const WATCH_MS = 5 * 60 * 1000;
 
-// The images uploaded from this tab, by sku (so a PENDING or FAILED one,
-// which no listing returns, stays on screen).
-function uploads(sku) {
-  try {
-    const all = JSON.parse(window.sessionStorage.getItem(UPLOADS_KEY) || "{}");
-    return Array.isArray(all[sku]) ? all[sku] : [];
-  } catch {
-    return [];
-  }
-}
-
-function remember(sku, imageId) {
-  let all = {};
-  try {
-    all = JSON.parse(window.sessionStorage.getItem(UPLOADS_KEY) || "{}") || {};
-  } catch {
-    all = {};
-  }
-  all[sku] = [imageId, ...(Array.isArray(all[sku]) ? all[sku] : []).filter((i) => i !== imageId)].slice(0, 20);
-  window.sessionStorage.setItem(UPLOADS_KEY, JSON.stringify(all));
+function exifDetails(image) {
+  const exif = image.exif || null;
+  if (!exif) return h("p", { class: "hint" }, image.status === "READY" ? "No EXIF." : "EXIF: –");
+  const gps = exif.gps ? `${exif.gps.lat}, ${exif.gps.lon}` : "–";
+  return h(
+    "details",
+    { class: "exif" },
+    h("summary", {}, "EXIF"),
+    facts([
+      ["Camera", [exif.make, exif.model].filter(Boolean).join(" ") || "–"],
+      ["Taken", exif.takenAt ? String(exif.takenAt) : "–"],
+      ["Orientation", exif.orientation ? String(exif.orientation) : "–"],
+      ["GPS", gps],
+    ]),
+  );
 }
 
 function card(image) {
   const thumbs = image.thumbnails || {};
   const sizes = Object.keys(thumbs).sort((a, b) => Number(a) - Number(b));
-  const exif = image.exif || null;
-  const gps = exif && exif.gps ? `${exif.gps.lat}, ${exif.gps.lon}` : "–";
   return h(
     "article",
     { class: "card image-card", dataset: { imageId: image.imageId, status: image.status } },
     h("h3", { class: "mono" }, image.imageId),
-    h("p", {}, badge(image.status)),
+    h("p", {}, badge(image.status), image.deletedAt ? [" ", badge("removed")] : null),
+    image.status === "FAILED" ? h("p", { class: "error image-reason" }, `Failed: ${image.reason ?? "no reason given"}`) : null,
     thumbs["200"] ? h("img", { src: thumbs["200"], alt: `200 px thumbnail of image ${image.imageId}`, class: "thumb-200" }) : null,
     facts([
-      ["Reason", image.reason ?? "–"],
       ["Size", image.width ? `${image.width} × ${image.height} px` : "–"],
       ["Format", image.format ?? "–"],
       ["Bytes", image.bytes === null || image.bytes === undefined ? "–" : String(image.bytes)],
       ["Thumbnails", sizes.length ? sizes.map((s, i) => [i ? ", " : "", h("a", { href: thumbs[s], rel: "noreferrer" }, `${s} px`)]) : "–"],
-      ["Camera", exif ? [exif.make, exif.model].filter(Boolean).join(" ") || "–" : "–"],
-      ["Taken", exif && exif.takenAt ? String(exif.takenAt) : "–"],
-      ["Orientation", exif && exif.orientation ? String(exif.orientation) : "–"],
-      ["GPS", gps],
       ["Uploaded", image.createdAt ?? "–"],
+      ["Updated", image.updatedAt ?? "–"],
+      ...(image.deletedAt ? [["Removed", image.deletedAt]] : []),
     ]),
+    exifDetails(image),
   );
 }
 
@@ -95,11 +91,10 @@ function uploadForm(ctx, sku, after) {
     button.disabled = true;
     try {
       const slot = await api(`products/${encodeURIComponent(sku)}/images`, { method: "POST", signal: ctx.signal });
-      remember(sku, slot.imageId);
       await postToS3(slot.upload, chosen, chosen.type || "application/octet-stream");
       ctx.flash(`Uploaded ${chosen.name} as image ${slot.imageId}: processing…`);
       form.reset();
-      after();
+      after(slot.imageId);
     } catch (failed) {
       if (ctx.active() && failed.name !== "AbortError" && failed.name !== "Unauthorized") {
         error.textContent = failed.message;
@@ -120,29 +115,34 @@ export async function render(ctx) {
   let timer = null;
   ctx.onLeave(() => clearTimeout(timer));
 
+  // Uploads from this page, watched (polled) until they are READY or FAILED.
+  const watched = new Map();
   const load = async () => {
     clearTimeout(timer);
     timer = null;
-    let shown;
+    let listed;
     try {
-      const [ready, alerts] = await Promise.all([
-        api(`products/${encodeURIComponent(sku)}/images`, { signal: ctx.signal, auth: false }),
-        api("ops/alerts", { query: { limit: 100 }, signal: ctx.signal }),
-      ]);
-      const failed = alerts.items
-        .filter((a) => a.kind === "IMAGE_FAILED" && a.data && a.data.sku === sku && a.data.imageId)
-        .map((a) => a.data.imageId);
-      const ids = [...new Set([...uploads(sku), ...ready.items.map((i) => i.imageId), ...failed])];
-      shown = await Promise.all(ids.map((id) => api(`images/${encodeURIComponent(id)}`, { signal: ctx.signal })));
+      listed = await api(`products/${encodeURIComponent(sku)}/images`, { query: { status: "ALL" }, signal: ctx.signal });
     } catch (error) {
       if (!ctx.active() || error.name === "AbortError" || error.name === "Unauthorized") return;
       replace(problem, failure(error, load));
       return;
     }
     if (!ctx.active()) return;
+    const shown = [...listed.items].reverse(); // newest first
     replace(problem);
     replace(gallery, shown.length ? shown.map(card) : h("p", { class: "empty" }, "No images of this product yet."));
-    if (shown.some((i) => i.status === "PENDING")) timer = setTimeout(load, POLL_MS);
+    const status = new Map(shown.map((i) => [i.imageId, i.status]));
+    const now = Date.now();
+    for (const [id, since] of watched) {
+      const state = status.get(id);
+      if ((state && state !== "PENDING") || now - since > WATCH_MS) watched.delete(id);
+    }
+    if (watched.size) timer = setTimeout(load, POLL_MS);
+  };
+  const uploaded = (imageId) => {
+    watched.set(imageId, Date.now());
+    return load();
   };
 
   const product = products.find((p) => p.sku === sku);
@@ -151,7 +151,7 @@ export async function render(ctx) {
     h("h1", {}, "Images"),
     productPicker(ctx, products, sku),
     sku && !product ? h("p", { class: "error", role: "alert" }, `There is no product ${sku}.`) : null,
-    product ? section(`Upload a photo of ${sku}`, uploadForm(ctx, sku, load)) : null,
+    product ? section(`Upload a photo of ${sku}`, uploadForm(ctx, sku, uploaded)) : null,
     product ? section(`Images of ${sku}`, problem, gallery) : null,
   );
   if (product) {
