@@ -527,20 +527,7 @@ class DynamoOrderRepository(dynamo.DynamoTable):
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def all_order_ids(self) -> list[str]:
-        ids: list[str] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "FilterExpression": "sk = :o",
-            "ExpressionAttributeValues": {":o": {"S": "ORDER"}},
-            "ProjectionExpression": "orderId",
-        }
-        with aws.translate():
-            while True:
-                page = self.ddb.scan(**kwargs)
-                ids.extend(i["orderId"]["S"] for i in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    return ids
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [order.orderId for order, _ in self.histories()]
 
     def mark_notified(self, order_id: str, event_type: str) -> bool:
         return self.mark_notified_many(order_id, [event_type]) == [event_type]

@@ -3,14 +3,12 @@ message, computed once, with the same answers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import jsonpath_ng.ext
 import pytest
 import time_machine
-from moto import mock_aws
 from moto.events.utils import EventTemplateParser
 from moto.sqs import models as sqs_models
 
@@ -18,11 +16,10 @@ from devstack.moto_patches import speed_up_sqs_and_rules
 
 
 @pytest.fixture
-def sqs() -> Iterator[Any]:
+def sqs(aws: boto3.session.Session) -> Any:
     speed_up_sqs_and_rules()
     speed_up_sqs_and_rules()  # idempotent
-    with mock_aws():
-        yield boto3.client("sqs", region_name="us-east-1")
+    return aws.client("sqs")
 
 
 def counts(sqs: Any, url: str, names: list[str]) -> dict[str, str]:
@@ -117,60 +114,53 @@ def test_an_input_path_is_parsed_once_and_finds_the_same_values() -> None:
 
 
 def test_stream_records_read_as_moto_s_serializer_wrote_them(
-    monkeypatch: pytest.MonkeyPatch,
+    aws: boto3.session.Session, streams: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from botocore.config import Config
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
     speed_up_sqs_and_rules()
-    with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
-        item = {
-            "pk": {"S": "a"},
-            "n": {"N": "1.50"},
-            "b": {"B": b"\x00\x01\xff"},
-            "bs": {"BS": [b"x", b"\x00"]},
-            "history": {"L": [{"M": {"t": {"S": "OrderPlaced"}, "z": {"NULL": True}}}]},
-            "ss": {"SS": ["a", "b"]},
-            "ok": {"BOOL": False},
-        }
-        ddb.put_item(TableName="t", Item=item)
-        ddb.update_item(
-            TableName="t",
-            Key={"pk": {"S": "a"}},
-            UpdateExpression="SET n = :n",
-            ExpressionAttributeValues={":n": {"N": "2"}},
-        )
-        ddb.delete_item(TableName="t", Key={"pk": {"S": "a"}})
-        streams = boto3.client(
-            "dynamodbstreams",
-            region_name="us-east-1",
-            config=Config(account_id_endpoint_mode="disabled"),
-        )
-        arn = ddb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
-        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    ddb = aws.client("dynamodb")
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    item = {
+        "pk": {"S": "a"},
+        "n": {"N": "1.50"},
+        "b": {"B": b"\x00\x01\xff"},
+        "bs": {"BS": [b"x", b"\x00"]},
+        "history": {"L": [{"M": {"t": {"S": "OrderPlaced"}, "z": {"NULL": True}}}]},
+        "ss": {"SS": ["a", "b"]},
+        "ok": {"BOOL": False},
+    }
+    ddb.put_item(TableName="t", Item=item)
+    ddb.update_item(
+        TableName="t",
+        Key={"pk": {"S": "a"}},
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "2"}},
+    )
+    ddb.delete_item(TableName="t", Key={"pk": {"S": "a"}})
+    arn = ddb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
 
-        def records() -> list[dict[str, Any]]:
-            it = streams.get_shard_iterator(
-                StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-            )["ShardIterator"]
-            got = streams.get_records(ShardIterator=it, Limit=10)
-            assert got["NextShardIterator"]
-            return list(got["Records"])
+    def records() -> list[dict[str, Any]]:
+        it = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        got = streams.get_records(ShardIterator=it, Limit=10)
+        assert got["NextShardIterator"]
+        return list(got["Records"])
 
-        ours = records()
-        monkeypatch.setattr(
-            DynamoDBStreamsHandler,
-            "get_records",
-            DynamoDBStreamsHandler.get_records.moto,  # type: ignore[attr-defined]
-        )
-        assert ours == records()
+    ours = records()
+    monkeypatch.setattr(
+        DynamoDBStreamsHandler,
+        "get_records",
+        DynamoDBStreamsHandler.get_records.moto,  # type: ignore[attr-defined]
+    )
+    assert ours == records()
     assert [r["eventName"] for r in ours] == ["INSERT", "MODIFY", "REMOVE"]
     assert ours[0]["dynamodb"]["NewImage"]["b"] == {"B": b"\x00\x01\xff"}
