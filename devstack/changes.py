@@ -12,6 +12,16 @@ the kinds that changed since ``N``; the stack keeps one such long poll open
 (``Watcher``) and wakes the sources of those kinds. The route sits outside
 the emulator's request lock: a waiting long poll holds nothing.
 
+Wake-ups are precise where the emulator can tell: a request that put a
+message in a queue (sent, published to a subscribed topic, matched by a
+rule, an S3 notification, a redrive) or appended a stream record notes
+``queue:<name>`` / ``stream:<table>`` (``track_work`` hooks moto where both
+happen; a TTL reap's deletions included), and only the source of that queue
+or stream looks. A queue write that may make work without adding a message
+(a visibility change, an event no rule matched) still notes its kind, which
+wakes every queue's source; a table write that appended no stream record
+(a table without a stream) wakes none.
+
 What stays on a timer is what is time on AWS too: a visibility timeout
 running out, a batching window, a schedule, TTL.
 """
@@ -51,6 +61,48 @@ _QUEUE_WRITES = frozenset(
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+_touched = threading.local()
+
+
+def queue_key(name: str) -> str:
+    return f"queue:{name}"
+
+
+def stream_key(table: str) -> str:
+    return f"stream:{table}"
+
+
+def _note_touched(key: str) -> None:
+    keys: set[str] | None = getattr(_touched, "keys", None)
+    if keys is not None:
+        keys.add(key)
+
+
+def track_work() -> None:
+    """Hook moto where work is made: every message added to a queue and every
+    record appended to a table's stream notes its queue or table for the
+    request being served (the change feed reads it, ``with_change_feed``)."""
+    from moto.dynamodb.models.table import StreamShard
+    from moto.sqs.models import Queue
+
+    if getattr(Queue, "_devstack_tracked", False):
+        return
+    add_message = Queue.add_message
+    add_record = StreamShard.add
+
+    def adding_message(self: Any, message: Any) -> None:
+        add_message(self, message)
+        _note_touched(queue_key(self.name))
+
+    def adding_record(self: Any, old: Any, new: Any) -> None:
+        add_record(self, old, new)
+        _note_touched(stream_key(self.table.name))
+
+    Queue.add_message = adding_message  # type: ignore[method-assign]
+    StreamShard.add = adding_record  # type: ignore[method-assign]
+    Queue._devstack_tracked = True  # type: ignore[attr-defined]
+
+
 def _operation_kinds(operation: str) -> frozenset[str]:
     if operation in _STREAM_WRITES:
         return frozenset({STREAMS})
@@ -65,8 +117,8 @@ def kinds_of(environ: dict[str, Any], body: bytes) -> frozenset[str]:
         return frozenset()
     path = str(environ.get("PATH_INFO", ""))
     if path.startswith("/_devstack/"):
-        # devstack's own routes; a TTL reap's deletions are picked up by the
-        # stream pollers' timer, and by any drain (which wakes every poller).
+        # devstack's own routes; a TTL reap's deletions are stream records,
+        # which wake their source through ``track_work``.
         return frozenset()
     target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
     if target:  # the JSON protocols (DynamoDB, SQS, EventBridge)
@@ -122,9 +174,18 @@ def with_change_feed(app: Any, feed: Feed) -> Any:
             return [body]
         body = read_body(environ)
         status, recording = recording_status(start_response)
-        result: Iterable[bytes] = app(environ, recording)
+        touched: set[str] = set()
+        _touched.keys = touched
+        try:
+            result: Iterable[bytes] = app(environ, recording)
+        finally:
+            _touched.keys = None
         if status and status[0] < 400:
-            feed.note(kinds_of(environ, body))
+            # The queues and streams it put work in. Else what its kind may
+            # have made: a message a visibility change released, an event no
+            # rule matched (every stream record passes the hook, so a write
+            # that appended none made no stream work).
+            feed.note(touched or (kinds_of(environ, body) - {STREAMS}))
         return result
 
     return call

@@ -7,9 +7,12 @@ whole WSGI call (body included) gives that; connections are still accepted
 concurrently, so a slow client cannot stall the listener.
 
 Besides moto's AWS API it answers devstack's own ``POST /_devstack/dynamodb/ttl``
-(``devstack.ttl``: DynamoDB's TTL deletions, at the stack's clock), under the
-same lock, and, outside it, ``GET /_devstack/changes`` (``devstack.changes``:
-the long poll that wakes the stack's pollers when a write made them work).
+(``devstack.ttl``: DynamoDB's TTL deletions, at the stack's clock) and ``GET
+/_devstack/backlog`` (every queue's messages and stream's head, what a drain
+reads), under the same lock, and, outside it, ``GET /_devstack/changes``
+(``devstack.changes``: the long poll that wakes the stack's pollers when a
+write made them work). Connections stay open between requests
+(``devstack.keepalive``).
 """
 
 from __future__ import annotations
@@ -46,14 +49,11 @@ def create_server(host: str, port: int, journal: Journal | None = None) -> BaseW
     """The emulator's server; with a ``journal``, every change is logged in
     its folder (``serve`` restores the folder's state before serving)."""
     # Imported here: moto is heavy and only this process needs it.
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from devstack.capacity import count_capacity, with_capacity_route
-    from devstack.changes import Feed, with_change_feed
+    from devstack.changes import Feed, track_work, with_change_feed
+    from devstack.keepalive import KeepAliveRequestHandler
     from devstack.moto_patches import (
         count_rule_deliveries,
         patch_item_size_checks,
@@ -61,6 +61,7 @@ def create_server(host: str, port: int, journal: Journal | None = None) -> BaseW
         patch_transactions,
         speed_up_dispatch,
         speed_up_sqs_and_rules,
+        with_backlog_route,
         with_rules_route,
     )
     from devstack.sqs_fifo import patch_fifo
@@ -76,10 +77,13 @@ def create_server(host: str, port: int, journal: Journal | None = None) -> BaseW
     count_capacity()
     patch_message_moves()
     patch_fifo()  # FIFO group order and deduplication as SQS keeps them
-    # devstack's own routes (TTL, rule counts, DynamoDB capacity) sit inside
+    track_work()  # which queue or stream each request put work in (wake-ups)
+    # devstack's own routes (TTL, rule counts, queue backlogs, DynamoDB capacity) sit inside
     # the lock, in front of moto's dispatcher.
     inner = with_capacity_route(
-        with_rules_route(with_ttl_route(DomainDispatcherApplication(create_backend_app)))
+        with_backlog_route(
+            with_rules_route(with_ttl_route(DomainDispatcherApplication(create_backend_app)))
+        )
     )
     if journal is not None:
         journal.bind(inner)
@@ -87,10 +91,11 @@ def create_server(host: str, port: int, journal: Journal | None = None) -> BaseW
     # Outside the lock: what each write made work for, and the long poll
     # that tells the stack (devstack.changes).
     app = with_change_feed(app, Feed())
-    # Headers and body leave in separate writes: without TCP_NODELAY each
-    # keep-alive response can wait on a delayed ACK.
-    MotoRequestHandler.disable_nagle_algorithm = True
-    return make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+    # Connections kept open between requests (devstack.keepalive). Headers and
+    # body leave in separate writes: without TCP_NODELAY each keep-alive
+    # response could wait on a delayed ACK.
+    KeepAliveRequestHandler.disable_nagle_algorithm = True
+    return make_server(host, port, app, threaded=True, request_handler=KeepAliveRequestHandler)
 
 
 def serve(host: str, port: int, state: Path | None = None, fsync: bool = False) -> None:

@@ -53,8 +53,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus, unquote_plus
 
 from devstack import schedule as sched
-from devstack.changes import QUEUES, STREAMS
-from devstack.moto_patches import RULES_ROUTE
+from devstack.changes import QUEUES, STREAMS, queue_key, stream_key
+from devstack.moto_patches import BACKLOG_ROUTE, RULES_ROUTE
 from devstack.traces import Recorder, Trace
 from devstack.ttl import ROUTE as TTL_ROUTE
 
@@ -155,6 +155,23 @@ def to_lambda_json(value: Any) -> Any:
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
     return value
+
+
+@dataclass(frozen=True)
+class Backlogs:
+    """The emulator's answer to ``BACKLOG_ROUTE``: per queue (``<account>/<name>``)
+    its delayed, in-flight and visible messages; per table with a stream, each
+    shard's last sequence number (-1: none yet)."""
+
+    queues: dict[str, list[int]]
+    streams: dict[str, dict[str, int]]
+
+    def queue(self, url: str) -> list[int] | None:
+        return self.queues.get("/".join(url.rstrip("/").split("/")[-2:]))
+
+    def stream(self, stream_arn: str) -> dict[str, int] | None:
+        # arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>
+        return self.streams.get(stream_arn.split("/")[1])
 
 
 class Runtime:
@@ -299,13 +316,26 @@ class Runtime:
         attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         return str(attrs["Attributes"]["QueueArn"])
 
-    def queue_backlog(self, url: str) -> int:
-        # moto computes each attribute at its own instant, in the order asked.
-        # Time only moves messages towards "visible" (delayed -> visible,
-        # in flight -> visible), so asking for "visible" last means a message
-        # that changes state during the call is still counted once: asked the
-        # other way round, one that becomes visible in between is counted by
-        # neither, and drain returned with it still to be delivered.
+    def backlogs(self) -> Backlogs | None:
+        """Where work waits in the emulator, every queue and stream at one
+        instant, in one request to devstack's emulator
+        (``moto_patches.with_backlog_route``); None where the emulator is not
+        devstack's (an in-process moto: each source then asks for itself)."""
+        endpoint = str(self.sqs.meta.endpoint_url).rstrip("/")
+        if not endpoint.startswith(("http://127.0.0.1", "http://localhost")):
+            return None
+        try:
+            with urllib.request.urlopen(endpoint + BACKLOG_ROUTE, timeout=10) as r:  # noqa: S310 - the emulator
+                answer = json.loads(r.read())
+            return Backlogs(dict(answer["queues"]), dict(answer["streams"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def queue_backlog(self, url: str, backlogs: Backlogs | None = None) -> int:
+        if backlogs is not None:
+            counts = backlogs.queue(url)
+            if counts is not None:
+                return sum(counts)
         attrs = self.sqs.get_queue_attributes(
             QueueUrl=url,
             AttributeNames=[
@@ -363,6 +393,7 @@ class Source:
         self.cycles = 0
         self.last_found = False
         self.busy = False
+        self.polling = False  # inside a cycle (set and read under the Emulator's lock)
         self.errors = 0
         self.last_start = -1
 
@@ -373,8 +404,25 @@ class Source:
         """One cycle: deliver what is there. True if anything was delivered."""
         raise NotImplementedError
 
-    def pending(self) -> str | None:
-        """Why this source is not idle, or None."""
+    def mark(self) -> Any:
+        """What the drain must read of this source before it asks the
+        emulator for the backlogs (taken under the Emulator's lock, with no
+        cycle of this source running)."""
+        return None
+
+    def settled(self, mark: Any, backlogs: Backlogs) -> str | None:
+        """With the emulator's backlogs read after ``mark``: why this source
+        still has work, or None. ``pending`` without a per-source request."""
+        return self.pending(backlogs)
+
+    def wake_key(self) -> str | None:
+        """The queue or stream whose new work wakes this source alone
+        (``devstack.changes``), once wired; None: only its kind wakes it."""
+        return None
+
+    def pending(self, backlogs: Backlogs | None = None) -> str | None:
+        """Why this source is not idle, or None; ``backlogs``: every queue's
+        messages, read once for all sources (``Runtime.backlogs``)."""
         return None
 
     def waiting(self) -> bool:
@@ -596,8 +644,11 @@ class SqsSource(Source):
             "awsRegion": self.rt.region,
         }
 
-    def pending(self) -> str | None:
-        n = self.rt.queue_backlog(self.url)
+    def wake_key(self) -> str | None:
+        return queue_key(self.queue)
+
+    def pending(self, backlogs: Backlogs | None = None) -> str | None:
+        n = self.rt.queue_backlog(self.url, backlogs)
         if not n:
             self._unfinished.clear()  # whatever was kept left the queue (a redrive, a purge)
         return f"queue {self.queue} holds {n} message(s)" if n else None
@@ -647,8 +698,11 @@ class _AsyncQueueSource(Source):
             self._delete(self.url, done)
         return bool(messages)
 
-    def pending(self) -> str | None:
-        n = self.rt.queue_backlog(self.url)
+    def wake_key(self) -> str | None:
+        return queue_key(self.url.rstrip("/").rsplit("/", 1)[-1]) if self.url else None
+
+    def pending(self, backlogs: Backlogs | None = None) -> str | None:
+        n = self.rt.queue_backlog(self.url, backlogs)
         return f"{self.kind} events for {self.name}: {n}" if n else None
 
 
@@ -847,6 +901,9 @@ class _Shard:
     inflight: list[dict[str, Any]] = field(default_factory=list)
     invokes: int = 0  # the held batch's invocations (approximateInvokeCount)
     function_error: str | None = None  # its last invocation's, if it raised
+    # The last sequence number read from the shard (-1: none yet; None: not
+    # known, an iterator at LATEST without devstack's backlog route).
+    read_to: int | None = None
 
 
 @dataclass(frozen=True)
@@ -965,24 +1022,41 @@ class StreamSource(Source):
         kind = "TRIM_HORIZON" if self.starting_position == "TRIM_HORIZON" else "LATEST"
         if self.rt.positions is not None and self.rt.positions.restored:
             kind = "TRIM_HORIZON"  # a shard none of whose records was finished
+        backlogs = self.rt.backlogs() if kind == "LATEST" else None
+        heads = (backlogs.stream(self.stream_arn) if backlogs else None) or {}
         for shard in desc["Shards"]:
             where: dict[str, str] = {"ShardIteratorType": kind}
+            read_to = -1 if kind == "TRIM_HORIZON" else None
             done = self.rt.positions and self.rt.positions.position(
                 self.stream_arn, shard["ShardId"]
             )
             if done:  # go on after the last record a handler finished with
                 where = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": done}
+                read_to = int(done)
+            elif kind == "LATEST" and shard["ShardId"] in heads:
+                # LATEST as of the head the drain compares with: after it, or
+                # from the start of a shard with no record yet.
+                head = heads[shard["ShardId"]]
+                where = (
+                    {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": str(head)}
+                    if head >= 0
+                    else {"ShardIteratorType": "TRIM_HORIZON"}
+                )
+                read_to = head
             iterator = self.rt.streams.get_shard_iterator(
                 StreamArn=self.stream_arn, ShardId=shard["ShardId"], **where
             )["ShardIterator"]
-            self.shards.append(_Shard(shard["ShardId"], iterator))
+            self.shards.append(_Shard(shard["ShardId"], iterator, read_to=read_to))
 
     def _fetch(self, shard: _Shard, limit: int) -> list[dict[str, Any]]:
         if shard.iterator is None:
             return []
         response = self.rt.streams.get_records(ShardIterator=shard.iterator, Limit=limit)
         shard.iterator = response.get("NextShardIterator")
-        return list(response.get("Records", []))
+        records = list(response.get("Records", []))
+        if records and shard.read_to is not None:
+            shard.read_to = max(shard.read_to, int(records[-1]["dynamodb"]["SequenceNumber"]))
+        return records
 
     def poll(self) -> bool:
         found = False
@@ -1214,7 +1288,28 @@ class StreamSource(Source):
             return 0.0
         return round(max(0.0, self.rt.wall() - oldest), 3)
 
-    def pending(self) -> str | None:
+    def wake_key(self) -> str | None:
+        # arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>
+        return stream_key(self.stream_arn.split("/")[1])
+
+    def mark(self) -> Any:
+        return {s.shard_id: s.read_to for s in self.shards}
+
+    def settled(self, mark: Any, backlogs: Backlogs) -> str | None:
+        held = self.pending(backlogs)
+        if held:
+            return held
+        heads = backlogs.stream(self.stream_arn) or {}
+        unread = [
+            shard
+            for shard, read_to in mark.items()
+            if read_to is not None and heads.get(shard, -1) > read_to
+        ]
+        if unread:
+            return f"stream {self.stream_arn.split('/')[1]} has unread records for {self.name}"
+        return None
+
+    def pending(self, backlogs: Backlogs | None = None) -> str | None:
         held = [s.attempts for s in self.shards if s.retry]
         if self._has_more or held:
             where = f"stream {self.stream_arn.split('/')[1]} has records for {self.name}"
@@ -1279,7 +1374,7 @@ class ScheduleSource(Source):
                 return
         self.rt.fail(self.kind, self.name, f"failed {ASYNC_ATTEMPTS} attempts", event["time"])
 
-    def pending(self) -> str | None:
+    def pending(self, backlogs: Backlogs | None = None) -> str | None:
         if self.next_fire is not None and self.next_fire <= self.rt.clock.now():
             return f"schedule {self.name} is due"
         return None
@@ -1360,7 +1455,7 @@ class TtlReaper(Source):
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             return {str(k): int(v) for k, v in json.loads(response.read())["deleted"].items()}
 
-    def pending(self) -> str | None:
+    def pending(self, backlogs: Backlogs | None = None) -> str | None:
         if self._due():
             return "ttl reap due (the clock moved since the last reap)"
         return None
@@ -1495,6 +1590,7 @@ class Emulator:
         self._cond = threading.Condition()
         self._generation = 0
         self._seq = 0
+        self._ended = 0  # cycles ended, any source's
         self._last_work = 0
         self._stop = False
         self._threads: list[threading.Thread] = []
@@ -1526,9 +1622,8 @@ class Emulator:
     def wake(self, kinds: list[str]) -> None:
         """A write of these kinds happened: wake the sources it made work for."""
         with self._cond:
-            for kind in kinds:
-                if kind in self._woken:
-                    self._woken[kind] += 1
+            for kind in kinds:  # a kind (every source of it) or one queue / stream
+                self._woken[kind] = self._woken.get(kind, 0) + 1
             self.wakes += 1
             self._cond.notify_all()
 
@@ -1536,6 +1631,7 @@ class Emulator:
         idle = self.IDLE_MIN
         longest = self.IDLE_MAX_WOKEN if self.wakeups and source.wakes_on else self.IDLE_MAX
         kind = source.wakes_on
+        key = source.wake_key() if kind else None
         while True:
             with self._cond:
                 if self._stop:
@@ -1543,8 +1639,10 @@ class Emulator:
                 seen = self._generation
                 # Taken before the poll: a write during it wakes the next wait.
                 woken = self._woken.get(kind, 0) if kind else 0
+                woken_key = self._woken.get(key, 0) if key else 0
                 self._seq += 1
                 started = self._seq
+                source.polling = True
             try:
                 found = source.poll()
                 # Work that only time releases (a delayed message, a visibility
@@ -1555,6 +1653,8 @@ class Emulator:
                 found = soon = False
                 log.exception("poller %s failed", source.name)
             with self._cond:
+                source.polling = False
+                self._ended += 1
                 source.cycles += 1
                 source.last_found = found
                 source.last_start = started
@@ -1575,6 +1675,7 @@ class Emulator:
                         self._stop
                         or self._generation != seen  # noqa: B023 - used at once
                         or (kind is not None and self._woken[kind] != woken)  # noqa: B023
+                        or (key is not None and self._woken.get(key, 0) != woken_key)  # noqa: B023
                     ),
                     timeout=idle + random.uniform(0, 0.01),
                 )
@@ -1602,6 +1703,11 @@ class Emulator:
 
     def _drain_sources(self, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
+        settled = self._settle(deadline)
+        if settled is not None:
+            return settled
+        # Without devstack's backlog route (an in-process moto): every source
+        # looks again, and asks for its own backlog.
         with self._cond:
             since = self._seq
         while True:
@@ -1625,7 +1731,7 @@ class Emulator:
             reasons = self.pending()
             with self._cond:
                 if not reasons and self._last_work == last_work and self._quiet(since):
-                    return self.status()
+                    return self.status(rules=False)
             if time.monotonic() >= deadline:
                 raise DrainTimeout(reasons or ["deliveries kept happening"])
             with self._cond:
@@ -1634,14 +1740,73 @@ class Emulator:
                 self._cond.wait(0.05)
                 since = self._seq
 
+    NUDGE_EVERY = 0.05  # at most this often the drain wakes one source
+
+    def _settle(self, deadline: float) -> dict[str, Any] | None:
+        """The drain with the emulator's backlog route: no poller is asked to
+        look. Under the lock, no cycle runs and none found work last; then
+        the emulator's backlogs (one request) show no message in any source's
+        queue and no stream record past what its source read at that moment,
+        and no source holds work of its own (a retry, a due schedule); and no
+        cycle began meanwhile. Then nothing ran between the two reads and
+        nothing is left: settled. Otherwise wait for a cycle to end (or 50 ms:
+        work that time releases) and look again, waking a source whose work
+        is waiting (its write's wake-up may still be on its way, or time
+        released it). None: the route is not there."""
+        nudged: dict[int, float] = {}
+        while True:
+            with self._cond:
+                seq = self._seq
+                ended = self._ended
+                running = [s for s in self.sources if s.polling or s.last_found]
+                marks = [(s, s.mark()) for s in self.sources]
+            reasons = [f"{s.kind} {s.name} is delivering" for s in running]
+            waiting: list[Source] = []
+            if not running:
+                backlogs = self.rt.backlogs()
+                if backlogs is None:
+                    return None
+                for source, mark in marks:
+                    try:
+                        why = source.settled(mark, backlogs)
+                    except Exception as exc:  # noqa: BLE001
+                        why = f"{source.name}: cannot read its backlog ({exc})"
+                    if why:
+                        reasons.append(why)
+                        waiting.append(source)
+                if not reasons:
+                    with self._cond:
+                        if self._seq == seq:
+                            return self.status(rules=False)
+                    continue
+            if time.monotonic() >= deadline:
+                raise DrainTimeout(reasons)
+            now = time.monotonic()
+            with self._cond:
+                for source in waiting:
+                    if source.polling or now - nudged.get(id(source), 0.0) < self.NUDGE_EVERY:
+                        continue
+                    nudged[id(source)] = now
+                    key = source.wake_key()
+                    if key is not None:
+                        self._woken[key] = self._woken.get(key, 0) + 1
+                    else:
+                        self._generation += 1
+                self._cond.notify_all()
+                self._cond.wait_for(
+                    lambda: self._ended != ended,  # noqa: B023 - used at once
+                    timeout=min(self.NUDGE_EVERY, max(0.0, deadline - time.monotonic())),
+                )
+
     def pending(self) -> list[str]:
         reasons = []
+        backlogs = self.rt.backlogs()
         for s in self.sources:
             if s.busy or s.last_found:
                 reasons.append(f"{s.kind} {s.name} is delivering")
                 continue
             try:
-                why = s.pending()
+                why = s.pending(backlogs)
             except Exception as exc:  # noqa: BLE001
                 why = f"{s.name}: cannot read its backlog ({exc})"
             if why:
@@ -1678,11 +1843,13 @@ class Emulator:
                 )
         return out
 
-    def status(self) -> dict[str, Any]:
+    def status(self, rules: bool = True) -> dict[str, Any]:
+        """The stack's state; ``rules`` False leaves out the EventBridge rules
+        (a request per rule: a drain's answer does without them)."""
         deliveries = list(self.rt.deliveries)
         return {
             "sources": [s.describe() for s in self.sources],
-            "rules": self.rules(),
+            **({"rules": self.rules()} if rules else {}),
             "deliveries": len(deliveries),
             "byOutcome": {
                 o: sum(1 for d in deliveries if d.outcome == o) for o in ("ok", "partial", "error")

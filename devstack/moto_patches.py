@@ -243,6 +243,51 @@ def with_rules_route(app: Any) -> Any:
     return call
 
 
+BACKLOG_ROUTE = "/_devstack/backlog"
+
+
+def with_backlog_route(app: Any) -> Any:
+    """``app`` with ``GET /_devstack/backlog``: where work waits, for every
+    queue and stream at one instant (read under the emulator's lock)::
+
+        {"queues": {"<account>/<name>": [delayed, in flight, visible]},
+         "streams": {"<table>": {"<shardId>": last sequence number, or -1}}}
+
+    The drain asks it once instead of asking every source (a
+    GetQueueAttributes per queue, and every poller to look again)."""
+
+    def call(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != BACKLOG_ROUTE:
+            return app(environ, start_response)
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.sqs.models import sqs_backends
+
+        queues: dict[str, list[int]] = {}
+        for account, regions in list(sqs_backends.items()):
+            for backend in list(regions.values()):
+                for name, queue in list(backend.queues.items()):
+                    # Time only moves messages towards visible: visible last
+                    # counts a message that moves meanwhile at least once.
+                    queues[f"{account}/{name}"] = [
+                        queue.approximate_number_of_messages_delayed,
+                        queue.approximate_number_of_messages_not_visible,
+                        queue.approximate_number_of_messages,
+                    ]
+        streams: dict[str, dict[str, int]] = {}
+        for tables in list(dynamodb_backends.values()):
+            for dynamodb in list(tables.values()):
+                for name, table in list(dynamodb.tables.items()):
+                    shard = getattr(table, "stream_shard", None)
+                    if shard is not None:
+                        last = shard.starting_sequence_number + len(shard.items) - 1
+                        streams[name] = {shard.id: last if shard.items else -1}
+        body = json.dumps({"queues": queues, "streams": streams}).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+    return call
+
+
 def speed_up_dispatch() -> None:
     """Lookups moto's server repeats on every request, done once: the list of
     its service packages (a directory listing and a stat per package, to ask
