@@ -1787,7 +1787,7 @@ class Emulator:
                             return self.status(rules=False)
                     continue
             if time.monotonic() >= deadline:
-                raise DrainTimeout(reasons)
+                raise DrainTimeout(self._why_not_settled(running, marks))
             now = time.monotonic()
             with self._cond:
                 for source in waiting:
@@ -1804,6 +1804,22 @@ class Emulator:
                     lambda: self._ended != ended,  # noqa: B023 - used at once
                     timeout=min(self.NUDGE_EVERY, max(0.0, deadline - time.monotonic())),
                 )
+
+    def _why_not_settled(self, running: list[Source], marks: list[tuple[Source, Any]]) -> list[str]:
+        """A timed-out drain's reasons: each source delivering, and the work
+        each still has in the emulator (a source can be both)."""
+        backlogs = self.rt.backlogs()
+        reasons = []
+        for source, mark in marks:
+            if source in running:
+                reasons.append(f"{source.kind} {source.name} is delivering")
+            try:
+                why = source.settled(mark, backlogs) if backlogs is not None else None
+            except Exception as exc:  # noqa: BLE001
+                why = f"{source.name}: cannot read its backlog ({exc})"
+            if why:
+                reasons.append(why)
+        return reasons or ["deliveries kept happening"]
 
     def pending(self) -> list[str]:
         reasons = []
