@@ -54,12 +54,15 @@ class QueueSource(Source):
     def __init__(self, rt: Rt, world: World, slow: float = 0.0) -> None:
         super().__init__(rt, "work_step", lambda e, c: None)  # type: ignore[arg-type]
         self.world, self.slow, self.polls = world, slow, 0
+        self.polled = threading.Condition()
 
     def wake_key(self) -> str:
         return "queue:work"
 
     def poll(self) -> bool:
-        self.polls += 1
+        with self.polled:
+            self.polls += 1
+            self.polled.notify_all()
         with self.world.lock:
             found = self.world.queue[2]
             self.world.queue[2] = 0
@@ -82,6 +85,7 @@ class RelaySource(Source):
     def __init__(self, rt: Rt, world: World) -> None:
         super().__init__(rt, "relay", lambda e, c: None)  # type: ignore[arg-type]
         self.world, self.read_to, self.polls = world, -1, 0
+        self.polled = threading.Condition()
 
     def wake_key(self) -> str:
         return "stream:orders"
@@ -94,7 +98,9 @@ class RelaySource(Source):
         return "unread records" if heads.get("s1", -1) > mark else None
 
     def poll(self) -> bool:
-        self.polls += 1
+        with self.polled:
+            self.polls += 1
+            self.polled.notify_all()
         with self.world.lock:
             head = self.world.head
         if head <= self.read_to:
@@ -113,10 +119,10 @@ def running(*sources: Source, rt: Rt) -> Emulator:
 
 def settle_backoff(*sources: Any) -> None:
     """Until each source's poller is in a long backoff (each empty look
-    doubles it: 0.05, 0.1, 0.2, 0.4, 0.8 s ...)."""
-    deadline = time.monotonic() + 10
-    while any(s.polls < 5 for s in sources) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    doubles it: 0.05, 0.1, 0.2, 0.4, 0.8, then 1.6 s)."""
+    for source in sources:
+        with source.polled:
+            assert source.polled.wait_for(lambda: source.polls >= 6, timeout=10)  # noqa: B023
 
 
 def test_an_idle_stack_drains_with_one_backlog_request_and_no_poll() -> None:
@@ -148,7 +154,7 @@ def test_work_in_the_emulator_is_waited_for_and_the_source_it_waits_for_is_woken
         stream_polls = stream.polls
         started = time.monotonic()
         emulator.drain(5)
-        assert time.monotonic() - started < 2  # woken, not left to a 1.6 s backoff
+        assert time.monotonic() - started < 1.0  # woken, not left to a 1.6 s backoff
         assert stream.read_to == 7
         assert world.queue == [0, 0, 0]
         assert stream.polls > stream_polls
