@@ -17,10 +17,12 @@ message in a queue (sent, published to a subscribed topic, matched by a
 rule, an S3 notification, a redrive) or appended a stream record notes
 ``queue:<name>`` / ``stream:<table>`` (``track_work`` hooks moto where both
 happen; a TTL reap's deletions included), and only the source of that queue
-or stream looks. A queue write that may make work without adding a message
-(a visibility change, an event no rule matched) still notes its kind, which
-wakes every queue's source; a table write that appended no stream record
-(a table without a stream) wakes none.
+or stream looks. A request that may release work without adding a message
+(a visibility change, a message move, an archive replay) wakes every
+queue's source; any other write that added no message and no stream record
+(a publish to a topic with no queue subscribed, an event no rule sent to a
+queue, a table without a stream, an S3 write without notifications) wakes
+none.
 
 What stays on a timer is what is time on AWS too: a visibility timeout
 running out, a batching window, a schedule, TTL.
@@ -34,6 +36,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs
 
+from devstack.persist import operation
 from devstack.wsgi import read_body, recording_status
 
 CHANGES_ROUTE = "/_devstack/changes"
@@ -59,6 +62,16 @@ _QUEUE_WRITES = frozenset(
     }
 )
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Queue writes that may release work without moto adding a message while the
+# request runs: a message made visible again, a move or an archive replay.
+_RELEASES = frozenset(
+    {
+        "ChangeMessageVisibility",
+        "ChangeMessageVisibilityBatch",
+        "StartMessageMoveTask",
+        "StartReplay",
+    }
+)
 
 
 _touched = threading.local()
@@ -181,11 +194,12 @@ def with_change_feed(app: Any, feed: Feed) -> Any:
         finally:
             _touched.keys = None
         if status and status[0] < 400:
-            # The queues and streams it put work in. Else what its kind may
-            # have made: a message a visibility change released, an event no
-            # rule matched (every stream record passes the hook, so a write
-            # that appended none made no stream work).
-            feed.note(touched or (kinds_of(environ, body) - {STREAMS}))
+            # The queues and streams it put work in (every message added and
+            # every stream record passes the hooks: a publish, an event or an
+            # S3 write that added none made no work). Else, for a request that
+            # may release work without adding any, every queue's sources.
+            released = operation(environ, body) in _RELEASES
+            feed.note(touched or (kinds_of(environ, body) & {QUEUES} if released else ()))
         return result
 
     return call

@@ -192,6 +192,25 @@ def test_the_feed_names_the_queue_or_stream_a_write_put_work_in(emulator: str) -
     ddb.put_item(TableName="feed-plain", Item={"pk": {"S": "1"}})
     assert changes(emulator, generation) == (generation, [])  # no stream: no work for anyone
 
+    # A publish no queue is subscribed to, an event no rule sends on: no work either.
+    session = boto3.session.Session(
+        aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1"
+    )
+    sns = session.client("sns", endpoint_url=f"http://{emulator}")
+    events = session.client("events", endpoint_url=f"http://{emulator}")
+    topic = sns.create_topic(Name="feed-nobody")["TopicArn"]
+    generation, _ = changes(emulator, 0)
+    sns.publish(TopicArn=topic, Message="hello")
+    events.put_events(Entries=[{"Source": "t", "DetailType": "d", "Detail": "{}"}])
+    assert changes(emulator, generation) == (generation, [])
+    subscribed = sqs.create_queue(QueueName="feed-subscribed")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=subscribed, AttributeNames=["QueueArn"])
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"])
+    generation, _ = changes(emulator, 0)
+    sns.publish(TopicArn=topic, Message="hello")
+    generation, kinds = changes(emulator, generation)
+    assert kinds == [queue_key("feed-subscribed")]
+
     # A visibility change adds no message, but may release one: every queue's sources.
     (message,) = sqs.receive_message(QueueUrl=url)["Messages"]
     sqs.change_message_visibility(
