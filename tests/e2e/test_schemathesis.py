@@ -4,8 +4,9 @@ The schema comes from ``GET /openapi.json`` of the stack under test; each
 operation gets schemathesis-generated requests, valid (positive) and invalid
 (negative), as an admin and as a customer, plus a few hand-made requests that
 reach the success paths random data cannot (known skus, a real order, a real
-image slot). Every response must be a non-5xx, with a documented status code,
-content type, headers and body schema. Bounded so the whole module stays well
+image slot). The cases are drawn once per module and sent as each identity
+(drawing them was most of the time). Every response must be a non-5xx, with a
+documented status code, content type, headers and body schema. Bounded so the whole module stays well
 under three minutes on two cores; ``EVENTSHOP_FUZZ_EXAMPLES`` and
 ``EVENTSHOP_FUZZ_SEED`` change the budget and reproduce a run.
 """
@@ -23,6 +24,7 @@ from typing import Any
 import hypothesis
 import pytest
 import requests
+from requests.structures import CaseInsensitiveDict
 import schemathesis
 from hypothesis import HealthCheck, Phase
 from schemathesis import GenerationMode
@@ -212,24 +214,26 @@ def known_good(w: World) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-def fuzz(
-    w: World, auth: dict[str, str], extra: list[tuple[str, str, dict[str, Any]]]
-) -> tuple[Tally, float]:
-    tally = Tally(w.shop.api, auth)
-    started = time.monotonic()
-    for method, path, kwargs in extra:
-        headers = {**kwargs.pop("headers", {}), **auth}
-        tally.run(w.schema[path][method].Case(headers=headers, **kwargs))
+# What each generated case carries in place of a token while it is drawn: the
+# cases are drawn once and sent as each identity (its token, or none).
+PLACEHOLDER = {"Authorization": "Bearer generated-once"}
 
-    operations = [result.ok() for result in w.schema.get_all_operations()]
+
+@pytest.fixture(scope="module")
+def generated(world: World) -> list[tuple[Any, dict[str, Any]]]:
+    """Every operation's positive and negative cases, drawn once for the
+    module (the drawing, not the requests, was most of each test's time):
+    each with its headers but the token."""
+    operations = [result.ok() for result in world.schema.get_all_operations()]
     # schemathesis leaves out the operation that served the schema itself
-    # (GET /openapi.json): the known-good request above covers it.
-    paths = w.schema.raw_schema["paths"]
+    # (GET /openapi.json): the known-good request covers it.
+    paths = world.schema.raw_schema["paths"]
     documented = {f"{m.upper()} {p}" for p, item in paths.items() for m in item}
     assert {op.label for op in operations} == documented - {"GET /openapi.json"}
+    cases: list[tuple[Any, dict[str, Any]]] = []
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            strategy = operation.as_strategy(generation_mode=mode, headers=dict(auth))
+            strategy = operation.as_strategy(generation_mode=mode, headers=dict(PLACEHOLDER))
 
             @hypothesis.seed(SEED)
             @hypothesis.settings(
@@ -241,13 +245,34 @@ def fuzz(
                 verbosity=hypothesis.Verbosity.quiet,
             )
             @hypothesis.given(case=strategy)
-            def run(case: Any) -> None:
-                tally.run(case)
+            def draw(case: Any) -> None:
+                headers = {
+                    k: v for k, v in (case.headers or {}).items() if k.lower() != "authorization"
+                }
+                cases.append((case, headers))
 
             try:
-                run()
+                draw()
             except hypothesis.errors.Unsatisfiable:
                 pass  # e.g. no invalid request exists for an operation without inputs
+    assert cases
+    return cases
+
+
+def fuzz(
+    w: World,
+    auth: dict[str, str],
+    extra: list[tuple[str, str, dict[str, Any]]],
+    generated: list[tuple[Any, dict[str, Any]]],
+) -> tuple[Tally, float]:
+    tally = Tally(w.shop.api, auth)
+    started = time.monotonic()
+    for method, path, kwargs in extra:
+        headers = {**kwargs.pop("headers", {}), **auth}
+        tally.run(w.schema[path][method].Case(headers=headers, **kwargs))
+    for case, headers in generated:
+        case.headers = CaseInsensitiveDict({**headers, **auth})
+        tally.run(case)
     return tally, time.monotonic() - started
 
 
@@ -259,18 +284,24 @@ def finish(tally: Tally, seconds: float, who: str, capsys: pytest.CaptureFixture
     assert not tally.failures, line + "\n\n" + tally.report()
 
 
-def test_fuzz_as_admin(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    tally, seconds = fuzz(world, world.shop.admin, known_good(world))
+def test_fuzz_as_admin(
+    world: World, generated: list[tuple[Any, dict[str, Any]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tally, seconds = fuzz(world, world.shop.admin, known_good(world), generated)
     finish(tally, seconds, "admin", capsys)
 
 
-def test_fuzz_as_customer(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fuzz_as_customer(
+    world: World, generated: list[tuple[Any, dict[str, Any]]], capsys: pytest.CaptureFixture[str]
+) -> None:
     customer = world.shop.customer(world.customer)
-    tally, seconds = fuzz(world, customer, known_good(world))
+    tally, seconds = fuzz(world, customer, known_good(world), generated)
     finish(tally, seconds, "customer", capsys)
 
 
-def test_fuzz_without_a_token(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+def test_fuzz_without_a_token(
+    world: World, generated: list[tuple[Any, dict[str, Any]]], capsys: pytest.CaptureFixture[str]
+) -> None:
     """No token: open routes answer, secured ones 401 with API Gateway's body."""
-    tally, seconds = fuzz(world, {}, known_good(world))
+    tally, seconds = fuzz(world, {}, known_good(world), generated)
     finish(tally, seconds, "anonymous", capsys)
