@@ -8,8 +8,10 @@ STAGE ?= dev
 ROLE ?= customer
 SUB ?= customer-1
 PYTEST_ARGS ?=
-# make test: one worker per core, a test module per worker (each e2e module keeps its own stack)
-WORKERS ?= auto
+# make test: one worker per core and one more, a test module per worker (each e2e module keeps its
+# own stack): the stacks' waits (visibility timeouts, the browser) leave a core idle a quarter of
+# the time with one worker per core
+WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 STATE_DIR ?= .devstack/state
 
 # Python 3.12: the first that runs (a pyenv shim may not), on PATH or pyenv's. Chalice packages for the runtime of the
