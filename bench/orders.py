@@ -120,12 +120,12 @@ REASONS: dict[str, str] = {
     "dynamodb.PutItem": "POST /orders: the order's record, state and first event in one item (1)",
     "dynamodb.UpdateItem": (
         "the status changes that move no stock are one conditional update of the order's "
-        "record that appends its event: paid, shipped + completed (2); then each line's "
-        "shipped units out of the stock cap (1 per line); payment claimed PENDING before "
-        "charging (1) + simulated provider: one idempotent charge call (1; Stripe's is an "
-        "HTTP call plus its ledger's GetItem/PutItem); the order's NOTIFIED marker, once per "
-        "SQS batch of its milestones (4 milestones, batches gathered for 1 s; shipped + "
-        "completed mostly share one: 1-4) = 6-9 for one line"
+        "record that appends its event: paid, shipped + completed (2; a shipment writes no "
+        "product); payment claimed PENDING before charging (1) + simulated provider: one "
+        "idempotent charge call (1; Stripe's is an HTTP call plus its ledger's "
+        "GetItem/PutItem); the order's NOTIFIED marker, once per SQS batch of its milestones "
+        "(4 milestones, batches gathered for 1 s; shipped + completed mostly share one: 1-4) "
+        "= 5-8 whatever the lines"
     ),
     "dynamodb.GetItem": (
         "payments step: the order's status before charging = 1; GET /orders/{id} is not "

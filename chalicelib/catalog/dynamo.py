@@ -6,11 +6,12 @@ Products table, keyed ``pk``/``sk``:
   ``gsi1`` under ``PRODUCT`` sorted by sku for the catalog listing. Stock
   moves only by conditional deltas (reserve, release, ``adjust_stock``) and is
   set once, by the conditional create; no write replaces an existing product.
-  ``held`` is the stock plus the units open reservations hold: a reserve or a
-  release moves units between the two and leaves it alone, a shipment takes
-  them out of it, and a restock's cap is a condition on it. So no release can
-  ever take the stock above MAX_STOCK (a condition cannot add two attributes;
-  keeping their sum in one is what lets the cap be a condition).
+  A restock's cap is a condition on the stock (``stock <= MAX_STOCK - d``);
+  a release's give-back is conditional on the same room, and one that would
+  pass the cap (a restock to the maximum while the order held units) sets
+  the stock to MAX_STOCK instead (``give_back``'s ``full``). So a shipment
+  writes no product: the units it takes left the stock at the reservation.
+  (Items written before this keep a ``held`` attribute nothing reads.)
 
   A reservation has no item of its own: ``take`` and ``give_back`` make the
   stock updates (``dynamo.Joint``) that the orders repository commits in ONE
@@ -18,11 +19,7 @@ Products table, keyed ``pk``/``sk``:
   order's status and version; the order's record is the reservation, and
   its conditional write is what makes each move happen once (a second
   delivery finds the order moved on and moves nothing; a cancel that
-  overtakes the reservation leaves it unable to take anything). ``ship``
-  takes shipped units out of ``held`` after the order's OrderShipped was
-  written, on its own: it moves no stock, so it cannot oversell, and if it
-  is lost (a crash between the two writes) the cap keeps counting those
-  units, the safe side (see ``CatalogRepository.ship``).
+  overtakes the reservation leaves it unable to take anything).
 
   A product item also keeps what the image events said (``images``: imageId
   -> READY or GONE, at which revision, with the thumbnail keys) and the
@@ -92,7 +89,6 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         item = dynamo.to_item(
             {
                 **product.model_dump(),
-                "held": product.stock,
                 "pk": f"PRODUCT#{product.sku}",
                 "sk": "PRODUCT",
                 "gsi1pk": "PRODUCT",
@@ -176,20 +172,16 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         )
 
     def adjust_stock(self, sku: str, delta: int, at: str, change: StockChange) -> Product:
-        # The bound is the condition, so no interleaving can pass it. Adding
-        # counts the reserved units too (``held``), so a release stays in bounds.
-        # Products written before ``held`` existed hold no more than their stock.
-        if delta > 0:
-            bound = "(held <= :bound OR (attribute_not_exists(held) AND stock <= :bound))"
-        else:
-            bound = "stock >= :bound"
+        # The bound is the condition, so no interleaving can pass it (a
+        # release that would pass the cap sets the stock to it: ``give_back``).
+        bound = "stock <= :bound" if delta > 0 else "stock >= :bound"
         try:
             with aws.translate():
                 item = self.ddb.update_item(
                     TableName=self.table,
                     Key=_product_key(sku),
-                    UpdateExpression="SET stock = stock + :d, held = if_not_exists(held, stock) "
-                    "+ :d, updatedAt = :at, lastStockChange = :change ADD version :one",
+                    UpdateExpression="SET stock = stock + :d, updatedAt = :at, "
+                    "lastStockChange = :change ADD version :one",
                     ConditionExpression=f"attribute_exists(pk) AND {bound}",
                     ExpressionAttributeValues={
                         ":d": {"N": str(delta)},
@@ -218,28 +210,47 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
     def take(self, lines: list[Line], at: str) -> dynamo.Joint:
         return dynamo.Joint(tuple(self._stock_move(line, at, take=True) for line in lines))
 
-    def give_back(self, lines: list[Line], at: str) -> dynamo.Joint:
-        return dynamo.Joint(tuple(self._stock_move(line, at, take=False) for line in lines))
+    def give_back(
+        self, lines: list[Line], at: str, full: frozenset[str] = frozenset()
+    ) -> dynamo.Joint:
+        return dynamo.Joint(
+            tuple(
+                self._fill(line, at) if line.sku in full else self._stock_move(line, at, take=False)
+                for line in lines
+            )
+        )
 
-    def ship(self, lines: list[Line]) -> None:
-        for line in lines:
-            try:
-                with aws.translate():
-                    self.ddb.update_item(
-                        TableName=self.table,
-                        Key=_product_key(line.sku),
-                        # Not the stock, not the version: only what counts against the cap.
-                        UpdateExpression="ADD held :minus",
-                        ConditionExpression="attribute_exists(pk)",
-                        ExpressionAttributeValues={":minus": {"N": str(-line.quantity)}},
-                    )
-            except errors.Conflict:
-                continue  # no such product (never deleted): nothing counts against it
+    def _fill(self, line: Line, at: str) -> dict[str, Any]:
+        """A give-back that would pass the cap: the stock set to MAX_STOCK."""
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": _product_key(line.sku),
+                "UpdateExpression": "SET stock = :max, updatedAt = :at ADD version :one",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeValues": {
+                    ":max": {"N": str(MAX_STOCK)},
+                    ":at": {"S": at},
+                    ":one": {"N": "1"},
+                },
+            }
+        }
 
     def _stock_move(self, line: Line, at: str, *, take: bool) -> dict[str, Any]:
         """One line's stock change inside a reservation's or a release's
-        transaction: a take only if that much is there; a give-back always."""
-        sign, condition = ("-", " AND stock >= :q") if take else ("+", "")
+        transaction: a take only if that much is there; a give-back only if
+        it stays within MAX_STOCK (else ``_fill``)."""
+        if take:
+            sign, condition, bound = "-", " AND stock >= :q", None
+        else:
+            sign, condition, bound = "+", " AND stock <= :room", MAX_STOCK - line.quantity
+        values: dict[str, Any] = {
+            ":q": {"N": str(line.quantity)},
+            ":at": {"S": at},
+            ":one": {"N": "1"},
+        }
+        if bound is not None:
+            values[":room"] = {"N": str(bound)}
         return {
             "Update": {
                 "TableName": self.table,
@@ -248,11 +259,7 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
                     f"SET stock = stock {sign} :q, updatedAt = :at ADD version :one"
                 ),
                 "ConditionExpression": "attribute_exists(pk)" + condition,
-                "ExpressionAttributeValues": {
-                    ":q": {"N": str(line.quantity)},
-                    ":at": {"S": at},
-                    ":one": {"N": "1"},
-                },
+                "ExpressionAttributeValues": values,
             }
         }
 

@@ -83,17 +83,12 @@ class CatalogRepository(Protocol):
         much is in stock (a reservation). Refused, its reasons are one per
         line, in order (``"ConditionalCheckFailed"`` for a short one)."""
 
-    def give_back(self, lines: list[Line], at: str) -> object:
+    def give_back(self, lines: list[Line], at: str, full: frozenset[str] = frozenset()) -> object:
         """The change that returns every line's quantity to the stock (a
-        release of what a reservation took)."""
-
-    def ship(self, lines: list[Line]) -> None:
-        """Reserved units left the warehouse: they stop counting against the
-        stock cap (``held``; the stock itself is unchanged). Written on its
-        own, after the order's OrderShipped, once per shipment by the step
-        that wrote it: at most once (a crash in between leaves the cap
-        counting the units: a restock near MAX_STOCK is refused early;
-        nothing oversells). A product that does not exist is left alone."""
+        release of what a reservation took), each only if the stock stays
+        within MAX_STOCK (refused, its reasons are one per line, in order,
+        ``"ConditionalCheckFailed"`` for one that would pass it); the lines
+        of the skus in ``full`` set the stock to MAX_STOCK instead."""
 
     def image_state(self, sku: str) -> ImageState | None:
         """The product's image entries (None: no such product)."""

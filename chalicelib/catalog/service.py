@@ -106,10 +106,7 @@ class CatalogService:
             return self.repo.adjust_stock(sku, delta, self.clock(), change)
         except StockConflict as exc:
             if delta > 0:
-                why = (
-                    f"adding {delta} would exceed the maximum stock of {MAX_STOCK}"
-                    " (units held by open orders count)"
-                )
+                why = f"adding {delta} would exceed the maximum stock of {MAX_STOCK}"
             else:
                 why = f"removing {-delta} would take it below 0"
             raise errors.Conflict(f"the stock of {sku} is {exc.current}: {why}") from None
@@ -137,23 +134,11 @@ class CatalogService:
         """A reservation: every line taken, or none (StockReserved's)."""
         return self.repo.take(lines, self.clock())
 
-    def giving_back(self, lines: list[Line]) -> object:
-        """A release of what a reservation took (StockReleased's)."""
-        return self.repo.give_back(lines, self.clock())
-
-    def ship(self, order_id: str, lines: list[Line]) -> None:
-        """The reserved units of a shipped order are gone for good: they stop
-        counting against the cap. Only after the order's OrderShipped, by the
-        step that wrote it, so at most once; if this fails the order stays
-        shipped and the cap counts the units (the safe side), which is logged."""
-        try:
-            self.repo.ship(lines)
-        except Exception:
-            log.exception(
-                "order %s shipped, but its units still count against the stock cap: %s",
-                order_id,
-                ", ".join(f"{line.quantity} x {line.sku}" for line in lines),
-            )
+    def giving_back(self, lines: list[Line], full: frozenset[str] = frozenset()) -> object:
+        """A release of what a reservation took (StockReleased's), each line
+        only if its stock stays within MAX_STOCK; the skus in ``full``
+        (those that refused it: ``shortage``) are set to MAX_STOCK instead."""
+        return self.repo.give_back(lines, self.clock(), full)
 
     @staticmethod
     def shortage(lines: list[Line], reasons: list[str]) -> list[str]:

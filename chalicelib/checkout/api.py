@@ -53,7 +53,7 @@ def shipping_step(event: Any) -> dict[str, Any]:
     s = bootstrap.services()
     return sqs_batch(
         event,
-        lambda m: saga.ship(m, s.orders, s.carrier, s.catalog),
+        lambda m: saga.ship(m, s.orders, s.carrier),
         s.failures,
         s.metrics,
         "shipping",

@@ -54,7 +54,6 @@ log = logging.getLogger("eventshop.checkout")
 
 # A capture that lands on one of these is given back.
 _CANCELLED = frozenset({OrderStatus.CANCELLING, OrderStatus.CANCELLED})
-_SHIPPED = frozenset({OrderStatus.SHIPPED, OrderStatus.COMPLETED})
 
 
 def reserve_or_release(
@@ -88,9 +87,26 @@ def reserve_or_release(
         current = orders.current(order.orderId)
         if current.stockHeld:
             released = [ReleasedLine(sku=x.sku, quantity=x.quantity) for x in lines]
-            _compensated(
-                orders, current, StockReleased(lines=released), inventory.giving_back(lines)
-            )
+            try:
+                _compensated(
+                    orders, current, StockReleased(lines=released), inventory.giving_back(lines)
+                )
+            except JointRefused as refused:
+                # A restock took the stock to the maximum while the order held
+                # its units: those products are set to the maximum instead
+                # (the units past it are dropped). Never more than the cap.
+                full = frozenset(inventory.shortage(lines, refused.reasons))
+                log.warning(
+                    "order %s released stock past the maximum of %s: set to it",
+                    order.orderId,
+                    ", ".join(sorted(full)),
+                )
+                _compensated(
+                    orders,
+                    current,
+                    StockReleased(lines=released),
+                    inventory.giving_back(lines, full),
+                )
         else:
             _compensated(orders, current, StockReleased(lines=[]))
 
@@ -274,21 +290,13 @@ def _compensated(
     orders.record_many(order, [compensation, CancellationCompleted()], joined)
 
 
-def ship(
-    msg: OrderEventMessage, orders: OrderService, carrier: Carrier, inventory: CatalogService
-) -> None:
+def ship(msg: OrderEventMessage, orders: OrderService, carrier: Carrier) -> None:
+    """The shipping step: one conditional write of the order; no stock
+    moves (the units left the stock at the reservation)."""
     if msg.type != EventType.PAYMENT_CAPTURED:
         return
     order, _ = order_from_snapshot(msg.order)
     tracking = carrier.ship(order.orderId, order.shippingAddress.postalCode)
     # Shipped and delivered (the simulated carrier confirms at once): two
     # status changes, two events, one conditional write.
-    after, shipped = orders.record_many(
-        order, [OrderShipped(trackingNumber=tracking), OrderCompleted()]
-    )
-    if shipped and after.status in _SHIPPED:
-        # Only now that no cancel can win, and only by the delivery that
-        # wrote it: the units leave for good and stop counting against the
-        # stock cap. A redelivery finds the order shipped and does nothing
-        # (at most once: lost, the cap counts the units; nothing oversells).
-        inventory.ship(order.orderId, [Line(sku=i.sku, quantity=i.quantity) for i in order.items])
+    orders.record_many(order, [OrderShipped(trackingNumber=tracking), OrderCompleted()])

@@ -6,8 +6,8 @@ operation gets schemathesis-generated requests, valid (positive) and invalid
 reach the success paths random data cannot (known skus, a real order, a real
 image slot). The cases are drawn once per module and sent as each identity
 (drawing them was most of the time). Every response must be a non-5xx, with a
-documented status code, content type, headers and body schema. Bounded so the whole module stays well
-under three minutes on two cores; ``EVENTSHOP_FUZZ_EXAMPLES`` and
+documented status code, content type, headers and body schema. Bounded so the
+whole module stays well under three minutes on two cores; ``EVENTSHOP_FUZZ_EXAMPLES`` and
 ``EVENTSHOP_FUZZ_SEED`` change the budget and reproduce a run.
 """
 
@@ -24,9 +24,9 @@ from typing import Any
 import hypothesis
 import pytest
 import requests
-from requests.structures import CaseInsensitiveDict
 import schemathesis
 from hypothesis import HealthCheck, Phase
+from requests.structures import CaseInsensitiveDict
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup

@@ -782,44 +782,33 @@ class CatalogRepositoryContract:
             repo.adjust_stock("A", MAX_STOCK, T1, RESTOCK)
         assert self.stocks(repo, "A") == [MAX_STOCK]
 
-    def test_a_restock_counts_reserved_units_so_a_release_keeps_the_cap(self, repo: Any) -> None:
+    def test_a_release_past_the_cap_is_refused_or_sets_the_maximum(self, repo: Any) -> None:
         """Restock to the cap while 5 units are reserved, then cancel: the
-        release must not take the stock above MAX_STOCK (it used to)."""
+        release must not take the stock above MAX_STOCK (it used to). Its
+        give-back is refused for that line; with ``full`` it sets the maximum."""
         repo.create(product("A", stock=10))
-        lines = [Line(sku="A", quantity=5)]
+        repo.create(product("B", stock=10))
+        lines = [Line(sku="A", quantity=5), Line(sku="B", quantity=2)]
         assert self.commit(repo.take(lines, T1)) is None
-
-        with pytest.raises(StockConflict) as caught:
-            repo.adjust_stock("A", MAX_STOCK - 5 + 1, T1, RESTOCK)
-        assert caught.value.current == 5
-        assert repo.adjust_stock("A", MAX_STOCK - 10, T1, RESTOCK).stock == MAX_STOCK - 5
+        assert repo.adjust_stock("A", MAX_STOCK - 7, T1, RESTOCK).stock == MAX_STOCK - 2
         with pytest.raises(StockConflict):
-            repo.adjust_stock("A", 1, T1, RESTOCK)
+            repo.adjust_stock("A", 3, T1, RESTOCK)
 
-        assert self.commit(repo.give_back(lines, T2)) is None
-        assert repo.get("A").stock == MAX_STOCK
+        assert self.commit(repo.give_back(lines, T2)) == ["ConditionalCheckFailed", "None"]
+        assert self.stocks(repo, "A", "B") == [MAX_STOCK - 2, 8]  # all or nothing
+
+        assert self.commit(repo.give_back(lines, T2, frozenset({"A"}))) is None
+        assert self.stocks(repo, "A", "B") == [MAX_STOCK, 10]
         with pytest.raises(StockConflict):
             repo.adjust_stock("A", 1, T2, RESTOCK)
 
-    def test_shipped_units_stop_counting_against_the_cap(self, repo: Any) -> None:
+    def test_a_release_within_the_cap_adds_the_units_back(self, repo: Any) -> None:
         repo.create(product("A", stock=MAX_STOCK))
         lines = [Line(sku="A", quantity=7)]
         assert self.commit(repo.take(lines, T1)) is None
-        with pytest.raises(StockConflict):
-            repo.adjust_stock("A", 1, T1, RESTOCK)  # the 7 may still come back
-
-        repo.ship(lines)
-        assert repo.get("A").stock == MAX_STOCK - 7
-        assert repo.get("A").version == 2  # a shipment moves no stock
-        assert repo.adjust_stock("A", 7, T2, RESTOCK).stock == MAX_STOCK
-        with pytest.raises(StockConflict):
-            repo.adjust_stock("A", 1, T2, RESTOCK)
-
-    def test_shipping_units_of_an_unknown_product_creates_nothing(self, repo: Any) -> None:
-        repo.create(product("A", stock=5))
-        repo.ship([Line(sku="GONE", quantity=1), Line(sku="A", quantity=1)])
-        assert repo.get("GONE") is None
-        assert repo.get("A").stock == 5
+        assert self.commit(repo.give_back(lines, T2)) is None
+        assert self.stocks(repo, "A") == [MAX_STOCK]
+        assert repo.get("A").version == 3
 
     def test_every_change_bumps_the_version(self, repo: Any) -> None:
         repo.create(product("A", stock=5))

@@ -316,14 +316,12 @@ class FakeCatalogRepository:
     """CatalogRepository in memory: ``take`` and ``give_back`` are committed
     with the order's change by the fake orders repository (``FakeJoint``).
     As in DynamoDB, create is conditional on the sku being new, and stock
-    moves only by deltas within 0..MAX_STOCK; every change bumps ``version``.
-    ``held`` (stock plus reserved units) bounds a restock, and a shipment takes
-    the reserved units out of it, as ``held`` does in the table."""
+    moves only by deltas within 0..MAX_STOCK; every change bumps ``version``;
+    a give-back past MAX_STOCK is refused, or sets it (``full``)."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._products: dict[str, Product] = {}
-        self._held: dict[str, int] = {}
         self._changes: dict[str, StockChange] = {}
         self._images: dict[str, dict[str, Any]] = {}
 
@@ -345,7 +343,6 @@ class FakeCatalogRepository:
             if product.sku in self._products:
                 return None
             self._products[product.sku] = product
-            self._held[product.sku] = product.stock
             return product
 
     def image_state(self, sku: str) -> Any:
@@ -405,9 +402,8 @@ class FakeCatalogRepository:
             product = self._products.get(sku)
             if product is None:
                 raise errors.NotFound(f"product {sku} not found")
-            if product.stock + delta < 0 or self._held[sku] + delta > MAX_STOCK:
+            if not 0 <= product.stock + delta <= MAX_STOCK:
                 raise StockConflict(f"the stock of {sku} is {product.stock}", product.stock)
-            self._held[sku] += delta
             self._changes[sku] = change
             return self._move(sku, delta, at)
 
@@ -430,29 +426,28 @@ class FakeCatalogRepository:
             self._lock,
         )
 
-    def give_back(self, lines: Lines, at: str) -> FakeJoint:
+    def give_back(self, lines: Lines, at: str, full: frozenset[str] = frozenset()) -> FakeJoint:
         def apply() -> None:
             for line in lines:
-                self._move(line.sku, line.quantity, at)
+                if line.sku in full:
+                    self._move(line.sku, MAX_STOCK - self._products[line.sku].stock, at)
+                else:
+                    self._move(line.sku, line.quantity, at)
 
-        return FakeJoint(lambda: self._codes(lines, lambda p, line: True), apply, self._lock)
-
-    def ship(self, lines: Lines) -> None:
-        with self._lock:
-            for line in lines:
-                if line.sku in self._held:
-                    self._held[line.sku] -= line.quantity
-
-    def held(self, sku: str) -> int:
-        with self._lock:
-            return self._held[sku]
+        return FakeJoint(
+            lambda: self._codes(
+                lines,
+                lambda p, line: line.sku in full or p.stock + line.quantity <= MAX_STOCK,
+            ),
+            apply,
+            self._lock,
+        )
 
     # -- for tests only
     def put(self, product: Product) -> Product:
         """Seed a product as it is (a fixture writing the table directly)."""
         with self._lock:
             self._products[product.sku] = product
-            self._held[product.sku] = product.stock
             return product
 
     def last_stock_change(self, sku: str) -> StockChange | None:

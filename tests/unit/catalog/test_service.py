@@ -242,7 +242,7 @@ def test_restock_beyond_the_maximum_is_a_conflict(
 
     assert caught.value.message == (
         f"the stock of A is {stock}: adding {quantity} would exceed "
-        f"the maximum stock of {MAX_STOCK} (units held by open orders count)"
+        f"the maximum stock of {MAX_STOCK}"
     )
     assert stocks(service, "A") == [stock]
 
@@ -404,39 +404,19 @@ def test_giving_back_returns_what_was_taken(service: CatalogService) -> None:
     assert stocks(service, "A", "B") == [5, 5]
 
 
-def test_shipping_leaves_the_stock_and_frees_the_cap(
-    service: CatalogService, repo: FakeCatalogRepository
-) -> None:
-    service.put_product("A", product(stock=5))
-    lines = [Line(sku="A", quantity=2)]
-    assert commit(service.taking(lines)) is None
-    assert (repo.held("A"), stocks(service, "A")) == (5, [3])
-
-    service.ship("o1", lines)
-
-    assert (repo.held("A"), stocks(service, "A")) == (3, [3])
-
-
-def test_a_shipment_that_cannot_be_written_is_logged_and_leaves_the_cap_counting(
+def test_giving_back_past_the_maximum_is_refused_unless_told_to_fill(
     service: CatalogService,
-    repo: FakeCatalogRepository,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
     service.put_product("A", product(stock=5))
     lines = [Line(sku="A", quantity=2)]
     assert commit(service.taking(lines)) is None
+    service.restock("A", {"quantity": MAX_STOCK - 4})
 
-    def unavailable(lines: list[Line]) -> None:
-        raise errors.Transient("DynamoDB is not answering")
-
-    monkeypatch.setattr(repo, "ship", unavailable)
-    service.ship("o1", lines)  # the order is shipped already: nothing to raise for
-
-    assert (repo.held("A"), stocks(service, "A")) == (5, [3])  # the safe side
-    assert "order o1 shipped, but its units still count against the stock cap: 2 x A" in (
-        caplog.text
-    )
+    refused = commit(service.giving_back(lines))
+    assert refused is not None and service.shortage(lines, refused) == ["A"]
+    assert stocks(service, "A") == [MAX_STOCK - 1]
+    assert commit(service.giving_back(lines, frozenset({"A"}))) is None
+    assert stocks(service, "A") == [MAX_STOCK]
 
 
 def test_alert_shortage(service: CatalogService, alerts: FakeAlerts) -> None:

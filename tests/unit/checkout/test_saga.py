@@ -23,7 +23,7 @@ from boto3.dynamodb.types import TypeSerializer
 from chalice.app import SQSEvent
 
 from chalicelib.analytics.service import AnalyticsService
-from chalicelib.catalog.model import Product
+from chalicelib.catalog.model import MAX_STOCK, Product
 from chalicelib.catalog.service import CatalogService
 from chalicelib.checkout import saga
 from chalicelib.checkout.shipping import SimulatedCarrier
@@ -194,9 +194,7 @@ class Shop:
         self.steps: dict[str, Callable[[OrderEventMessage], object]] = {
             "InventoryQueue": lambda m: saga.reserve_or_release(m, self.orders, self.inventory),
             "PaymentsQueue": lambda m: saga.payments_step(m, self.orders, self.payments),
-            "ShippingQueue": lambda m: saga.ship(
-                m, self.orders, SimulatedCarrier(), self.inventory
-            ),
+            "ShippingQueue": lambda m: saga.ship(m, self.orders, SimulatedCarrier()),
             "NotifyQueue": self._notify,
             "AnalyticsQueue": self.analytics.apply,
         }
@@ -577,14 +575,31 @@ def test_customer_cancel_when_paid_refunds_the_payment() -> None:
     assert shop.status(order.orderId) is OrderStatus.CANCELLED
 
 
-def test_shipping_takes_the_units_out_of_what_counts_against_the_cap() -> None:
+def test_shipping_moves_no_stock_the_reservation_took_it() -> None:
     shop = Shop({"A": 5})
     order = shop.place(A=2)
     shop.run(times=4)
     assert shop.status(order.orderId) is OrderStatus.COMPLETED
 
-    assert (shop.stock("A"), shop.inventory_repo.held("A")) == (3, 3)
+    assert shop.stock("A") == 3
     assert not shop.orders.current(order.orderId).stockHeld
+
+
+def test_a_release_past_the_maximum_sets_the_stock_to_it() -> None:
+    """A restock to the maximum while an order holds units: the release gives
+    back what fits and the order is still cancelled, with its StockReleased."""
+    shop = Shop({"A": 5, "B": 5})
+    order = shop.place(A=2, B=1)
+    for message in shop.relay():
+        shop.deliver(message, only="InventoryQueue")
+    assert shop.status(order.orderId) is OrderStatus.RESERVED
+    shop.inventory.restock("A", {"quantity": MAX_STOCK - 3})
+    shop.orders.cancel(order.orderId, Who("ada"))
+    shop.run(times=2)
+
+    assert shop.status(order.orderId) is OrderStatus.CANCELLED
+    assert (shop.stock("A"), shop.stock("B")) == (MAX_STOCK, 5)
+    assert shop.history(order.orderId).count("StockReleased") == 1
 
 
 def test_a_capture_heard_after_a_cancel_ships_nothing_and_the_stock_comes_back() -> None:
@@ -598,11 +613,11 @@ def test_a_capture_heard_after_a_cancel_ships_nothing_and_the_stock_comes_back()
     assert capture_msg.type == "PaymentCaptured"
     shop.orders.cancel(order.orderId, Who("ada"))
 
-    saga.ship(capture_msg, shop.orders, SimulatedCarrier(), shop.inventory)
+    saga.ship(capture_msg, shop.orders, SimulatedCarrier())
     shop.run(times=2)
 
     assert shop.status(order.orderId) is OrderStatus.CANCELLED
-    assert (shop.stock("A"), shop.inventory_repo.held("A")) == (5, 5)
+    assert shop.stock("A") == 5
 
 
 def test_the_payments_step_refunds_a_cancelled_order_it_is_told_about() -> None:
