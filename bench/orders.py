@@ -366,6 +366,10 @@ BILL_NOTES = [
     "SQS: a SendMessage per event a rule delivers, and for each Lambda invocation from a "
     "queue one ReceiveMessage and one DeleteMessageBatch; empty polls (about 4 requests a "
     "minute per queue whatever the traffic) are a monthly fixed cost, not per order.",
+    "DynamoDB includes the saga-timeout sweep's look at each order (the stack's clock moved "
+    "past the timeout after the counting, the scheduled sweep run, its orders-table units "
+    "less those of the same runs with no new order added); its requests, a few per run "
+    "whatever the traffic, are not in the counts.",
     "Not priced: CloudWatch Logs and metrics, X-Ray traces, data transfer, S3 (none on "
     "the order path), KMS (AWS-owned keys).",
     "The naive design gets the same Lambda, API Gateway, SQS, SNS and EventBridge lines "
@@ -726,6 +730,20 @@ def _capacity(stack: Any, reset: bool = False) -> dict[str, dict[str, float]]:
         return dict(json.loads(r.read())["tables"])
 
 
+# Past the saga timeout (900 s) and one run of the 5-minute sweep schedule.
+SWEEP_CLOCK_SECONDS = 900 + 300
+
+
+def _sweep_look(stack: Any) -> dict[str, dict[str, float]]:
+    """The DynamoDB bill of the saga-timeout sweep's look at the orders placed
+    since its last one: the stack's clock moved past the timeout so the
+    scheduled sweep runs (it reads each order once, as it reaches that age)."""
+    _capacity(stack, reset=True)
+    stack.control.advance_clock(SWEEP_CLOCK_SECONDS)
+    stack.control.drain(120)
+    return _capacity(stack)
+
+
 def _rule_sends(stack: Any) -> int:
     """Events the bus rules have sent to SQS targets so far (each a SendMessage)."""
     return sum(
@@ -797,6 +815,19 @@ def measure_requests(
     stack.control.drain(120)
     calls = stack.control.aws_calls()
     by_table = _capacity(stack)
+    # The sweep's look at these orders is part of each order's bill too
+    # (its requests are a few per run, whatever the traffic: not counted).
+    # Only the orders table's (the other jobs the clock runs, the dead-letter
+    # watch, ..., cost the same whatever the traffic), less what the same runs
+    # cost with no new order (reading the marks, the empty Queries).
+    sweep, idle = _sweep_look(stack), _sweep_look(stack)
+    for table, bill_ in sweep.items():
+        if not table.endswith("-orders"):
+            continue
+        into = by_table.setdefault(table, {})
+        for unit in ("wru", "rru", "indexWru"):
+            extra = float(bill_.get(unit, 0)) - float(idle.get(table, {}).get(unit, 0))
+            into[unit] = float(into.get(unit, 0)) + max(extra, 0.0)
     deliveries = [d for d in stack.control.deliveries() if float(d["at"]) >= started]
     sends = _rule_sends(stack) - sends_before
     # Only now: these GETs are app requests too.
@@ -1063,6 +1094,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             if latency.statuses.get("TIMEOUT"):
                 raise DrainTimedOut("an order of the latency phase never ended")
+            _sweep_look(stack)  # the latency phase's orders: not a shape's bill
             for n in shapes:
                 counted.append(
                     measure_requests(

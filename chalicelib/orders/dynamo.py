@@ -4,16 +4,20 @@ One table, keyed ``pk``/``sk``:
 - ``ORDER#id / ORDER``: the order's record (``orders.record``): its state and
   its whole history in one item, the payment token until the payment is
   settled. Indexed by customer on ``gsi1`` (``customerId``, ``createdAt``:
-  newest first), while not terminal on the sparse ``gsi2`` (``openShard``,
-  ``createdAt``: the saga-timeout sweep's query), and by placement time on
-  ``gsi3`` (``allShard``, ``createdAt``: the admins' listing of every
-  order). The indexes project keys only: a status change rewrites none, so
-  it costs the indexes nothing (an order enters ``gsi1`` and ``gsi3`` once,
-  enters ``gsi2`` once and leaves it once). ``gsi2`` and ``gsi3`` are
-  sharded: a listing merges their shards newest first (``_Walk``), and a
-  status-filtered one reads ``gsi2`` for a status not terminal (few orders
-  are open), ``gsi3`` for the others (or ``gsi1`` for one customer), and
-  keeps the orders in that status of at most ``FILTERED_READS`` it reads;
+  newest first), by placement time on ``gsi3`` (``allShard``,
+  ``createdAt``: the admins' listing of every order and the saga-timeout
+  sweep's look at each order as it reaches the timeout's age: ``aged``),
+  and on the sparse ``gsi2`` (``openShard``, ``createdAt``) once that look
+  found it still open, until it is terminal (the orders the sweep watches:
+  ``open_before``). The indexes project keys only: a status change
+  rewrites none, so it costs the indexes nothing (an order enters ``gsi1``
+  and ``gsi3`` once; only an order still open at the timeout's age ever
+  enters ``gsi2``). ``gsi3`` is sharded: a listing merges its shards newest
+  first (``_Walk``), and a status-filtered one keeps the orders in that
+  status of at most ``FILTERED_READS`` it reads (``gsi1`` for one customer);
+- ``SWEEP / MARKS``: per shard of ``gsi3``, the index key of the last
+  order the sweep looked at (``aged``; every one before it was), only ever
+  moved forward;
 - ``IDEMPOTENCY#customer#hash``: what an ``Idempotency-Key`` created (TTL 24 h);
 - ``ORDER#id / NOTIFIED``: the customer notifications already sent (its
   ``sent`` set: one conditional update marks every milestone of the order a
@@ -83,7 +87,9 @@ _MIN_BATCH = 25
 _END = "end"
 # The partitions of the index of every order (gsi3) and of the open ones (gsi2).
 _ALL = [f"ALL#{n}" for n in range(record.ALL_SHARDS)]
-_OPEN = [f"OPEN#{n}" for n in range(record.OPEN_SHARDS)]
+_MARKS = {"pk": {"S": "SWEEP"}, "sk": {"S": "MARKS"}}
+_TERMINAL = sorted(str(s) for s in OrderStatus if s.terminal)
+_SHARDS = range(record.ALL_SHARDS)
 
 
 def _idempotency_pk(customer_id: str, key_hash: str) -> str:
@@ -408,9 +414,9 @@ class DynamoOrderRepository(dynamo.DynamoTable):
                 raise JointRefused(codes[1:]) from exc
             raise
 
-    def _orders(self, keys: list[dict[str, Any]]) -> list[Order]:
+    def _orders(self, keys: list[dict[str, Any]], consistent: bool = True) -> list[Order]:
         """The orders of index ``keys`` (keys-only projections), in their order."""
-        items = self.batch_get([{"pk": k["pk"], "sk": k["sk"]} for k in keys])
+        items = self.batch_get([{"pk": k["pk"], "sk": k["sk"]} for k in keys], consistent)
         found = {o.orderId: o for o in (record.order_of(dynamo.from_item(i)) for i in items)}
         ids = [_order_id(k) for k in keys]
         return [found[i] for i in ids if i in found]
@@ -419,17 +425,14 @@ class DynamoOrderRepository(dynamo.DynamoTable):
         self, limit: int, start: dict[str, Any] | None, status: OrderStatus | None = None
     ) -> Page:
         """Every order newest first, merged from gsi3's shards; with
-        ``status``, those in it: from gsi2 (the open orders) for a status
-        not terminal, else from gsi3."""
+        ``status``, those in it (open orders are the newest: their pages
+        come first)."""
         if status is None:
             walk = _Walk(self, "gsi3", "allShard", _ALL, start, limit)
             picked = walk.peek(limit)
             walk.take(picked)
             return Page(self._orders([key for _, key in picked]), walk.cursor())
-        if status.terminal:
-            walk = _Walk(self, "gsi3", "allShard", _ALL, start, FILTERED_READS)
-        else:
-            walk = _Walk(self, "gsi2", "openShard", _OPEN, start, FILTERED_READS)
+        walk = _Walk(self, "gsi3", "allShard", _ALL, start, FILTERED_READS)
         return self._filtered(walk, limit, status)
 
     def _filtered(self, walk: _Walk, limit: int, status: OrderStatus) -> Page:
@@ -481,10 +484,103 @@ class DynamoOrderRepository(dynamo.DynamoTable):
         last = page.get("LastEvaluatedKey")
         return Page(self._orders(page.get("Items", [])), dynamo.from_item(last) if last else None)
 
+    def aged(self, before: str, limit: int, start: dict[str, Any] | None) -> Page:
+        """The next page of the orders placed before ``before`` that the
+        sweep has not looked at yet (in each gsi3 shard, after the last one
+        it looked at: its mark, the index key itself), oldest first and
+        eventually consistent (the sweep's every write is conditional): the
+        open ones of them. Each is watched (gsi2) before the shard's mark
+        moves past it, so an order the sweep looked at once is terminal or
+        watched, whatever happens to this run, and is not looked at again."""
+        if start is None:
+            with aws.translate():
+                item = self.ddb.get_item(TableName=self.table, Key=_MARKS, ConsistentRead=True)
+            held = dynamo.from_item(item.get("Item") or {})
+            start = {"shard": 0, "key": held.get("m0")}
+            start["marks"] = [held.get(f"m{n}") for n in _SHARDS]
+        shard, marks = int(start["shard"]), list(start["marks"])
+        if start.get("key") and str(start["key"]["createdAt"]) >= before:
+            # Looked further already (a sweep with a later clock): nothing
+            # new here, and DynamoDB refuses a start key past the condition.
+            if shard + 1 == len(_ALL):
+                return Page([], None)
+            return Page([], {"shard": shard + 1, "marks": marks, "key": marks[shard + 1]})
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": "gsi3",
+            "Limit": limit,
+            "KeyConditionExpression": "allShard = :s AND createdAt < :b",
+            "ExpressionAttributeValues": {":s": {"S": _ALL[shard]}, ":b": {"S": before}},
+        }
+        if start.get("key"):
+            kwargs["ExclusiveStartKey"] = dynamo.to_item(start["key"])
+        with aws.translate():
+            page = self.ddb.query(**kwargs)
+        keys = page.get("Items", [])
+        still = [o for o in self._orders(keys, consistent=False) if not o.status.terminal]
+        for order in still:
+            self._watch(order)
+        if keys:
+            # The last one looked at, not ``before``: a clock ahead of the
+            # orders' (the local stack's, moved forward) must not pass orders
+            # placed after this look.
+            self._mark(shard, dynamo.from_item(keys[-1]))
+        last = page.get("LastEvaluatedKey")
+        cursor: dict[str, Any] | None = None
+        if last:
+            cursor = {"shard": shard, "marks": marks, "key": dynamo.from_item(last)}
+        elif shard + 1 < len(_ALL):
+            cursor = {"shard": shard + 1, "marks": marks, "key": marks[shard + 1]}
+        return Page(still, cursor)
+
+    def _watch(self, order: Order) -> None:
+        """Put ``order`` in the sweep's watched index unless it is terminal
+        by now (its terminal write removes it; no event, no version: the
+        relay publishes nothing for this write)."""
+        values = {f":t{i}": {"S": s} for i, s in enumerate(_TERMINAL)}
+        terminal = ", ".join(values)
+        try:
+            with aws.translate():
+                self.ddb.update_item(
+                    TableName=self.table,
+                    Key=dynamo.to_item(record.key(order.orderId)),
+                    UpdateExpression="SET openShard = :o",
+                    ConditionExpression=f"attribute_exists(pk) AND NOT (#s IN ({terminal}))",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":o": {"S": record.open_shard(order.orderId)},
+                        **values,
+                    },
+                )
+        except errors.Conflict:
+            pass  # terminal meanwhile: nothing to watch
+
+    def _mark(self, shard: int, looked: dict[str, Any]) -> None:
+        """Move ``shard``'s mark forward to ``looked`` (an index key; never
+        back: a slower sweep running beside this one leaves it where it is)."""
+        try:
+            with aws.translate():
+                self.ddb.update_item(
+                    TableName=self.table,
+                    Key=_MARKS,
+                    UpdateExpression="SET #m = :v",
+                    ConditionExpression="attribute_not_exists(#m) OR #m.createdAt < :c "
+                    "OR (#m.createdAt = :c AND #m.pk < :p)",
+                    ExpressionAttributeNames={"#m": f"m{shard}"},
+                    ExpressionAttributeValues={
+                        ":v": dynamo.value(looked),
+                        ":c": {"S": str(looked["createdAt"])},
+                        ":p": {"S": str(looked["pk"])},
+                    },
+                )
+        except errors.Conflict:
+            pass  # another sweep got further
+
     def open_before(self, before: str, limit: int, start: dict[str, Any] | None) -> Page:
-        """Orders not terminal that were placed before ``before`` (ISO time),
-        oldest first within each shard of the sparse index gsi2; ``start``
-        is the cursor of the previous page (None: the first)."""
+        """The orders the sweep watches (gsi2: still open when it first
+        looked at them) placed before ``before`` (ISO time), oldest first
+        within each shard; ``start`` is the cursor of the previous page
+        (None: the first)."""
         shard = int(start.get("shard", 0)) if start else 0
         kwargs: dict[str, Any] = {
             "TableName": self.table,

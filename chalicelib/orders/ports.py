@@ -109,9 +109,18 @@ class OrderRepository(Protocol):
         ``FILTERED_READS`` orders, so it may be short, or empty, with more to
         come. The end is a ``last_key`` of None."""
 
+    def aged(self, before: str, limit: int, start: dict[str, Any] | None) -> Page:
+        """The sweep's look at the orders as they reach its age: a page of
+        those placed before ``before`` (ISO time) that it has not looked at
+        yet, the ones not terminal; each of them is watched (``open_before``
+        finds it until it is terminal) before the store remembers that it
+        was looked at, so no order is missed or looked at twice for long.
+        ``start`` and the end as for ``open_before``."""
+
     def open_before(self, before: str, limit: int, start: dict[str, Any] | None) -> Page:
-        """A page of the orders not terminal placed before ``before`` (ISO
-        time); ``start``: the previous page's ``last_key`` (None: the first).
+        """A page of the watched orders (still open when ``aged`` looked at
+        them) placed before ``before`` (ISO time), the ones not terminal;
+        ``start``: the previous page's ``last_key`` (None: the first).
         A page may be short, or empty, with more to come: the end is a
         ``last_key`` of None."""
 

@@ -21,8 +21,10 @@ The record (``ORDER#id / ORDER``):
   changed after the fact no longer reads (``history`` raises ValueError,
   which ``replay-orders`` reports);
 - ``paymentToken`` while the payment is unsettled (PLACED, RESERVED);
-- ``openShard`` while the order is not terminal: the key of the sparse index
-  the saga-timeout sweep reads, one of ``OPEN_SHARDS`` partitions;
+- ``openShard`` once the saga-timeout sweep found the order still open as
+  it reached the timeout's age, until it is terminal: the key of the sparse
+  index of the orders it watches, one of ``OPEN_SHARDS`` partitions (an
+  order whose saga ends in time never has one, so never writes that index);
 - ``allShard``: the key of the index of every order by placement time (the
   admins' listing), one of ``ALL_SHARDS`` partitions, written once with the
   record and never changed, so no status change writes that index.
@@ -170,8 +172,6 @@ def new(
     record["flow"] = correlation_id
     if keeps_token(order, token):
         record["paymentToken"] = token
-    if not order.status.terminal:
-        record["openShard"] = open_shard(order.orderId)
     record["allShard"] = all_shard(order.orderId)
     return {k: v for k, v in record.items() if v is not None}
 

@@ -247,11 +247,21 @@ class OrderService:
     # --- operations -----------------------------------------------------
     def stuck(self, before: str, limit: int = 100, start: dict[str, Any] | None = None) -> Page:
         """A page of the orders not terminal that have not changed since
-        ``before`` (ISO): placed before it (the sweep index), then last
-        changed before it. ``last_key`` goes on (None: the end)."""
-        page = self.repo.open_before(before, limit, start)
+        ``before`` (ISO): first those the sweep watches (still open when it
+        last looked), then those that reached that age since it last looked
+        (which it watches from then on: an order whose saga ends in time is
+        looked at once and never watched). ``last_key`` goes on (None: the end)."""
+        start = start or {"watched": None}
+        if "watched" in start:
+            page = self.repo.open_before(before, limit, start["watched"])
+            after: dict[str, Any] = (
+                {"watched": page.last_key} if page.last_key is not None else {"aged": None}
+            )
+        else:
+            page = self.repo.aged(before, limit, start["aged"])
+            after = {"aged": page.last_key} if page.last_key is not None else {}
         still = [o for o in page.orders if not o.status.terminal and o.updatedAt < before]
-        return Page(still, page.last_key)
+        return Page(still, after or None)
 
     def time_out(self, seen: Order, at: str) -> Order | None:
         """Cancel ``seen`` because its saga stopped moving: the compensation a

@@ -27,7 +27,7 @@ from chalicelib.orders import dynamo as order_repository
 from chalicelib.orders import model, record
 from chalicelib.orders.dynamo import DynamoOrderRepository, IdempotencyRecord
 from chalicelib.orders.model import EventType, Order, OrderEvent, OrderStatus
-from chalicelib.orders.ports import JointRefused
+from chalicelib.orders.ports import JointRefused, Page
 from chalicelib.orders.relay import order_bus_events
 from chalicelib.payments.dynamo import DynamoPaymentRepository
 from chalicelib.payments.ports import ProviderUnavailable
@@ -355,25 +355,47 @@ class OrderRepositoryContract:
         }
         assert third.last_key is None
 
-    # -- the sweep's index: orders not terminal, by placement time
-    def test_open_orders_page_through_those_placed_before_a_time(self, repo: Any) -> None:
+    # -- the sweep: each order looked at once as it ages, the open ones watched
+    @staticmethod
+    def sweep_pages(call: Callable[..., Page], before: str, limit: int = 2) -> list[str]:
+        seen: list[str] = []
+        start = None
+        for _ in range(40):
+            page = call(before, limit, start)
+            seen += [o.orderId for o in page.orders]
+            start = page.last_key
+            if start is None:
+                return seen
+        raise AssertionError("the pages did not end")
+
+    def test_the_sweep_looks_at_each_order_once_and_watches_the_open_ones(self, repo: Any) -> None:
         for n in range(7):
             self.create(repo, f"o{n}", at=f"2025-01-0{n + 1}T00:00:00.000Z")
         done = repo.get("o2")
         rejected, event = step(done, EventType.ORDER_REJECTED, {"reason": "short"})
         assert repo.append(done, rejected, event) is True
+        # Placed orders are not watched: nothing in the watched index yet.
+        assert self.sweep_pages(repo.open_before, "2025-01-09T00:00:00.000Z") == []
 
-        seen: list[str] = []
-        start = None
-        for _ in range(20):
-            page = repo.open_before("2025-01-06T00:00:00.000Z", 2, start)
-            seen += [o.orderId for o in page.orders]
-            start = page.last_key
-            if start is None:
-                break
-        # o2 left the index with its terminal write; o5 and o6 are too recent.
+        # The look: the open ones placed before the age (o5, o6 are younger).
+        seen = self.sweep_pages(repo.aged, "2025-01-06T00:00:00.000Z")
         assert sorted(seen) == ["o0", "o1", "o3", "o4"]
         assert len(seen) == len(set(seen))
+        # Looked at once: the next look has only what aged since.
+        assert self.sweep_pages(repo.aged, "2025-01-06T00:00:00.000Z") == []
+        assert self.sweep_pages(repo.aged, "2025-01-07T00:00:00.000Z") == ["o5"]
+        # And what it found open is watched until it is terminal.
+        watched = self.sweep_pages(repo.open_before, "2025-01-09T00:00:00.000Z")
+        assert sorted(watched) == ["o0", "o1", "o3", "o4", "o5"]
+        o1 = repo.get("o1")
+        rejected, event = step(o1, EventType.ORDER_REJECTED, {"reason": "short"})
+        assert repo.append(o1, rejected, event) is True
+        watched = self.sweep_pages(repo.open_before, "2025-01-09T00:00:00.000Z")
+        assert sorted(watched) == ["o0", "o3", "o4", "o5"]
+        # A look with an earlier clock than the last one finds nothing new.
+        assert self.sweep_pages(repo.aged, "2025-01-03T00:00:00.000Z") == []
+        # Watching is not an event: the order reads as it did.
+        assert (repo.get("o0").status, repo.get("o0").version) == (OrderStatus.PLACED, 1)
 
     # -- flows (correlation ids) in the history
     def test_each_event_keeps_the_flow_that_appended_it(

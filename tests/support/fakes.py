@@ -59,6 +59,8 @@ class FakeOrderRepository:
         self._idempotency: dict[tuple[str, str], tuple[IdempotencyRecord, float]] = {}
         self._notified: set[tuple[str, str]] = set()
         self._stream: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = []
+        # (placed, id) of the last order the sweep looked at (every one before it was)
+        self.sweep_mark: tuple[str, ...] = ("", "")
 
     def _live_idempotency(self, customer_id: str, key_hash: str) -> IdempotencyRecord | None:
         found = self._idempotency.get((customer_id, key_hash))
@@ -200,19 +202,13 @@ class FakeOrderRepository:
     ) -> Page:
         """Newest first, the orders of listing ``of`` (every order, or
         ``customer:<id>``) after the cursor's; with ``status``, those in it of
-        at most FILTERED_READS orders looked at, as DynamoDB's walk reads
-        (every order's, only the open ones' for a status not terminal)."""
+        at most FILTERED_READS orders looked at, as DynamoDB's walk reads."""
         if start is not None and (set(start) != {"of", "after"} or start["of"] != of):
             raise errors.InvalidInput("cursor is not valid for this listing")
         customer = of.removeprefix("customer:") if of != "all" else None
-        open_only = customer is None and status is not None and not status.terminal
         with self._lock:
             found = sorted(
-                (
-                    record.order_of(r)
-                    for r in self._records.values()
-                    if "openShard" in r or not open_only
-                ),
+                (record.order_of(r) for r in self._records.values()),
                 key=lambda o: (o.createdAt, o.orderId),
                 reverse=True,
             )
@@ -226,9 +222,32 @@ class FakeOrderRepository:
             return Page(page, None)
         return Page(page, {"of": of, "after": [last.createdAt, last.orderId]})
 
+    def aged(self, before: str, limit: int, start: dict[str, Any] | None) -> Page:
+        """As DynamoDB's: the orders placed before ``before`` after the last
+        one the sweep looked at (its mark; one, no shards), oldest first; the
+        open ones are watched, then the mark moves to the page's last."""
+        with self._lock:
+            mark = tuple(start["after"]) if start else self.sweep_mark
+            found = sorted(
+                (record.order_of(r) for r in self._records.values()),
+                key=lambda o: (o.createdAt, o.orderId),
+            )
+            found = [o for o in found if (o.createdAt, o.orderId) > mark and o.createdAt < before]
+            page, more = found[:limit], len(found) > limit
+            still = [o for o in page if not o.status.terminal]
+            for order in still:  # a write with no event, as the table's
+                watched = dict(self._records[order.orderId])
+                watched["openShard"] = record.open_shard(order.orderId)
+                self._write("MODIFY", watched)
+            if page:
+                self.sweep_mark = max(self.sweep_mark, (page[-1].createdAt, page[-1].orderId))
+        if not more:
+            return Page(still, None)
+        return Page(still, {"after": [page[-1].createdAt, page[-1].orderId]})
+
     def open_before(self, before: str, limit: int, start: dict[str, Any] | None) -> Page:
-        """One page of the orders not terminal placed before ``before``,
-        oldest first (no shards: the cursor is the last one returned)."""
+        """One page of the watched orders placed before ``before``, oldest
+        first (no shards: the cursor is the last one returned)."""
         with self._lock:
             found = sorted(
                 (record.order_of(r) for r in self._records.values() if "openShard" in r),

@@ -11,7 +11,12 @@ import pytest
 from chalicelib.catalog.model import Product
 from chalicelib.catalog.service import CatalogService
 from chalicelib.ops.service import OpsService
-from chalicelib.orders.events import OrderShipped, PaymentCaptured, StockReserved
+from chalicelib.orders.events import (
+    OrderCompleted,
+    OrderShipped,
+    PaymentCaptured,
+    StockReserved,
+)
 from chalicelib.orders.model import EventType, Order, OrderStatus
 from chalicelib.orders.service import OrderService
 from tests.support.fakes import FakeAlerts, FakeCatalogRepository, FakeOrderRepository
@@ -29,8 +34,9 @@ class Shop:
                 sku="A", name="A", priceCents=100, stock=1000, lowStockThreshold=0, updatedAt=T0
             )
         )
+        self.now = T0
         self.orders = OrderService(
-            self.repo, CatalogService(catalog_repo, FakeAlerts()), clock=lambda: T0
+            self.repo, CatalogService(catalog_repo, FakeAlerts()), clock=lambda: self.now
         )
         self.alerts = FakeAlerts()
         self.ops = OpsService(self.orders, self.alerts, saga_timeout_seconds=900)
@@ -122,3 +128,48 @@ def test_two_sweeps_at_once_cancel_each_of_twenty_orders_once() -> None:
         types = [e.type for e in shop.repo.events(order_id)]
         assert types.count(EventType.ORDER_CANCELLED) == 1
     assert len(shop.alerts.sent) == 20
+
+
+def test_an_order_still_moving_at_the_timeouts_age_is_watched_until_it_is_stuck() -> None:
+    """Looked at once as it reaches the age; open then, so watched: the sweep
+    that finds it stuck later times it out, and one that finds it done skips it."""
+    shop = Shop()
+    slow = shop.order(OrderStatus.PLACED)
+    done = shop.order(OrderStatus.PLACED)
+    shop.now = "2026-01-01T00:14:00.000Z"  # both reserved late, still moving
+    slow, _ = shop.orders.record(slow, StockReserved())
+    done, _ = shop.orders.record(done, StockReserved())
+    assert shop.ops.sweep_stuck_sagas(at("2026-01-01T00:15:01Z")).timed_out == []
+    assert {o.orderId for o in shop.orders.stuck("2026-01-01T00:30:00.000Z").orders} == {
+        slow.orderId,
+        done.orderId,
+    }  # watched
+    for happened in (
+        PaymentCaptured(chargeId="ch", amountCents=100),
+        OrderShipped(trackingNumber="T"),
+        OrderCompleted(),
+    ):
+        done, _ = shop.orders.record(done, happened)  # terminal
+
+    report = shop.ops.sweep_stuck_sagas(at("2026-01-01T00:29:01Z"))
+    assert report.timed_out == [slow.orderId]
+    assert shop.orders.current(done.orderId).status is OrderStatus.COMPLETED
+
+
+def test_the_sweep_looks_at_an_order_once_then_watches_it() -> None:
+    shop = Shop()
+    order = shop.order(OrderStatus.SHIPPED)
+    shop.ops.sweep_stuck_sagas(at("2026-01-01T00:15:01Z"))  # stuck SHIPPED: alerted, watched
+    assert shop.repo.aged("2026-01-01T01:00:00.000Z", 100, None).orders == []  # looked at once
+    stuck = shop.orders.stuck("2026-01-01T01:00:00.000Z").orders
+    assert [o.orderId for o in stuck] == [order.orderId]  # ... and watched
+    shop.orders.record(shop.orders.current(order.orderId), OrderCompleted())
+    assert shop.orders.stuck("2026-01-01T01:30:00.000Z").orders == []
+
+
+def test_a_sweep_that_stopped_after_its_look_leaves_the_order_to_the_next() -> None:
+    shop = Shop()
+    order = shop.order(OrderStatus.RESERVED)
+    shop.repo.aged("2026-01-01T00:00:01.000Z", 100, None)  # looked, then the run died
+    report = shop.ops.sweep_stuck_sagas(at("2026-01-01T00:15:02Z"))
+    assert report.timed_out == [order.orderId]
