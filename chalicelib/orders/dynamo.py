@@ -27,8 +27,7 @@ A status change is ONE conditional write of the record (on the expected
 status and version) that sets the new state and appends the event, so the
 state and its history can never disagree; the table's stream carries the
 new event to the relay. A change that moves stock (StockReserved takes it,
-StockReleased gives it back, OrderShipped takes it out of the cap) is that
-same update in ONE transaction with the catalog's stock updates (``joined``),
+StockReleased gives it back; a shipment moves none) is that same update in ONE transaction with the catalog's stock updates (``joined``),
 so the order's record is the reservation: its status and version make the
 stock move exactly once, and no separate reservation item exists.
 """
