@@ -9,7 +9,7 @@ Products table, keyed ``pk``/``sk``:
   A restock's cap is a condition on the stock (``stock <= MAX_STOCK - d``);
   a release's give-back is conditional on the same room, and one that would
   pass the cap (a restock to the maximum while the order held units) sets
-  the stock to MAX_STOCK instead (``give_back``'s ``full``). So a shipment
+  the stock to MAX_STOCK instead (``give_back``'s ``full``: a ``fill``). So a shipment
   writes no product: the units it takes left the stock at the reservation.
   (Items written before this keep a ``held`` attribute nothing reads.)
 
@@ -208,58 +208,42 @@ class DynamoCatalogRepository(dynamo.DynamoTable):
         return StockConflict(f"the stock of {sku} is {current}", current)
 
     def take(self, lines: list[Line], at: str) -> dynamo.Joint:
-        return dynamo.Joint(tuple(self._stock_move(line, at, take=True) for line in lines))
+        return dynamo.Joint(tuple(self._stock_move(line, at, "take") for line in lines))
 
     def give_back(
         self, lines: list[Line], at: str, full: frozenset[str] = frozenset()
     ) -> dynamo.Joint:
         return dynamo.Joint(
             tuple(
-                self._fill(line, at) if line.sku in full else self._stock_move(line, at, take=False)
-                for line in lines
+                self._stock_move(line, at, "fill" if line.sku in full else "give") for line in lines
             )
         )
 
-    def _fill(self, line: Line, at: str) -> dict[str, Any]:
-        """A give-back that would pass the cap: the stock set to MAX_STOCK."""
+    def _stock_move(self, line: Line, at: str, move: str) -> dict[str, Any]:
+        """One line's stock change inside a reservation's or a release's
+        transaction: a ``take`` only if that much is there; a ``give``-back
+        only if it stays within MAX_STOCK; a ``fill`` (a give-back that would
+        pass it) sets the stock to MAX_STOCK."""
+        change, condition, values = {
+            "take": ("stock - :q", " AND stock >= :q", {":q": line.quantity}),
+            "give": (
+                "stock + :q",
+                " AND stock <= :room",
+                {":q": line.quantity, ":room": MAX_STOCK - line.quantity},
+            ),
+            "fill": (":max", "", {":max": MAX_STOCK}),
+        }[move]
         return {
             "Update": {
                 "TableName": self.table,
                 "Key": _product_key(line.sku),
-                "UpdateExpression": "SET stock = :max, updatedAt = :at ADD version :one",
-                "ConditionExpression": "attribute_exists(pk)",
+                "UpdateExpression": f"SET stock = {change}, updatedAt = :at ADD version :one",
+                "ConditionExpression": "attribute_exists(pk)" + condition,
                 "ExpressionAttributeValues": {
-                    ":max": {"N": str(MAX_STOCK)},
+                    **{name: {"N": str(n)} for name, n in values.items()},
                     ":at": {"S": at},
                     ":one": {"N": "1"},
                 },
-            }
-        }
-
-    def _stock_move(self, line: Line, at: str, *, take: bool) -> dict[str, Any]:
-        """One line's stock change inside a reservation's or a release's
-        transaction: a take only if that much is there; a give-back only if
-        it stays within MAX_STOCK (else ``_fill``)."""
-        if take:
-            sign, condition, bound = "-", " AND stock >= :q", None
-        else:
-            sign, condition, bound = "+", " AND stock <= :room", MAX_STOCK - line.quantity
-        values: dict[str, Any] = {
-            ":q": {"N": str(line.quantity)},
-            ":at": {"S": at},
-            ":one": {"N": "1"},
-        }
-        if bound is not None:
-            values[":room"] = {"N": str(bound)}
-        return {
-            "Update": {
-                "TableName": self.table,
-                "Key": _product_key(line.sku),
-                "UpdateExpression": (
-                    f"SET stock = stock {sign} :q, updatedAt = :at ADD version :one"
-                ),
-                "ConditionExpression": "attribute_exists(pk)" + condition,
-                "ExpressionAttributeValues": values,
             }
         }
 

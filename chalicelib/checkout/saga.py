@@ -86,11 +86,11 @@ def reserve_or_release(
         # can take any: the order is no longer PLACED).
         current = orders.current(order.orderId)
         if current.stockHeld:
-            released = [ReleasedLine(sku=x.sku, quantity=x.quantity) for x in lines]
+            release = StockReleased(
+                lines=[ReleasedLine(sku=x.sku, quantity=x.quantity) for x in lines]
+            )
             try:
-                _compensated(
-                    orders, current, StockReleased(lines=released), inventory.giving_back(lines)
-                )
+                _compensated(orders, current, release, inventory.giving_back(lines))
             except JointRefused as refused:
                 # A restock took the stock to the maximum while the order held
                 # its units: those products are set to the maximum instead
@@ -101,12 +101,7 @@ def reserve_or_release(
                     order.orderId,
                     ", ".join(sorted(full)),
                 )
-                _compensated(
-                    orders,
-                    current,
-                    StockReleased(lines=released),
-                    inventory.giving_back(lines, full),
-                )
+                _compensated(orders, current, release, inventory.giving_back(lines, full))
         else:
             _compensated(orders, current, StockReleased(lines=[]))
 

@@ -27,8 +27,9 @@ A status change is ONE conditional write of the record (on the expected
 status and version) that sets the new state and appends the event, so the
 state and its history can never disagree; the table's stream carries the
 new event to the relay. A change that moves stock (StockReserved takes it,
-StockReleased gives it back; a shipment moves none) is that same update in ONE transaction with the catalog's stock updates (``joined``),
-so the order's record is the reservation: its status and version make the
+StockReleased gives it back; a shipment moves none) is that same update in
+ONE transaction with the catalog's stock updates (``joined``), so the order's
+record is the reservation: its status and version make the
 stock move exactly once, and no separate reservation item exists.
 """
 
@@ -87,8 +88,8 @@ _END = "end"
 # The partitions of the index of every order (gsi3) and of the open ones (gsi2).
 _ALL = [f"ALL#{n}" for n in range(record.ALL_SHARDS)]
 _MARKS = {"pk": {"S": "SWEEP"}, "sk": {"S": "MARKS"}}
-_TERMINAL = sorted(str(s) for s in OrderStatus if s.terminal)
-_SHARDS = range(record.ALL_SHARDS)
+# The terminal statuses as the watch's condition names them.
+_TERMINAL = {f":t{i}": {"S": str(s)} for i, s in enumerate(s for s in OrderStatus if s.terminal)}
 
 
 def _idempotency_pk(customer_id: str, key_hash: str) -> str:
@@ -495,15 +496,18 @@ class DynamoOrderRepository(dynamo.DynamoTable):
             with aws.translate():
                 item = self.ddb.get_item(TableName=self.table, Key=_MARKS, ConsistentRead=True)
             held = dynamo.from_item(item.get("Item") or {})
-            start = {"shard": 0, "key": held.get("m0")}
-            start["marks"] = [held.get(f"m{n}") for n in _SHARDS]
+            marks = [held.get(f"m{n}") for n in range(len(_ALL))]
+            start = {"shard": 0, "marks": marks, "key": marks[0]}
         shard, marks = int(start["shard"]), list(start["marks"])
+        following = (
+            {"shard": shard + 1, "marks": marks, "key": marks[shard + 1]}
+            if shard + 1 < len(_ALL)
+            else None
+        )
         if start.get("key") and str(start["key"]["createdAt"]) >= before:
             # Looked further already (a sweep with a later clock): nothing
             # new here, and DynamoDB refuses a start key past the condition.
-            if shard + 1 == len(_ALL):
-                return Page([], None)
-            return Page([], {"shard": shard + 1, "marks": marks, "key": marks[shard + 1]})
+            return Page([], following)
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "IndexName": "gsi3",
@@ -525,30 +529,26 @@ class DynamoOrderRepository(dynamo.DynamoTable):
             # placed after this look.
             self._mark(shard, dynamo.from_item(keys[-1]))
         last = page.get("LastEvaluatedKey")
-        cursor: dict[str, Any] | None = None
         if last:
-            cursor = {"shard": shard, "marks": marks, "key": dynamo.from_item(last)}
-        elif shard + 1 < len(_ALL):
-            cursor = {"shard": shard + 1, "marks": marks, "key": marks[shard + 1]}
-        return Page(still, cursor)
+            return Page(still, {"shard": shard, "marks": marks, "key": dynamo.from_item(last)})
+        return Page(still, following)
 
     def _watch(self, order: Order) -> None:
         """Put ``order`` in the sweep's watched index unless it is terminal
         by now (its terminal write removes it; no event, no version: the
         relay publishes nothing for this write)."""
-        values = {f":t{i}": {"S": s} for i, s in enumerate(_TERMINAL)}
-        terminal = ", ".join(values)
         try:
             with aws.translate():
                 self.ddb.update_item(
                     TableName=self.table,
                     Key=dynamo.to_item(record.key(order.orderId)),
                     UpdateExpression="SET openShard = :o",
-                    ConditionExpression=f"attribute_exists(pk) AND NOT (#s IN ({terminal}))",
+                    ConditionExpression="attribute_exists(pk) AND NOT "
+                    f"(#s IN ({', '.join(_TERMINAL)}))",
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
                         ":o": {"S": record.open_shard(order.orderId)},
-                        **values,
+                        **_TERMINAL,
                     },
                 )
         except errors.Conflict:
